@@ -1,0 +1,41 @@
+#include "common/error.h"
+
+#include <string_view>
+
+namespace tg {
+
+const char* ToString(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalidArgument: return "invalid_argument";
+    case ErrorKind::kNotFound: return "not_found";
+    case ErrorKind::kUnsupported: return "unsupported";
+    case ErrorKind::kCorruptFile: return "corrupt_file";
+    case ErrorKind::kResourceExhausted: return "resource_exhausted";
+    case ErrorKind::kUnavailable: return "unavailable";
+    case ErrorKind::kInternal: return "internal";
+  }
+  return "unknown";
+}
+
+namespace {
+// Keeps the path from the project root on, so messages do not leak build-machine paths.
+const char* ShortPath(const char* path) {
+  constexpr std::string_view kRoot = TG_SOURCE_ROOT;
+  if (std::string_view(path).starts_with(kRoot)) return path + kRoot.size();
+  return path;
+}
+}  // namespace
+
+Error::Error(ErrorKind kind, const std::string& message, std::source_location where)
+    : std::runtime_error(message + " [" + ShortPath(where.file_name()) + ":" +
+                         std::to_string(where.line()) + "]"),
+      kind_(kind),
+      message_(message),
+      file_(ShortPath(where.file_name())),
+      line_(static_cast<int>(where.line())) {}
+
+RequestError::RequestError(uint64_t request_id, ErrorKind kind, const std::string& message,
+                           std::source_location where)
+    : Error(kind, message, where), request_id_(request_id) {}
+
+}  // namespace tg
