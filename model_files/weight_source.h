@@ -1,0 +1,51 @@
+// What the shard loads weights through: one interface over an HF directory of safetensors and a
+// GGUF file, always speaking HF tensor names ("model.layers.0.self_attn.q_proj.weight") and
+// HF layouts (row-major [out_features, in_features]).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model_files/dtype.h"
+#include "model_files/model_config.h"
+
+namespace tg::model {
+
+struct TensorInfo {
+  DType dtype;
+  std::vector<int64_t> shape;  // row-major, outermost first
+};
+int64_t NumElements(const TensorInfo& info);
+
+// A half-open range [begin, end) of rows or columns; end = -1 means "to the end".
+struct RowRange {
+  int64_t begin = 0, end = -1;
+};
+
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  // A directory with config.json + *.safetensors (single or index-sharded), or a .gguf file.
+  // Throws tg::Error naming the file and the problem.
+  static std::unique_ptr<WeightSource> Open(const std::filesystem::path& path);
+
+  virtual const ModelConfig& config() const = 0;
+  virtual bool Has(const std::string& hf_name) const = 0;
+  virtual TensorInfo Info(const std::string& hf_name) const = 0;  // dtype as stored
+  virtual std::vector<std::string> Names() const = 0;             // sorted
+  // Whole tensor, or a slice along dim 0 (rows) / dim 1 (columns) for tensor parallelism; reads
+  // only the bytes of the slice where the format allows. 1-D tensors take only `rows`.
+  // Output is row-major and dequantized.
+  virtual std::vector<float> ReadF32(const std::string& name, RowRange rows = {},
+                                     RowRange cols = {}) const = 0;
+  virtual std::vector<uint16_t> ReadBF16(const std::string& name, RowRange rows = {},
+                                         RowRange cols = {}) const = 0;
+  // Zero-copy view into the mapped file when the stored dtype is F32/F16/BF16 and the stored
+  // layout is the HF layout (nullptr otherwise, e.g. quantized or permuted GGUF q/k).
+  virtual const void* RawData(const std::string& name) const = 0;
+};
+
+}  // namespace tg::model
