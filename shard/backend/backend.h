@@ -1,0 +1,142 @@
+// The Backend interface: the small set of device ops the model code is written against once.
+//
+// Implementations: cpu/ (the readable reference; float32 accumulation, multithreaded) and cuda/
+// (MakeCudaBackend in shard/backend/cuda/cuda_backend.h). Every CUDA op is tested element-wise
+// against the CPU op, so the semantics below are exact contracts.
+//
+// Conventions for every op:
+// - Tensors are contiguous, row-major, on this backend's device. "Activations" are float32.
+//   Weights (W of Linear, the embedding table, norm weights) may be float32, bfloat16 or
+//   float16; all arithmetic accumulates in float32. Index tensors are int32.
+// - Ops are asynchronous (queued on the backend's stream) and never synchronise, except those
+//   that return results to the host (CopyToHost, Sample, TokenLogprobs) and Synchronize.
+// - `out` may alias an input only where an op says so.
+// - Shape errors throw tg::Error(kInvalidArgument); unsupported dtypes throw kUnsupported.
+//
+// Paged KV cache: per layer one K and one V tensor of shape
+//   [num_blocks, block_size, num_kv_heads, head_dim]
+// in the activation dtype (float32 for the CPU backend; a backend may use bf16/f16 and must then
+// say so through KvDType). The router owns block allocation; token position p of a sequence lives
+// in slot = block_table[p / block_size] * block_size + p % block_size, i.e. at
+// cache[slot / block_size][slot % block_size].
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "shard/backend/sampling.h"
+#include "shard/backend/tensor.h"
+
+namespace tg::backend {
+
+struct BackendOptions {
+  DeviceKind device = DeviceKind::kCpu;
+  int device_id = 0;
+  int threads = 0;                          // CPU: worker threads, 0 = hardware cores
+  std::vector<int> cuda_graph_batch_sizes;  // CUDA: decode batch sizes to capture, empty = none
+  double memory_utilization = 0.9;          // CUDA: fraction of device memory to use
+};
+
+// Where a batch's tokens sit in the paged cache. Host-side ints are there so a device backend
+// can pick launch shapes without reading device memory.
+struct AttentionBatch {
+  int num_seqs = 0;
+  int num_tokens = 0;  // new tokens in this forward (sum of query lengths)
+  int max_query_len = 0;
+  int max_seq_len = 0;  // longest KV length after this step
+  int block_size = 16;
+  Tensor query_start;   // int32 [num_seqs + 1]: token offsets of each sequence's new tokens
+  Tensor seq_lens;      // int32 [num_seqs]: KV length after this step (cached + new)
+  Tensor block_tables;  // int32 [num_seqs, max_blocks]: block ids, unused entries arbitrary
+  Tensor slots;         // int32 [num_tokens]: cache slot of each new token
+  Tensor positions;     // int32 [num_tokens]: position of each new token in its sequence
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // ---- Device and memory ----
+  virtual DeviceKind device() const = 0;
+  virtual std::string DeviceName() const = 0;
+  // Bytes that could still be allocated (CPU: available RAM; CUDA: free device memory).
+  virtual uint64_t FreeMemoryBytes() const = 0;
+  // Uninitialised memory.
+  virtual Tensor Allocate(DType dtype, std::vector<int64_t> shape) = 0;
+  // Copies dst.bytes() bytes from host memory into dst. The host buffer may be reused as soon as
+  // the call returns (a device backend stages or synchronises as needed).
+  virtual void CopyFromHost(const void* src, Tensor& dst) = 0;
+  // Copies src.bytes() bytes into host memory; synchronises.
+  virtual void CopyToHost(const Tensor& src, void* dst) = 0;
+  // Waits for all queued work.
+  virtual void Synchronize() = 0;
+  // The dtype K/V are stored in for activations of float32 (CPU: float32).
+  virtual DType KvDType() const = 0;
+
+  // ---- Ops (see conventions above) ----
+
+  // out[i, :] = float32(table[ids[i], :]). table [vocab, hidden] any float dtype, ids int32 [n],
+  // out float32 [n, hidden]. Ids outside [0, vocab) throw (CPU) or are undefined (device).
+  virtual void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) = 0;
+
+  // Row-wise RMSNorm with an optional fused residual add, over the last dimension h:
+  //   residual == nullptr:  out = input * rsqrt(mean(input^2) + eps) * weight
+  //   residual != nullptr:  *residual += input; out = (*residual) * rsqrt(mean(...) + eps) * weight
+  // input/out/residual float32 [rows, h]; weight [h] any float dtype. The mean and the product
+  // are computed in float32, in that order (x * inv_rms, then * weight), as HF Llama does.
+  // out may alias input.
+  virtual void RmsNorm(const Tensor& input, Tensor* residual, const Tensor& weight, float eps,
+                       Tensor& out) = 0;
+
+  // out[n, o] = sum_k x[n, k] * W[o, k] (+ bias[o]). x float32 [rows, in], W [out, in] any float
+  // dtype, bias float32 [out] or nullptr, out float32 [rows, out]. No aliasing.
+  virtual void Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out) = 0;
+
+  // Rotary embedding in the HF "rotate_half" layout, in place on q [n, hq, d] and k [n, hk, d]
+  // (float32). For token t at position p = positions[t], and i in [0, d/2):
+  //   angle = float32(p) * inv_freq[i]   (float32 product; cos/sin of it)
+  //   x'[i]       = x[i] * cos - x[i + d/2] * sin
+  //   x'[i + d/2] = x[i + d/2] * cos + x[i] * sin
+  // inv_freq float32 [d/2] carries any rope scaling (llama3, linear), computed by the model.
+  virtual void Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& inv_freq) = 0;
+
+  // Writes the new tokens' k/v (float32 [n, hk, d]) into the caches
+  // ([num_blocks, block_size, hk, d]) at slots[t] (int32 [n]).
+  virtual void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
+                       Tensor& v_cache) = 0;
+
+  // Causal attention of a variable-length batch of new tokens over the paged cache (their own
+  // K/V already written by WriteKv). q float32 [num_tokens, hq, d]; out float32 [num_tokens,
+  // hq, d]. Sequence s has q_len = query_start[s+1] - query_start[s] new tokens; its query j
+  // sits at position seq_lens[s] - q_len + j and attends to cache positions 0..that position.
+  // Query head h reads KV head h / (hq / hk) (GQA). Softmax in float32 of scale * q.k.
+  virtual void PrefillAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                const AttentionBatch& batch, float scale, Tensor& out) = 0;
+
+  // The same with exactly one new token per sequence (q [num_seqs, hq, d]), attending to cache
+  // positions 0..seq_lens[s]-1. Equal to PrefillAttention with query_start = 0..num_seqs.
+  virtual void DecodeAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                               const AttentionBatch& batch, float scale, Tensor& out) = 0;
+
+  // out[n, i] = silu(gate_up[n, i]) * gate_up[n, I + i], gate_up float32 [n, 2I], out [n, I];
+  // silu(x) = x / (1 + exp(-x)).
+  virtual void SiluAndMul(const Tensor& gate_up, Tensor& out) = 0;
+
+  // Logits processing and sampling of each row of logits (float32 [rows, vocab]) with its
+  // request (rows == requests.size()); results exactly as SampleRow (shard/backend/sampling.h)
+  // up to float rounding. Synchronises.
+  virtual std::vector<SampleResult> Sample(const Tensor& logits,
+                                           std::span<const SampleRequest> requests) = 0;
+
+  // log_softmax(logits[t, :])[targets[t]] for each row (raw logits). Synchronises.
+  virtual std::vector<float> TokenLogprobs(const Tensor& logits,
+                                           std::span<const int32_t> targets) = 0;
+};
+
+// The CPU reference backend (shard/backend/cpu/).
+std::unique_ptr<Backend> MakeCpuBackend(const BackendOptions& options);
+
+}  // namespace tg::backend

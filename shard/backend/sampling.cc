@@ -1,0 +1,192 @@
+#include "shard/backend/sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <unordered_map>
+
+#include "common/error.h"
+#include "shard/backend/philox.h"
+
+namespace tg::backend {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+void ApplyPenalties(const SampleRequest& request, std::vector<float>& logits) {
+  const SamplingParams& p = request.params;
+  const bool repetition = p.repetition_penalty != 1.0f && p.repetition_penalty > 0.0f;
+  if (!repetition && p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f) return;
+  std::unordered_map<int32_t, int> counts;
+  for (int32_t t : request.history) {
+    if (t >= 0 && static_cast<size_t>(t) < logits.size()) ++counts[t];
+  }
+  for (const auto& [token, count] : counts) {
+    float& x = logits[token];
+    if (repetition) x = x > 0 ? x / p.repetition_penalty : x * p.repetition_penalty;
+    x -= p.frequency_penalty * static_cast<float>(count) + p.presence_penalty;
+  }
+}
+
+// Probabilities of the kept (finite) logits, normalised; zero elsewhere.
+std::vector<float> Softmax(const std::vector<float>& logits) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  std::vector<float> probs(logits.size());
+  double sum = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    probs[i] = logits[i] == kNegInf ? 0.0f : std::exp(logits[i] - max);
+    sum += probs[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (float& x : probs) x *= inv;
+  return probs;
+}
+
+std::vector<int32_t> KeptTokens(const std::vector<float>& logits) {
+  std::vector<int32_t> kept;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] != kNegInf) kept.push_back(static_cast<int32_t>(i));
+  }
+  return kept;
+}
+
+// Keeps the shortest prefix of `order` whose probability sum reaches `mass`.
+void KeepPrefix(const std::vector<int32_t>& order, const std::vector<float>& probs, float mass,
+                std::vector<float>& logits) {
+  double sum = 0;
+  size_t keep = 0;
+  while (keep < order.size()) {
+    sum += probs[order[keep]];
+    ++keep;
+    if (sum >= mass) break;
+  }
+  for (size_t i = keep; i < order.size(); ++i) logits[order[i]] = kNegInf;
+}
+
+void ApplyTopK(uint32_t k, std::vector<float>& logits) {
+  if (k == 0 || k >= logits.size()) return;
+  std::vector<float> sorted = logits;
+  std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<>());
+  const float kth = sorted[k - 1];
+  for (float& x : logits) {
+    if (x < kth) x = kNegInf;
+  }
+}
+
+void ApplyTopP(float top_p, std::vector<float>& logits) {
+  if (top_p >= 1.0f) return;
+  const std::vector<float> probs = Softmax(logits);
+  std::vector<int32_t> order = KeptTokens(logits);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
+  KeepPrefix(order, probs, top_p, logits);
+}
+
+void ApplyTypicalP(float typical_p, std::vector<float>& logits) {
+  if (typical_p >= 1.0f) return;
+  const std::vector<float> probs = Softmax(logits);
+  std::vector<int32_t> order = KeptTokens(logits);
+  double entropy = 0;
+  for (int32_t t : order) {
+    if (probs[t] > 0) entropy -= probs[t] * std::log(static_cast<double>(probs[t]));
+  }
+  std::vector<double> surprise_gap(logits.size(), 0.0);
+  for (int32_t t : order) {
+    const double surprise = probs[t] > 0 ? -std::log(static_cast<double>(probs[t]))
+                                         : std::numeric_limits<double>::infinity();
+    surprise_gap[t] = std::abs(surprise - entropy);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return surprise_gap[a] < surprise_gap[b]; });
+  KeepPrefix(order, probs, typical_p, logits);
+}
+
+void ApplyMinP(float min_p, std::vector<float>& logits) {
+  if (min_p <= 0.0f) return;
+  const std::vector<float> probs = Softmax(logits);
+  const float threshold = min_p * *std::max_element(probs.begin(), probs.end());
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (probs[i] < threshold) logits[i] = kNegInf;
+  }
+}
+
+int32_t Argmax(const std::vector<float>& logits) {
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+int32_t Draw(const std::vector<float>& logits, uint64_t seed, uint64_t step) {
+  const std::vector<float> probs = Softmax(logits);
+  float total = 0;
+  for (float p : probs) total += p;
+  const float target = PhiloxUniform(seed, step) * total;
+  float running = 0;
+  int32_t last_kept = Argmax(logits);
+  for (size_t i = 0; i < probs.size(); ++i) {
+    if (logits[i] == kNegInf) continue;
+    last_kept = static_cast<int32_t>(i);
+    running += probs[i];
+    if (running > target) return last_kept;
+  }
+  return last_kept;
+}
+
+// log_softmax over the row, in double for the normaliser.
+std::vector<float> LogSoftmax(const std::vector<float>& logits) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float x : logits) sum += x == kNegInf ? 0.0 : std::exp(static_cast<double>(x - max));
+  const float log_norm = max + static_cast<float>(std::log(sum));
+  std::vector<float> out(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) out[i] = logits[i] - log_norm;
+  return out;
+}
+
+}  // namespace
+
+bool Sampling(const SamplingParams& params) {
+  if (params.temperature <= 0.0f) return false;
+  return params.do_sample || params.temperature != 1.0f || params.top_k != 0 ||
+         params.top_p < 1.0f || params.typical_p < 1.0f || params.min_p > 0.0f;
+}
+
+SampleResult SampleRow(std::span<const float> row, const SampleRequest& request) {
+  TG_CHECK(!row.empty(), kInvalidArgument, "empty logits row");
+  std::vector<float> logits(row.begin(), row.end());
+  ApplyPenalties(request, logits);
+  SampleResult result;
+  const SamplingParams& p = request.params;
+  if (!Sampling(p)) {
+    result.token = Argmax(logits);
+  } else {
+    if (p.temperature != 1.0f) {
+      for (float& x : logits) x /= p.temperature;
+    }
+    ApplyTopK(p.top_k, logits);
+    ApplyTopP(p.top_p, logits);
+    ApplyTypicalP(p.typical_p, logits);
+    ApplyMinP(p.min_p, logits);
+    result.token = Draw(logits, p.seed, request.step);
+  }
+  const std::vector<float> logprobs = LogSoftmax(logits);
+  result.logprob = logprobs[result.token];
+  if (request.top_n > 0) {
+    const size_t n = std::min<size_t>(request.top_n, logprobs.size());
+    std::vector<int32_t> order(logprobs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
+      return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
+    });
+    for (size_t i = 0; i < n; ++i) result.top.emplace_back(order[i], logprobs[order[i]]);
+  }
+  return result;
+}
+
+float TokenLogprob(std::span<const float> row, int32_t target) {
+  TG_CHECK(target >= 0 && static_cast<size_t>(target) < row.size(), kInvalidArgument,
+           "target token out of range");
+  const std::vector<float> logprobs = LogSoftmax(std::vector<float>(row.begin(), row.end()));
+  return logprobs[target];
+}
+
+}  // namespace tg::backend

@@ -1,0 +1,70 @@
+// Logits processing and sampling for one row of logits: the reference every backend matches.
+//
+// SampleRow is a pure function of (logits row, params, seed, step, token history). The exact
+// pipeline, applied to a float32 copy of the row:
+//   1. repetition penalty r (r != 1): for each distinct token t in `history`,
+//        logit[t] = logit[t] > 0 ? logit[t] / r : logit[t] * r
+//   2. frequency f and presence p penalties: logit[t] -= f * count(t) + p * (count(t) > 0),
+//      counts over `history` (prompt and generated tokens, as TGI)
+//   3. greedy (!Sampling(params)): token = argmax (lowest id on ties); skip to 9
+//   4. temperature T: logit /= T
+//   5. top-k (k > 0): keep the k largest logits (ties at the k-th value all kept)
+//   6. top-p (p < 1): sort kept tokens by probability descending (ties: lower id first), keep the
+//      shortest prefix whose probability sum >= p (always at least one token)
+//   7. typical-p (t < 1): entropy H of the kept distribution; sort kept tokens by
+//      |-log prob - H| ascending (ties: lower id first), keep the shortest prefix with sum >= t
+//   8. min-p (m > 0): keep tokens with prob >= m * max prob
+//      Filtered tokens get logit -inf; probabilities are always re-normalised over kept tokens.
+//      Draw: u = PhiloxUniform(seed, step); walk kept tokens in increasing id order accumulating
+//      probabilities (float32); choose the first whose running sum > u * total (the last kept
+//      token if rounding leaves none).
+//   9. logprob = log_softmax(processed logits)[token] (after steps 1-8, as TGI reports it);
+//      top_n alternatives: the n largest processed logprobs (ties: lower id first).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace tg::backend {
+
+// Neutral values disable a processor.
+struct SamplingParams {
+  float temperature = 1.0f;
+  uint32_t top_k = 0;
+  float top_p = 1.0f;
+  float typical_p = 1.0f;
+  float min_p = 0.0f;
+  bool do_sample = false;
+  uint64_t seed = 0;
+  float repetition_penalty = 1.0f;
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
+};
+
+// True when the request samples: do_sample, or any warper away from its neutral value (TGI's
+// rule). temperature <= 0 always means greedy.
+bool Sampling(const SamplingParams& params);
+
+// One request's row of a Sample call.
+struct SampleRequest {
+  SamplingParams params;
+  uint64_t step = 0;                 // generation step: tokens generated before this one
+  std::span<const int32_t> history;  // prompt + generated tokens, for the penalties
+  uint32_t top_n = 0;                // alternatives to report
+};
+
+struct SampleResult {
+  int32_t token = 0;
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;  // (token, logprob), best first
+};
+
+// The reference implementation (see the pipeline above). logits has the vocabulary size.
+SampleResult SampleRow(std::span<const float> logits, const SampleRequest& request);
+
+// log_softmax(logits)[target] of raw (unprocessed) logits, for prompt logprobs.
+float TokenLogprob(std::span<const float> logits, int32_t target);
+
+}  // namespace tg::backend
