@@ -1,6 +1,7 @@
 // Chat templates: renders a list of messages through a model's own Jinja template exactly as
 // Hugging Face `transformers` does (trim_blocks + lstrip_blocks, its globals raise_exception and
-// strftime_now, its tojson). The interpreter lives in jinja_*.h; this is the interface the router uses.
+// strftime_now, its tojson). The interpreter lives in jinja_*.h; this is the interface the router
+// uses.
 #pragma once
 
 #include <memory>
@@ -15,7 +16,7 @@ namespace tg::chat {
 struct ChatRenderOptions {
   bool add_generation_prompt = true;
   std::string bos_token, eos_token;
-  nlohmann::json tools = nullptr;                             // null: no `tools` variable
+  nlohmann::json tools = nullptr;                           // null: no `tools` variable
   nlohmann::json extra_context = nlohmann::json::object();  // more template variables
 };
 
