@@ -1,0 +1,45 @@
+// Validation: the conversion of a request's JSON into a ValidatedRequest (TGI's validation.rs
+// idea). Every failure throws tg::Error(kInvalidArgument) with a message for the user; the HTTP
+// layer maps it to 422 in one place.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "router/api/request.h"
+
+namespace tg::api {
+
+// Tokenizes a prompt with the model's special tokens (BOS) added.
+using EncodeFn = std::function<std::vector<uint32_t>(const std::string&)>;
+
+class Validator {
+ public:
+  Validator(ValidationLimits limits, EncodeFn encode);
+
+  // TGI body: {"inputs": "...", "parameters": {...}, "stream": bool}.
+  ValidatedRequest ValidateTgi(const nlohmann::json& body) const;
+
+  // Checks ranges and fills defaults; used by the TGI and OpenAI routes alike.
+  // `prompt` is tokenized here, then truncated and checked against the token limits.
+  ValidatedRequest Finish(std::string prompt, ValidatedRequest request,
+                          bool max_new_tokens_given) const;
+
+  const ValidationLimits& limits() const { return limits_; }
+
+ private:
+  ValidationLimits limits_;
+  EncodeFn encode_;
+};
+
+// Parses a request body as JSON; malformed JSON throws kInvalidArgument (422).
+nlohmann::json ParseJsonBody(const std::string& body);
+
+// Throws kInvalidArgument naming every key of `object` not in `known`.
+void RejectUnknownKeys(const nlohmann::json& object, const std::vector<std::string>& known,
+                       const std::string& where);
+
+}  // namespace tg::api

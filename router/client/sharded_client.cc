@@ -1,0 +1,180 @@
+#include "router/client/sharded_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <future>
+#include <thread>
+
+#include "common/error.h"
+#include "generate.grpc.pb.h"
+
+namespace tg::client {
+namespace {
+
+namespace pb = textgen::v1;
+using Stub = pb::TextGenerationService::Stub;
+
+std::string ToTarget(const std::string& url_or_path) {
+  if (url_or_path.rfind("unix:", 0) == 0 || url_or_path.find("://") != std::string::npos) {
+    return url_or_path;
+  }
+  if (!url_or_path.empty() && url_or_path[0] == '/') return "unix://" + url_or_path;
+  return url_or_path;  // host:port
+}
+
+std::unique_ptr<Stub> MakeStub(const std::string& url) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  auto channel = grpc::CreateCustomChannel(ToTarget(url), grpc::InsecureChannelCredentials(), args);
+  return Stub::NewStub(channel);
+}
+
+void CheckStatus(const grpc::Status& status, const char* rpc, size_t rank) {
+  if (!status.ok()) {
+    throw Error(ErrorKind::kUnavailable, std::string(rpc) + " failed on rank " +
+                                             std::to_string(rank) + ": " + status.error_message());
+  }
+}
+
+}  // namespace
+
+struct ShardedClient::Impl {
+  std::vector<std::string> urls;
+  std::vector<std::unique_ptr<Stub>> stubs;
+
+  // Runs `call(rank, stub, context)` on every rank at once and returns the responses in rank
+  // order; the first failure (in rank order) is rethrown after all calls have returned.
+  template <typename Response, typename Call>
+  std::vector<Response> All(const char* rpc, Call call) {
+    std::vector<Response> responses(stubs.size());
+    if (stubs.size() == 1) {
+      grpc::ClientContext context;
+      CheckStatus(call(*stubs[0], &context, &responses[0]), rpc, 0);
+      return responses;
+    }
+    std::vector<std::future<grpc::Status>> pending;
+    for (size_t r = 0; r < stubs.size(); ++r) {
+      pending.push_back(std::async(std::launch::async, [&, r] {
+        grpc::ClientContext context;
+        return call(*stubs[r], &context, &responses[r]);
+      }));
+    }
+    std::vector<grpc::Status> statuses;
+    for (auto& p : pending) statuses.push_back(p.get());
+    for (size_t r = 0; r < statuses.size(); ++r) CheckStatus(statuses[r], rpc, r);
+    return responses;
+  }
+};
+
+template <typename Response>
+static void KeepSlowestTimings(std::vector<Response>& responses) {
+  for (size_t r = 1; r < responses.size(); ++r) {
+    if (responses[r].timings().total_ns() > responses[0].timings().total_ns()) {
+      *responses[0].mutable_timings() = responses[r].timings();
+    }
+  }
+}
+
+ShardedClient::ShardedClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ShardedClient::~ShardedClient() = default;
+
+std::unique_ptr<ShardedClient> ShardedClient::Connect(const std::string& master_uds_path,
+                                                      std::chrono::seconds connect_timeout) {
+  auto master = MakeStub(master_uds_path);
+  pb::ServiceDiscoveryResponse discovery;
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() + connect_timeout);
+  CheckStatus(master->ServiceDiscovery(&context, pb::ServiceDiscoveryRequest(), &discovery),
+              "ServiceDiscovery", 0);
+  auto impl = std::make_unique<Impl>();
+  for (const std::string& url : discovery.urls()) {
+    impl->urls.push_back(url);
+    impl->stubs.push_back(MakeStub(url));
+  }
+  if (impl->urls.empty()) {  // a single shard may answer with no list; it is the only rank
+    impl->urls.push_back(master_uds_path);
+    impl->stubs.push_back(std::move(master));
+  }
+  return std::unique_ptr<ShardedClient>(new ShardedClient(std::move(impl)));
+}
+
+size_t ShardedClient::world_size() const { return impl_->stubs.size(); }
+const std::vector<std::string>& ShardedClient::urls() const { return impl_->urls; }
+
+pb::InfoResponse ShardedClient::Info() {
+  auto responses = impl_->All<pb::InfoResponse>(
+      "Info", [](Stub& s, grpc::ClientContext* c, pb::InfoResponse* out) {
+        return s.Info(c, pb::InfoRequest(), out);
+      });
+  for (const auto& r : responses) {
+    TG_CHECK(r.block_size() == responses[0].block_size(), kInternal,
+             "shards disagree on the KV block size");
+  }
+  return responses[0];
+}
+
+void ShardedClient::Health() {
+  impl_->All<pb::HealthResponse>(
+      "Health", [](Stub& s, grpc::ClientContext* c, pb::HealthResponse* out) {
+        c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        return s.Health(c, pb::HealthRequest(), out);
+      });
+}
+
+pb::WarmupResponse ShardedClient::Warmup(const pb::WarmupRequest& request) {
+  auto responses = impl_->All<pb::WarmupResponse>(
+      "Warmup", [&](Stub& s, grpc::ClientContext* c, pb::WarmupResponse* out) {
+        return s.Warmup(c, request, out);
+      });
+  pb::WarmupResponse result = responses[0];
+  for (const auto& r : responses) {
+    result.set_max_supported_total_tokens(
+        std::min(result.max_supported_total_tokens(), r.max_supported_total_tokens()));
+    result.set_num_blocks(std::min(result.num_blocks(), r.num_blocks()));
+  }
+  return result;
+}
+
+pb::PrefillResponse ShardedClient::Prefill(const pb::PrefillRequest& request) {
+  auto responses = impl_->All<pb::PrefillResponse>(
+      "Prefill", [&](Stub& s, grpc::ClientContext* c, pb::PrefillResponse* out) {
+        return s.Prefill(c, request, out);
+      });
+  KeepSlowestTimings(responses);
+  return std::move(responses[0]);
+}
+
+pb::DecodeResponse ShardedClient::Decode(const pb::DecodeRequest& request) {
+  auto responses = impl_->All<pb::DecodeResponse>(
+      "Decode", [&](Stub& s, grpc::ClientContext* c, pb::DecodeResponse* out) {
+        return s.Decode(c, request, out);
+      });
+  KeepSlowestTimings(responses);
+  return std::move(responses[0]);
+}
+
+pb::FilterBatchResponse ShardedClient::FilterBatch(uint64_t batch_id,
+                                                   const std::vector<uint64_t>& keep) {
+  pb::FilterBatchRequest request;
+  request.set_batch_id(batch_id);
+  for (uint64_t id : keep) request.add_request_ids(id);
+  auto responses = impl_->All<pb::FilterBatchResponse>(
+      "FilterBatch", [&](Stub& s, grpc::ClientContext* c, pb::FilterBatchResponse* out) {
+        return s.FilterBatch(c, request, out);
+      });
+  return std::move(responses[0]);
+}
+
+void ShardedClient::ClearCache(std::optional<uint64_t> batch_id) {
+  pb::ClearCacheRequest request;
+  if (batch_id) request.set_id(*batch_id);
+  impl_->All<pb::ClearCacheResponse>(
+      "ClearCache", [&](Stub& s, grpc::ClientContext* c, pb::ClearCacheResponse* out) {
+        return s.ClearCache(c, request, out);
+      });
+}
+
+}  // namespace tg::client

@@ -1,0 +1,458 @@
+#include "router/engine/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <unordered_set>
+
+#include "router/client/sharded_client.h"
+#include "router/metrics/metrics.h"
+
+namespace tg::engine {
+namespace {
+
+namespace pb = textgen::v1;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+FinishReason FromProto(pb::FinishReason reason) {
+  switch (reason) {
+    case pb::FINISH_REASON_EOS_TOKEN:
+      return FinishReason::kEosToken;
+    case pb::FINISH_REASON_STOP_SEQUENCE:
+      return FinishReason::kStopSequence;
+    default:
+      return FinishReason::kLength;
+  }
+}
+
+void FillSampling(const api::SamplingParams& s, pb::NextTokenChooserParameters* p) {
+  p->set_temperature(s.temperature);
+  p->set_top_k(s.top_k);
+  p->set_top_p(s.top_p);
+  p->set_typical_p(s.typical_p);
+  p->set_min_p(s.min_p);
+  p->set_do_sample(s.do_sample);
+  p->set_seed(s.seed);
+  p->set_repetition_penalty(s.repetition_penalty);
+  p->set_frequency_penalty(s.frequency_penalty);
+  p->set_presence_penalty(s.presence_penalty);
+}
+
+}  // namespace
+
+const char* ToString(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kEosToken:
+      return "eos_token";
+    case FinishReason::kStopSequence:
+      return "stop_sequence";
+  }
+  return "length";
+}
+
+struct Engine::Entry {
+  uint64_t id = 0;
+  api::ValidatedRequest request;
+  Callbacks callbacks;
+  std::shared_ptr<RequestHandle> handle;
+  Clock::time_point queued_at;
+  Clock::time_point batched_at;
+  Clock::time_point first_token_at;
+  std::unique_ptr<StreamDecoder> decoder;
+  GenerationResult result;
+  bool done = false;
+};
+
+Engine::Engine(EngineConfig config, client::ShardedClient& client, const TextCodec& codec,
+               metrics::Registry& metrics)
+    : config_(std::move(config)),
+      client_(client),
+      codec_(codec),
+      metrics_(metrics),
+      state_(config_.scheduler) {
+  metrics_.Set("tgi_kv_blocks_total", state_.allocator().total_blocks());
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Engine::Admit(uint32_t count) {
+  uint32_t current = in_flight_.load();
+  do {
+    if (current + count > config_.max_concurrent_requests) {
+      throw Error(ErrorKind::kResourceExhausted, "Model is overloaded");
+    }
+  } while (!in_flight_.compare_exchange_weak(current, current + count));
+}
+
+void Engine::Unadmit(uint32_t count) { in_flight_.fetch_sub(count); }
+
+std::shared_ptr<RequestHandle> Engine::Submit(api::ValidatedRequest request, Callbacks callbacks) {
+  auto entry = std::make_unique<Entry>();
+  entry->id = next_request_id_.fetch_add(1);
+  if (request.sampling.do_sample && !request.seed_given) {
+    request.sampling.seed = std::random_device{}() * uint64_t{0x100000001} ^ entry->id;
+  }
+  entry->request = std::move(request);
+  entry->callbacks = std::move(callbacks);
+  entry->handle = std::make_shared<RequestHandle>();
+  entry->queued_at = Clock::now();
+  entry->result.input_tokens = static_cast<uint32_t>(entry->request.input_ids.size());
+  if (entry->request.sampling.do_sample) entry->result.seed = entry->request.sampling.seed;
+  auto handle = entry->handle;
+  {
+    std::lock_guard lock(mutex_);
+    incoming_.push_back(std::move(entry));
+    queue_size_.fetch_add(1);
+  }
+  wake_.notify_one();
+  return handle;
+}
+
+void Engine::Loop() {
+  while (true) {
+    std::deque<std::unique_ptr<Entry>> incoming;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] {
+        return stop_ || !incoming_.empty() || !running_.empty() || !queued_.empty();
+      });
+      if (stop_) break;
+      incoming.swap(incoming_);
+    }
+    try {
+      TakeIncoming(incoming);
+      DropCancelled();
+      ReconcileWithShard();
+      PrefillNext();
+      if (!running_.empty()) DecodeRunning();
+    } catch (const Error& e) {
+      spdlog::error("shard call failed: {}", e.message());
+      healthy_.store(false);
+      FailAll(ErrorKind::kUnavailable, e.message());
+      batches_.clear();
+      try {
+        client_.ClearCache(std::nullopt);
+      } catch (const Error& clear_error) {
+        spdlog::error("ClearCache after failure: {}", clear_error.message());
+      }
+    }
+    UpdateGauges();
+  }
+  std::deque<std::unique_ptr<Entry>> incoming;
+  {
+    std::lock_guard lock(mutex_);
+    incoming.swap(incoming_);
+  }
+  for (auto& e : incoming) queued_[e->id] = std::move(e);
+  FailAll(ErrorKind::kUnavailable, "the server is shutting down");
+}
+
+void Engine::TakeIncoming(std::deque<std::unique_ptr<Entry>>& incoming) {
+  for (auto& entry : incoming) {
+    queue_size_.fetch_sub(1);
+    const uint64_t id = entry->id;
+    try {
+      state_.Enqueue({.id = id,
+                      .input_tokens = static_cast<uint32_t>(entry->request.input_ids.size()),
+                      .max_new_tokens = entry->request.stopping.max_new_tokens});
+    } catch (const Error& e) {
+      Fail(*entry, e.kind(), e.message());
+      in_flight_.fetch_sub(1);
+      continue;
+    }
+    queue_size_.fetch_add(1);
+    queued_[id] = std::move(entry);
+  }
+}
+
+void Engine::DropCancelled() {
+  std::vector<uint64_t> cancelled;
+  for (auto& [id, entry] : queued_) {
+    if (entry->handle->cancelled()) cancelled.push_back(id);
+  }
+  for (uint64_t id : cancelled) {
+    state_.RemoveQueued(id);
+    queued_.erase(id);
+    queue_size_.fetch_sub(1);
+    in_flight_.fetch_sub(1);
+    metrics_.Increment("tgi_request_cancelled");
+  }
+  cancelled.clear();
+  for (auto& [id, entry] : running_) {
+    if (entry->handle->cancelled()) cancelled.push_back(id);
+  }
+  for (uint64_t id : cancelled) {
+    metrics_.Increment("tgi_request_cancelled");
+    Remove(id);
+  }
+}
+
+void Engine::PrefillNext() {
+  std::vector<scheduler::ScheduledRequest> scheduled =
+      state_.NextBatch(static_cast<uint32_t>(running_.size()));
+  if (scheduled.empty()) return;
+  pb::PrefillRequest call;
+  pb::Batch* batch = call.mutable_batch();
+  batch->set_id(next_batch_id_++);
+  uint32_t max_tokens = 0;
+  uint32_t max_blocks = 0;
+  const auto now = Clock::now();
+  for (scheduler::ScheduledRequest& s : scheduled) {
+    std::unique_ptr<Entry> entry = std::move(queued_.at(s.id));
+    queued_.erase(s.id);
+    queue_size_.fetch_sub(1);
+    const api::ValidatedRequest& r = entry->request;
+    pb::Request* out = batch->add_requests();
+    out->set_id(s.id);
+    out->set_inputs(r.inputs);
+    for (uint32_t token : r.input_ids) out->add_input_ids(token);
+    out->set_truncate(r.truncate);
+    FillSampling(r.sampling, out->mutable_parameters());
+    pb::StoppingCriteriaParameters* stop = out->mutable_stopping_parameters();
+    stop->set_max_new_tokens(r.stopping.max_new_tokens);
+    for (const std::string& seq : r.stopping.stop_sequences) stop->add_stop_sequences(seq);
+    stop->set_ignore_eos_token(r.stopping.ignore_eos);
+    out->set_prefill_logprobs(r.decoder_input_details);
+    out->set_top_n_tokens(r.top_n_tokens);
+    for (uint32_t b : s.blocks) out->add_blocks(b);
+    for (uint32_t slot : s.slots) out->add_slots(slot);
+    max_tokens += static_cast<uint32_t>(s.slots.size());
+    max_blocks = std::max(max_blocks, static_cast<uint32_t>(s.blocks.size()));
+    entry->batched_at = now;
+    entry->decoder = codec_.NewStreamDecoder();
+    metrics_.Observe("tgi_request_queue_duration", Seconds(now - entry->queued_at));
+    running_[s.id] = std::move(entry);
+  }
+  batch->set_size(static_cast<uint32_t>(scheduled.size()));
+  batch->set_max_tokens(max_tokens);
+  batch->set_max_blocks(max_blocks);
+  metrics_.Set("tgi_batch_current_size", static_cast<double>(running_.size()));
+
+  const auto start = Clock::now();
+  pb::PrefillResponse response = client_.Prefill(call);
+  metrics_.Observe("tgi_batch_inference_duration", Seconds(Clock::now() - start),
+                   "method=\"prefill\"");
+  metrics_.Observe("tgi_batch_forward_duration", response.timings().forward_ns() * 1e-9,
+                   "method=\"prefill\"");
+  if (response.has_batch()) batches_.push_back(response.batch());
+  HandleGenerations(response.generations(), response.errors(), /*prefill=*/true);
+  ReconcileWithShard();
+}
+
+void Engine::DecodeRunning() {
+  if (batches_.empty()) return;
+  pb::DecodeRequest call;
+  for (const pb::CachedBatch& b : batches_) *call.add_batches() = b;
+  const auto start = Clock::now();
+  pb::DecodeResponse response = client_.Decode(call);
+  metrics_.Observe("tgi_batch_inference_duration", Seconds(Clock::now() - start),
+                   "method=\"decode\"");
+  metrics_.Observe("tgi_batch_forward_duration", response.timings().forward_ns() * 1e-9,
+                   "method=\"decode\"");
+  batches_.clear();
+  if (response.has_batch()) batches_.push_back(response.batch());
+  state_.OnDecodeStep();
+  HandleGenerations(response.generations(), response.errors(), /*prefill=*/false);
+  ReconcileWithShard();
+}
+
+void Engine::HandleGenerations(const google::protobuf::RepeatedPtrField<pb::Generation>& gens,
+                               const google::protobuf::RepeatedPtrField<pb::RequestError>& errors,
+                               bool prefill) {
+  for (const pb::RequestError& error : errors) {
+    auto it = running_.find(error.request_id());
+    if (it == running_.end()) continue;
+    Fail(*it->second, ErrorKind::kUnavailable, error.message());
+    Remove(error.request_id());
+  }
+  for (const pb::Generation& gen : gens) {
+    auto it = running_.find(gen.request_id());
+    if (it == running_.end()) continue;  // cancelled or failed meanwhile
+    Entry& entry = *it->second;
+    if (prefill && entry.request.decoder_input_details) {
+      const pb::Tokens& p = gen.prefill_tokens();
+      for (int i = 0; i < p.ids_size(); ++i) {
+        entry.result.prefill.push_back(
+            {.id = p.ids(i),
+             .logprob = i < p.logprobs_size() ? p.logprobs(i) : std::nanf(""),
+             .text = codec_.Decode({p.ids(i)}, /*skip_special=*/false),
+             .special = codec_.IsSpecial(p.ids(i))});
+      }
+    }
+    for (int i = 0; i < gen.tokens().ids_size() && !entry.done; ++i) HandleToken(entry, gen, i);
+    if (entry.done) Remove(entry.id);
+  }
+}
+
+void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
+  const pb::Tokens& tokens = gen.tokens();
+  GenerationResult& result = entry.result;
+  TokenEvent event;
+  event.index = result.generated_tokens;
+  event.token.id = tokens.ids(index);
+  event.token.logprob = index < tokens.logprobs_size() ? tokens.logprobs(index) : 0.0f;
+  event.token.special = index < tokens.is_special_size() ? tokens.is_special(index)
+                                                         : codec_.IsSpecial(event.token.id);
+  if (event.token.special) {
+    // Shown in the token stream like TGI, never in generated_text.
+    event.token.text = codec_.Decode({event.token.id}, /*skip_special=*/false);
+  } else {
+    event.token.text = entry.decoder->Push(event.token.id);
+  }
+  if (index < gen.top_tokens_size()) {
+    const pb::Tokens& top = gen.top_tokens(index);
+    for (int k = 0; k < top.ids_size(); ++k) {
+      event.top_tokens.push_back({.id = top.ids(k),
+                                  .logprob = k < top.logprobs_size() ? top.logprobs(k) : 0.0f,
+                                  .text = codec_.Decode({top.ids(k)}, /*skip_special=*/false),
+                                  .special = codec_.IsSpecial(top.ids(k))});
+    }
+  }
+  if (result.generated_tokens == 0) {
+    entry.first_token_at = Clock::now();
+    metrics_.Observe("tgi_request_time_to_first_token",
+                     Seconds(entry.first_token_at - entry.queued_at));
+  }
+  ++result.generated_tokens;
+
+  const size_t previous_length = result.generated_text.size();
+  if (!event.token.special) result.generated_text += event.token.text;
+  std::optional<FinishReason> finish;
+  // Stop sequences are matched on text: only the region that the new piece can complete.
+  size_t best = std::string::npos;
+  size_t best_length = 0;
+  for (const std::string& stop : entry.request.stopping.stop_sequences) {
+    const size_t from = previous_length >= stop.size() ? previous_length - stop.size() + 1 : 0;
+    const size_t pos = result.generated_text.find(stop, from);
+    if (pos != std::string::npos && pos < best) {
+      best = pos;
+      best_length = stop.size();
+    }
+  }
+  if (best != std::string::npos) {
+    result.generated_text.resize(best + best_length);
+    result.stop_sequence_length = best_length;
+    finish = FinishReason::kStopSequence;
+  } else if (gen.has_generated_text() && index == gen.tokens().ids_size() - 1) {
+    finish = FromProto(gen.generated_text().finish_reason());
+  } else if (result.generated_tokens >= entry.request.stopping.max_new_tokens) {
+    finish = FinishReason::kLength;
+  }
+  result.tokens.push_back(event.token);
+  result.top_tokens.push_back(event.top_tokens);
+  if (!finish) {
+    if (entry.callbacks.on_token) entry.callbacks.on_token(event, nullptr);
+    return;
+  }
+  if (*finish != FinishReason::kStopSequence) {
+    // Bytes held back by the decoder (an incomplete code point at the end) belong to the text.
+    const std::string tail = entry.decoder->Flush();
+    result.generated_text += tail;
+    event.token.text += tail;
+    result.tokens.back().text = event.token.text;
+  }
+  result.finish_reason = *finish;
+  const auto now = Clock::now();
+  result.queue_seconds = Seconds(entry.batched_at - entry.queued_at);
+  result.inference_seconds = Seconds(now - entry.batched_at);
+  result.total_seconds = Seconds(now - entry.queued_at);
+  result.time_per_token_seconds =
+      result.generated_tokens > 1
+          ? Seconds(now - entry.first_token_at) / (result.generated_tokens - 1)
+          : result.inference_seconds;
+  metrics_.Increment("tgi_request_success");
+  metrics_.Observe("tgi_request_inference_duration", result.inference_seconds);
+  metrics_.Observe("tgi_request_duration", result.total_seconds);
+  metrics_.Observe("tgi_request_mean_time_per_token_duration", result.time_per_token_seconds);
+  metrics_.Observe("tgi_request_input_length", result.input_tokens);
+  metrics_.Observe("tgi_request_generated_tokens", result.generated_tokens);
+  entry.done = true;
+  if (entry.callbacks.on_token) entry.callbacks.on_token(event, &result);
+}
+
+void Engine::Fail(Entry& entry, ErrorKind kind, const std::string& message) {
+  if (entry.done) return;
+  entry.done = true;
+  metrics_.Increment("tgi_request_failure", kind == ErrorKind::kInvalidArgument
+                                                ? "err=\"validation\""
+                                                : "err=\"generation\"");
+  if (entry.callbacks.on_error) entry.callbacks.on_error(kind, message);
+}
+
+void Engine::Remove(uint64_t id) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  state_.Release(id);
+  running_.erase(it);
+  in_flight_.fetch_sub(1);
+}
+
+void Engine::ReconcileWithShard() {
+  std::unordered_set<uint64_t> alive;
+  for (const pb::CachedBatch& b : batches_)
+    alive.insert(b.request_ids().begin(), b.request_ids().end());
+  std::vector<uint64_t> lost;
+  for (auto& [id, entry] : running_) {
+    if (!alive.contains(id)) lost.push_back(id);
+  }
+  for (uint64_t id : lost) {
+    Fail(*running_.at(id), ErrorKind::kUnavailable, "the shard dropped the request");
+    Remove(id);
+  }
+  // Requests finished or cancelled here leave the shard's batches at once.
+  std::vector<pb::CachedBatch> kept;
+  for (pb::CachedBatch& b : batches_) {
+    std::vector<uint64_t> keep;
+    for (uint64_t id : b.request_ids()) {
+      if (running_.contains(id)) keep.push_back(id);
+    }
+    if (keep.size() == static_cast<size_t>(b.request_ids_size())) {
+      kept.push_back(std::move(b));
+    } else if (keep.empty()) {
+      client_.ClearCache(b.id());
+    } else {
+      pb::FilterBatchResponse filtered = client_.FilterBatch(b.id(), keep);
+      kept.push_back(filtered.batch());
+    }
+  }
+  batches_ = std::move(kept);
+}
+
+void Engine::FailAll(ErrorKind kind, const std::string& message) {
+  for (auto* table : {&running_, &queued_}) {
+    for (auto& [id, entry] : *table) {
+      Fail(*entry, kind, message);
+      if (table == &running_) state_.Release(id);
+      if (table == &queued_) queue_size_.fetch_sub(1);
+      in_flight_.fetch_sub(1);
+    }
+    table->clear();
+  }
+  state_ = scheduler::State(config_.scheduler);
+}
+
+void Engine::UpdateGauges() {
+  metrics_.Set("tgi_queue_size", queue_size_.load());
+  metrics_.Set("tgi_batch_current_size", static_cast<double>(running_.size()));
+  metrics_.Set("tgi_running_requests", in_flight_.load());
+  metrics_.Set("tgi_kv_blocks_used", state_.allocator().used_blocks());
+}
+
+}  // namespace tg::engine
