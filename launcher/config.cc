@@ -1,0 +1,282 @@
+#include "launcher/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/flags.h"
+
+namespace tg::launcher {
+namespace {
+
+// TGI's default context when the model allows more: long contexts cost KV memory per request.
+constexpr uint32_t kDefaultMaxTotalTokens = 4096;
+// TGI's margin between the longest prompt and the prefill budget, for block alignment.
+constexpr uint32_t kPrefillMargin = 50;
+
+[[noreturn]] void Conflict(const std::string& message) {
+  throw Error(ErrorKind::kInvalidArgument, message);
+}
+
+std::string EnvName(const std::string& flag) {
+  std::string env = flag;
+  for (char& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return env;
+}
+
+std::string Str(uint64_t value) { return std::to_string(value); }
+
+DeviceKind ChooseDevice(DeviceKind requested, uint32_t visible_gpus) {
+  switch (requested) {
+    case DeviceKind::kCpu:
+      return DeviceKind::kCpu;
+    case DeviceKind::kCuda:
+      if (visible_gpus == 0) {
+        Conflict(
+            "--device cuda was given but no GPU is visible (check CUDA_VISIBLE_DEVICES and "
+            "the NVIDIA driver)");
+      }
+      return DeviceKind::kCuda;
+    case DeviceKind::kAuto:
+      break;
+  }
+  return visible_gpus > 0 ? DeviceKind::kCuda : DeviceKind::kCpu;
+}
+
+uint32_t ChooseShardCount(const LauncherConfig& config, DeviceKind device, uint32_t visible_gpus) {
+  std::optional<bool> sharded;
+  if (config.sharded) {
+    if (*config.sharded == "true")
+      sharded = true;
+    else if (*config.sharded == "false")
+      sharded = false;
+    else
+      Conflict("--sharded expects true or false, got '" + *config.sharded + "'");
+  }
+  if (config.num_shard && *config.num_shard == 0) Conflict("--num-shard must be at least 1");
+  if (sharded && config.num_shard) {
+    if (*sharded && *config.num_shard == 1) {
+      Conflict("--sharded true conflicts with --num-shard 1 (sharding needs at least 2 shards)");
+    }
+    if (!*sharded && *config.num_shard > 1) {
+      Conflict("--sharded false conflicts with --num-shard " + Str(*config.num_shard));
+    }
+  }
+  if (device == DeviceKind::kCpu) {
+    if ((config.num_shard && *config.num_shard > 1) || (sharded && *sharded)) {
+      Conflict("the CPU backend runs one shard: --num-shard " + Str(config.num_shard.value_or(2)) +
+               " / --sharded need GPUs, and " +
+               (config.device == "cpu" ? std::string("--device cpu was given")
+                                       : std::string("no GPU is visible")));
+    }
+    return 1;
+  }
+  uint32_t count = config.num_shard.value_or(sharded && !*sharded ? 1 : visible_gpus);
+  if (count > visible_gpus) {
+    Conflict("--num-shard " + Str(count) + " asks for more shards than the " + Str(visible_gpus) +
+             " visible GPU(s) (one shard per GPU; check CUDA_VISIBLE_DEVICES)");
+  }
+  if (sharded && *sharded && count < 2) {
+    Conflict("--sharded true needs at least 2 GPUs, but " + Str(visible_gpus) + " is visible");
+  }
+  return count;
+}
+
+}  // namespace
+
+DeviceKind ParseDeviceKind(const std::string& name) {
+  if (name == "auto") return DeviceKind::kAuto;
+  if (name == "cpu") return DeviceKind::kCpu;
+  if (name == "cuda" || name == "gpu") return DeviceKind::kCuda;
+  Conflict("--device expects auto, cpu or cuda, got '" + name + "'");
+}
+
+const char* ToString(DeviceKind kind) {
+  switch (kind) {
+    case DeviceKind::kAuto:
+      return "auto";
+    case DeviceKind::kCpu:
+      return "cpu";
+    case DeviceKind::kCuda:
+      return "cuda";
+  }
+  return "unknown";
+}
+
+void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
+  auto add = [&flags](const std::string& name, auto* field, const std::string& help,
+                      const std::string& value_name = "") {
+    flags.Add(name, field, help, {.env = EnvName(name), .value_name = value_name});
+  };
+  flags.Add("model-id", &c.model_id,
+            "Hub model id (org/name), local model directory, or .gguf file",
+            {.env = "MODEL_ID", .required = true, .value_name = "MODEL"});
+  add("revision", &c.revision, "Hub revision (branch, tag or commit)", "REV");
+  add("num-shard", &c.num_shard, "Shards (one per GPU) [default: all visible GPUs, 1 on CPU]", "N");
+  add("sharded", &c.sharded, "Force sharding on (true) or off (false)", "BOOL");
+  flags.Add("hostname", &c.hostname, "Address the HTTP server listens on", {.value_name = "HOST"});
+  add("port", &c.port, "HTTP port", "PORT");
+  add("master-addr", &c.master_addr, "Rendezvous address of rank 0 for NCCL", "ADDR");
+  add("master-port", &c.master_port, "Rendezvous port of rank 0 for NCCL", "PORT");
+  add("shard-uds-path", &c.shard_uds_path, "Socket path prefix; shard r serves on PREFIX-r",
+      "PATH");
+  add("dtype", &c.dtype, "Weights/activations dtype: auto, float32, bfloat16, float16", "DTYPE");
+  add("device", &c.device, "auto, cpu or cuda", "DEVICE");
+  add("max-concurrent-requests", &c.max_concurrent_requests, "Requests in flight before 429", "N");
+  add("max-best-of", &c.max_best_of, "Largest best_of a request may ask for", "N");
+  add("max-stop-sequences", &c.max_stop_sequences, "Most stop sequences per request", "N");
+  add("max-top-n-tokens", &c.max_top_n_tokens, "Largest top_n_tokens per request", "N");
+  add("max-input-tokens", &c.max_input_tokens,
+      "Longest prompt in tokens [default: max-total-tokens - 1]", "N");
+  add("max-total-tokens", &c.max_total_tokens,
+      "Prompt + generated tokens per request [default: min(max_position_embeddings, 4096)]", "N");
+  add("max-model-len", &c.max_model_len, "vLLM's name for --max-total-tokens", "N");
+  add("max-batch-prefill-tokens", &c.max_batch_prefill_tokens,
+      "Token budget of one prefill [default: max(max-input-tokens + 50, 4096)]", "N");
+  add("max-batch-total-tokens", &c.max_batch_total_tokens,
+      "KV capacity in tokens [default: measured by the shards at warm-up]", "N");
+  add("max-batch-size", &c.max_batch_size, "Most requests in one batch", "N");
+  add("waiting-served-ratio", &c.waiting_served_ratio,
+      "Waiting/running ratio that triggers a prefill of waiting requests", "F");
+  add("max-waiting-tokens", &c.max_waiting_tokens,
+      "Decode steps before waiting requests are forced into a prefill", "N");
+  add("cuda-graphs", &c.cuda_graphs, "Batch sizes to capture as CUDA graphs; 0 disables", "LIST");
+  add("json-output", &c.json_output, "Log JSON lines (launcher and children)");
+  add("api-key", &c.api_key, "Bearer token required by the HTTP API", "KEY");
+  add("payload-limit", &c.payload_limit, "Largest request body in bytes", "BYTES");
+  add("cors-allow-origin", &c.cors_allow_origin, "Allowed CORS origins (repeatable)", "ORIGIN");
+  add("chat-template", &c.chat_template, "Jinja chat template file overriding the model's", "FILE");
+  add("gpu-memory-utilization", &c.gpu_memory_utilization,
+      "Fraction of GPU memory for weights + KV cache", "F");
+  add("served-model-name", &c.served_model_name, "Model name reported by the API", "NAME");
+  add("download-only", &c.download_only, "Resolve/download the model, then exit");
+  add("disable-progress", &c.disable_progress, "No download progress bars");
+  add("startup-timeout", &c.startup_timeout_s, "Seconds for shards to load and answer Health", "S");
+  add("shutdown-timeout", &c.shutdown_timeout_s,
+      "Seconds for the router to drain and shards to stop before they are killed", "S");
+  add("threads", &c.threads, "CPU backend threads per shard [default: all cores]", "N");
+}
+
+void ValidateFlags(const LauncherConfig& c) {
+  ParseDeviceKind(c.device);
+  if (c.dtype != "auto" && c.dtype != "float32" && c.dtype != "bfloat16" && c.dtype != "float16") {
+    Conflict("--dtype expects auto, float32, bfloat16 or float16, got '" + c.dtype + "'");
+  }
+  if (c.port == 0 || c.port > 65535) Conflict("--port must be in 1..65535");
+  if (c.master_port == 0 || c.master_port > 65535) Conflict("--master-port must be in 1..65535");
+  if (c.port == c.master_port) {
+    Conflict("--port and --master-port are both " + Str(c.port) + "; they must differ");
+  }
+  if (c.max_concurrent_requests == 0) Conflict("--max-concurrent-requests must be at least 1");
+  if (c.max_best_of == 0) Conflict("--max-best-of must be at least 1");
+  if (c.max_best_of > c.max_concurrent_requests) {
+    Conflict("--max-best-of (" + Str(c.max_best_of) + ") exceeds --max-concurrent-requests (" +
+             Str(c.max_concurrent_requests) + ")");
+  }
+  if (c.max_batch_size && *c.max_batch_size == 0) Conflict("--max-batch-size must be at least 1");
+  if (!(c.gpu_memory_utilization > 0.0 && c.gpu_memory_utilization <= 1.0)) {
+    Conflict("--gpu-memory-utilization must be in (0, 1]");
+  }
+  if (!(c.waiting_served_ratio >= 0.0)) Conflict("--waiting-served-ratio must not be negative");
+  if (c.payload_limit == 0) Conflict("--payload-limit must be positive");
+  if (c.startup_timeout_s == 0) Conflict("--startup-timeout must be positive");
+  if (c.shutdown_timeout_s == 0) Conflict("--shutdown-timeout must be positive");
+  if (c.threads && *c.threads == 0) Conflict("--threads must be at least 1");
+  if (c.shard_uds_path.empty()) Conflict("--shard-uds-path must not be empty");
+  if (c.max_total_tokens && c.max_model_len && *c.max_total_tokens != *c.max_model_len) {
+    Conflict("--max-total-tokens (" + Str(*c.max_total_tokens) + ") and --max-model-len (" +
+             Str(*c.max_model_len) + ") are the same setting and disagree");
+  }
+}
+
+ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint32_t visible_gpus) {
+  ValidateFlags(c);
+  ServingPlan plan;
+  plan.device = ChooseDevice(ParseDeviceKind(c.device), visible_gpus);
+  plan.num_shard = ChooseShardCount(c, plan.device, visible_gpus);
+  for (uint32_t rank = 0; rank < plan.num_shard; ++rank) {
+    plan.shards.push_back({.rank = rank,
+                           .device = plan.device,
+                           .device_id = plan.device == DeviceKind::kCuda ? int(rank) : -1});
+  }
+
+  const uint32_t mpe = limits.max_position_embeddings;
+  std::optional<uint32_t> total = c.max_total_tokens ? c.max_total_tokens : c.max_model_len;
+  const std::string total_flag = c.max_total_tokens ? "--max-total-tokens" : "--max-model-len";
+  if (total) {
+    if (mpe > 0 && *total > mpe) {
+      Conflict(total_flag + " (" + Str(*total) + ") exceeds the model's max_position_embeddings (" +
+               Str(mpe) + ")");
+    }
+    plan.max_total_tokens = *total;
+  } else {
+    plan.max_total_tokens =
+        mpe > 0 ? std::min(mpe, kDefaultMaxTotalTokens) : kDefaultMaxTotalTokens;
+  }
+  if (plan.max_total_tokens < 2) Conflict(total_flag + " must be at least 2");
+  if (c.max_input_tokens) {
+    if (*c.max_input_tokens == 0) Conflict("--max-input-tokens must be at least 1");
+    if (*c.max_input_tokens >= plan.max_total_tokens) {
+      Conflict("--max-input-tokens (" + Str(*c.max_input_tokens) +
+               ") must be less than --max-total-tokens (" + Str(plan.max_total_tokens) +
+               (total ? ")" : ", the default min(max_position_embeddings, 4096))"));
+    }
+    plan.max_input_tokens = *c.max_input_tokens;
+  } else {
+    plan.max_input_tokens = plan.max_total_tokens - 1;
+  }
+  if (c.max_batch_prefill_tokens) {
+    if (*c.max_batch_prefill_tokens < plan.max_input_tokens) {
+      Conflict("--max-batch-prefill-tokens (" + Str(*c.max_batch_prefill_tokens) +
+               ") must be at least --max-input-tokens (" + Str(plan.max_input_tokens) + ")");
+    }
+    plan.max_batch_prefill_tokens = *c.max_batch_prefill_tokens;
+  } else if (c.max_batch_size) {
+    plan.max_batch_prefill_tokens = *c.max_batch_size * plan.max_input_tokens;
+  } else {
+    plan.max_batch_prefill_tokens =
+        std::max(plan.max_input_tokens + kPrefillMargin, kDefaultMaxTotalTokens);
+  }
+  if (c.max_batch_total_tokens) {
+    if (*c.max_batch_total_tokens < plan.max_batch_prefill_tokens) {
+      Conflict("--max-batch-prefill-tokens (" + Str(plan.max_batch_prefill_tokens) +
+               ") must not exceed --max-batch-total-tokens (" + Str(*c.max_batch_total_tokens) +
+               ")");
+    }
+    if (*c.max_batch_total_tokens < plan.max_total_tokens) {
+      Conflict("--max-total-tokens (" + Str(plan.max_total_tokens) +
+               ") must not exceed --max-batch-total-tokens (" + Str(*c.max_batch_total_tokens) +
+               ")");
+    }
+  }
+  plan.max_batch_total_tokens = c.max_batch_total_tokens;
+  plan.max_batch_size = c.max_batch_size;
+  return plan;
+}
+
+std::string DescribePlan(const LauncherConfig& c, const ServingPlan& plan) {
+  std::ostringstream out;
+  out << "model_id=" << c.model_id << " revision=" << c.revision.value_or("main")
+      << " device=" << ToString(plan.device) << " num_shard=" << plan.num_shard
+      << " dtype=" << c.dtype << " hostname=" << c.hostname << " port=" << c.port
+      << " shard_uds_path=" << c.shard_uds_path << " master=" << c.master_addr << ":"
+      << c.master_port << " max_input_tokens=" << plan.max_input_tokens
+      << " max_total_tokens=" << plan.max_total_tokens
+      << " max_batch_prefill_tokens=" << plan.max_batch_prefill_tokens << " max_batch_total_tokens="
+      << (plan.max_batch_total_tokens ? Str(*plan.max_batch_total_tokens) : "warmup")
+      << " max_batch_size=" << (plan.max_batch_size ? Str(*plan.max_batch_size) : "none")
+      << " max_concurrent_requests=" << c.max_concurrent_requests
+      << " max_best_of=" << c.max_best_of << " max_stop_sequences=" << c.max_stop_sequences
+      << " max_top_n_tokens=" << c.max_top_n_tokens
+      << " waiting_served_ratio=" << c.waiting_served_ratio
+      << " max_waiting_tokens=" << c.max_waiting_tokens
+      << " gpu_memory_utilization=" << c.gpu_memory_utilization
+      << " cuda_graphs=" << c.cuda_graphs.value_or("default")
+      << " payload_limit=" << c.payload_limit << " api_key=" << (c.api_key ? "<set>" : "<none>");
+  if (c.served_model_name) out << " served_model_name=" << *c.served_model_name;
+  if (c.chat_template) out << " chat_template=" << *c.chat_template;
+  return out.str();
+}
+
+}  // namespace tg::launcher

@@ -1,0 +1,103 @@
+// The launcher's typed configuration: what the user asked for (LauncherConfig, bound to TGI's
+// flag names with environment fallbacks) and what the launcher will run (ServingPlan, derived once
+// from the flags, the model's limits and the visible devices, and validated before anything
+// starts).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tg {
+class FlagParser;
+}
+
+namespace tg::launcher {
+
+enum class DeviceKind { kAuto, kCpu, kCuda };
+
+// Everything the user can set. Optional fields are derived when absent.
+struct LauncherConfig {
+  std::string model_id;
+  std::optional<std::string> revision;
+  std::optional<uint32_t> num_shard;
+  std::optional<std::string> sharded;  // "true"/"false"; absent: decided by num_shard
+  std::string hostname = "0.0.0.0";
+  uint32_t port = 3000;
+  std::string master_addr = "127.0.0.1";
+  uint32_t master_port = 29500;
+  std::string shard_uds_path = "/tmp/text-gen-server";
+  std::string dtype = "auto";
+  std::string device = "auto";
+  uint32_t max_concurrent_requests = 128;
+  uint32_t max_best_of = 2;
+  uint32_t max_stop_sequences = 4;
+  uint32_t max_top_n_tokens = 5;
+  std::optional<uint32_t> max_input_tokens;
+  std::optional<uint32_t> max_total_tokens;
+  std::optional<uint32_t> max_model_len;  // vLLM's name for max_total_tokens
+  std::optional<uint32_t> max_batch_prefill_tokens;
+  std::optional<uint64_t> max_batch_total_tokens;
+  std::optional<uint32_t> max_batch_size;
+  double waiting_served_ratio = 1.2;
+  uint32_t max_waiting_tokens = 20;
+  std::optional<std::string> cuda_graphs;
+  bool json_output = false;
+  std::optional<std::string> api_key;
+  uint64_t payload_limit = 2000000;
+  std::vector<std::string> cors_allow_origin;
+  std::optional<std::string> chat_template;
+  double gpu_memory_utilization = 0.9;
+  std::optional<std::string> served_model_name;
+  bool download_only = false;
+  bool disable_progress = false;
+  uint32_t startup_timeout_s = 600;  // shards loading weights plus router warm-up
+  uint32_t shutdown_timeout_s = 30;  // router drain, then shards, before SIGKILL
+  std::optional<uint32_t> threads;   // CPU backend threads per shard
+};
+
+// Binds every field to its flag (TGI's name) and environment variable (the flag's name in upper
+// snake case, like TGI). HOSTNAME is the one exception: shells and container runtimes export it
+// as the machine's name, which would silently move the listening address.
+void RegisterFlags(FlagParser& flags, LauncherConfig& config);
+
+// What the launcher learned from the model files.
+struct ModelLimits {
+  uint32_t max_position_embeddings = 0;  // 0: unknown
+};
+
+// One shard process: its rank and the device it is pinned to.
+struct ShardPlacement {
+  uint32_t rank = 0;
+  DeviceKind device = DeviceKind::kCpu;
+  int device_id = -1;  // index among the visible GPUs; -1 on the CPU
+};
+
+// The validated, fully derived configuration the launcher runs.
+struct ServingPlan {
+  DeviceKind device = DeviceKind::kCpu;
+  uint32_t num_shard = 1;
+  std::vector<ShardPlacement> shards;
+  uint32_t max_input_tokens = 0;
+  uint32_t max_total_tokens = 0;
+  uint32_t max_batch_prefill_tokens = 0;
+  std::optional<uint64_t> max_batch_total_tokens;
+  std::optional<uint32_t> max_batch_size;
+};
+
+DeviceKind ParseDeviceKind(const std::string& name);
+const char* ToString(DeviceKind kind);
+
+// Checks the flags against each other, the model and the visible GPUs, and derives defaults the
+// way TGI does. Throws tg::Error(kInvalidArgument) naming the conflicting flags.
+ServingPlan PlanServing(const LauncherConfig& config, const ModelLimits& limits,
+                        uint32_t visible_gpus);
+
+// Checks of the flags alone (no model, no devices), run before any download.
+void ValidateFlags(const LauncherConfig& config);
+
+// A multi-line, human-readable summary of the effective configuration (secrets hidden).
+std::string DescribePlan(const LauncherConfig& config, const ServingPlan& plan);
+
+}  // namespace tg::launcher

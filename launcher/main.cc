@@ -1,0 +1,200 @@
+// text-gen-launcher: from --model-id to a supervised group of shards and a router, in one command.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "launcher/binaries.h"
+#include "launcher/child_specs.h"
+#include "launcher/config.h"
+#include "launcher/devices.h"
+#include "launcher/model_source.h"
+#include "launcher/shard_health.h"
+#include "launcher/supervisor.h"
+
+namespace tg::launcher {
+namespace {
+
+using Clock = Supervisor::Clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr std::string_view kRouterReadyMarker = "listening on http://";
+
+// A socket left by a shard that was killed removes nothing by itself; a stale one would make the
+// Health probe talk to nobody. Only sockets are removed, never a user's file.
+void RemoveStaleSocket(const std::string& path) {
+  struct stat info;
+  if (lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) unlink(path.c_str());
+}
+
+std::optional<std::string> ListeningUrl(std::string_view line) {
+  size_t at = line.find(kRouterReadyMarker);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest =
+      line.substr(at + kRouterReadyMarker.size() - std::string_view("http://").size());
+  size_t end = rest.find_first_of(" \t\"");
+  return std::string(rest.substr(0, end));
+}
+
+// Stops everything (router first so it drains, then the shards) and returns the exit code.
+int Shutdown(Supervisor& supervisor, std::vector<ChildProcess*> shards, ChildProcess* router,
+             const LauncherConfig& config) {
+  std::vector<std::vector<ChildProcess*>> stages;
+  if (router != nullptr) stages.push_back({router});
+  stages.push_back(std::move(shards));
+  const bool clean = supervisor.StopInStages(stages, seconds(config.shutdown_timeout_s));
+  if (const ChildProcess* dead = supervisor.unexpected_exit()) {
+    spdlog::error("stopped because {} (pid {}) {}", dead->name(), dead->pid(),
+                  DescribeWaitStatus(dead->wait_status()));
+    return 1;
+  }
+  if (!clean) {
+    spdlog::error("shutdown was not clean (a process had to be killed or exited with an error)");
+    return 1;
+  }
+  spdlog::info("shutdown complete");
+  return 0;
+}
+
+int Run(LauncherConfig& config) {
+  ValidateFlags(config);
+  const GpuDiscovery gpus =
+      config.device == "cpu" ? GpuDiscovery{0, "skipped (--device cpu)"} : DiscoverGpus();
+  if (!config.download_only) {
+    // Device and token-budget conflicts fail before a long download.
+    PlanServing(config, ModelLimits{}, gpus.count);
+  }
+  const auto shard_binary =
+      config.download_only ? std::filesystem::path() : FindSiblingBinary("text-gen-shard");
+  const auto router_binary =
+      config.download_only ? std::filesystem::path() : FindSiblingBinary("text-gen-router");
+
+  spdlog::info("resolving model {}", config.model_id);
+  const ModelSource source = ResolveModelSource(config);
+  spdlog::info("model files: {} ({})", source.weights.string(), source.description);
+  if (config.download_only) {
+    std::cout << source.weights.string() << std::endl;
+    return 0;
+  }
+  const ServingPlan plan = PlanServing(config, source.limits, gpus.count);
+  spdlog::info("GPUs visible: {} (via {}); running {} shard(s) on {}", gpus.count, gpus.method,
+               plan.num_shard, ToString(plan.device));
+  spdlog::info("effective configuration: {}", DescribePlan(config, plan));
+
+  const ModelPaths paths{source.weights, source.tokenizer};
+  Supervisor supervisor(config.json_output ? LogFormat::kJson : LogFormat::kText);
+  std::vector<ChildProcess*> shards;
+  std::vector<ShardHealthProbe> probes;
+  for (const ShardPlacement& placement : plan.shards) {
+    const std::string socket = ShardSocketPath(config.shard_uds_path, placement.rank);
+    RemoveStaleSocket(socket);
+    shards.push_back(&supervisor.Start(ShardSpec(config, plan, placement, paths, shard_binary)));
+    probes.emplace_back(socket);
+  }
+
+  // Shards load their weights; every one must answer Health before the router may connect.
+  const auto start = Clock::now();
+  const auto startup_deadline = start + seconds(config.startup_timeout_s);
+  std::vector<bool> healthy(probes.size(), false);
+  auto next_progress = start + seconds(10);
+  auto all_healthy = [&] {
+    size_t ready = 0;
+    for (size_t i = 0; i < probes.size(); ++i) {
+      if (!healthy[i]) healthy[i] = probes[i].Check(milliseconds(500));
+      ready += healthy[i];
+    }
+    if (Clock::now() >= next_progress && ready < probes.size()) {
+      next_progress += seconds(10);
+      spdlog::info("waiting for shards: {}/{} healthy after {} s", ready, probes.size(),
+                   std::chrono::duration_cast<seconds>(Clock::now() - start).count());
+    }
+    return ready == probes.size();
+  };
+  Supervisor::Wake wake = supervisor.RunUntil(all_healthy, startup_deadline);
+  if (wake == Supervisor::Wake::kDeadline) {
+    for (const ShardHealthProbe& probe : probes) {
+      spdlog::error("shard at {} not healthy: {}", probe.socket_path(), probe.last_error());
+    }
+    spdlog::error("shards did not become healthy within --startup-timeout {} s",
+                  config.startup_timeout_s);
+    Shutdown(supervisor, shards, nullptr, config);
+    return 1;
+  }
+  if (wake != Supervisor::Wake::kCondition) return Shutdown(supervisor, shards, nullptr, config);
+  spdlog::info("all {} shard(s) healthy after {} ms", shards.size(),
+               std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
+
+  // The router connects, runs Info and Warmup, and says where it listens.
+  std::optional<std::string> url;
+  ChildProcess* router = nullptr;
+  supervisor.set_line_observer([&](const ChildProcess& child, std::string_view line) {
+    if (&child == router && !url) url = ListeningUrl(line);
+  });
+  router = &supervisor.Start(RouterSpec(config, plan, paths, router_binary));
+  wake = supervisor.RunUntil([&] { return url.has_value(); }, startup_deadline);
+  if (wake == Supervisor::Wake::kDeadline) {
+    spdlog::error("the router did not report listening within --startup-timeout {} s",
+                  config.startup_timeout_s);
+    Shutdown(supervisor, shards, router, config);
+    return 1;
+  }
+  if (wake != Supervisor::Wake::kCondition) return Shutdown(supervisor, shards, router, config);
+  spdlog::info("ready: serving {} on {} ({} shard(s) on {}, started in {} ms)", config.model_id,
+               *url, plan.num_shard, ToString(plan.device),
+               std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
+
+  supervisor.RunUntil([] { return false; }, Clock::time_point::max());
+  return Shutdown(supervisor, shards, router, config);
+}
+
+}  // namespace
+}  // namespace tg::launcher
+
+int main(int argc, char** argv) {
+  tg::launcher::LauncherConfig config;
+  tg::FlagParser flags("text-gen-launcher",
+                       "Serves a model: resolves it, starts one shard per GPU (or one on the CPU) "
+                       "and the HTTP router, and supervises them.");
+  tg::launcher::RegisterFlags(flags, config);
+  try {
+    switch (flags.Parse(argc, argv)) {
+      case tg::ParseResult::kHelp:
+        std::cout << flags.Help();
+        return 0;
+      case tg::ParseResult::kVersion:
+        std::cout << "text-gen-launcher " TG_VERSION "\n";
+        return 0;
+      case tg::ParseResult::kRun:
+        break;
+    }
+    if (!flags.positionals().empty()) {
+      throw tg::Error(tg::ErrorKind::kInvalidArgument,
+                      "unexpected argument '" + flags.positionals().front() + "'");
+    }
+  } catch (const tg::Error& e) {
+    std::cerr << "text-gen-launcher: " << e.message() << "\n";
+    return 2;
+  }
+  tg::InitLogging({.component = "launcher",
+                   .format = config.json_output ? tg::LogFormat::kJson : tg::LogFormat::kText});
+  try {
+    return tg::launcher::Run(config);
+  } catch (const tg::Error& e) {
+    spdlog::error("{}", e.message());
+    return e.kind() == tg::ErrorKind::kInvalidArgument ? 2 : 1;
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,98 @@
+// GPU discovery and pinning, with the physical GPU count injected.
+#include "launcher/devices.h"
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "common/flags.h"
+#include "launcher/config.h"
+
+namespace tg::launcher {
+namespace {
+
+TEST(CountVisibleGpus, AppliesCudaVisibleDevicesLikeTheRuntime) {
+  EXPECT_EQ(CountVisibleGpus(8, std::nullopt), 8u);
+  EXPECT_EQ(CountVisibleGpus(0, std::nullopt), 0u);
+  EXPECT_EQ(CountVisibleGpus(8, ""), 0u);
+  EXPECT_EQ(CountVisibleGpus(8, "0"), 1u);
+  EXPECT_EQ(CountVisibleGpus(8, "3,1, 2"), 3u);
+  EXPECT_EQ(CountVisibleGpus(4, "0,1,7,2"), 2u);  // the list ends at the first invalid index
+  EXPECT_EQ(CountVisibleGpus(4, "-1"), 0u);
+  EXPECT_EQ(CountVisibleGpus(4, "1,1"), 1u);  // a duplicate ends it too
+  EXPECT_EQ(CountVisibleGpus(4, "GPU-8e1a,GPU-77aa"), 2u);
+  EXPECT_EQ(CountVisibleGpus(4, "0,x,1"), 1u);
+  EXPECT_EQ(CountVisibleGpus(1, "GPU-a,GPU-b"), 1u);  // never more than exist
+}
+
+LauncherConfig Config(const std::vector<std::string>& args) {
+  LauncherConfig config;
+  FlagParser flags("text-gen-launcher", "test");
+  RegisterFlags(flags, config);
+  std::vector<std::string> all{"--model-id", "m"};
+  all.insert(all.end(), args.begin(), args.end());
+  flags.Parse(all);
+  return config;
+}
+
+std::string PlanError(const std::vector<std::string>& args, uint32_t gpus) {
+  try {
+    PlanServing(Config(args), {.max_position_embeddings = 512}, gpus);
+  } catch (const Error& e) {
+    return e.message();
+  }
+  return "";
+}
+
+TEST(PlanServing, OneShardPerVisibleGpuPinnedByRank) {
+  ServingPlan plan = PlanServing(Config({}), {.max_position_embeddings = 512}, 4);
+  EXPECT_EQ(plan.device, DeviceKind::kCuda);
+  ASSERT_EQ(plan.num_shard, 4u);
+  ASSERT_EQ(plan.shards.size(), 4u);
+  for (uint32_t r = 0; r < 4; ++r) {
+    EXPECT_EQ(plan.shards[r].rank, r);
+    EXPECT_EQ(plan.shards[r].device, DeviceKind::kCuda);
+    EXPECT_EQ(plan.shards[r].device_id, int(r));
+  }
+  ServingPlan two = PlanServing(Config({"--num-shard", "2"}), {.max_position_embeddings = 512}, 8);
+  EXPECT_EQ(two.num_shard, 2u);
+  EXPECT_EQ(two.shards[1].device_id, 1);
+  ServingPlan unsharded =
+      PlanServing(Config({"--sharded", "false"}), {.max_position_embeddings = 512}, 8);
+  EXPECT_EQ(unsharded.num_shard, 1u);
+  ServingPlan sharded = PlanServing(Config({"--sharded", "true"}), {.max_position_embeddings = 512}, 2);
+  EXPECT_EQ(sharded.num_shard, 2u);
+}
+
+TEST(PlanServing, CpuWhenNoGpuOrAsked) {
+  ServingPlan none = PlanServing(Config({}), {.max_position_embeddings = 512}, 0);
+  EXPECT_EQ(none.device, DeviceKind::kCpu);
+  ASSERT_EQ(none.shards.size(), 1u);
+  EXPECT_EQ(none.shards[0].device_id, -1);
+  ServingPlan asked = PlanServing(Config({"--device", "cpu"}), {.max_position_embeddings = 512}, 4);
+  EXPECT_EQ(asked.device, DeviceKind::kCpu);
+  EXPECT_EQ(asked.num_shard, 1u);
+}
+
+TEST(PlanServing, RejectsShardAndDeviceConflicts) {
+  std::string e = PlanError({"--num-shard", "4"}, 2);
+  EXPECT_NE(e.find("--num-shard 4 asks for more shards than the 2 visible GPU(s)"),
+            std::string::npos)
+      << e;
+  e = PlanError({"--device", "cuda"}, 0);
+  EXPECT_NE(e.find("--device cuda was given but no GPU is visible"), std::string::npos) << e;
+  e = PlanError({"--num-shard", "2", "--device", "cpu"}, 4);
+  EXPECT_NE(e.find("--device cpu was given"), std::string::npos) << e;
+  e = PlanError({"--num-shard", "2"}, 0);
+  EXPECT_NE(e.find("no GPU is visible"), std::string::npos) << e;
+  e = PlanError({"--sharded", "true", "--num-shard", "1"}, 4);
+  EXPECT_NE(e.find("--sharded true conflicts with --num-shard 1"), std::string::npos) << e;
+  e = PlanError({"--sharded", "false", "--num-shard", "2"}, 4);
+  EXPECT_NE(e.find("--sharded false conflicts with --num-shard 2"), std::string::npos) << e;
+  e = PlanError({"--sharded", "true"}, 1);
+  EXPECT_NE(e.find("--sharded true needs at least 2 GPUs"), std::string::npos) << e;
+  e = PlanError({"--num-shard", "0"}, 1);
+  EXPECT_NE(e.find("--num-shard must be at least 1"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace tg::launcher
