@@ -34,7 +34,8 @@ class Tensor {
   Tensor(std::shared_ptr<void> storage, void* data, DType dtype, std::vector<int64_t> shape,
          DeviceKind device);
 
-  bool defined() const { return data_ != nullptr || numel() == 0; }
+  // False for a default-constructed Tensor; every allocated tensor is defined.
+  bool defined() const { return data_ != nullptr; }
   void* data() const { return data_; }
   template <typename T>
   T* data_as() const {

@@ -1,0 +1,365 @@
+#include "shard/engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+
+#include "common/error.h"
+
+namespace tg::shard {
+namespace {
+
+uint64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Engine::Engine(LlamaModel& model, backend::Backend& backend, EngineOptions options)
+    : model_(model), backend_(backend), options_(options) {
+  for (uint32_t id : model.config().eos_token_ids) eos_ids_.insert(static_cast<int32_t>(id));
+}
+
+WarmupResult Engine::Warmup(const WarmupParams& params) {
+  batches_.clear();
+  const uint64_t block_bytes = model_.KvBytesPerBlock(kBlockSize);
+  uint64_t num_blocks = 0;
+  if (params.max_batch_total_tokens > 0) {
+    num_blocks = (params.max_batch_total_tokens + kBlockSize - 1) / kBlockSize;
+  } else {
+    const double budget =
+        static_cast<double>(backend_.FreeMemoryBytes()) * options_.kv_memory_fraction;
+    num_blocks = static_cast<uint64_t>(budget / static_cast<double>(block_bytes));
+  }
+  // Block ids travel as uint32 and slots as int32.
+  num_blocks = std::min<uint64_t>(num_blocks, std::numeric_limits<int32_t>::max() / kBlockSize);
+  const uint64_t needed =
+      (std::max<uint64_t>(params.max_total_tokens, 1) + kBlockSize - 1) / kBlockSize;
+  if (num_blocks < needed) {
+    throw Error(ErrorKind::kResourceExhausted,
+                "KV cache of " + std::to_string(num_blocks * kBlockSize) +
+                    " tokens cannot hold one request of max_total_tokens " +
+                    std::to_string(params.max_total_tokens));
+  }
+  model_.AllocateKvCache(static_cast<int>(num_blocks), kBlockSize);
+  SelfTest();
+
+  WarmupResult result;
+  result.num_blocks = static_cast<uint32_t>(num_blocks);
+  result.max_supported_total_tokens = num_blocks * kBlockSize;
+  result.max_input_tokens = params.max_input_tokens;
+  result.max_total_tokens = params.max_total_tokens;
+  result.weight_bytes = model_.weight_bytes();
+  result.kv_bytes = num_blocks * block_bytes;
+  return result;
+}
+
+void Engine::SelfTest() {
+  // A short prompt and one decode step on the first blocks; the router rewrites them before use.
+  ForwardBatch batch;
+  const int prompt = std::min(kBlockSize, model_.num_blocks() * kBlockSize - 1);
+  for (int p = 0; p < prompt; ++p) {
+    batch.tokens.push_back(p % static_cast<int>(model_.config().vocab_size));
+    batch.positions.push_back(p);
+    batch.slots.push_back(p);
+  }
+  batch.query_start = {0, prompt};
+  batch.seq_lens = {prompt};
+  batch.max_blocks = 2;
+  batch.block_tables = {0, model_.num_blocks() > 1 ? 1 : 0};
+  batch.logit_rows = {prompt - 1};
+  backend::Tensor logits = model_.Forward(batch);
+  backend_.Synchronize();
+  TG_CHECK(logits.dim(1) == static_cast<int64_t>(model_.config().vocab_size), kInternal,
+           "self-test forward returned the wrong logits shape");
+}
+
+void Engine::Validate(const RequestState& request, uint32_t first_position) const {
+  const RequestSpec& spec = request.spec;
+  const uint32_t vocab = model_.config().vocab_size;
+  if (request.tokens.empty()) {
+    throw RequestError(spec.id, ErrorKind::kInvalidArgument, "request has no input tokens");
+  }
+  for (int32_t token : request.tokens) {
+    if (token < 0 || static_cast<uint32_t>(token) >= vocab) {
+      throw RequestError(spec.id, ErrorKind::kInvalidArgument,
+                         "token id " + std::to_string(token) + " outside the vocabulary of " +
+                             std::to_string(vocab));
+    }
+  }
+  for (uint32_t block : spec.blocks) {
+    if (block >= static_cast<uint32_t>(model_.num_blocks())) {
+      throw RequestError(spec.id, ErrorKind::kInvalidArgument,
+                         "KV block " + std::to_string(block) + " outside the pool of " +
+                             std::to_string(model_.num_blocks()));
+    }
+  }
+  for (uint32_t p = first_position; p < request.tokens.size(); ++p) SlotOf(request, p);
+}
+
+int32_t Engine::SlotOf(const RequestState& request, uint32_t position) const {
+  const RequestSpec& spec = request.spec;
+  const int64_t capacity = static_cast<int64_t>(model_.num_blocks()) * kBlockSize;
+  int64_t slot = -1;
+  if (position < spec.slots.size()) {
+    slot = spec.slots[position];
+  } else if (position / kBlockSize < spec.blocks.size()) {
+    slot = static_cast<int64_t>(spec.blocks[position / kBlockSize]) * kBlockSize +
+           position % kBlockSize;
+  } else {
+    throw RequestError(spec.id, ErrorKind::kResourceExhausted,
+                       "no KV block for position " + std::to_string(position) + " (" +
+                           std::to_string(spec.blocks.size()) + " blocks)");
+  }
+  if (slot < 0 || slot >= capacity) {
+    throw RequestError(spec.id, ErrorKind::kInvalidArgument,
+                       "KV slot " + std::to_string(slot) + " outside the pool");
+  }
+  return static_cast<int32_t>(slot);
+}
+
+CachedBatchInfo Engine::Describe(uint64_t id, const Batch& batch) const {
+  CachedBatchInfo info;
+  info.id = id;
+  for (const RequestState& request : batch) {
+    info.request_ids.push_back(request.spec.id);
+    info.max_tokens += static_cast<uint32_t>(request.spec.blocks.size()) * kBlockSize;
+    info.current_tokens += request.tokens.size();
+  }
+  return info;
+}
+
+StepOutput Engine::Finish(uint64_t batch_id, Batch batch, StepOutput output) {
+  if (!batch.empty()) {
+    output.batch = Describe(batch_id, batch);
+    batches_[batch_id] = std::move(batch);
+  }
+  return output;
+}
+
+StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs) {
+  const uint64_t start_ns = NowNs();
+  TG_CHECK(warmed_up(), kInvalidArgument, "Prefill before Warmup");
+  TG_CHECK(!batches_.contains(batch_id), kInvalidArgument,
+           "batch " + std::to_string(batch_id) + " already exists");
+  StepOutput output;
+  std::vector<RequestState> requests;
+  std::vector<uint32_t> first_positions;
+  for (RequestSpec& spec : specs) {
+    RequestState request;
+    request.tokens = spec.input_ids;
+    request.tokens.insert(request.tokens.end(), spec.generated_ids.begin(),
+                          spec.generated_ids.end());
+    request.generated = static_cast<uint32_t>(spec.generated_ids.size());
+    request.spec = std::move(spec);
+    // At least the last token is recomputed so there are logits to sample from.
+    const uint32_t first =
+        request.tokens.empty()
+            ? 0
+            : std::min<uint32_t>(request.spec.cache_len,
+                                 static_cast<uint32_t>(request.tokens.size()) - 1);
+    try {
+      Validate(request, first);
+    } catch (const RequestError& e) {
+      output.errors.push_back({e.request_id(), e.message()});
+      continue;
+    }
+    first_positions.push_back(first);
+    requests.push_back(std::move(request));
+  }
+  if (requests.empty()) return output;
+
+  // Logit rows: first the last token of each sequence (for sampling), then the prompt positions
+  // of requests that asked for prompt logprobs.
+  ForwardBatch batch;
+  std::vector<int32_t> logprob_targets;
+  std::vector<std::pair<size_t, size_t>> logprob_ranges;  // (request, first row) per request
+  batch.query_start.push_back(0);
+  size_t max_blocks = 1;
+  for (const RequestState& r : requests) max_blocks = std::max(max_blocks, r.spec.blocks.size());
+  batch.max_blocks = static_cast<int>(max_blocks);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const RequestState& r = requests[i];
+    const uint32_t len = static_cast<uint32_t>(r.tokens.size());
+    for (uint32_t p = first_positions[i]; p < len; ++p) {
+      batch.tokens.push_back(r.tokens[p]);
+      batch.positions.push_back(static_cast<int32_t>(p));
+      batch.slots.push_back(SlotOf(r, p));
+    }
+    batch.query_start.push_back(static_cast<int32_t>(batch.tokens.size()));
+    batch.seq_lens.push_back(static_cast<int32_t>(len));
+    for (size_t b = 0; b < max_blocks; ++b) {
+      batch.block_tables.push_back(b < r.spec.blocks.size() ? static_cast<int32_t>(r.spec.blocks[b])
+                                                            : 0);
+    }
+    batch.logit_rows.push_back(batch.query_start.back() - 1);
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const RequestState& r = requests[i];
+    if (!r.spec.prefill_logprobs) continue;
+    logprob_ranges.emplace_back(i, batch.logit_rows.size());
+    const uint32_t prompt_len = static_cast<uint32_t>(r.spec.input_ids.size());
+    for (uint32_t p = first_positions[i]; p + 1 < prompt_len; ++p) {
+      batch.logit_rows.push_back(batch.query_start[i] +
+                                 static_cast<int32_t>(p - first_positions[i]));
+      logprob_targets.push_back(r.tokens[p + 1]);
+    }
+  }
+
+  const uint64_t forward_start = NowNs();
+  backend::Tensor logits = model_.Forward(batch);
+  backend_.Synchronize();
+  output.timings.forward_ns = NowNs() - forward_start;
+
+  const uint64_t decode_start = NowNs();
+  std::vector<float> prompt_logprobs;
+  if (!logprob_targets.empty()) {
+    prompt_logprobs =
+        backend_.TokenLogprobs(logits.Rows(static_cast<int64_t>(requests.size()),
+                                           static_cast<int64_t>(logprob_targets.size())),
+                               logprob_targets);
+  }
+  // Prompt tokens with their logprobs: NaN for the first token and for cached positions.
+  std::vector<std::optional<std::vector<TokenInfo>>> prefill_tokens(requests.size());
+  size_t next_logprob = 0;
+  for (const auto& [i, first_row] : logprob_ranges) {
+    const RequestState& r = requests[i];
+    std::vector<TokenInfo> tokens;
+    for (size_t p = 0; p < r.spec.input_ids.size(); ++p) {
+      TokenInfo info{r.spec.input_ids[p], std::numeric_limits<float>::quiet_NaN(), false};
+      if (p > first_positions[i]) info.logprob = prompt_logprobs[next_logprob++];
+      tokens.push_back(info);
+    }
+    prefill_tokens[i] = std::move(tokens);
+  }
+  Batch survivors;
+  const size_t first_generation = output.generations.size();
+  SampleAndStop(logits.Rows(0, static_cast<int64_t>(requests.size())), requests, output.generations,
+                survivors);
+  for (size_t i = 0; i < prefill_tokens.size(); ++i) {
+    output.generations[first_generation + i].prefill_tokens = std::move(prefill_tokens[i]);
+  }
+  output.timings.decode_ns = NowNs() - decode_start;
+  output.timings.total_ns = NowNs() - start_ns;
+  return Finish(batch_id, std::move(survivors), std::move(output));
+}
+
+StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids) {
+  const uint64_t start_ns = NowNs();
+  TG_CHECK(!batch_ids.empty(), kInvalidArgument, "Decode of no batch");
+  for (uint64_t id : batch_ids) {
+    TG_CHECK(batches_.contains(id), kInvalidArgument,
+             "unknown batch " + std::to_string(id) + " (filtered, cleared or never prefilled)");
+  }
+  StepOutput output;
+  std::vector<RequestState> requests;
+  for (uint64_t id : batch_ids) {
+    for (RequestState& r : batches_[id]) requests.push_back(std::move(r));
+    batches_.erase(id);
+  }
+  // The last sampled token of each request goes through the model now.
+  ForwardBatch batch;
+  batch.query_start.push_back(0);
+  std::vector<RequestState> runnable;
+  for (RequestState& r : requests) {
+    try {
+      const uint32_t position = static_cast<uint32_t>(r.tokens.size()) - 1;
+      const int32_t slot = SlotOf(r, position);
+      batch.tokens.push_back(r.tokens.back());
+      batch.positions.push_back(static_cast<int32_t>(position));
+      batch.slots.push_back(slot);
+      runnable.push_back(std::move(r));
+    } catch (const RequestError& e) {
+      output.errors.push_back({e.request_id(), e.message()});
+    }
+  }
+  if (runnable.empty()) return output;
+  size_t max_blocks = 1;
+  for (const RequestState& r : runnable) max_blocks = std::max(max_blocks, r.spec.blocks.size());
+  batch.max_blocks = static_cast<int>(max_blocks);
+  for (size_t i = 0; i < runnable.size(); ++i) {
+    const RequestState& r = runnable[i];
+    batch.query_start.push_back(static_cast<int32_t>(i + 1));
+    batch.seq_lens.push_back(static_cast<int32_t>(r.tokens.size()));
+    for (size_t b = 0; b < max_blocks; ++b) {
+      batch.block_tables.push_back(b < r.spec.blocks.size() ? static_cast<int32_t>(r.spec.blocks[b])
+                                                            : 0);
+    }
+    batch.logit_rows.push_back(static_cast<int32_t>(i));
+  }
+  const uint64_t forward_start = NowNs();
+  backend::Tensor logits = model_.Forward(batch);
+  backend_.Synchronize();
+  output.timings.forward_ns = NowNs() - forward_start;
+  const uint64_t decode_start = NowNs();
+  Batch survivors;
+  SampleAndStop(logits, runnable, output.generations, survivors);
+  output.timings.decode_ns = NowNs() - decode_start;
+  output.timings.total_ns = NowNs() - start_ns;
+  return Finish(batch_ids.front(), std::move(survivors), std::move(output));
+}
+
+void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestState>& requests,
+                           std::vector<GenerationOut>& generations, Batch& survivors) {
+  std::vector<backend::SampleRequest> sample_requests;
+  for (const RequestState& r : requests) {
+    backend::SampleRequest s;
+    s.params = r.spec.sampling;
+    s.step = r.generated;
+    s.history = r.tokens;
+    s.top_n = r.spec.top_n_tokens;
+    sample_requests.push_back(s);
+  }
+  const std::vector<backend::SampleResult> results = backend_.Sample(logits, sample_requests);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    RequestState& r = requests[i];
+    const backend::SampleResult& result = results[i];
+    r.tokens.push_back(result.token);
+    ++r.generated;
+    GenerationOut gen;
+    gen.request_id = r.spec.id;
+    const bool is_eos = eos_ids_.contains(result.token);
+    gen.token = {result.token, result.logprob, is_eos};
+    for (const auto& [token, logprob] : result.top) {
+      gen.top_tokens.push_back({token, logprob, eos_ids_.contains(token)});
+    }
+    gen.generated_tokens = r.generated;
+    if (backend::Sampling(r.spec.sampling)) gen.seed = r.spec.sampling.seed;
+    if (is_eos && !r.spec.ignore_eos) {
+      gen.finish = FinishReason::kEosToken;
+    } else if (r.generated >= std::max<uint32_t>(1, r.spec.max_new_tokens)) {
+      gen.finish = FinishReason::kLength;
+    }
+    generations.push_back(std::move(gen));
+    if (generations.back().finish == FinishReason::kNone) survivors.push_back(std::move(r));
+  }
+}
+
+std::optional<CachedBatchInfo> Engine::Filter(uint64_t batch_id,
+                                              const std::vector<uint64_t>& keep) {
+  auto it = batches_.find(batch_id);
+  if (it == batches_.end()) return std::nullopt;
+  const std::unordered_set<uint64_t> wanted(keep.begin(), keep.end());
+  Batch& batch = it->second;
+  std::erase_if(batch, [&](const RequestState& r) { return !wanted.contains(r.spec.id); });
+  if (batch.empty()) {
+    batches_.erase(it);
+    return std::nullopt;
+  }
+  return Describe(batch_id, batch);
+}
+
+void Engine::Clear(std::optional<uint64_t> batch_id) {
+  if (batch_id.has_value()) {
+    batches_.erase(*batch_id);
+  } else {
+    batches_.clear();
+  }
+}
+
+}  // namespace tg::shard

@@ -1,0 +1,71 @@
+// The shard's generation engine: cached batches of requests over the paged KV cache, driven by
+// the router's Prefill / Decode / FilterBatch / ClearCache calls.
+//
+// Requests keep their whole token history on the host (for penalties and stopping); their K/V
+// live in the blocks the router assigned. A request that finishes (EOS, length) or fails is
+// dropped from its batch at once, so a CachedBatch only ever lists running requests. Not
+// thread-safe: the service serialises calls.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <unordered_set>
+#include <vector>
+
+#include "shard/backend/backend.h"
+#include "shard/engine/types.h"
+#include "shard/models/llama.h"
+
+namespace tg::shard {
+
+struct EngineOptions {
+  // Fraction of FreeMemoryBytes() the KV pool may take when Warmup gets no token budget.
+  double kv_memory_fraction = 0.5;
+};
+
+class Engine {
+ public:
+  Engine(LlamaModel& model, backend::Backend& backend, EngineOptions options);
+
+  // Sizes and allocates the KV pool, runs a real prefill and decode step, drops all batches.
+  WarmupResult Warmup(const WarmupParams& params);
+  bool warmed_up() const { return model_.num_blocks() > 0; }
+
+  StepOutput Prefill(uint64_t batch_id, std::vector<RequestSpec> requests);
+  // One step over the union of the given batches; the merged batch keeps the first id.
+  StepOutput Decode(const std::vector<uint64_t>& batch_ids);
+  // Keeps only `keep` (ids no longer in the batch are ignored); nullopt when the batch is empty
+  // or unknown.
+  std::optional<CachedBatchInfo> Filter(uint64_t batch_id, const std::vector<uint64_t>& keep);
+  void Clear(std::optional<uint64_t> batch_id);
+
+  // Runs one forward on a throw-away batch (Health after a failure).
+  void SelfTest();
+
+ private:
+  struct RequestState {
+    RequestSpec spec;
+    std::vector<int32_t> tokens;  // prompt + generated
+    uint32_t generated = 0;
+  };
+  using Batch = std::vector<RequestState>;
+
+  // Throws RequestError when the request cannot run (bad ids, missing blocks).
+  void Validate(const RequestState& request, uint32_t first_position) const;
+  int32_t SlotOf(const RequestState& request, uint32_t position) const;
+  // Samples each request's next token from its logits row, applies stopping, and moves the
+  // requests still running into `survivors`.
+  void SampleAndStop(const backend::Tensor& logits, std::vector<RequestState>& requests,
+                     std::vector<GenerationOut>& generations, Batch& survivors);
+  CachedBatchInfo Describe(uint64_t id, const Batch& batch) const;
+  StepOutput Finish(uint64_t batch_id, Batch batch, StepOutput output);
+
+  LlamaModel& model_;
+  backend::Backend& backend_;
+  EngineOptions options_;
+  std::unordered_set<int32_t> eos_ids_;
+  std::map<uint64_t, Batch> batches_;
+};
+
+}  // namespace tg::shard

@@ -1,0 +1,198 @@
+// text-gen-shard: serves one rank of a model over gRPC (unix socket PREFIX-<rank>, optional TCP).
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "model_files/weight_source.h"
+#include "shard/backend/backend.h"
+#include "shard/engine/engine.h"
+#include "shard/models/llama.h"
+#include "shard/service/service.h"
+#ifdef TG_WITH_CUDA
+#include "shard/backend/cuda/cuda_backend.h"
+#endif
+
+namespace tg::shard {
+namespace {
+
+struct ShardConfig {
+  std::string model_id;
+  std::string uds_path = "/tmp/text-gen-server";
+  std::optional<std::string> grpc_listen;
+  int rank = 0;
+  int world_size = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::string device = "auto";
+  int device_id = -1;
+  std::string dtype = "auto";
+  int threads = 0;
+  std::string cuda_graphs = "1,2,4,8,16,32,64,128,256";
+  double gpu_memory_utilization = 0.9;
+  bool json_output = false;
+  std::string log_level = "info";
+};
+
+std::vector<int> ParseGraphSizes(const std::string& list) {
+  std::vector<int> sizes;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, comma - start);
+    if (!item.empty()) {
+      const int value = std::stoi(item);
+      if (value > 0) sizes.push_back(value);
+    }
+    start = comma + 1;
+  }
+  return sizes;
+}
+
+std::unique_ptr<backend::Backend> MakeBackend(const ShardConfig& config) {
+  backend::BackendOptions options;
+  options.device_id = config.device_id >= 0 ? config.device_id : config.rank;
+  options.threads = config.threads;
+  options.cuda_graph_batch_sizes = ParseGraphSizes(config.cuda_graphs);
+  options.memory_utilization = config.gpu_memory_utilization;
+  if (config.device == "cuda" || config.device == "auto") {
+#ifdef TG_WITH_CUDA
+    options.device = backend::DeviceKind::kCuda;
+    try {
+      return backend::MakeCudaBackend(options);
+    } catch (const std::exception& e) {
+      if (config.device == "cuda") throw;
+      spdlog::info("no usable CUDA device ({}), using the CPU backend", e.what());
+    }
+#else
+    if (config.device == "cuda") {
+      throw Error(ErrorKind::kUnsupported, "this text-gen-shard was built without CUDA");
+    }
+#endif
+  } else if (config.device != "cpu") {
+    throw Error(ErrorKind::kInvalidArgument, "--device must be auto, cpu or cuda");
+  }
+  options.device = backend::DeviceKind::kCpu;
+  return backend::MakeCpuBackend(options);
+}
+
+int Run(int argc, char** argv) {
+  ShardConfig config;
+  FlagParser flags("text-gen-shard", "Serves one rank of a model over gRPC.");
+  flags.Add("model-id", &config.model_id, "HF model directory or .gguf file",
+            {.env = "MODEL_ID", .required = true, .value_name = "PATH"});
+  flags.Add("uds-path", &config.uds_path, "unix socket prefix; the socket is PREFIX-<rank>");
+  flags.Add("grpc-listen", &config.grpc_listen, "also serve on TCP HOST:PORT");
+  flags.Add("rank", &config.rank, "tensor-parallel rank", {.env = "RANK"});
+  flags.Add("world-size", &config.world_size, "tensor-parallel ranks", {.env = "WORLD_SIZE"});
+  flags.Add("master-addr", &config.master_addr, "rank 0 bootstrap address", {.env = "MASTER_ADDR"});
+  flags.Add("master-port", &config.master_port, "rank 0 bootstrap port", {.env = "MASTER_PORT"});
+  flags.Add("device", &config.device, "auto, cpu or cuda");
+  flags.Add("device-id", &config.device_id, "GPU index (default: the rank)");
+  flags.Add("dtype", &config.dtype, "auto, float32, bfloat16 or float16");
+  flags.Add("threads", &config.threads, "CPU backend threads (0: all cores)");
+  flags.Add("cuda-graphs", &config.cuda_graphs, "decode batch sizes to capture, 0 disables");
+  flags.Add("gpu-memory-utilization", &config.gpu_memory_utilization,
+            "fraction of GPU memory to use");
+  flags.Add("json-output", &config.json_output, "log JSON lines");
+  flags.Add("log-level", &config.log_level, "log level", {.env = "LOG_LEVEL"});
+  const ParseResult parsed = flags.Parse(argc, argv);
+  if (parsed == ParseResult::kHelp) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (parsed == ParseResult::kVersion) {
+    std::cout << "text-gen-shard " << TG_VERSION << "\n";
+    return 0;
+  }
+  InitLogging({.component = "shard",
+               .rank = config.rank,
+               .format = config.json_output ? LogFormat::kJson : LogFormat::kText,
+               .level = config.log_level});
+  TG_CHECK(config.world_size == 1, kUnsupported,
+           "tensor parallelism (world size > 1) is not available in this build");
+
+  // Block the stop signals before any thread starts; the main thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::unique_ptr<backend::Backend> device = MakeBackend(config);
+  const bool on_cpu = device->device() == backend::DeviceKind::kCpu;
+  const backend::DType dtype = config.dtype == "auto"
+                                   ? (on_cpu ? backend::DType::kF32 : backend::DType::kBF16)
+                                   : backend::ParseFloatDType(config.dtype);
+  spdlog::info("loading {} on {} ({}) as {}", config.model_id, backend::ToString(device->device()),
+               device->DeviceName(), backend::ToString(dtype));
+  std::unique_ptr<model::WeightSource> source = model::WeightSource::Open(config.model_id);
+  const model::ModelConfig model_config = source->config();
+  spdlog::info("model: {}", model::Describe(model_config));
+  LlamaModel model(model_config, *source, *device, dtype);
+  source.reset();  // weights are on the device now; unmap the files
+  spdlog::info("weights: {:.1f} MB", static_cast<double>(model.weight_bytes()) / 1e6);
+  Engine engine(model, *device,
+                {.kv_memory_fraction = on_cpu ? 0.5 : config.gpu_memory_utilization});
+
+  ServiceInfo info;
+  info.model_id = config.model_id;
+  info.dtype = backend::ToString(dtype);
+  info.device_type = backend::ToString(device->device());
+  info.device_name = device->DeviceName();
+  info.rank = static_cast<uint32_t>(config.rank);
+  info.world_size = static_cast<uint32_t>(config.world_size);
+  for (int r = 0; r < config.world_size; ++r) {
+    info.urls.push_back("unix://" + config.uds_path + "-" + std::to_string(r));
+  }
+  ShardService service(engine, model_config, info);
+
+  const std::string socket_path = config.uds_path + "-" + std::to_string(config.rank);
+  std::filesystem::remove(socket_path);
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(256 << 20);
+  builder.SetMaxSendMessageSize(256 << 20);
+  builder.AddListeningPort("unix://" + socket_path, grpc::InsecureServerCredentials());
+  if (config.grpc_listen.has_value()) {
+    builder.AddListeningPort(*config.grpc_listen, grpc::InsecureServerCredentials());
+  }
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  TG_CHECK(server != nullptr, kUnavailable, "cannot listen on " + socket_path);
+  spdlog::info("ready: serving on unix://{}{}", socket_path,
+               config.grpc_listen ? " and " + *config.grpc_listen : "");
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("signal {} received, shutting down", signal_number);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->Wait();
+  std::filesystem::remove(socket_path);
+  return 0;
+}
+
+}  // namespace
+}  // namespace tg::shard
+
+int main(int argc, char** argv) {
+  try {
+    return tg::shard::Run(argc, argv);
+  } catch (const tg::Error& e) {
+    spdlog::critical("{}", e.what());
+    std::fprintf(stderr, "text-gen-shard: %s\n", e.message().c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

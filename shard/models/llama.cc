@@ -1,0 +1,234 @@
+#include "shard/models/llama.h"
+
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+#include "model_files/dtype.h"
+#include "shard/models/rope.h"
+
+namespace tg::shard {
+
+using backend::DType;
+using backend::Tensor;
+
+namespace {
+
+std::string LayerName(int layer, const std::string& suffix) {
+  return "model.layers." + std::to_string(layer) + "." + suffix;
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
+                       backend::Backend& backend, DType weight_dtype)
+    : config_(config), backend_(backend), weight_dtype_(weight_dtype) {
+  TG_CHECK(weight_dtype != DType::kI32, kInvalidArgument, "weights must be a float dtype");
+  const int head_dim = static_cast<int>(config.head_dim);
+  q_dim_ = static_cast<int>(config.num_attention_heads) * head_dim;
+  kv_dim_ = static_cast<int>(config.num_key_value_heads) * head_dim;
+
+  // The embedding table doubles as lm_head when tied, so it takes the Linear dtype.
+  embed_ = LoadMatrix(source, {"model.embed_tokens.weight"});
+  final_norm_ = LoadVector(source, {"model.norm.weight"});
+  if (!config.tie_word_embeddings && source.Has("lm_head.weight")) {
+    lm_head_ = LoadMatrix(source, {"lm_head.weight"});
+  } else {
+    lm_head_ = embed_;
+  }
+  const std::vector<float> inv_freq = RopeInvFreq(config, head_dim);
+  inv_freq_ = Upload(inv_freq, {static_cast<int64_t>(inv_freq.size())}, DType::kF32);
+
+  for (int i = 0; i < static_cast<int>(config.num_hidden_layers); ++i) {
+    Layer layer;
+    layer.input_norm = LoadVector(source, {LayerName(i, "input_layernorm.weight")});
+    layer.qkv = LoadMatrix(
+        source, {LayerName(i, "self_attn.q_proj.weight"), LayerName(i, "self_attn.k_proj.weight"),
+                 LayerName(i, "self_attn.v_proj.weight")});
+    if (source.Has(LayerName(i, "self_attn.q_proj.bias"))) {
+      layer.qkv_bias = LoadVector(
+          source, {LayerName(i, "self_attn.q_proj.bias"), LayerName(i, "self_attn.k_proj.bias"),
+                   LayerName(i, "self_attn.v_proj.bias")});
+    }
+    if (config.qk_norm) {
+      layer.q_norm = LoadVector(source, {LayerName(i, "self_attn.q_norm.weight")});
+      layer.k_norm = LoadVector(source, {LayerName(i, "self_attn.k_norm.weight")});
+    }
+    layer.o_proj = LoadMatrix(source, {LayerName(i, "self_attn.o_proj.weight")});
+    layer.post_norm = LoadVector(source, {LayerName(i, "post_attention_layernorm.weight")});
+    layer.gate_up = LoadMatrix(
+        source, {LayerName(i, "mlp.gate_proj.weight"), LayerName(i, "mlp.up_proj.weight")});
+    layer.down = LoadMatrix(source, {LayerName(i, "mlp.down_proj.weight")});
+    layers_.push_back(std::move(layer));
+  }
+}
+
+Tensor LlamaModel::Upload(const std::vector<float>& values, std::vector<int64_t> shape,
+                          DType dtype) {
+  Tensor tensor = backend_.Allocate(dtype, std::move(shape));
+  TG_CHECK(static_cast<size_t>(tensor.numel()) == values.size(), kInternal, "upload size");
+  if (dtype == DType::kF32) {
+    backend_.CopyFromHost(values.data(), tensor);
+  } else {
+    std::vector<uint16_t> converted(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      converted[i] =
+          dtype == DType::kBF16 ? model::F32ToBf16(values[i]) : model::F32ToF16(values[i]);
+    }
+    backend_.CopyFromHost(converted.data(), tensor);
+  }
+  weight_bytes_ += tensor.bytes();
+  return tensor;
+}
+
+Tensor LlamaModel::UploadInts(const std::vector<int32_t>& values) {
+  Tensor tensor = backend_.Allocate(DType::kI32, {static_cast<int64_t>(values.size())});
+  backend_.CopyFromHost(values.data(), tensor);
+  return tensor;
+}
+
+// Rows of several [rows_i, cols] matrices stacked into one [sum rows_i, cols] weight.
+Tensor LlamaModel::LoadMatrix(const model::WeightSource& source,
+                              const std::vector<std::string>& names) {
+  int64_t rows = 0, cols = -1;
+  for (const std::string& name : names) {
+    const model::TensorInfo info = source.Info(name);
+    TG_CHECK(info.shape.size() == 2, kCorruptFile, name + " is not a matrix");
+    TG_CHECK(cols < 0 || cols == info.shape[1], kCorruptFile, name + " has a different width");
+    cols = info.shape[1];
+    rows += info.shape[0];
+  }
+  if (weight_dtype_ == DType::kBF16) {
+    std::vector<uint16_t> values;
+    values.reserve(rows * cols);
+    for (const std::string& name : names) {
+      const std::vector<uint16_t> part = source.ReadBF16(name);
+      values.insert(values.end(), part.begin(), part.end());
+    }
+    Tensor tensor = backend_.Allocate(DType::kBF16, {rows, cols});
+    backend_.CopyFromHost(values.data(), tensor);
+    weight_bytes_ += tensor.bytes();
+    return tensor;
+  }
+  std::vector<float> values;
+  values.reserve(rows * cols);
+  for (const std::string& name : names) {
+    const std::vector<float> part = source.ReadF32(name);
+    values.insert(values.end(), part.begin(), part.end());
+  }
+  return Upload(values, {rows, cols}, weight_dtype_);
+}
+
+Tensor LlamaModel::LoadVector(const model::WeightSource& source,
+                              const std::vector<std::string>& names) {
+  std::vector<float> values;
+  for (const std::string& name : names) {
+    const std::vector<float> part = source.ReadF32(name);
+    values.insert(values.end(), part.begin(), part.end());
+  }
+  return Upload(values, {static_cast<int64_t>(values.size())}, DType::kF32);
+}
+
+uint64_t LlamaModel::KvBytesPerBlock(int block_size) const {
+  return 2ull * config_.num_hidden_layers * block_size * kv_dim_ *
+         backend::DTypeSize(backend_.KvDType());
+}
+
+void LlamaModel::AllocateKvCache(int num_blocks, int block_size) {
+  k_cache_.clear();
+  v_cache_.clear();
+  const int64_t hk = config_.num_key_value_heads, d = config_.head_dim;
+  for (uint32_t i = 0; i < config_.num_hidden_layers; ++i) {
+    k_cache_.push_back(backend_.Allocate(backend_.KvDType(), {num_blocks, block_size, hk, d}));
+    v_cache_.push_back(backend_.Allocate(backend_.KvDType(), {num_blocks, block_size, hk, d}));
+  }
+  num_blocks_ = num_blocks;
+  block_size_ = block_size;
+}
+
+Tensor LlamaModel::Forward(const ForwardBatch& batch) {
+  TG_CHECK(num_blocks_ > 0, kInternal, "KV cache not allocated (Warmup not called)");
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  const int num_seqs = static_cast<int>(batch.seq_lens.size());
+  const int64_t hidden = config_.hidden_size, inter = config_.intermediate_size;
+  const int64_t hq = config_.num_attention_heads, hk = config_.num_key_value_heads;
+  const int64_t d = config_.head_dim;
+
+  backend::AttentionBatch attn;
+  attn.num_seqs = num_seqs;
+  attn.num_tokens = static_cast<int>(n);
+  attn.block_size = block_size_;
+  for (int s = 0; s < num_seqs; ++s) {
+    attn.max_query_len =
+        std::max(attn.max_query_len, batch.query_start[s + 1] - batch.query_start[s]);
+    attn.max_seq_len = std::max(attn.max_seq_len, batch.seq_lens[s]);
+  }
+  attn.query_start = UploadInts(batch.query_start);
+  attn.seq_lens = UploadInts(batch.seq_lens);
+  attn.block_tables = UploadInts(batch.block_tables).Reshape({num_seqs, batch.max_blocks});
+  attn.slots = UploadInts(batch.slots);
+  attn.positions = UploadInts(batch.positions);
+  const bool decode = attn.max_query_len == 1;
+
+  Tensor ids = UploadInts(batch.tokens);
+  Tensor residual = backend_.Allocate(DType::kF32, {n, hidden});
+  Tensor normed = backend_.Allocate(DType::kF32, {n, hidden});
+  Tensor q = backend_.Allocate(DType::kF32, {n, hq, d});
+  Tensor k = backend_.Allocate(DType::kF32, {n, hk, d});
+  Tensor v = backend_.Allocate(DType::kF32, {n, hk, d});
+  Tensor attn_out = backend_.Allocate(DType::kF32, {n, hq * d});
+  Tensor branch = backend_.Allocate(DType::kF32, {n, hidden});
+  Tensor gate_up = backend_.Allocate(DType::kF32, {n, 2 * inter});
+  Tensor act = backend_.Allocate(DType::kF32, {n, inter});
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+
+  backend_.Embedding(embed_, ids, residual);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& layer = layers_[i];
+    if (i == 0) {
+      backend_.RmsNorm(residual, nullptr, layer.input_norm, eps, normed);
+    } else {
+      backend_.RmsNorm(branch, &residual, layer.input_norm, eps, normed);
+    }
+    // q, k and v come from row ranges of the fused weight: each lands in its own tensor.
+    const int64_t offsets[4] = {0, q_dim_, q_dim_ + kv_dim_, q_dim_ + 2 * kv_dim_};
+    Tensor* outputs[3] = {&q, &k, &v};
+    for (int part = 0; part < 3; ++part) {
+      const int64_t count = offsets[part + 1] - offsets[part];
+      Tensor weight = layer.qkv.Rows(offsets[part], count);
+      Tensor bias = layer.qkv_bias.defined() ? layer.qkv_bias.Rows(offsets[part], count) : Tensor();
+      Tensor flat = outputs[part]->Reshape({n, count});
+      backend_.Linear(normed, weight, bias.defined() ? &bias : nullptr, flat);
+    }
+    if (config_.qk_norm) {
+      Tensor q_heads = q.Reshape({n * hq, d}), k_heads = k.Reshape({n * hk, d});
+      backend_.RmsNorm(q_heads, nullptr, layer.q_norm, eps, q_heads);
+      backend_.RmsNorm(k_heads, nullptr, layer.k_norm, eps, k_heads);
+    }
+    backend_.Rotary(q, k, attn.positions, inv_freq_);
+    backend_.WriteKv(k, v, attn.slots, k_cache_[i], v_cache_[i]);
+    Tensor out = attn_out.Reshape({n, hq, d});
+    if (decode) {
+      backend_.DecodeAttention(q, k_cache_[i], v_cache_[i], attn, scale, out);
+    } else {
+      backend_.PrefillAttention(q, k_cache_[i], v_cache_[i], attn, scale, out);
+    }
+    backend_.Linear(attn_out, layer.o_proj, nullptr, branch);
+    backend_.RmsNorm(branch, &residual, layer.post_norm, eps, normed);
+    backend_.Linear(normed, layer.gate_up, nullptr, gate_up);
+    backend_.SiluAndMul(gate_up, act);
+    backend_.Linear(act, layer.down, nullptr, branch);
+  }
+  backend_.RmsNorm(branch, &residual, final_norm_, eps, normed);
+
+  // Only the requested rows go through lm_head; the Embedding op doubles as a row gather.
+  const int64_t rows = static_cast<int64_t>(batch.logit_rows.size());
+  Tensor selected = backend_.Allocate(DType::kF32, {rows, hidden});
+  backend_.Embedding(normed, UploadInts(batch.logit_rows), selected);
+  Tensor logits = backend_.Allocate(DType::kF32, {rows, static_cast<int64_t>(config_.vocab_size)});
+  backend_.Linear(selected, lm_head_, nullptr, logits);
+  return logits;
+}
+
+}  // namespace tg::shard

@@ -1,0 +1,73 @@
+// The Llama family (Llama-2/3, Mistral, Qwen2, Qwen3, SmolLM2, TinyLlama): decoder layers of
+// RMSNorm → attention (GQA, rotary, optional q/k/v bias, optional per-head q/k RMSNorm) → RMSNorm
+// → SwiGLU MLP, written once against the Backend ops, over a paged KV cache.
+//
+// q/k/v and gate/up projections are fused at load time into one weight each, so a layer runs
+// four Linear ops.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model_files/model_config.h"
+#include "model_files/weight_source.h"
+#include "shard/backend/backend.h"
+
+namespace tg::shard {
+
+// One forward pass over a ragged batch: every sequence contributes its new tokens, in order.
+struct ForwardBatch {
+  std::vector<int32_t> tokens;        // [num_tokens]
+  std::vector<int32_t> positions;     // [num_tokens]
+  std::vector<int32_t> slots;         // [num_tokens] cache slot of each token
+  std::vector<int32_t> query_start;   // [num_seqs + 1]
+  std::vector<int32_t> seq_lens;      // [num_seqs] KV length after this step
+  std::vector<int32_t> block_tables;  // [num_seqs * max_blocks], row-major
+  int max_blocks = 0;
+  // Which token rows need logits (e.g. the last token of each sequence), in output order.
+  std::vector<int32_t> logit_rows;
+};
+
+class LlamaModel {
+ public:
+  // Loads and uploads the weights; Linear weights in `weight_dtype`, norms and biases float32.
+  LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
+             backend::Backend& backend, backend::DType weight_dtype);
+
+  const model::ModelConfig& config() const { return config_; }
+  uint64_t weight_bytes() const { return weight_bytes_; }
+  // Bytes of K and V for one block over all layers.
+  uint64_t KvBytesPerBlock(int block_size) const;
+  // (Re)allocates the paged KV pool; drops previous contents.
+  void AllocateKvCache(int num_blocks, int block_size);
+  int num_blocks() const { return num_blocks_; }
+  int block_size() const { return block_size_; }
+
+  // Runs the batch; returns float32 logits [logit_rows.size(), vocab] on the device.
+  backend::Tensor Forward(const ForwardBatch& batch);
+
+ private:
+  struct Layer {
+    backend::Tensor input_norm, qkv, qkv_bias, q_norm, k_norm, o_proj, post_norm, gate_up, down;
+  };
+  backend::Tensor Upload(const std::vector<float>& values, std::vector<int64_t> shape,
+                         backend::DType dtype);
+  backend::Tensor UploadInts(const std::vector<int32_t>& values);
+  backend::Tensor LoadMatrix(const model::WeightSource& source,
+                             const std::vector<std::string>& names);
+  backend::Tensor LoadVector(const model::WeightSource& source,
+                             const std::vector<std::string>& names);
+
+  model::ModelConfig config_;
+  backend::Backend& backend_;
+  backend::DType weight_dtype_;
+  uint64_t weight_bytes_ = 0;
+  int q_dim_ = 0, kv_dim_ = 0;
+  backend::Tensor embed_, final_norm_, lm_head_, inv_freq_;
+  std::vector<Layer> layers_;
+  std::vector<backend::Tensor> k_cache_, v_cache_;
+  int num_blocks_ = 0, block_size_ = 16;
+};
+
+}  // namespace tg::shard

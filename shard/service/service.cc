@@ -1,0 +1,125 @@
+#include "shard/service/service.h"
+
+#include "common/error.h"
+#include "shard/service/convert.h"
+
+namespace tg::shard {
+
+ShardService::ShardService(Engine& engine, const model::ModelConfig& config, ServiceInfo info)
+    : engine_(engine), config_(config), info_(std::move(info)) {}
+
+template <typename Fn>
+grpc::Status ShardService::Guarded(Fn&& fn) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    fn();
+    return grpc::Status::OK;
+  } catch (...) {
+    const std::exception_ptr error = std::current_exception();
+    try {
+      std::rethrow_exception(error);
+    } catch (const Error& e) {
+      // Caller mistakes do not make the shard unhealthy; device or internal failures do.
+      if (e.kind() == ErrorKind::kInternal) failed_ = true;
+    } catch (...) {
+      failed_ = true;
+    }
+    return ToGrpcStatus(error);
+  }
+}
+
+grpc::Status ShardService::Info(grpc::ServerContext*, const textgen::v1::InfoRequest*,
+                                textgen::v1::InfoResponse* response) {
+  response->set_model_type(config_.model_type);
+  response->set_model_id(info_.model_id);
+  response->set_dtype(info_.dtype);
+  response->set_device_type(info_.device_type);
+  response->set_device_name(info_.device_name);
+  response->set_requires_padding(false);
+  response->set_window_size(config_.sliding_window.value_or(0));
+  response->set_speculate(0);
+  response->set_block_size(kBlockSize);
+  response->set_vocab_size(config_.vocab_size);
+  response->set_max_position_embeddings(config_.max_position_embeddings);
+  response->set_rank(info_.rank);
+  response->set_world_size(info_.world_size);
+  for (uint32_t id : config_.eos_token_ids) response->add_eos_token_ids(id);
+  response->set_bos_token_id(config_.bos_token_id.value_or(0));
+  response->set_has_bos_token(config_.bos_token_id.has_value());
+  response->set_backend_version(TG_VERSION);
+  return grpc::Status::OK;
+}
+
+grpc::Status ShardService::Health(grpc::ServerContext*, const textgen::v1::HealthRequest*,
+                                  textgen::v1::HealthResponse*) {
+  return Guarded([&] {
+    if (failed_ && engine_.warmed_up()) {
+      engine_.SelfTest();
+      failed_ = false;
+    }
+  });
+}
+
+grpc::Status ShardService::ServiceDiscovery(grpc::ServerContext*,
+                                            const textgen::v1::ServiceDiscoveryRequest*,
+                                            textgen::v1::ServiceDiscoveryResponse* response) {
+  for (const std::string& url : info_.urls) response->add_urls(url);
+  return grpc::Status::OK;
+}
+
+grpc::Status ShardService::Warmup(grpc::ServerContext*, const textgen::v1::WarmupRequest* request,
+                                  textgen::v1::WarmupResponse* response) {
+  return Guarded([&] { ToProto(engine_.Warmup(FromProto(*request)), response); });
+}
+
+grpc::Status ShardService::Prefill(grpc::ServerContext*, const textgen::v1::PrefillRequest* request,
+                                   textgen::v1::PrefillResponse* response) {
+  return Guarded([&] {
+    std::vector<RequestSpec> specs;
+    std::vector<RequestFailure> rejected;
+    for (const textgen::v1::Request& r : request->batch().requests()) {
+      try {
+        specs.push_back(FromProto(r));
+      } catch (const RequestError& e) {
+        rejected.push_back({e.request_id(), e.message()});
+      }
+    }
+    StepOutput step = engine_.Prefill(request->batch().id(), std::move(specs));
+    step.errors.insert(step.errors.end(), rejected.begin(), rejected.end());
+    ToProto(step, response);
+  });
+}
+
+grpc::Status ShardService::Decode(grpc::ServerContext*, const textgen::v1::DecodeRequest* request,
+                                  textgen::v1::DecodeResponse* response) {
+  return Guarded([&] {
+    std::vector<uint64_t> ids;
+    for (const textgen::v1::CachedBatch& batch : request->batches()) ids.push_back(batch.id());
+    ToProto(engine_.Decode(ids), response);
+  });
+}
+
+grpc::Status ShardService::FilterBatch(grpc::ServerContext*,
+                                       const textgen::v1::FilterBatchRequest* request,
+                                       textgen::v1::FilterBatchResponse* response) {
+  return Guarded([&] {
+    const std::vector<uint64_t> keep(request->request_ids().begin(), request->request_ids().end());
+    const std::optional<CachedBatchInfo> batch = engine_.Filter(request->batch_id(), keep);
+    if (batch.has_value()) {
+      ToProto(*batch, response->mutable_batch());
+    } else {
+      // An empty batch keeps its id so the router can tell which one it asked about.
+      response->mutable_batch()->set_id(request->batch_id());
+    }
+  });
+}
+
+grpc::Status ShardService::ClearCache(grpc::ServerContext*,
+                                      const textgen::v1::ClearCacheRequest* request,
+                                      textgen::v1::ClearCacheResponse*) {
+  return Guarded([&] {
+    engine_.Clear(request->has_id() ? std::optional<uint64_t>(request->id()) : std::nullopt);
+  });
+}
+
+}  // namespace tg::shard

@@ -1,0 +1,61 @@
+// The gRPC TextGenerationService of one shard rank. Calls are serialised on one mutex: the
+// engine runs one batch at a time and the router never overlaps forward calls anyway.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "generate.grpc.pb.h"
+#include "shard/engine/engine.h"
+
+namespace tg::shard {
+
+// Static facts reported by Info and ServiceDiscovery.
+struct ServiceInfo {
+  std::string model_id;
+  std::string dtype;        // "float32", ...
+  std::string device_type;  // "cpu" / "cuda"
+  std::string device_name;
+  uint32_t rank = 0;
+  uint32_t world_size = 1;
+  std::vector<std::string> urls;  // every rank's unix:// address
+};
+
+class ShardService final : public textgen::v1::TextGenerationService::Service {
+ public:
+  ShardService(Engine& engine, const model::ModelConfig& config, ServiceInfo info);
+
+  grpc::Status Info(grpc::ServerContext*, const textgen::v1::InfoRequest*,
+                    textgen::v1::InfoResponse* response) override;
+  grpc::Status Health(grpc::ServerContext*, const textgen::v1::HealthRequest*,
+                      textgen::v1::HealthResponse*) override;
+  grpc::Status ServiceDiscovery(grpc::ServerContext*, const textgen::v1::ServiceDiscoveryRequest*,
+                                textgen::v1::ServiceDiscoveryResponse* response) override;
+  grpc::Status Warmup(grpc::ServerContext*, const textgen::v1::WarmupRequest* request,
+                      textgen::v1::WarmupResponse* response) override;
+  grpc::Status Prefill(grpc::ServerContext*, const textgen::v1::PrefillRequest* request,
+                       textgen::v1::PrefillResponse* response) override;
+  grpc::Status Decode(grpc::ServerContext*, const textgen::v1::DecodeRequest* request,
+                      textgen::v1::DecodeResponse* response) override;
+  grpc::Status FilterBatch(grpc::ServerContext*, const textgen::v1::FilterBatchRequest* request,
+                           textgen::v1::FilterBatchResponse* response) override;
+  grpc::Status ClearCache(grpc::ServerContext*, const textgen::v1::ClearCacheRequest* request,
+                          textgen::v1::ClearCacheResponse*) override;
+
+ private:
+  // Runs fn under the engine lock, converting any exception with ToGrpcStatus; a failure marks
+  // the shard unhealthy until a real forward succeeds again.
+  template <typename Fn>
+  grpc::Status Guarded(Fn&& fn);
+
+  std::mutex mutex_;
+  Engine& engine_;
+  const model::ModelConfig& config_;
+  ServiceInfo info_;
+  bool failed_ = false;
+};
+
+}  // namespace tg::shard
