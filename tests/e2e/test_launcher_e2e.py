@@ -1,0 +1,100 @@
+"""End to end through the launcher: text-gen-launcher -> text-gen-shard + text-gen-router on the
+CPU with the real stories260K model, checked against Hugging Face transformers' greedy outputs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from launcher_harness import STORIES, Server, launcher_path, reference_rows
+
+# Renders the user's message after BOS, so the chat prompt tokenizes exactly like the reference's
+# "<s>Once upon a time" and greedy chat output must equal the reference continuation.
+PLAIN_TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+
+
+@pytest.fixture
+def server(tmp_path):
+    template = tmp_path / "plain.jinja"
+    template.write_text(PLAIN_TEMPLATE)
+    s = Server("e2e", extra_args=("--chat-template", str(template)))
+    yield s
+    s.kill_everything()
+
+
+def test_serves_generate_and_chat_then_stops_cleanly_on_sigterm(server):
+    server.start()
+    ready = [line for line in server.lines if "ready: serving" in line]
+    assert len(ready) == 1 and f"http://127.0.0.1:{server.port}" in ready[0], server.log()
+    assert requests.get(server.url + "/health", timeout=10).status_code == 200
+
+    for row in reference_rows():
+        r = requests.post(server.url + "/generate", timeout=120, json={
+            "inputs": row["prompt"], "parameters": {"max_new_tokens": len(row["greedy_ids"])}})
+        assert r.status_code == 200, r.text
+        assert r.json()["generated_text"] == row["greedy_text"], row["prompt"]
+
+    first = reference_rows()[0]
+    r = requests.post(server.url + "/v1/chat/completions", timeout=120, json={
+        "model": "tgi", "messages": [{"role": "user", "content": first["prompt"]}],
+        "max_tokens": 20, "temperature": 0})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    content = body["choices"][0]["message"]["content"]
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 20
+    assert len(content) > 20 and first["greedy_text"].startswith(content), content
+
+    pids = server.child_pids()
+    assert set(pids) == {"shard-0", "router"}, server.log()
+    server.signal(signal.SIGTERM)
+    assert server.wait_exit(60) == 0, server.log()
+    assert server.wait_gone(5) == [], server.log()
+    assert "shutdown complete" in server.log()
+
+
+def test_shard_killed_brings_the_launcher_down_within_10s(server):
+    server.start()
+    shard = server.child_pids()["shard-0"]
+    start = time.monotonic()
+    os.kill(shard, signal.SIGKILL)
+    code = server.wait_exit(10)
+    assert code != 0
+    assert time.monotonic() - start < 10
+    assert server.wait_gone(5) == [], server.log()
+    assert f"shard-0 (pid {shard}) was killed by signal 9 (SIGKILL)" in server.log()
+
+
+def test_launcher_killed_leaves_no_process_behind(tmp_path):
+    s = Server("e2e-json", extra_args=("--json-output",))
+    try:
+        s.start()
+        children = s.child_pids()
+        assert set(children) == {"shard-0", "router"}
+        # --json-output: every line the launcher forwards or writes is one JSON object.
+        for line in list(s.lines):
+            record = json.loads(line)
+            assert {"timestamp", "level", "message"} <= set(record), line
+        s.signal(signal.SIGKILL)
+        s.wait_exit(10)
+        assert s.wait_gone(5) == [], s.log()
+    finally:
+        s.kill_everything()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--max-input-tokens", "600"], "--max-input-tokens (600) must be less than --max-total-tokens (512"),
+    (["--max-total-tokens", "1000"], "--max-total-tokens (1000) exceeds the model's max_position_embeddings (512)"),
+    (["--num-shard", "2", "--device", "cpu"], "--device cpu was given"),
+])
+def test_conflicting_flags_are_rejected_before_anything_starts(args, expected):
+    r = subprocess.run([str(launcher_path()), "--model-id", str(STORIES), "--port", "1"] + args,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert expected in r.stderr, r.stderr
+    assert "started" not in r.stderr
