@@ -8,9 +8,6 @@
 namespace tg::bench {
 namespace {
 
-// A log-normal with mean m and log-space sigma s has mu = ln(m) - s^2 / 2.
-double MuForMean(double mean, double sigma) { return std::log(mean) - sigma * sigma / 2; }
-
 std::vector<uint32_t> RandomIds(const TextCodec& codec, size_t count, std::mt19937_64* rng) {
   const auto& pool = codec.ordinary_ids();
   std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
@@ -42,9 +39,7 @@ const char* ToString(WorkloadKind kind) {
 }
 
 ShareGptLengths::ShareGptLengths(uint64_t seed)
-    : rng_(seed),
-      input_(MuForMean(kMeanInput, kSigma), kSigma),
-      output_(MuForMean(kMeanOutput, kSigma), kSigma) {}
+    : rng_(seed), input_(kLogMeanInput, kSigma), output_(kLogMeanOutput, kSigma) {}
 
 std::pair<uint32_t, uint32_t> ShareGptLengths::Sample() {
   while (true) {

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""The peer every benchmark report is compared with: Hugging Face transformers generate().
+
+Runs the exact workload text-gen-bench sent (its --save-workload file: prompts and output lengths)
+through `model.generate()` in static batches: bf16 (float32 on CPU), SDPA attention, greedy,
+left padding, every request of a batch generating the batch's largest output length with EOS
+ignored (min_new_tokens = max_new_tokens), which is what a static-batch server does. Requests
+are taken in workload order, as they would arrive.
+
+Reported like text-gen-bench: duration, request and output-token throughput (only the tokens
+each request asked for count), and per-request latency as if every request arrived at t = 0
+(a request finishes when its batch does). Prefill time is measured per batch with a separate
+max_new_tokens=1 call, so TTFT here is "queueing for earlier batches + this batch's prefill".
+
+    bench/hf_peer.py --model DIR --workload workload.json --batch-size 32 --out peer.json
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+
+def percentile(values, q):
+    xs = sorted(values)
+    rank = q / 100 * (len(xs) - 1)
+    lo = int(rank)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (rank - lo)
+
+
+def summary_ms(values):
+    return {
+        "mean": statistics.fmean(values) * 1000,
+        "median": percentile(values, 50) * 1000,
+        "p90": percentile(values, 90) * 1000,
+        "p99": percentile(values, 99) * 1000,
+    }
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def load_model(path, device, dtype):
+    kwargs = {"attn_implementation": "sdpa"}
+    try:  # transformers >= 4.56 / 5.x name the argument `dtype`
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    except TypeError:
+        model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=dtype, **kwargs)
+    return model.to(device).eval()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--model", required=True, help="HF model directory")
+    parser.add_argument("--tokenizer", help="tokenizer directory (default: --model)")
+    parser.add_argument("--workload", required=True, help="text-gen-bench --save-workload file")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="auto", help="bfloat16, float32 or auto")
+    parser.add_argument("--max-requests", type=int, default=0, help="use only the first N")
+    parser.add_argument("--label", default="")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    dtype_name = args.dtype
+    if dtype_name == "auto":
+        dtype_name = "bfloat16" if args.device.startswith("cuda") else "float32"
+    dtype = getattr(torch, dtype_name)
+    with open(args.workload) as f:
+        workload = json.load(f)
+    requests = workload["requests"]
+    if args.max_requests:
+        requests = requests[: args.max_requests]
+
+    load_start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.model)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    model = load_model(args.model, args.device, dtype)
+    load_seconds = time.perf_counter() - load_start
+
+    def generate(prompts, new_tokens):
+        batch = tokenizer(prompts, return_tensors="pt", padding=True).to(args.device)
+        out = model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                             do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        return batch["input_ids"].shape[1], out.shape[1] - batch["input_ids"].shape[1]
+
+    # Warm-up: kernels, allocator, SDPA dispatch.
+    with torch.inference_mode():
+        generate([r["prompt"] for r in requests[: args.batch_size]], 2)
+    sync(args.device)
+
+    ttfts, latencies = [], []
+    total_input = total_output = 0
+    batches = []
+    # The peer's clock advances only by real generate() time; the prefill probes are left out.
+    clock = 0.0
+    with torch.inference_mode():
+        for first in range(0, len(requests), args.batch_size):
+            chunk = requests[first: first + args.batch_size]
+            prompts = [r["prompt"] for r in chunk]
+            new_tokens = max(r["output_len"] for r in chunk)
+            t0 = time.perf_counter()
+            generate(prompts, 1)
+            sync(args.device)
+            prefill = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            padded_len, generated = generate(prompts, new_tokens)
+            sync(args.device)
+            elapsed = time.perf_counter() - t1
+            assert generated == new_tokens, (generated, new_tokens)
+            batches.append({"size": len(chunk), "padded_prompt_len": padded_len,
+                            "new_tokens": new_tokens, "prefill_s": prefill, "generate_s": elapsed})
+            for r in chunk:
+                ttfts.append(clock + prefill)
+                latencies.append(clock + elapsed)
+                total_input += r["prompt_len"]
+                total_output += r["output_len"]
+            clock += elapsed
+    duration = clock
+
+    name = args.device
+    if args.device.startswith("cuda"):
+        name = torch.cuda.get_device_name()
+    import transformers
+    result = {
+        "label": args.label or workload.get("workload", ""),
+        "backend": f"hf-transformers {transformers.__version__} generate (sdpa, static batch)",
+        "torch": torch.__version__,
+        "device": name,
+        "dtype": dtype_name,
+        "batch_size": args.batch_size,
+        "completed": len(requests),
+        "load_seconds": load_seconds,
+        "duration": duration,
+        "total_input_tokens": total_input,
+        "total_output_tokens": total_output,
+        "request_throughput": len(requests) / duration,
+        "output_throughput": total_output / duration,
+        "total_token_throughput": (total_input + total_output) / duration,
+        "ttft_ms": summary_ms(ttfts),
+        "e2el_ms": summary_ms(latencies),
+        "batches": batches,
+    }
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"hf_peer: {len(requests)} requests in {duration:.2f} s: "
+          f"{result['request_throughput']:.2f} req/s, {result['output_throughput']:.1f} output tok/s "
+          f"(batch {args.batch_size}, {dtype_name}, {name})")
+
+
+if __name__ == "__main__":
+    main()
