@@ -79,7 +79,9 @@ struct BootstrapServer::State {
   std::vector<bool> served;  // by rank
   std::optional<Error> error;
 
-  int Missing() const { return static_cast<int>(std::count(served.begin() + 1, served.end(), false)); }
+  int Missing() const {
+    return static_cast<int>(std::count(served.begin() + 1, served.end(), false));
+  }
   void Serve();
   // Answers one connection; returns an error that ends the bootstrap, if any.
   std::optional<Error> Handle(const net::Socket& peer);
@@ -107,27 +109,27 @@ std::optional<Error> BootstrapServer::State::Handle(const net::Socket& peer) {
   std::optional<Error> failure;
   if (request.version != kVersion) {
     status = Status::kVersionMismatch;
-    failure = Error(ErrorKind::kInvalidArgument,
-                    "bootstrap: " + who + " speaks protocol version " +
-                        std::to_string(request.version) + ", rank 0 speaks " +
-                        std::to_string(kVersion) + " (mixed binaries?)");
+    failure =
+        Error(ErrorKind::kInvalidArgument,
+              "bootstrap: " + who + " speaks protocol version " + std::to_string(request.version) +
+                  ", rank 0 speaks " + std::to_string(kVersion) + " (mixed binaries?)");
   } else if (request.world_size != static_cast<uint32_t>(world)) {
     status = Status::kWorldSizeMismatch;
-    failure = Error(ErrorKind::kInvalidArgument,
-                    "bootstrap: " + who + " was started with world size " +
-                        std::to_string(request.world_size) + " but rank 0 with " +
-                        std::to_string(world));
+    failure =
+        Error(ErrorKind::kInvalidArgument, "bootstrap: " + who + " was started with world size " +
+                                               std::to_string(request.world_size) +
+                                               " but rank 0 with " + std::to_string(world));
   } else if (request.rank == 0 || request.rank >= static_cast<uint32_t>(world)) {
     status = Status::kBadRank;
-    failure = Error(ErrorKind::kInvalidArgument, "bootstrap: a peer claimed " + who +
-                                                     ", outside [1, " + std::to_string(world) +
-                                                     ")");
+    failure =
+        Error(ErrorKind::kInvalidArgument,
+              "bootstrap: a peer claimed " + who + ", outside [1, " + std::to_string(world) + ")");
   } else {
     std::lock_guard lock(mutex);
     if (served[request.rank]) {
       status = Status::kDuplicateRank;
-      failure = Error(ErrorKind::kInvalidArgument,
-                      "bootstrap: two processes were started as " + who);
+      failure =
+          Error(ErrorKind::kInvalidArgument, "bootstrap: two processes were started as " + who);
     }
   }
 
@@ -232,8 +234,8 @@ UniqueIdBlob FetchUniqueId(const BootstrapOptions& options, int rank) {
   while (Clock::now() < deadline) {
     auto attempt_deadline = std::min(deadline, Clock::now() + kExchangeTimeout);
     std::string error;
-    net::Socket socket = net::Connect(options.master_addr, options.master_port,
-                                      attempt_deadline, &error);
+    net::Socket socket =
+        net::Connect(options.master_addr, options.master_port, attempt_deadline, &error);
     if (socket.valid()) {
       uint8_t request[16];
       uint32_t words[4] = {kMagic, kVersion, static_cast<uint32_t>(options.world_size),

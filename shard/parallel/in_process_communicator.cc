@@ -30,7 +30,7 @@ struct InProcessGroup::State {
   int arrived = 0;
   std::vector<Arrival> arrivals;
   std::vector<bool> joined;
-  std::optional<Error> broken;  // set once a rank timed out: every later call fails
+  std::optional<Error> broken;   // set once a rank timed out: every later call fails
   std::optional<Error> failure;  // error of the collective that completed last
   uint64_t failure_generation = 0;
 
@@ -107,9 +107,9 @@ void InProcessGroup::State::Run(int rank, CollectiveOp op, const backend::Tensor
       for (int r = 0; r < world_size; ++r) {
         if (!arrivals[r].present) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
       }
-      broken = Error(ErrorKind::kUnavailable,
-                     std::string("in-process ") + OpName(op) + ": rank(s) " + missing +
-                         " did not join within " + std::to_string(timeout.count()) + " ms");
+      broken = Error(ErrorKind::kUnavailable, std::string("in-process ") + OpName(op) +
+                                                  ": rank(s) " + missing + " did not join within " +
+                                                  std::to_string(timeout.count()) + " ms");
       cv.notify_all();
     }
     if (generation == my_generation) throw *broken;

@@ -138,8 +138,7 @@ NcclCommunicator::NcclCommunicator(const NcclOptions& options) : options_(option
 
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;
-  ncclResult_t rc =
-      ncclCommInitRankConfig(&comm_, options.world_size, id, options.rank, &config);
+  ncclResult_t rc = ncclCommInitRankConfig(&comm_, options.world_size, id, options.rank, &config);
   if (rc != ncclSuccess && rc != ncclInProgress) {
     if (comm_ != nullptr) ncclCommAbort(comm_);
     throw Error(ErrorKind::kUnavailable, "ncclCommInitRankConfig: " + NcclText(nullptr, rc));
@@ -162,8 +161,8 @@ NcclCommunicator::NcclCommunicator(const NcclOptions& options) : options_(option
 
   CheckCuda(cudaEventCreateWithFlags(&progress_event_, cudaEventDisableTiming), "cudaEventCreate");
   watchdog_ = std::thread([this] { Watchdog(); });
-  spdlog::info("NCCL communicator ready: rank {}/{} on device {}", options.rank,
-               options.world_size, options.device_id);
+  spdlog::info("NCCL communicator ready: rank {}/{} on device {}", options.rank, options.world_size,
+               options.device_id);
 }
 
 NcclCommunicator::~NcclCommunicator() {
@@ -195,9 +194,9 @@ void NcclCommunicator::AbortLocked(const std::string& reason) {
   // Aborting makes kernels stuck in a collective return, so the backend's synchronisations end.
   ncclCommAbort(comm_);
   comm_ = nullptr;
-  failure_ = Error(ErrorKind::kUnavailable, "NCCL communicator (rank " +
-                                                std::to_string(options_.rank) +
-                                                ") failed: " + reason);
+  failure_ =
+      Error(ErrorKind::kUnavailable,
+            "NCCL communicator (rank " + std::to_string(options_.rank) + ") failed: " + reason);
 }
 
 void NcclCommunicator::Enqueue(const std::function<ncclResult_t(ncclComm_t)>& call,
@@ -308,8 +307,8 @@ void NcclCommunicator::Watchdog() {
     } else if (progress_recorded_ &&
                Clock::now() - *progress_recorded_ > options_.collective_timeout) {
       if (cudaEventQuery(progress_event_) == cudaErrorNotReady) {
-        reason = "a collective did not complete within " +
-                 Seconds(options_.collective_timeout) + " (a peer died or diverged)";
+        reason = "a collective did not complete within " + Seconds(options_.collective_timeout) +
+                 " (a peer died or diverged)";
       } else {
         progress_recorded_.reset();
       }

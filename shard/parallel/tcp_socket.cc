@@ -79,8 +79,7 @@ uint16_t BoundPort(int fd) {
 
 // socket + SO_REUSEADDR + bind + listen on one address; on failure an invalid socket, with
 // *error and *err_no set.
-Socket ListenOn(const sockaddr* addr, socklen_t len, int family, std::string* error,
-                int* err_no) {
+Socket ListenOn(const sockaddr* addr, socklen_t len, int family, std::string* error, int* err_no) {
   Socket socket(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   int one = 1;
   if (!socket.valid() ||
@@ -131,8 +130,8 @@ Socket Listen(const std::string& host, uint16_t port, uint16_t* bound_port) {
       return socket;
     }
   }
-  throw Error(ErrorKind::kUnavailable, "bootstrap: cannot listen on " + host + ":" +
-                                           std::to_string(port) + ": " + error);
+  throw Error(ErrorKind::kUnavailable,
+              "bootstrap: cannot listen on " + host + ":" + std::to_string(port) + ": " + error);
 }
 
 Socket Accept(const Socket& listener, std::chrono::milliseconds timeout) {

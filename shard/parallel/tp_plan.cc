@@ -31,9 +31,7 @@ IndexRange EvenPart(int64_t count, int parts, int index) {
 
 model::RowRange ToRowRange(IndexRange range) { return {range.begin, range.end}; }
 
-WeightSlice Rows(IndexRange range) {
-  return {.kind = SplitKind::kRows, .rows = ToRowRange(range)};
-}
+WeightSlice Rows(IndexRange range) { return {.kind = SplitKind::kRows, .rows = ToRowRange(range)}; }
 WeightSlice Columns(IndexRange range) {
   return {.kind = SplitKind::kColumns, .cols = ToRowRange(range)};
 }

@@ -30,18 +30,18 @@ namespace tg::parallel {
 
 // How a weight is laid out across ranks.
 enum class SplitKind {
-  kReplicated,        // every rank reads the whole tensor
-  kRows,              // column-parallel layer (or vocab-parallel table): a range of dim 0
-  kColumns,           // row-parallel layer: a range of dim 1
-  kReplicatedRank0,   // bias of a row-parallel layer: whole tensor, added on rank 0 only
+  kReplicated,       // every rank reads the whole tensor
+  kRows,             // column-parallel layer (or vocab-parallel table): a range of dim 0
+  kColumns,          // row-parallel layer: a range of dim 1
+  kReplicatedRank0,  // bias of a row-parallel layer: whole tensor, added on rank 0 only
 };
 const char* ToString(SplitKind kind);
 
 // This rank's part of one tensor. `rows`/`cols` are ready to pass to WeightSource::ReadF32.
 struct WeightSlice {
   SplitKind kind = SplitKind::kReplicated;
-  model::RowRange rows;   // {0, -1}: all rows
-  model::RowRange cols;   // {0, -1}: all columns
+  model::RowRange rows;  // {0, -1}: all rows
+  model::RowRange cols;  // {0, -1}: all columns
   // When > 0, the slice has fewer rows than this and must be zero-padded to it (vocab chunks).
   int64_t padded_rows = 0;
 };
