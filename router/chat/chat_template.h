@@ -4,7 +4,9 @@
 // uses.
 #pragma once
 
+#include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -16,8 +18,10 @@ namespace tg::chat {
 struct ChatRenderOptions {
   bool add_generation_prompt = true;
   std::string bos_token, eos_token;
-  nlohmann::json tools = nullptr;                           // null: no `tools` variable
+  nlohmann::json tools = nullptr;  // the `tools` variable (None when null, like transformers)
   nlohmann::json extra_context = nlohmann::json::object();  // more template variables
+  // The time strftime_now() reports; the current time when unset (tests pin it).
+  std::optional<std::time_t> now;
 };
 
 // The template called raise_exception(message); message() is the template's own message.
