@@ -12,14 +12,18 @@ each request asked for count), and per-request latency as if every request arriv
 (a request finishes when its batch does). Prefill time is measured per batch with a separate
 max_new_tokens=1 call, so TTFT here is "queueing for earlier batches + this batch's prefill".
 
-    bench/hf_peer.py --model DIR --workload workload.json --batch-size 32 --out peer.json
+    bench/hf_peer.py --model DIR --batch-size 32 --workload a.workload.json --out a.peer.json \
+        [--workload b.workload.json --out b.peer.json ...]
+The model is loaded once for all workloads; each result file is written as soon as it is done.
 """
 import argparse
 import json
+import os
 import statistics
 import time
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
@@ -58,25 +62,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--model", required=True, help="HF model directory")
     parser.add_argument("--tokenizer", help="tokenizer directory (default: --model)")
-    parser.add_argument("--workload", required=True, help="text-gen-bench --save-workload file")
+    parser.add_argument("--workload", action="append", required=True,
+                        help="text-gen-bench --save-workload file (repeatable)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="auto", help="bfloat16, float32 or auto")
     parser.add_argument("--max-requests", type=int, default=0, help="use only the first N")
-    parser.add_argument("--label", default="")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", action="append", required=True, help="one per --workload")
     args = parser.parse_args()
 
     dtype_name = args.dtype
     if dtype_name == "auto":
         dtype_name = "bfloat16" if args.device.startswith("cuda") else "float32"
     dtype = getattr(torch, dtype_name)
-    with open(args.workload) as f:
-        workload = json.load(f)
-    requests = workload["requests"]
-    if args.max_requests:
-        requests = requests[: args.max_requests]
-
     load_start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.model)
     tokenizer.padding_side = "left"
@@ -91,6 +89,19 @@ def main():
                              do_sample=False, pad_token_id=tokenizer.pad_token_id)
         return batch["input_ids"].shape[1], out.shape[1] - batch["input_ids"].shape[1]
 
+    if len(args.workload) != len(args.out):
+        parser.error("give one --out per --workload")
+    for workload_path, out_path in zip(args.workload, args.out):
+        with open(workload_path) as f:
+            workload = json.load(f)
+        requests = workload["requests"]
+        if args.max_requests:
+            requests = requests[: args.max_requests]
+        label = os.path.basename(workload_path).split(".")[0]
+        run_one(args, generate, requests, label, dtype_name, load_seconds, out_path)
+
+
+def run_one(args, generate, requests, label, dtype_name, load_seconds, out_path):
     # Warm-up: kernels, allocator, SDPA dispatch.
     with torch.inference_mode():
         generate([r["prompt"] for r in requests[: args.batch_size]], 2)
@@ -128,9 +139,8 @@ def main():
     name = args.device
     if args.device.startswith("cuda"):
         name = torch.cuda.get_device_name()
-    import transformers
     result = {
-        "label": args.label or workload.get("workload", ""),
+        "label": label,
         "backend": f"hf-transformers {transformers.__version__} generate (sdpa, static batch)",
         "torch": torch.__version__,
         "device": name,
@@ -148,9 +158,9 @@ def main():
         "e2el_ms": summary_ms(latencies),
         "batches": batches,
     }
-    with open(args.out, "w") as f:
+    with open(out_path, "w") as f:
         json.dump(result, f, indent=2)
-    print(f"hf_peer: {len(requests)} requests in {duration:.2f} s: "
+    print(f"hf_peer {label}: {len(requests)} requests in {duration:.2f} s: "
           f"{result['request_throughput']:.2f} req/s, {result['output_throughput']:.1f} output tok/s "
           f"(batch {args.batch_size}, {dtype_name}, {name})")
 

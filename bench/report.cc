@@ -85,7 +85,9 @@ nlohmann::json ToJson(const RunDescription& run, const BenchMetrics& m, const Ru
   AddSummary(&out, "e2el", m.e2el);
   nlohmann::json input_lens = nlohmann::json::array(), output_lens = nlohmann::json::array(),
                  ttfts = nlohmann::json::array(), latencies = nlohmann::json::array(),
-                 starts = nlohmann::json::array(), errors = nlohmann::json::array();
+                 starts = nlohmann::json::array(), errors = nlohmann::json::array(),
+                 texts = nlohmann::json::array(), server_prompt = nlohmann::json::array(),
+                 server_output = nlohmann::json::array();
   for (const RequestOutcome& o : result.outcomes) {
     input_lens.push_back(o.prompt_len);
     output_lens.push_back(o.output_tokens);
@@ -93,6 +95,11 @@ nlohmann::json ToJson(const RunDescription& run, const BenchMetrics& m, const Ru
     latencies.push_back(o.latency);
     starts.push_back(o.start);
     errors.push_back(o.error);
+    texts.push_back(o.generated_text);
+    server_prompt.push_back(o.server_prompt_tokens ? nlohmann::json(*o.server_prompt_tokens)
+                                                   : nlohmann::json(nullptr));
+    server_output.push_back(o.server_output_tokens ? nlohmann::json(*o.server_output_tokens)
+                                                   : nlohmann::json(nullptr));
   }
   out["input_lens"] = input_lens;
   out["output_lens"] = output_lens;
@@ -100,6 +107,9 @@ nlohmann::json ToJson(const RunDescription& run, const BenchMetrics& m, const Ru
   out["latencies"] = latencies;
   out["start_times"] = starts;
   out["errors"] = errors;
+  out["generated_texts"] = texts;
+  out["server_prompt_lens"] = server_prompt;
+  out["server_output_lens"] = server_output;
   return out;
 }
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The standard scenario set (bench/scenarios.sh) on the GPU machine, within one `device` call:
+# builds a random-weight Llama-3-8B-shaped bf16 model with transformers, measures the roofline,
+# sweeps a standalone shard over gRPC, serves the scenarios through the launcher, runs the HF
+# transformers peer on the same workloads, and writes JSON, chart.png and results.md to $OUT.
+#
+# Needs (carried to the machine): .bundle/ (bin/ + lib/, from scripts/gpu/bundle.sh) and
+# bench/.gpu-assets/ (tokenizer + commit, from bench/prepare-gpu-assets.sh; ../shared does not
+# travel). Example device call:
+#   bench/prepare-gpu-assets.sh && scripts/gpu/bundle.sh
+#   run command="bench/run-gpu-scenarios.sh" carry=[".bundle", "bench/.gpu-assets"]
+# env: LAYERS (default 32: the full 8B shape), BUDGET_S (default 560: under the 600 s limit),
+#      BUNDLE (.bundle), ASSETS (bench/.gpu-assets), MODEL_DIR (/tmp/tg-bench-llama3-8b-random).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+START=$(date +%s)
+OUT=${OUT:-/tmp/tg-bench-gpu}
+BUNDLE=$(realpath "${BUNDLE:-.bundle}")
+ASSETS=$(realpath "${ASSETS:-bench/.gpu-assets}")
+export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+BIN=$BUNDLE/bin
+for b in text-gen-launcher text-gen-router text-gen-shard text-gen-bench; do
+  [[ -x "$BIN/$b" ]] || { echo "run-gpu-scenarios: $BIN/$b missing (scripts/gpu/bundle.sh)" >&2; exit 1; }
+done
+[[ -f "$ASSETS/tokenizer/tokenizer.json" ]] ||
+  { echo "run-gpu-scenarios: no tokenizer in $ASSETS (bench/prepare-gpu-assets.sh)" >&2; exit 1; }
+mkdir -p "$OUT/logs"
+MODEL=${MODEL_DIR:-/tmp/tg-bench-llama3-8b-random}
+MODEL_HF=$MODEL
+TOKENIZER=$ASSETS/tokenizer/tokenizer.json
+DEVICE=cuda
+PORT=${PORT:-8080}
+BUDGET_S=${BUDGET_S:-560}
+COMMIT=$(cat "$ASSETS/COMMIT" 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -n1 >"$OUT/device.txt"
+TITLE="text-gen GPU scenarios ($(cat "$OUT/device.txt" | cut -d, -f1), random Llama-3-8B shape, bf16), $COMMIT"
+
+if [[ ! -f "$MODEL/config.json" ]]; then
+  python3 bench/make_random_model.py --out "$MODEL" --tokenizer-dir "$ASSETS/tokenizer" \
+    --layers "${LAYERS:-32}" 2>&1 | tee "$OUT/logs/make-model.txt"
+fi
+python3 bench/roofline.py --config "$MODEL/config.json" --batch-size 1 8 32 64 128 \
+  --prompt-len 512 --output-len 128 --json "$OUT/roofline.json" 2>&1 | tee "$OUT/logs/roofline.txt" ||
+  echo "roofline failed" >&2
+
+SERVER_ARGS=(--max-input-tokens 2048 --max-total-tokens 4096 --max-batch-prefill-tokens 8192)
+SHARD_ARGS=()
+SWEEP_ARGS=(--batch-sizes 1,8,32,64 --sequence-lengths 128,512 --decode-length 16 --runs 3)
+PEER_ARGS=(--dtype bfloat16)
+PEER_BATCH=${PEER_BATCH:-32}
+PEER_MIN_S=45
+SLO="ttft:500,tpot:50"
+RANDOM_N=256 RANDOM_IN=512 RANDOM_OUT=128 RANDOM_CONCURRENCY=64
+SHAREGPT_N=${SHAREGPT_N:-128} SHAREGPT_SCALE=${SHAREGPT_SCALE:-0.5}
+SHAREGPT_RATES="4,16,64,inf" BURSTY_RATE=16
+PREFIX_N=128 PREFIX_LEN=1024 PREFIX_SUFFIX=64 PREFIX_OUT=64
+source bench/scenarios.sh
+run_all
