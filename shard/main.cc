@@ -175,7 +175,9 @@ int Run(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("signal {} received, shutting down", signal_number);
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // In-flight calls get a short grace; idle client connections (the router keeps one open)
+  // would otherwise hold a deadline-bounded Shutdown for the whole deadline.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   server->Wait();
   std::filesystem::remove(socket_path);
   return 0;

@@ -27,6 +27,13 @@ void ExpectI32(const Tensor& t, const char* name) {
   Expect(t.dtype() == DType::kI32, std::string(name) + " must be int32, got " + t.DebugString());
 }
 
+// Below this many multiply-adds per chunk, waking another thread costs more than it saves.
+constexpr int64_t kMinWorkPerChunk = 32768;
+
+int64_t GrainFor(int64_t work_per_item) {
+  return std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, work_per_item));
+}
+
 int64_t LastDim(const Tensor& t) { return t.rank() == 0 ? 1 : t.dim(-1); }
 int64_t LeadingRows(const Tensor& t) { return t.numel() / std::max<int64_t>(1, LastDim(t)); }
 
@@ -129,7 +136,7 @@ void CpuBackend::Embedding(const Tensor& table, const Tensor& ids, Tensor& out) 
     }
   }
   float* dst = out.data_as<float>();
-  pool_.ParallelFor(n, 1, [&](int64_t begin, int64_t end) {
+  pool_.ParallelFor(n, GrainFor(hidden), [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t base = static_cast<int64_t>(id[t]) * hidden;
       for (int64_t i = 0; i < hidden; ++i) {
@@ -152,7 +159,7 @@ void CpuBackend::RmsNorm(const Tensor& input, Tensor* residual, const Tensor& we
   const float* in = input.data_as<float>();
   float* res = residual != nullptr ? residual->data_as<float>() : nullptr;
   float* dst = out.data_as<float>();
-  pool_.ParallelFor(rows, 8, [&](int64_t begin, int64_t end) {
+  pool_.ParallelFor(rows, GrainFor(4 * h), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float* x = in + r * h;
       if (res != nullptr) {
@@ -191,21 +198,22 @@ void CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Tensor* bia
   float* dst = out.data_as<float>();
   // Tokens are tiled so a tile of activations stays in cache while weight rows stream past.
   constexpr int64_t kTokenTile = 64;
-  pool_.ParallelFor(n_out, 16, [&](int64_t begin, int64_t end) {
-    float vals[kMaxDotRows];
-    for (int64_t t0 = 0; t0 < rows; t0 += kTokenTile) {
-      const int64_t t1 = std::min(rows, t0 + kTokenTile);
-      for (int64_t o = begin; o < end; ++o) {
-        const void* w_row = w + o * w_row_bytes;
-        const float bias_o = b != nullptr ? b[o] : 0.0f;
-        for (int64_t t = t0; t < t1; t += kMaxDotRows) {
-          const int group = static_cast<int>(std::min<int64_t>(kMaxDotRows, t1 - t));
-          dot(w_row, xs + t * k, k, group, k, vals);
-          for (int g = 0; g < group; ++g) dst[(t + g) * n_out + o] = vals[g] + bias_o;
+  pool_.ParallelFor(
+      n_out, std::max<int64_t>(16, GrainFor(k * rows)), [&](int64_t begin, int64_t end) {
+        float vals[kMaxDotRows];
+        for (int64_t t0 = 0; t0 < rows; t0 += kTokenTile) {
+          const int64_t t1 = std::min(rows, t0 + kTokenTile);
+          for (int64_t o = begin; o < end; ++o) {
+            const void* w_row = w + o * w_row_bytes;
+            const float bias_o = b != nullptr ? b[o] : 0.0f;
+            for (int64_t t = t0; t < t1; t += kMaxDotRows) {
+              const int group = static_cast<int>(std::min<int64_t>(kMaxDotRows, t1 - t));
+              dot(w_row, xs + t * k, k, group, k, vals);
+              for (int g = 0; g < group; ++g) dst[(t + g) * n_out + o] = vals[g] + bias_o;
+            }
+          }
         }
-      }
-    }
-  });
+      });
 }
 
 void CpuBackend::Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& inv_freq) {
@@ -221,7 +229,7 @@ void CpuBackend::Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Ten
   const float* freq = inv_freq.data_as<float>();
   float* qs = q.data_as<float>();
   float* ks = k.data_as<float>();
-  pool_.ParallelFor(n, 4, [&](int64_t begin, int64_t end) {
+  pool_.ParallelFor(n, GrainFor(4 * (hq + hk) * d), [&](int64_t begin, int64_t end) {
     std::vector<float> cos_t(half), sin_t(half);
     for (int64_t t = begin; t < end; ++t) {
       for (int64_t i = 0; i < half; ++i) {
@@ -289,20 +297,21 @@ void CpuBackend::PrefillAttention(const Tensor& q, const Tensor& k_cache, const 
   }
   // One work item per (token, head); the token's sequence is found by binary search.
   const int64_t items = static_cast<int64_t>(batch.num_tokens) * hq;
-  pool_.ParallelFor(items, 4, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(std::max(1, batch.max_seq_len));
-    for (int64_t item = begin; item < end; ++item) {
-      const int t = static_cast<int>(item / hq), h = static_cast<int>(item % hq);
-      const int s =
-          static_cast<int>(std::upper_bound(start, start + batch.num_seqs + 1, t) - start) - 1;
-      const int q_len = start[s + 1] - start[s];
-      const int position = seq_lens[s] - q_len + (t - start[s]);
-      if (static_cast<int>(scores.size()) < position + 1) scores.resize(position + 1);
-      AttendOne(q.data_as<float>() + item * d, k_cache.data_as<float>(), v_cache.data_as<float>(),
-                tables + s * max_blocks, batch.block_size, hk, d, h / group, position + 1, scale,
-                scores.data(), out.data_as<float>() + item * d);
-    }
-  });
+  pool_.ParallelFor(
+      items, GrainFor(2 * d * std::max(1, batch.max_seq_len)), [&](int64_t begin, int64_t end) {
+        std::vector<float> scores(std::max(1, batch.max_seq_len));
+        for (int64_t item = begin; item < end; ++item) {
+          const int t = static_cast<int>(item / hq), h = static_cast<int>(item % hq);
+          const int s =
+              static_cast<int>(std::upper_bound(start, start + batch.num_seqs + 1, t) - start) - 1;
+          const int q_len = start[s + 1] - start[s];
+          const int position = seq_lens[s] - q_len + (t - start[s]);
+          if (static_cast<int>(scores.size()) < position + 1) scores.resize(position + 1);
+          AttendOne(q.data_as<float>() + item * d, k_cache.data_as<float>(),
+                    v_cache.data_as<float>(), tables + s * max_blocks, batch.block_size, hk, d,
+                    h / group, position + 1, scale, scores.data(), out.data_as<float>() + item * d);
+        }
+      });
 }
 
 void CpuBackend::DecodeAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
@@ -318,7 +327,7 @@ void CpuBackend::SiluAndMul(const Tensor& gate_up, Tensor& out) {
   Expect(gate_up.numel() == 2 * out.numel() && LastDim(gate_up) == 2 * inter, "silu_and_mul");
   const float* in = gate_up.data_as<float>();
   float* dst = out.data_as<float>();
-  pool_.ParallelFor(rows, 1, [&](int64_t begin, int64_t end) {
+  pool_.ParallelFor(rows, GrainFor(8 * inter), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float* gate = in + r * 2 * inter;
       const float* up = gate + inter;

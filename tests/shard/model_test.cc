@@ -1,0 +1,78 @@
+// The Llama model on the CPU backend against HF transformers: last-position logits of
+// stories260K (float32 weights) within 1e-4, from both the safetensors and the GGUF file.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "model_files/weight_source.h"
+#include "shard/backend/backend.h"
+#include "shard/models/llama.h"
+#include "tests/shard/reference.h"
+
+namespace tg::shard {
+namespace {
+
+using testing::LoadStoriesReference;
+using testing::StoriesDir;
+
+// Prefill of one prompt into blocks 0.. of the pool; returns the last-position logits.
+std::vector<float> LastLogits(LlamaModel& model, backend::Backend& device,
+                              const std::vector<int32_t>& ids) {
+  ForwardBatch batch;
+  const int n = static_cast<int>(ids.size());
+  batch.tokens = ids;
+  for (int p = 0; p < n; ++p) {
+    batch.positions.push_back(p);
+    batch.slots.push_back(p);
+  }
+  batch.query_start = {0, n};
+  batch.seq_lens = {n};
+  batch.max_blocks = (n + 15) / 16;
+  for (int b = 0; b < batch.max_blocks; ++b) batch.block_tables.push_back(b);
+  batch.logit_rows = {n - 1};
+  backend::Tensor logits = model.Forward(batch);
+  std::vector<float> host(logits.numel());
+  device.CopyToHost(logits, host.data());
+  return host;
+}
+
+void ExpectMatchesReference(const std::string& path) {
+  auto source = model::WeightSource::Open(path);
+  auto device = backend::MakeCpuBackend({.threads = 2});
+  LlamaModel model(source->config(), *source, *device, backend::DType::kF32);
+  model.AllocateKvCache(8, 16);
+  for (const auto& ref : LoadStoriesReference()) {
+    const std::vector<float> logits = LastLogits(model, *device, ref.input_ids);
+    ASSERT_EQ(logits.size(), ref.last_logits.size());
+    float max_diff = 0;
+    for (size_t i = 0; i < logits.size(); ++i) {
+      max_diff = std::max(max_diff, std::abs(logits[i] - ref.last_logits[i]));
+    }
+    EXPECT_LT(max_diff, 1e-4f) << ref.prompt << " via " << path;
+  }
+}
+
+TEST(LlamaModelTest, StoriesSafetensorsLogitsMatchTransformers) {
+  ExpectMatchesReference(StoriesDir());
+}
+
+TEST(LlamaModelTest, StoriesGgufLogitsMatchTransformers) {
+  ExpectMatchesReference(StoriesDir() + "/stories260K.gguf");
+}
+
+TEST(LlamaModelTest, Bf16WeightsStayClose) {
+  auto source = model::WeightSource::Open(StoriesDir());
+  auto device = backend::MakeCpuBackend({.threads = 2});
+  LlamaModel model(source->config(), *source, *device, backend::DType::kBF16);
+  model.AllocateKvCache(8, 16);
+  const auto ref = LoadStoriesReference().front();
+  const std::vector<float> logits = LastLogits(model, *device, ref.input_ids);
+  const auto argmax = [](const std::vector<float>& v) {
+    return std::max_element(v.begin(), v.end()) - v.begin();
+  };
+  EXPECT_EQ(argmax(logits), argmax(ref.last_logits));
+  for (size_t i = 0; i < logits.size(); ++i) EXPECT_NEAR(logits[i], ref.last_logits[i], 0.1);
+}
+
+}  // namespace
+}  // namespace tg::shard

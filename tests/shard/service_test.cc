@@ -1,0 +1,331 @@
+// End-to-end tests of the shard through its real process and gRPC: reference logits and greedy
+// tokens of stories260K, batch invariance under continuous batching, seeded sampling, prefix-cache
+// hits, per-request errors, and clean shutdown.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <optional>
+
+#include <grpcpp/grpcpp.h>
+
+#include "tests/shard/reference.h"
+#include "tests/shard/shard_process.h"
+
+namespace tg::shard {
+namespace {
+
+namespace pb = textgen::v1;
+using testing::LoadStoriesReference;
+using testing::ShardProcess;
+using testing::StoriesDir;
+
+constexpr uint32_t kBlock = 16;
+
+class ShardServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    shard_ = new ShardProcess(StoriesDir(), {"--dtype", "float32", "--threads", "2"});
+    grpc::ClientContext context;
+    pb::WarmupRequest request;
+    request.set_max_input_tokens(256);
+    request.set_max_batch_prefill_tokens(512);
+    request.set_max_total_tokens(512);
+    request.set_max_batch_total_tokens(kBlock * 512);
+    pb::WarmupResponse response;
+    const grpc::Status status = shard_->stub().Warmup(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.max_supported_total_tokens(), kBlock * 512);
+    ASSERT_EQ(response.num_blocks(), 512u);
+  }
+  static void TearDownTestSuite() {
+    delete shard_;
+    shard_ = nullptr;
+  }
+  void SetUp() override {
+    grpc::ClientContext context;
+    pb::ClearCacheResponse response;
+    ASSERT_TRUE(shard_->stub().ClearCache(&context, {}, &response).ok());
+  }
+
+  // A request with fresh blocks for prompt + max_new_tokens (a bump allocator is enough here).
+  pb::Request MakeRequest(uint64_t id, const std::vector<int32_t>& ids, uint32_t max_new_tokens) {
+    pb::Request request;
+    request.set_id(id);
+    for (int32_t t : ids) request.add_input_ids(static_cast<uint32_t>(t));
+    request.mutable_parameters()->set_temperature(1.0f);
+    request.mutable_parameters()->set_top_p(1.0f);
+    request.mutable_parameters()->set_typical_p(1.0f);
+    request.mutable_parameters()->set_repetition_penalty(1.0f);
+    request.mutable_stopping_parameters()->set_max_new_tokens(max_new_tokens);
+    request.mutable_stopping_parameters()->set_ignore_eos_token(true);
+    const uint32_t blocks =
+        (static_cast<uint32_t>(ids.size()) + max_new_tokens + kBlock - 1) / kBlock;
+    for (uint32_t b = 0; b < blocks; ++b) request.add_blocks((next_block_++) % 512);
+    return request;
+  }
+
+  pb::PrefillResponse Prefill(uint64_t batch_id, const std::vector<pb::Request>& requests) {
+    pb::PrefillRequest request;
+    request.mutable_batch()->set_id(batch_id);
+    for (const pb::Request& r : requests) *request.mutable_batch()->add_requests() = r;
+    request.mutable_batch()->set_size(static_cast<uint32_t>(requests.size()));
+    grpc::ClientContext context;
+    pb::PrefillResponse response;
+    const grpc::Status status = shard_->stub().Prefill(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  pb::DecodeResponse Decode(const std::vector<pb::CachedBatch>& batches) {
+    pb::DecodeRequest request;
+    for (const pb::CachedBatch& b : batches) *request.add_batches() = b;
+    grpc::ClientContext context;
+    pb::DecodeResponse response;
+    const grpc::Status status = shard_->stub().Decode(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  // Continuous batching like the router: requests join at the step given with them; every step
+  // prefills the joiners, then decodes the running batches merged into one.
+  std::map<uint64_t, std::vector<uint32_t>> RunScenario(
+      const std::vector<std::pair<int, pb::Request>>& joins) {
+    std::map<uint64_t, std::vector<uint32_t>> tokens;
+    std::optional<pb::CachedBatch> running;
+    size_t finished = 0;
+    auto absorb = [&](const auto& response) {
+      for (const pb::Generation& gen : response.generations()) {
+        tokens[gen.request_id()].push_back(gen.tokens().ids(0));
+        if (gen.has_generated_text()) ++finished;
+      }
+      EXPECT_EQ(response.errors_size(), 0);
+    };
+    for (int step = 0; finished < joins.size(); ++step) {
+      std::vector<pb::Request> joiners;
+      for (const auto& [at, request] : joins) {
+        if (at == step) joiners.push_back(request);
+      }
+      std::vector<pb::CachedBatch> batches;
+      if (running.has_value()) batches.push_back(*running);
+      if (!joiners.empty()) {
+        const pb::PrefillResponse prefill = Prefill(1000 + step, joiners);
+        absorb(prefill);
+        if (prefill.has_batch()) batches.push_back(prefill.batch());
+      }
+      running.reset();
+      if (batches.empty()) continue;
+      const pb::DecodeResponse decode = Decode(batches);
+      absorb(decode);
+      if (decode.has_batch()) {
+        // Exercise FilterBatch with the requests still running, as the router does.
+        pb::FilterBatchRequest filter;
+        filter.set_batch_id(decode.batch().id());
+        for (uint64_t id : decode.batch().request_ids()) filter.add_request_ids(id);
+        grpc::ClientContext context;
+        pb::FilterBatchResponse filtered;
+        EXPECT_TRUE(shard_->stub().FilterBatch(&context, filter, &filtered).ok());
+        running = filtered.batch();
+      }
+    }
+    return tokens;
+  }
+
+  static ShardProcess* shard_;
+  uint32_t next_block_ = 0;
+};
+
+ShardProcess* ShardServiceTest::shard_ = nullptr;
+
+std::vector<float> LogSoftmax(const std::vector<float>& logits) {
+  double max = *std::max_element(logits.begin(), logits.end()), sum = 0;
+  for (float x : logits) sum += std::exp(x - max);
+  std::vector<float> out;
+  for (float x : logits) out.push_back(static_cast<float>(x - max - std::log(sum)));
+  return out;
+}
+
+TEST_F(ShardServiceTest, InfoDescribesTheModel) {
+  grpc::ClientContext context;
+  pb::InfoResponse info;
+  ASSERT_TRUE(shard_->stub().Info(&context, {}, &info).ok());
+  EXPECT_EQ(info.model_type(), "llama");
+  EXPECT_EQ(info.dtype(), "float32");
+  EXPECT_EQ(info.device_type(), "cpu");
+  EXPECT_EQ(info.vocab_size(), 512u);
+  EXPECT_EQ(info.block_size(), kBlock);
+  EXPECT_FALSE(info.requires_padding());
+  ASSERT_EQ(info.eos_token_ids_size(), 1);
+  EXPECT_EQ(info.eos_token_ids(0), 2u);
+  grpc::ClientContext discovery_context;
+  pb::ServiceDiscoveryResponse discovery;
+  ASSERT_TRUE(shard_->stub().ServiceDiscovery(&discovery_context, {}, &discovery).ok());
+  ASSERT_EQ(discovery.urls_size(), 1);
+  EXPECT_EQ(discovery.urls(0), "unix://" + shard_->socket_path());
+}
+
+// Float32 logits (as the log-softmax over the whole vocabulary, via top_n_tokens = vocab) and
+// the 64 greedy tokens match HF transformers.
+TEST_F(ShardServiceTest, MatchesTransformersReference) {
+  uint64_t id = 1;
+  for (const auto& ref : LoadStoriesReference()) {
+    pb::Request request = MakeRequest(id, ref.input_ids, 64);
+    request.set_top_n_tokens(512);
+    const pb::PrefillResponse prefill = Prefill(id, {request});
+    ASSERT_EQ(prefill.generations_size(), 1);
+    const pb::Generation& first = prefill.generations(0);
+    ASSERT_EQ(first.top_tokens_size(), 1);
+    const std::vector<float> expected = LogSoftmax(ref.last_logits);
+    const pb::Tokens& top = first.top_tokens(0);
+    ASSERT_EQ(top.ids_size(), 512);
+    float max_diff = 0;
+    for (int i = 0; i < top.ids_size(); ++i) {
+      max_diff = std::max(max_diff, std::abs(top.logprobs(i) - expected[top.ids(i)]));
+    }
+    EXPECT_LT(max_diff, 1e-4f) << ref.prompt;
+    EXPECT_NEAR(first.tokens().logprobs(0), expected[first.tokens().ids(0)], 1e-4f);
+
+    std::vector<int32_t> generated = {static_cast<int32_t>(first.tokens().ids(0))};
+    std::optional<pb::CachedBatch> batch = prefill.batch();
+    while (batch.has_value()) {
+      const pb::DecodeResponse decode = Decode({*batch});
+      ASSERT_EQ(decode.generations_size(), 1);
+      generated.push_back(static_cast<int32_t>(decode.generations(0).tokens().ids(0)));
+      if (decode.generations(0).has_generated_text()) {
+        EXPECT_EQ(decode.generations(0).generated_text().finish_reason(), pb::FINISH_REASON_LENGTH);
+        EXPECT_EQ(decode.generations(0).generated_text().generated_tokens(), 64u);
+        EXPECT_FALSE(decode.has_batch());
+      }
+      batch = decode.has_batch() ? std::optional<pb::CachedBatch>(decode.batch()) : std::nullopt;
+    }
+    EXPECT_EQ(generated, ref.greedy_ids) << ref.prompt;
+    ++id;
+  }
+}
+
+// A prefix-cache hit (cache_len) reuses K/V already in the request's first block.
+TEST_F(ShardServiceTest, PrefixCacheHitGivesTheSameLogits) {
+  const auto ref = LoadStoriesReference()[1];
+  pb::Request first = MakeRequest(1, ref.input_ids, 1);
+  Prefill(1, {first});
+  pb::Request second = first;
+  second.set_id(2);
+  second.set_cache_len(7);
+  second.set_top_n_tokens(512);
+  const pb::PrefillResponse response = Prefill(2, {second});
+  ASSERT_EQ(response.generations_size(), 1);
+  const std::vector<float> expected = LogSoftmax(ref.last_logits);
+  const pb::Tokens& top = response.generations(0).top_tokens(0);
+  for (int i = 0; i < top.ids_size(); ++i) {
+    EXPECT_NEAR(top.logprobs(i), expected[top.ids(i)], 1e-4f);
+  }
+  EXPECT_EQ(response.generations(0).tokens().ids(0), static_cast<uint32_t>(ref.greedy_ids[0]));
+}
+
+TEST_F(ShardServiceTest, GreedyIsBatchInvariant) {
+  const auto refs = LoadStoriesReference();
+  const pb::Request target = MakeRequest(1, refs[0].input_ids, 40);
+  const auto alone = RunScenario({{0, target}});
+  // Seven others of different lengths joining at different steps.
+  std::vector<std::pair<int, pb::Request>> joins = {{0, target}};
+  for (uint64_t i = 0; i < 7; ++i) {
+    std::vector<int32_t> prompt = refs[(i + 1) % refs.size()].input_ids;
+    prompt.resize(std::max<size_t>(2, prompt.size() - i % 3));
+    joins.push_back({static_cast<int>(i % 4) * 3, MakeRequest(10 + i, prompt, 10 + 5 * i)});
+  }
+  const auto batched = RunScenario(joins);
+  EXPECT_EQ(alone.at(1), batched.at(1));
+  EXPECT_EQ(alone.at(1).size(), 40u);
+  EXPECT_EQ(std::vector<uint32_t>(alone.at(1).begin(), alone.at(1).end()),
+            std::vector<uint32_t>(refs[0].greedy_ids.begin(), refs[0].greedy_ids.begin() + 40));
+}
+
+TEST_F(ShardServiceTest, SeededSamplingIsBatchInvariant) {
+  const auto refs = LoadStoriesReference();
+  auto sampled = [&](uint64_t id, uint64_t seed, const std::vector<int32_t>& prompt) {
+    pb::Request request = MakeRequest(id, prompt, 30);
+    request.mutable_parameters()->set_do_sample(true);
+    request.mutable_parameters()->set_temperature(1.3f);
+    request.mutable_parameters()->set_top_k(40);
+    request.mutable_parameters()->set_top_p(0.95f);
+    request.mutable_parameters()->set_seed(seed);
+    return request;
+  };
+  const auto alone = RunScenario({{0, sampled(1, 1234, refs[2].input_ids)}});
+  std::vector<std::pair<int, pb::Request>> joins = {{2, sampled(1, 1234, refs[2].input_ids)}};
+  for (uint64_t i = 0; i < 5; ++i) {
+    joins.push_back(
+        {static_cast<int>(i), sampled(20 + i, 99 + i, refs[i % refs.size()].input_ids)});
+  }
+  const auto batched = RunScenario(joins);
+  EXPECT_EQ(alone.at(1), batched.at(1));
+  // Another seed takes another path (30 draws at temperature 1.3 all agreeing would be absurd).
+  const auto other = RunScenario({{0, sampled(1, 4321, refs[2].input_ids)}});
+  EXPECT_NE(alone.at(1), other.at(1));
+}
+
+TEST_F(ShardServiceTest, BadRequestFailsAlone) {
+  const auto refs = LoadStoriesReference();
+  pb::Request bad = MakeRequest(1, {1, 9999, 5}, 4);
+  pb::Request no_blocks = MakeRequest(2, refs[0].input_ids, 4);
+  no_blocks.clear_blocks();
+  pb::Request good = MakeRequest(3, refs[0].input_ids, 3);
+  good.set_prefill_logprobs(true);
+  const pb::PrefillResponse response = Prefill(7, {bad, no_blocks, good});
+  ASSERT_EQ(response.errors_size(), 2);
+  EXPECT_EQ(response.errors(0).request_id(), 1u);
+  EXPECT_EQ(response.errors(1).request_id(), 2u);
+  ASSERT_EQ(response.generations_size(), 1);
+  const pb::Generation& gen = response.generations(0);
+  EXPECT_EQ(gen.request_id(), 3u);
+  EXPECT_EQ(gen.tokens().ids(0), static_cast<uint32_t>(refs[0].greedy_ids[0]));
+  ASSERT_EQ(gen.prefill_tokens().ids_size(), static_cast<int>(refs[0].input_ids.size()));
+  EXPECT_TRUE(std::isnan(gen.prefill_tokens().logprobs(0)));
+  for (int i = 1; i < gen.prefill_tokens().ids_size(); ++i) {
+    EXPECT_EQ(gen.prefill_tokens().ids(i), static_cast<uint32_t>(refs[0].input_ids[i]));
+    EXPECT_LT(gen.prefill_tokens().logprobs(i), 0.0f);
+  }
+  ASSERT_TRUE(response.has_batch());
+  EXPECT_EQ(response.batch().request_ids_size(), 1);
+  EXPECT_EQ(response.batch().request_ids(0), 3u);
+}
+
+// EOS stops a request unless ignore_eos. A negative presence penalty on a prompt of just the
+// EOS token makes EOS the certain greedy choice.
+TEST_F(ShardServiceTest, EosStopsUnlessIgnored) {
+  pb::Request stops = MakeRequest(1, {2}, 10);
+  stops.mutable_stopping_parameters()->set_ignore_eos_token(false);
+  stops.mutable_parameters()->set_presence_penalty(-100.0f);
+  pb::Request goes_on = stops;
+  goes_on.set_id(2);
+  goes_on.mutable_stopping_parameters()->set_ignore_eos_token(true);
+  const pb::PrefillResponse response = Prefill(8, {stops, goes_on});
+  ASSERT_EQ(response.generations_size(), 2);
+  const pb::Generation& first = response.generations(0);
+  EXPECT_EQ(first.tokens().ids(0), 2u);
+  EXPECT_TRUE(first.tokens().is_special(0));
+  ASSERT_TRUE(first.has_generated_text());
+  EXPECT_EQ(first.generated_text().finish_reason(), pb::FINISH_REASON_EOS_TOKEN);
+  EXPECT_EQ(first.generated_text().generated_tokens(), 1u);
+  EXPECT_FALSE(response.generations(1).has_generated_text());
+  ASSERT_TRUE(response.has_batch());
+  ASSERT_EQ(response.batch().request_ids_size(), 1);
+  EXPECT_EQ(response.batch().request_ids(0), 2u);
+}
+
+TEST_F(ShardServiceTest, UnknownBatchIsAnInvalidArgument) {
+  pb::DecodeRequest request;
+  request.add_batches()->set_id(424242);
+  grpc::ClientContext context;
+  pb::DecodeResponse response;
+  const grpc::Status status = shard_->stub().Decode(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(ShardProcessTest, ExitsCleanlyOnSigterm) {
+  ShardProcess shard(StoriesDir() + "/stories260K.gguf", {"--threads", "1"});
+  EXPECT_EQ(shard.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace tg::shard
