@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <vector>
@@ -21,7 +22,11 @@ fs::path FindSiblingBinary(const std::string& name, const fs::path& self_dir,
   }
   std::stringstream dirs(path_env);
   for (std::string dir; std::getline(dirs, dir, ':');) {
-    if (!dir.empty()) candidates.push_back(fs::path(dir) / name);
+    fs::path candidate = fs::path(dir) / name;
+    if (!dir.empty() &&
+        std::find(candidates.begin(), candidates.end(), candidate) == candidates.end()) {
+      candidates.push_back(std::move(candidate));
+    }
   }
   std::string looked;
   for (const fs::path& candidate : candidates) {

@@ -1,9 +1,12 @@
 // text-gen-launcher: from --model-id to a supervised group of shards and a router, in one command.
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -31,11 +34,28 @@ using std::chrono::seconds;
 
 constexpr std::string_view kRouterReadyMarker = "listening on http://";
 
-// A socket left by a shard that was killed removes nothing by itself; a stale one would make the
-// Health probe talk to nobody. Only sockets are removed, never a user's file.
-void RemoveStaleSocket(const std::string& path) {
+// A socket left by a killed shard would make the Health probe talk to nobody, so it is removed;
+// a socket something still answers on belongs to another running server, and removing it would
+// break that server, so that is an error. Never removes anything but a socket.
+void ClaimSocketPath(const std::string& path) {
   struct stat info;
-  if (lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) unlink(path.c_str());
+  if (lstat(path.c_str(), &info) != 0) return;
+  TG_CHECK(S_ISSOCK(info.st_mode), kInvalidArgument,
+           path + " exists and is not a socket; choose another --shard-uds-path");
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  TG_CHECK(path.size() < sizeof(address.sun_path), kInvalidArgument,
+           "socket path too long: " + path);
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const bool live =
+      fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  if (fd >= 0) close(fd);
+  TG_CHECK(!live, kInvalidArgument,
+           path +
+               " is in use by another running server; give this one its own "
+               "--shard-uds-path (and --port, --master-port)");
+  unlink(path.c_str());
 }
 
 std::optional<std::string> ListeningUrl(std::string_view line) {
@@ -92,15 +112,16 @@ int Run(LauncherConfig& config) {
                plan.num_shard, ToString(plan.device));
   spdlog::info("effective configuration: {}", DescribePlan(config, plan));
 
+  for (const ShardPlacement& placement : plan.shards) {
+    ClaimSocketPath(ShardSocketPath(config.shard_uds_path, placement.rank));
+  }
   const ModelPaths paths{source.weights, source.tokenizer};
   Supervisor supervisor(config.json_output ? LogFormat::kJson : LogFormat::kText);
   std::vector<ChildProcess*> shards;
   std::vector<ShardHealthProbe> probes;
   for (const ShardPlacement& placement : plan.shards) {
-    const std::string socket = ShardSocketPath(config.shard_uds_path, placement.rank);
-    RemoveStaleSocket(socket);
     shards.push_back(&supervisor.Start(ShardSpec(config, plan, placement, paths, shard_binary)));
-    probes.emplace_back(socket);
+    probes.emplace_back(ShardSocketPath(config.shard_uds_path, placement.rank));
   }
 
   // Shards load their weights; every one must answer Health before the router may connect.
