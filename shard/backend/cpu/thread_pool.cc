@@ -8,6 +8,8 @@ namespace {
 // About 100 microseconds: longer than the gap between two ops of a decode step, much shorter
 // than the time between steps.
 constexpr int kSpinIterations = 4000;
+// Chunks per thread: enough to balance uneven progress, few enough to keep claims cheap.
+constexpr int64_t kChunksPerThread = 4;
 
 inline void CpuRelax() {
 #if defined(__x86_64__)
@@ -15,23 +17,11 @@ inline void CpuRelax() {
 #endif
 }
 
-// Waits until `value` differs from `old`: spin first, then sleep on the atomic.
-template <typename T>
-T WaitChange(const std::atomic<T>& value, T old) {
-  for (int i = 0; i < kSpinIterations; ++i) {
-    const T now = value.load(std::memory_order_acquire);
-    if (now != old) return now;
-    CpuRelax();
-  }
-  value.wait(old, std::memory_order_acquire);
-  return value.load(std::memory_order_acquire);
-}
-
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -41,42 +31,71 @@ ThreadPool::~ThreadPool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-void ThreadPool::RunChunk(int index) {
-  if (index >= task_chunks_) return;
-  const int64_t begin = task_n_ * index / task_chunks_;
-  const int64_t end = task_n_ * (index + 1) / task_chunks_;
-  if (begin < end) (*task_)(begin, end);
+void ThreadPool::RunChunks(uint32_t task_id) {
+  while (true) {
+    uint64_t state = state_.load(std::memory_order_acquire);
+    if (static_cast<uint32_t>(state >> 32) != task_id) return;
+    const int64_t chunk = static_cast<int64_t>(state & 0xffffffffu);
+    if (chunk >= num_chunks_.load(std::memory_order_relaxed)) return;
+    if (!state_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel)) continue;
+    // The claim succeeded, so the task's fields are those of task_id until this chunk is done.
+    const int64_t size = chunk_size_.load(std::memory_order_relaxed);
+    const int64_t begin = chunk * size;
+    const int64_t end = std::min(n_.load(std::memory_order_relaxed), begin + size);
+    (*task_.load(std::memory_order_relaxed))(begin, end);
+    done_.fetch_add(1, std::memory_order_acq_rel);
+  }
 }
 
-void ThreadPool::WorkerLoop(int index) {
-  uint64_t seen = 0;
+void ThreadPool::WorkerLoop() {
+  uint32_t seen = 0;
   while (true) {
-    seen = WaitChange(generation_, seen);
+    uint32_t now = generation_.load(std::memory_order_acquire);
+    for (int i = 0; i < kSpinIterations && now == seen; ++i) {
+      CpuRelax();
+      now = generation_.load(std::memory_order_acquire);
+    }
+    if (now == seen) {
+      generation_.wait(seen, std::memory_order_acquire);
+      now = generation_.load(std::memory_order_acquire);
+    }
+    seen = now;
     if (stop_.load(std::memory_order_acquire)) return;
-    RunChunk(index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    RunChunks(now);
   }
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
                              const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  const int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
-  const int chunks = static_cast<int>(std::min<int64_t>(size(), max_chunks));
+  grain = std::max<int64_t>(1, grain);
+  const int64_t max_chunks = std::max<int64_t>(1, n / grain);
+  const int64_t chunks = std::min<int64_t>(max_chunks, size() * kChunksPerThread);
   if (chunks == 1 || workers_.empty()) {
     fn(0, n);
     return;
   }
-  task_ = &fn;
-  task_n_ = n;
-  task_chunks_ = chunks;
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_release);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
+  const uint32_t task_id = generation_.load(std::memory_order_relaxed) + 1;
+  task_.store(&fn, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_relaxed);
+  chunk_size_.store((n + chunks - 1) / chunks, std::memory_order_relaxed);
+  num_chunks_.store((n + chunk_size_.load(std::memory_order_relaxed) - 1) /
+                        chunk_size_.load(std::memory_order_relaxed),
+                    std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  state_.store(static_cast<uint64_t>(task_id) << 32, std::memory_order_release);
+  generation_.store(task_id, std::memory_order_release);
   generation_.notify_all();
-  RunChunk(0);
-  int left = pending_.load(std::memory_order_acquire);
-  while (left != 0) left = WaitChange(pending_, left);
-  task_ = nullptr;
+  RunChunks(task_id);
+  // Only chunks that a running thread claimed are left; wait for them.
+  const int64_t total = num_chunks_.load(std::memory_order_relaxed);
+  for (int spins = 0; done_.load(std::memory_order_acquire) < total; ++spins) {
+    if (spins < kSpinIterations) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 }  // namespace tg::backend::cpu

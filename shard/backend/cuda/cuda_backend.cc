@@ -1,0 +1,449 @@
+#include "shard/backend/cuda/cuda_backend.h"
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "common/error.h"
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "shard/backend/cuda/cuda_check.h"
+#include "shard/backend/cuda/device_buffer.h"
+#include "shard/backend/cuda/device_sampling.h"
+
+namespace tg::backend {
+namespace cuda {
+namespace {
+
+kernels::DType ToKernel(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return kernels::DType::kFloat32;
+    case DType::kBF16:
+      return kernels::DType::kBFloat16;
+    case DType::kF16:
+      return kernels::DType::kFloat16;
+    case DType::kI32:
+      break;
+  }
+  throw Error(ErrorKind::kUnsupported, std::string("dtype ") + ToString(dtype) + " in a float op");
+}
+
+void Expect(bool ok, const std::string& message) {
+  if (!ok) throw Error(ErrorKind::kInvalidArgument, message);
+}
+
+void ExpectDType(const Tensor& t, DType dtype, const char* name) {
+  Expect(t.dtype() == dtype, std::string(name) + " must be " + ToString(dtype) + ", got " +
+                                 t.DebugString());
+}
+
+int AsInt(int64_t v) { return static_cast<int>(v); }
+
+DType KvDTypeFromEnv() {
+  const char* env = std::getenv("TG_CUDA_KV_DTYPE");
+  return env && *env ? ParseFloatDType(env) : DType::kBF16;
+}
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const BackendOptions& options)
+      : device_(options.device_id), kv_dtype_(KvDTypeFromEnv()) {
+    CheckCuda(cudaSetDevice(device_), "cudaSetDevice");
+    cudaDeviceProp props{};
+    CheckCuda(cudaGetDeviceProperties(&props, device_), "cudaGetDeviceProperties");
+    name_ = props.name;
+    cudaStream_t stream = nullptr;
+    CheckCuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    pool_ = std::make_shared<StreamPool>(device_, stream);
+    gemm_ = kernels::GemmContext::Create();
+    TG_CHECK(gemm_ != nullptr, kUnavailable, "cuBLASLt could not be initialised");
+    gemm_workspace_ = Scratch(kernels::kGemmWorkspaceBytes);
+  }
+
+  ~CudaBackend() override { cudaStreamSynchronize(stream()); }
+
+  DeviceKind device() const override { return DeviceKind::kCuda; }
+  std::string DeviceName() const override { return name_; }
+  uint64_t FreeMemoryBytes() const override {
+    size_t free = 0, total = 0;
+    CheckCuda(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+    return free;
+  }
+  DType KvDType() const override { return kv_dtype_; }
+
+  Tensor Allocate(DType dtype, std::vector<int64_t> shape) override {
+    int64_t n = 1;
+    for (int64_t d : shape) {
+      Expect(d >= 0, "negative dimension");
+      n *= d;
+    }
+    std::shared_ptr<void> storage = pool_->Allocate(static_cast<size_t>(n) * DTypeSize(dtype));
+    void* data = storage.get();
+    return Tensor(std::move(storage), data, dtype, std::move(shape), DeviceKind::kCuda);
+  }
+
+  void CopyFromHost(const void* src, Tensor& dst) override {
+    // From pageable memory the copy returns once the source was staged, so src may be reused.
+    if (dst.bytes() == 0) return;
+    CheckCuda(cudaMemcpyAsync(dst.data(), src, dst.bytes(), cudaMemcpyHostToDevice, stream()),
+              "cudaMemcpyAsync H2D");
+  }
+
+  void CopyToHost(const Tensor& src, void* dst) override {
+    if (src.bytes() == 0) return;
+    CheckCuda(cudaMemcpyAsync(dst, src.data(), src.bytes(), cudaMemcpyDeviceToHost, stream()),
+              "cudaMemcpyAsync D2H");
+    Synchronize();
+  }
+
+  void Synchronize() override { CheckCuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
+
+  void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) override {
+    ExpectDType(ids, DType::kI32, "ids");
+    ExpectDType(out, DType::kF32, "out");
+    Expect(table.rank() == 2 && out.numel() == ids.numel() * table.dim(1), "Embedding shapes");
+    kernels::EmbeddingParams p;
+    p.dtype = ToKernel(table.dtype());
+    p.token_ids = ids.data_as<int32_t>();
+    p.table = table.data();
+    p.out = out.data_as<float>();
+    p.num_tokens = AsInt(ids.numel());
+    p.hidden = AsInt(table.dim(1));
+    p.vocab_size = AsInt(table.dim(0));
+    CheckKernel(kernels::Embedding(p, stream()), "Embedding");
+  }
+
+  void RmsNorm(const Tensor& input, Tensor* residual, const Tensor& weight, float eps,
+               Tensor& out) override {
+    ExpectDType(input, DType::kF32, "input");
+    ExpectDType(out, DType::kF32, "out");
+    const int64_t h = weight.numel();
+    Expect(h > 0 && input.numel() % h == 0 && out.numel() == input.numel(), "RmsNorm shapes");
+    if (residual) {
+      ExpectDType(*residual, DType::kF32, "residual");
+      Expect(residual->numel() == input.numel(), "RmsNorm residual shape");
+    }
+    kernels::RmsNormParams p;
+    p.dtype = ToKernel(weight.dtype());
+    p.input = input.data_as<float>();
+    p.residual = residual ? residual->data_as<float>() : nullptr;
+    p.weight = weight.data();
+    p.out = out.data_as<float>();
+    p.num_tokens = AsInt(input.numel() / h);
+    p.cols = AsInt(h);
+    p.eps = eps;
+    CheckKernel(kernels::RmsNorm(p, stream()), "RmsNorm");
+  }
+
+  void Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out) override {
+    ExpectDType(x, DType::kF32, "x");
+    ExpectDType(out, DType::kF32, "out");
+    Expect(weight.rank() == 2, "Linear weight must be 2-D");
+    const int64_t n = weight.dim(0);
+    const int64_t k = weight.dim(1);
+    Expect(x.numel() % k == 0, "Linear input width");
+    const int64_t m = x.numel() / k;
+    Expect(out.numel() == m * n, "Linear output shape");
+    if (bias) {
+      ExpectDType(*bias, DType::kF32, "bias");
+      Expect(bias->numel() == n, "Linear bias shape");
+    }
+    kernels::GemmParams p;
+    p.dtype = ToKernel(weight.dtype());
+    p.out_dtype = kernels::DType::kFloat32;
+    p.x = x.data();
+    if (weight.dtype() != DType::kF32) {
+      const size_t count = static_cast<size_t>(m * k);
+      void* converted = Scratch(count * DTypeSize(weight.dtype()), /*slot=*/1);
+      kernels::ConvertParams c;
+      c.dtype = p.dtype;
+      c.input = x.data_as<float>();
+      c.out = converted;
+      c.count = count;
+      CheckKernel(kernels::ConvertFromFloat(c, stream()), "Linear input conversion");
+      p.x = converted;
+    }
+    p.w = weight.data();
+    p.bias = bias ? bias->data() : nullptr;
+    p.y = out.data();
+    p.m = AsInt(m);
+    p.n = AsInt(n);
+    p.k = AsInt(k);
+    p.workspace = gemm_workspace_;
+    p.workspace_bytes = kernels::kGemmWorkspaceBytes;
+    CheckKernel(gemm_->Run(p, stream()), "Linear (cuBLASLt)");
+  }
+
+  void Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& inv_freq) override {
+    ExpectDType(q, DType::kF32, "q");
+    ExpectDType(k, DType::kF32, "k");
+    ExpectDType(positions, DType::kI32, "positions");
+    ExpectDType(inv_freq, DType::kF32, "inv_freq");
+    Expect(q.rank() == 3 && k.rank() == 3 && q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2) &&
+               positions.numel() == q.dim(0) && inv_freq.numel() * 2 == q.dim(2),
+           "Rotary shapes");
+    kernels::RotaryParams p;
+    p.q = q.data_as<float>();
+    p.k = k.data_as<float>();
+    p.positions = positions.data_as<int32_t>();
+    p.inv_freq = inv_freq.data_as<float>();
+    p.num_tokens = AsInt(q.dim(0));
+    p.num_q_heads = AsInt(q.dim(1));
+    p.num_kv_heads = AsInt(k.dim(1));
+    p.head_dim = AsInt(q.dim(2));
+    p.rotary_dim = p.head_dim;
+    p.q_stride = p.num_q_heads * p.head_dim;
+    p.k_stride = p.num_kv_heads * p.head_dim;
+    CheckKernel(kernels::Rotary(p, stream()), "Rotary");
+  }
+
+  void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
+               Tensor& v_cache) override {
+    ExpectDType(k, DType::kF32, "k");
+    ExpectDType(v, DType::kF32, "v");
+    ExpectDType(slots, DType::kI32, "slots");
+    ExpectDType(k_cache, kv_dtype_, "k_cache");
+    ExpectDType(v_cache, kv_dtype_, "v_cache");
+    Expect(k.rank() == 3 && k_cache.rank() == 4 && k.dim(1) == k_cache.dim(2) &&
+               k.dim(2) == k_cache.dim(3) && v.numel() == k.numel() &&
+               slots.numel() == k.dim(0) && v_cache.numel() == k_cache.numel(),
+           "WriteKv shapes");
+    kernels::KvCacheWriteParams p;
+    p.dtype = ToKernel(kv_dtype_);
+    p.k = k.data_as<float>();
+    p.v = v.data_as<float>();
+    p.num_kv_heads = AsInt(k.dim(1));
+    p.head_dim = AsInt(k.dim(2));
+    p.k_stride = p.v_stride = p.num_kv_heads * p.head_dim;
+    p.slots = slots.data_as<int32_t>();
+    p.k_cache = k_cache.data();
+    p.v_cache = v_cache.data();
+    p.num_tokens = AsInt(k.dim(0));
+    p.block_size = AsInt(k_cache.dim(1));
+    p.num_blocks = AsInt(k_cache.dim(0));
+    CheckKernel(kernels::WriteKvCache(p, stream()), "WriteKv");
+  }
+
+  void PrefillAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                        const AttentionBatch& batch, float scale, Tensor& out) override {
+    CheckAttention(q, k_cache, v_cache, batch, out);
+    kernels::PrefillAttentionParams p;
+    p.dtype = ToKernel(kv_dtype_);
+    p.q = q.data_as<float>();
+    p.k_cache = k_cache.data();
+    p.v_cache = v_cache.data();
+    p.block_tables = batch.block_tables.data_as<int32_t>();
+    p.max_blocks_per_seq = AsInt(batch.block_tables.dim(1));
+    p.query_starts = batch.query_start.data_as<int32_t>();
+    p.seq_lens = batch.seq_lens.data_as<int32_t>();
+    p.out = out.data_as<float>();
+    p.num_seqs = batch.num_seqs;
+    p.max_query_len = batch.max_query_len;
+    p.num_q_heads = AsInt(q.dim(1));
+    p.num_kv_heads = AsInt(k_cache.dim(2));
+    p.head_dim = AsInt(q.dim(2));
+    p.q_stride = p.out_stride = p.num_q_heads * p.head_dim;
+    p.block_size = AsInt(k_cache.dim(1));
+    p.scale = scale;
+    CheckKernel(kernels::PrefillAttention(p, stream()), "PrefillAttention");
+  }
+
+  void DecodeAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                       const AttentionBatch& batch, float scale, Tensor& out) override {
+    CheckAttention(q, k_cache, v_cache, batch, out);
+    Expect(q.dim(0) == batch.num_seqs, "DecodeAttention: one query per sequence");
+    kernels::DecodeAttentionParams p;
+    p.dtype = ToKernel(kv_dtype_);
+    p.q = q.data_as<float>();
+    p.k_cache = k_cache.data();
+    p.v_cache = v_cache.data();
+    p.block_tables = batch.block_tables.data_as<int32_t>();
+    p.max_blocks_per_seq = AsInt(batch.block_tables.dim(1));
+    p.context_lens = batch.seq_lens.data_as<int32_t>();
+    p.out = out.data_as<float>();
+    p.num_seqs = batch.num_seqs;
+    p.num_q_heads = AsInt(q.dim(1));
+    p.num_kv_heads = AsInt(k_cache.dim(2));
+    p.head_dim = AsInt(q.dim(2));
+    p.q_stride = p.out_stride = p.num_q_heads * p.head_dim;
+    p.block_size = AsInt(k_cache.dim(1));
+    p.max_context_len = std::max(1, batch.max_seq_len);
+    p.scale = scale;
+    p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p.num_seqs, p.num_q_heads, p.head_dim,
+                                                           p.max_context_len);
+    p.scratch = Scratch(p.scratch_bytes, /*slot=*/2);
+    CheckKernel(kernels::DecodeAttention(p, stream()), "DecodeAttention");
+  }
+
+  void SiluAndMul(const Tensor& gate_up, Tensor& out) override {
+    ExpectDType(gate_up, DType::kF32, "gate_up");
+    ExpectDType(out, DType::kF32, "out");
+    const int64_t width = gate_up.dim(-1);
+    Expect(width % 2 == 0 && out.numel() * 2 == gate_up.numel(), "SiluAndMul shapes");
+    kernels::SiluAndMulParams p;
+    p.input = gate_up.data_as<float>();
+    p.out = out.data_as<float>();
+    p.inter = AsInt(width / 2);
+    p.num_tokens = AsInt(gate_up.numel() / width);
+    CheckKernel(kernels::SiluAndMul(p, stream()), "SiluAndMul");
+  }
+
+  std::vector<SampleResult> Sample(const Tensor& logits,
+                                   std::span<const SampleRequest> requests) override;
+  std::vector<float> TokenLogprobs(const Tensor& logits, std::span<const int32_t> targets) override;
+
+ private:
+  cudaStream_t stream() const { return pool_->stream(); }
+
+  // A device buffer of at least `bytes` reused across calls (one per slot). Growing it frees
+  // the old one in stream order, so work queued before still sees valid memory.
+  void* Scratch(size_t bytes, int slot = 0) { return scratch_[slot].Get(*pool_, bytes, false); }
+
+  void CheckAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                      const AttentionBatch& batch, const Tensor& out) const {
+    ExpectDType(q, DType::kF32, "q");
+    ExpectDType(out, DType::kF32, "out");
+    ExpectDType(k_cache, kv_dtype_, "k_cache");
+    ExpectDType(v_cache, kv_dtype_, "v_cache");
+    Expect(q.rank() == 3 && k_cache.rank() == 4 && q.dim(2) == k_cache.dim(3) &&
+               out.numel() == q.numel() && v_cache.numel() == k_cache.numel() &&
+               batch.block_tables.rank() == 2 && q.dim(0) == batch.num_tokens,
+           "attention shapes");
+  }
+
+  int device_;
+  DType kv_dtype_;
+  std::string name_;
+  std::shared_ptr<StreamPool> pool_;
+  std::unique_ptr<kernels::GemmContext> gemm_;
+  void* gemm_workspace_ = nullptr;
+  ScratchBuffer scratch_[6];
+};
+
+std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
+                                              std::span<const SampleRequest> requests) {
+  ExpectDType(logits, DType::kF32, "logits");
+  const int rows = static_cast<int>(requests.size());
+  Expect(logits.rank() == 2 && logits.dim(0) == rows, "Sample: one logits row per request");
+  const int vocab = AsInt(logits.dim(1));
+  if (rows == 0) return {};
+
+  std::vector<SampleRowParams> host(rows);
+  std::vector<int32_t> history;
+  for (int r = 0; r < rows; ++r) {
+    const SampleRequest& req = requests[r];
+    const SamplingParams& sp = req.params;
+    SampleRowParams& h = host[r];
+    h.temperature = sp.temperature;
+    h.top_p = sp.top_p;
+    h.typical_p = sp.typical_p;
+    h.min_p = sp.min_p;
+    h.repetition_penalty = sp.repetition_penalty;
+    h.frequency_penalty = sp.frequency_penalty;
+    h.presence_penalty = sp.presence_penalty;
+    h.top_k = sp.top_k;
+    h.sampling = Sampling(sp) ? 1 : 0;
+    h.top_n = static_cast<int32_t>(std::min<uint32_t>(req.top_n, kMaxTopN));
+    h.seed = sp.seed;
+    h.step = req.step;
+    const bool penalties = (sp.repetition_penalty != 1.f && sp.repetition_penalty > 0.f) ||
+                           sp.frequency_penalty != 0.f || sp.presence_penalty != 0.f;
+    h.history_offset = static_cast<int32_t>(history.size());
+    h.history_len = penalties ? static_cast<int32_t>(req.history.size()) : 0;
+    if (penalties) history.insert(history.end(), req.history.begin(), req.history.end());
+  }
+  // One staging buffer: params, history, then the results coming back.
+  const size_t params_bytes = host.size() * sizeof(SampleRowParams);
+  const size_t history_bytes = std::max<size_t>(history.size(), 1) * sizeof(int32_t);
+  const size_t results_bytes =
+      static_cast<size_t>(rows) * (2 + 2 * kMaxTopN) * sizeof(int32_t);
+  char* io = static_cast<char*>(Scratch(params_bytes + history_bytes + results_bytes, 3));
+  std::vector<char> staging(params_bytes + history_bytes);
+  std::memcpy(staging.data(), host.data(), params_bytes);
+  if (!history.empty()) std::memcpy(staging.data() + params_bytes, history.data(), history.size() * 4);
+  CheckCuda(cudaMemcpyAsync(io, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream()),
+            "cudaMemcpyAsync sampling params");
+
+  SampleParams p;
+  p.logits = logits.data_as<float>();
+  p.row_params = reinterpret_cast<const SampleRowParams*>(io);
+  p.history = reinterpret_cast<const int32_t*>(io + params_bytes);
+  p.rows = rows;
+  p.vocab = vocab;
+  p.scratch_bytes = SampleScratchBytes(rows, vocab);
+  p.scratch = scratch_[4].Get(*pool_, p.scratch_bytes, /*zero=*/true);
+  char* results = io + params_bytes + history_bytes;
+  p.out_tokens = reinterpret_cast<int32_t*>(results);
+  p.out_logprobs = reinterpret_cast<float*>(results + rows * 4);
+  p.out_top_tokens = reinterpret_cast<int32_t*>(results + rows * 8);
+  p.out_top_logprobs = reinterpret_cast<float*>(results + rows * 8 + rows * kMaxTopN * 4);
+  CheckKernel(cuda::Sample(p, stream()), "Sample");
+
+  std::vector<char> back(results_bytes);
+  CheckCuda(cudaMemcpyAsync(back.data(), results, results_bytes, cudaMemcpyDeviceToHost, stream()),
+            "cudaMemcpyAsync sampling results");
+  Synchronize();
+  const auto* tokens = reinterpret_cast<const int32_t*>(back.data());
+  const auto* logprobs = reinterpret_cast<const float*>(back.data() + rows * 4);
+  const auto* top_tokens = reinterpret_cast<const int32_t*>(back.data() + rows * 8);
+  const auto* top_logprobs = reinterpret_cast<const float*>(back.data() + rows * 8 + rows * kMaxTopN * 4);
+  std::vector<SampleResult> out(rows);
+  for (int r = 0; r < rows; ++r) {
+    out[r].token = tokens[r];
+    out[r].logprob = logprobs[r];
+    for (int k = 0; k < host[r].top_n && k < vocab; ++k) {
+      out[r].top.emplace_back(top_tokens[r * kMaxTopN + k], top_logprobs[r * kMaxTopN + k]);
+    }
+  }
+  return out;
+}
+
+std::vector<float> CudaBackend::TokenLogprobs(const Tensor& logits,
+                                              std::span<const int32_t> targets) {
+  ExpectDType(logits, DType::kF32, "logits");
+  const int rows = static_cast<int>(targets.size());
+  Expect(logits.rank() == 2 && logits.dim(0) == rows, "TokenLogprobs: one row per target");
+  if (rows == 0) return {};
+  const int vocab = AsInt(logits.dim(1));
+  for (int32_t t : targets) {
+    TG_CHECK(t >= 0 && t < vocab, kInvalidArgument, "target token out of range");
+  }
+  char* io = static_cast<char*>(Scratch(static_cast<size_t>(rows) * 8, 5));
+  CheckCuda(cudaMemcpyAsync(io, targets.data(), rows * 4, cudaMemcpyHostToDevice, stream()),
+            "cudaMemcpyAsync targets");
+  TokenLogprobParams p;
+  p.logits = logits.data_as<float>();
+  p.targets = reinterpret_cast<const int32_t*>(io);
+  p.out = reinterpret_cast<float*>(io + rows * 4);
+  p.rows = rows;
+  p.vocab = vocab;
+  CheckKernel(cuda::TokenLogprobs(p, stream()), "TokenLogprobs");
+  std::vector<float> out(rows);
+  CheckCuda(cudaMemcpyAsync(out.data(), p.out, rows * 4, cudaMemcpyDeviceToHost, stream()),
+            "cudaMemcpyAsync logprobs");
+  Synchronize();
+  return out;
+}
+
+}  // namespace
+}  // namespace cuda
+
+int CudaDeviceCount() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
+}
+
+std::unique_ptr<Backend> MakeCudaBackend(const BackendOptions& options) {
+  const int count = CudaDeviceCount();
+  TG_CHECK(options.device_id >= 0 && options.device_id < count, kUnavailable,
+           "CUDA device " + std::to_string(options.device_id) + " not available (" +
+               std::to_string(count) + " visible)");
+  return std::make_unique<cuda::CudaBackend>(options);
+}
+
+}  // namespace tg::backend

@@ -1,0 +1,162 @@
+// text-gen-shard-bench: single-stream generation speed of a model on a backend, in process
+// (no gRPC), plus the machine's read bandwidth, to say what fraction of it decode reaches.
+//
+//   text-gen-shard-bench --model-id model.gguf --prompt-ids 1,2,3 --max-new-tokens 64
+//   text-gen-shard-bench --model-id model.gguf --tokenizer model.gguf --prompt "Hello"
+// Prints the greedy continuation (ids, and text when a tokenizer is given) and the timings.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <numeric>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "common/error.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "model_files/weight_source.h"
+#include "shard/backend/backend.h"
+#include "shard/engine/engine.h"
+#include "shard/models/llama.h"
+#ifdef TG_BENCH_WITH_TOKENIZER
+#include "router/tokenizer/tokenizer.h"
+#endif
+
+namespace tg::shard {
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+// Read bandwidth of `threads` threads summing a buffer much larger than the caches (GB/s).
+double MeasureReadBandwidth(int threads) {
+  const size_t floats = size_t{256} << 20;  // 1 GiB
+  std::vector<float> buffer(floats, 1.0f);
+  double best = 0;
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    std::vector<double> sums(threads);
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        const size_t begin = floats * t / threads, end = floats * (t + 1) / threads;
+        sums[t] = std::accumulate(buffer.begin() + begin, buffer.begin() + end, 0.0);
+      });
+    }
+    for (std::thread& w : workers) w.join();
+    best = std::max(best, static_cast<double>(floats * sizeof(float)) / Seconds(start) / 1e9);
+  }
+  return best;
+}
+
+std::vector<int32_t> ParseIds(const std::string& list) {
+  std::vector<int32_t> ids;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) ids.push_back(std::stoi(item));
+  }
+  return ids;
+}
+
+int Run(int argc, char** argv) {
+  std::string model_id, dtype_name = "bfloat16", prompt_ids, prompt, tokenizer_path;
+  int threads = 0;
+  uint32_t max_new_tokens = 64;
+  bool bandwidth = false;
+  FlagParser flags("text-gen-shard-bench", "Single-stream generation speed of one shard.");
+  flags.Add("model-id", &model_id, "HF directory or .gguf", {.required = true});
+  flags.Add("dtype", &dtype_name, "float32, bfloat16 or float16 weights");
+  flags.Add("threads", &threads, "CPU threads (0: all cores)");
+  flags.Add("prompt-ids", &prompt_ids, "comma-separated prompt token ids");
+  flags.Add("prompt", &prompt, "prompt text (needs --tokenizer)");
+  flags.Add("tokenizer", &tokenizer_path, "tokenizer.json or .gguf for --prompt");
+  flags.Add("max-new-tokens", &max_new_tokens, "tokens to generate");
+  flags.Add("measure-bandwidth", &bandwidth, "also measure the machine's read bandwidth");
+  if (flags.Parse(argc, argv) != ParseResult::kRun) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  InitLogging({.component = "bench", .level = "warn"});
+
+  std::vector<int32_t> ids = ParseIds(prompt_ids);
+#ifdef TG_BENCH_WITH_TOKENIZER
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  if (!tokenizer_path.empty()) tok = tokenizer::Tokenizer::Load(tokenizer_path);
+  if (!prompt.empty()) {
+    TG_CHECK(tok != nullptr, kInvalidArgument, "--prompt needs --tokenizer");
+    for (uint32_t id : tok->Encode(prompt, true)) ids.push_back(static_cast<int32_t>(id));
+  }
+#else
+  TG_CHECK(prompt.empty(), kUnsupported, "built without the tokenizer: use --prompt-ids");
+#endif
+  TG_CHECK(!ids.empty(), kInvalidArgument, "give --prompt-ids or --prompt");
+
+  auto device = backend::MakeCpuBackend({.threads = threads});
+  const auto load_start = std::chrono::steady_clock::now();
+  auto source = model::WeightSource::Open(model_id);
+  LlamaModel model(source->config(), *source, *device, backend::ParseFloatDType(dtype_name));
+  source.reset();
+  const double load_s = Seconds(load_start);
+  Engine engine(model, *device, {});
+  const uint32_t total = static_cast<uint32_t>(ids.size()) + max_new_tokens;
+  engine.Warmup({.max_input_tokens = static_cast<uint32_t>(ids.size()),
+                 .max_total_tokens = total,
+                 .max_batch_total_tokens = total + kBlockSize});
+
+  RequestSpec spec;
+  spec.id = 1;
+  spec.input_ids = ids;
+  spec.max_new_tokens = max_new_tokens;
+  spec.ignore_eos = true;
+  for (uint32_t b = 0; b * kBlockSize < total; ++b) spec.blocks.push_back(b);
+  const auto prefill_start = std::chrono::steady_clock::now();
+  StepOutput step = engine.Prefill(1, {spec});
+  const double prefill_s = Seconds(prefill_start);
+  std::vector<uint32_t> generated = {static_cast<uint32_t>(step.generations.at(0).token.id)};
+  const auto decode_start = std::chrono::steady_clock::now();
+  while (step.batch.has_value()) {
+    step = engine.Decode({1});
+    generated.push_back(static_cast<uint32_t>(step.generations.at(0).token.id));
+  }
+  const double decode_s = Seconds(decode_start);
+  const double decode_tps = static_cast<double>(generated.size() - 1) / decode_s;
+
+  std::cout << "device: " << device->DeviceName() << "\n";
+  std::cout << "weights: " << dtype_name << ", " << model.weight_bytes() / 1e6 << " MB, loaded in "
+            << load_s << " s\n";
+  std::cout << "prompt: " << ids.size() << " tokens, prefill " << prefill_s * 1e3 << " ms ("
+            << ids.size() / prefill_s << " tokens/s)\n";
+  std::cout << "decode: " << generated.size() - 1 << " tokens in " << decode_s
+            << " s = " << decode_tps << " tokens/s, " << decode_tps * model.weight_bytes() / 1e9
+            << " GB/s of weights\n";
+  if (bandwidth) {
+    const int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+    const double gbps = MeasureReadBandwidth(n);
+    std::cout << "machine read bandwidth (" << n << " threads): " << gbps << " GB/s; decode uses "
+              << 100.0 * decode_tps * model.weight_bytes() / 1e9 / gbps << "%\n";
+  }
+  std::cout << "ids:";
+  for (uint32_t id : generated) std::cout << " " << id;
+  std::cout << "\n";
+#ifdef TG_BENCH_WITH_TOKENIZER
+  if (tok != nullptr) std::cout << "text: " << tok->Decode(generated, true) << "\n";
+#endif
+  return 0;
+}
+
+}  // namespace
+}  // namespace tg::shard
+
+int main(int argc, char** argv) {
+  try {
+    return tg::shard::Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "text-gen-shard-bench: %s\n", e.what());
+    return 1;
+  }
+}
