@@ -49,7 +49,6 @@ def main():
         model = LlamaForCausalLM(config)
     # Default init has std 0.02 everywhere, which keeps bf16 activations finite.
     model.to(dtype)
-    model.config.torch_dtype = args.dtype
     os.makedirs(args.out, exist_ok=True)
     model.save_pretrained(args.out, safe_serialization=True, max_shard_size="5GB")
     for name in ("tokenizer.json", "tokenizer_config.json"):

@@ -2,18 +2,25 @@
 # The standard scenario set (bench/scenarios.sh), scaled down, against the CPU server on this
 # machine: stories260K (HF directory, float32), binaries from a build tree.
 # Usage: bench/run-cpu-scenarios.sh [OUT_DIR]
-#   env: BUILD_DIR (default build-bench; needs text-gen-{launcher,router,shard,bench}),
+#   env: BUILD_DIR (default build-bench; needs text-gen-{launcher,router,shard,bench}) or BIN_DIR
+#        (one folder holding the four binaries),
 #        PORT (default 3300), THREADS (CPU backend threads, default 2), BUDGET_S (default 900).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-${OUT:-/tmp/tg-bench-cpu}}
 BUILD_DIR=${BUILD_DIR:-build-bench}
-mkdir -p "$OUT/bin"
-# The launcher finds its siblings next to itself: gather the four binaries in one folder.
-for b in launcher/text-gen-launcher router/text-gen-router shard/text-gen-shard bench/text-gen-bench; do
-  ln -sf "$(realpath "$BUILD_DIR/$b")" "$OUT/bin/$(basename "$b")"
-done
-BIN=$OUT/bin
+if [[ -n "${BIN_DIR:-}" ]]; then
+  BIN=$(realpath "$BIN_DIR")
+else
+  BIN=$(realpath "$BUILD_DIR")/bin-links
+  mkdir -p "$BIN"
+  for b in launcher/text-gen-launcher router/text-gen-router shard/text-gen-shard \
+    bench/text-gen-bench; do
+    ln -sf "$(realpath "$BUILD_DIR/$b")" "$BIN/$(basename "$b")"
+  done
+fi
+# The launcher looks for its siblings next to its (resolved) executable, then on PATH.
+export PATH="$BIN:$PATH"
 MODEL=$(realpath ../shared/assets/models/stories260K)
 MODEL_HF=$MODEL
 TOKENIZER=$MODEL
