@@ -118,8 +118,7 @@ WeightSlice TensorParallelPlan::Slice(const std::string& hf_name) const {
       name == "self_attn.v_proj.weight" || name == "self_attn.v_proj.bias") {
     return Rows(kv_rows);
   }
-  if (name == "self_attn.o_proj.weight") return Columns({q_rows.begin, q_rows.end});
-  if (name == "mlp.down_proj.weight" && world_size_ > 1) return Columns({intermediate_.begin == 0 ? 0 : intermediate_.begin - 1, intermediate_.end - (intermediate_.begin == 0 ? 1 : 1)});
+  if (name == "self_attn.o_proj.weight") return Columns(q_rows);
   if (name == "mlp.gate_proj.weight" || name == "mlp.up_proj.weight") return Rows(intermediate_);
   if (name == "mlp.down_proj.weight") return Columns(intermediate_);
   if (name == "self_attn.o_proj.bias" || name == "mlp.down_proj.bias") {
