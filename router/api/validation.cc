@@ -162,7 +162,7 @@ ValidatedRequest Validator::ValidateTgi(const json& body) const {
 }
 
 ValidatedRequest Validator::Finish(std::string prompt, ValidatedRequest r,
-                                   bool max_new_tokens_given) const {
+                                   bool max_new_tokens_given, bool add_special_tokens) const {
   SamplingParams& s = r.sampling;
   // temperature 0 means greedy (TGI rejects it; OpenAI clients send it all the time).
   if (!(s.temperature >= 0.0f)) Invalid("`temperature` must be >= 0");
@@ -207,7 +207,7 @@ ValidatedRequest Validator::Finish(std::string prompt, ValidatedRequest r,
   }
   if (prompt.empty()) Invalid("`inputs` cannot be empty");
 
-  r.input_ids = encode_(prompt);
+  r.input_ids = encode_(prompt, add_special_tokens);
   r.inputs = std::move(prompt);
   if (r.truncate > 0 && r.input_ids.size() > r.truncate) {
     // Keep the end of the prompt: it is what the continuation depends on.

@@ -13,8 +13,9 @@
 
 namespace tg::api {
 
-// Tokenizes a prompt with the model's special tokens (BOS) added.
-using EncodeFn = std::function<std::vector<uint32_t>(const std::string&)>;
+// Tokenizes a prompt, with the model's special tokens (BOS) added when asked.
+using EncodeFn =
+    std::function<std::vector<uint32_t>(const std::string& text, bool add_special_tokens)>;
 
 class Validator {
  public:
@@ -24,9 +25,10 @@ class Validator {
   ValidatedRequest ValidateTgi(const nlohmann::json& body) const;
 
   // Checks ranges and fills defaults; used by the TGI and OpenAI routes alike.
-  // `prompt` is tokenized here, then truncated and checked against the token limits.
-  ValidatedRequest Finish(std::string prompt, ValidatedRequest request,
-                          bool max_new_tokens_given) const;
+  // `prompt` is tokenized here, then truncated and checked against the token limits. Chat
+  // prompts come from a template that writes its own BOS, so they pass add_special_tokens false.
+  ValidatedRequest Finish(std::string prompt, ValidatedRequest request, bool max_new_tokens_given,
+                          bool add_special_tokens = true) const;
 
   const ValidationLimits& limits() const { return limits_; }
 

@@ -28,7 +28,7 @@ std::unique_ptr<Stub> MakeStub(const std::string& url) {
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   auto channel = grpc::CreateCustomChannel(ToTarget(url), grpc::InsecureChannelCredentials(), args);
-  return Stub::NewStub(channel);
+  return pb::TextGenerationService::NewStub(channel);
 }
 
 void CheckStatus(const grpc::Status& status, const char* rpc, size_t rank) {

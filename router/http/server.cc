@@ -13,6 +13,7 @@
 #include <cctype>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/error.h"
@@ -306,7 +307,7 @@ std::string Request::Header(const std::string& lower_name) const {
 struct Server::Impl {
   ServerOptions options;
   Handler handler;
-  net::io_context io{1};
+  net::io_context io;
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<size_t> open{0};

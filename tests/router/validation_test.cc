@@ -10,8 +10,9 @@ namespace {
 using nlohmann::json;
 
 // One token per byte plus a BOS of 1: enough to test the limits without a real tokenizer.
-std::vector<uint32_t> ByteEncode(const std::string& text) {
-  std::vector<uint32_t> ids = {1};
+std::vector<uint32_t> ByteEncode(const std::string& text, bool add_special_tokens) {
+  std::vector<uint32_t> ids;
+  if (add_special_tokens) ids.push_back(1);
   for (unsigned char c : text) ids.push_back(c);
   return ids;
 }

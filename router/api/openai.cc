@@ -1,0 +1,338 @@
+#include "router/api/openai.h"
+
+#include "common/error.h"
+#include "router/api/validation.h"
+
+namespace tg::api {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void Invalid(const std::string& message) {
+  throw Error(ErrorKind::kInvalidArgument, message);
+}
+
+const json* Field(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+double Number(const json& v, const char* key) {
+  if (!v.is_number()) Invalid(std::string("`") + key + "` must be a number");
+  return v.get<double>();
+}
+
+uint32_t Count(const json& v, const char* key) {
+  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > UINT32_MAX) {
+    Invalid(std::string("`") + key + "` must be a non-negative integer");
+  }
+  return v.get<uint32_t>();
+}
+
+bool Bool(const json& v, const char* key) {
+  if (!v.is_boolean()) Invalid(std::string("`") + key + "` must be a boolean");
+  return v.get<bool>();
+}
+
+// Fields common to both routes.
+void ParseCommon(const json& body, OpenAiRequest& out) {
+  ValidatedRequest& r = out.request;
+  if (const json* v = Field(body, "model")) {
+    if (!v->is_string()) Invalid("`model` must be a string");
+    out.model = v->get<std::string>();
+  }
+  // OpenAI's default temperature is 1 (sampling); 0 means greedy.
+  r.sampling.do_sample = true;
+  if (const json* v = Field(body, "temperature")) {
+    r.sampling.temperature = static_cast<float>(Number(*v, "temperature"));
+    if (r.sampling.temperature > 2.0f) Invalid("`temperature` must be <= 2.0");
+  }
+  if (const json* v = Field(body, "top_p")) {
+    r.sampling.top_p = static_cast<float>(Number(*v, "top_p"));
+  }
+  if (const json* v = Field(body, "top_k")) r.sampling.top_k = Count(*v, "top_k");
+  if (const json* v = Field(body, "min_p")) {
+    r.sampling.min_p = static_cast<float>(Number(*v, "min_p"));
+  }
+  if (const json* v = Field(body, "frequency_penalty")) {
+    r.sampling.frequency_penalty = static_cast<float>(Number(*v, "frequency_penalty"));
+  }
+  if (const json* v = Field(body, "presence_penalty")) {
+    r.sampling.presence_penalty = static_cast<float>(Number(*v, "presence_penalty"));
+  }
+  if (const json* v = Field(body, "repetition_penalty")) {
+    r.sampling.repetition_penalty = static_cast<float>(Number(*v, "repetition_penalty"));
+  }
+  if (const json* v = Field(body, "seed")) {
+    if (!v->is_number_integer()) Invalid("`seed` must be an integer");
+    r.sampling.seed = v->get<uint64_t>();
+    r.seed_given = true;
+  }
+  if (const json* v = Field(body, "max_tokens")) {
+    r.stopping.max_new_tokens = Count(*v, "max_tokens");
+    out.max_tokens_given = true;
+  }
+  if (const json* v = Field(body, "max_completion_tokens")) {
+    r.stopping.max_new_tokens = Count(*v, "max_completion_tokens");
+    out.max_tokens_given = true;
+  }
+  if (out.max_tokens_given && r.stopping.max_new_tokens == 0) {
+    Invalid("`max_tokens` must be strictly positive");
+  }
+  if (const json* v = Field(body, "stop")) {
+    if (v->is_string()) {
+      r.stopping.stop_sequences.push_back(v->get<std::string>());
+    } else if (v->is_array()) {
+      for (const json& s : *v) {
+        if (!s.is_string()) Invalid("`stop` must be a string or a list of strings");
+        r.stopping.stop_sequences.push_back(s.get<std::string>());
+      }
+    } else {
+      Invalid("`stop` must be a string or a list of strings");
+    }
+  }
+  if (const json* v = Field(body, "n")) {
+    out.n = Count(*v, "n");
+    if (out.n == 0) Invalid("`n` must be strictly positive");
+  }
+  if (const json* v = Field(body, "stream")) out.stream = Bool(*v, "stream");
+  if (const json* v = Field(body, "stream_options")) {
+    if (!v->is_object()) Invalid("`stream_options` must be an object");
+    RejectUnknownKeys(*v, {"include_usage", "continuous_usage_stats"}, "stream_options");
+    if (const json* u = Field(*v, "include_usage")) out.include_usage = Bool(*u, "include_usage");
+  }
+  if (const json* v = Field(body, "ignore_eos")) r.stopping.ignore_eos = Bool(*v, "ignore_eos");
+  if (const json* v = Field(body, "logit_bias"); v && !v->empty()) {
+    Invalid("`logit_bias` is not supported");
+  }
+  if (r.sampling.temperature == 0.0f) r.sampling.do_sample = false;
+}
+
+}  // namespace
+
+OpenAiRequest ParseCompletionRequest(const json& body) {
+  RejectUnknownKeys(body,
+                    {"model",
+                     "prompt",
+                     "max_tokens",
+                     "max_completion_tokens",
+                     "temperature",
+                     "top_p",
+                     "top_k",
+                     "min_p",
+                     "n",
+                     "stream",
+                     "stream_options",
+                     "stop",
+                     "seed",
+                     "logprobs",
+                     "echo",
+                     "frequency_penalty",
+                     "presence_penalty",
+                     "repetition_penalty",
+                     "best_of",
+                     "user",
+                     "suffix",
+                     "logit_bias",
+                     "ignore_eos"},
+                    "the request");
+  OpenAiRequest out;
+  out.route = OpenAiRoute::kCompletions;
+  ParseCommon(body, out);
+  const json* prompt = Field(body, "prompt");
+  if (prompt && prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) {
+    prompt = &(*prompt)[0];
+  }
+  if (!prompt || !prompt->is_string()) Invalid("`prompt` must be a string");
+  out.prompt = prompt->get<std::string>();
+  if (const json* v = Field(body, "logprobs")) {
+    // Completions: the number of alternatives per token (0 = only the chosen token's logprob).
+    out.logprobs = true;
+    out.top_logprobs = Count(*v, "logprobs");
+  }
+  if (const json* v = Field(body, "echo")) out.echo = Bool(*v, "echo");
+  if (const json* v = Field(body, "suffix"); v && (!v->is_string() || !v->empty())) {
+    Invalid("`suffix` is not supported");
+  }
+  if (const json* v = Field(body, "best_of"); v && Count(*v, "best_of") > 1) {
+    Invalid("`best_of` is not supported on /v1/completions; use `n`");
+  }
+  out.request.return_full_text = out.echo;
+  out.request.top_n_tokens = out.top_logprobs;
+  return out;
+}
+
+OpenAiRequest ParseChatRequest(const json& body) {
+  RejectUnknownKeys(body,
+                    {"model",
+                     "messages",
+                     "max_tokens",
+                     "max_completion_tokens",
+                     "temperature",
+                     "top_p",
+                     "top_k",
+                     "min_p",
+                     "n",
+                     "stream",
+                     "stream_options",
+                     "stop",
+                     "seed",
+                     "logprobs",
+                     "top_logprobs",
+                     "frequency_penalty",
+                     "presence_penalty",
+                     "repetition_penalty",
+                     "user",
+                     "logit_bias",
+                     "tools",
+                     "tool_choice",
+                     "parallel_tool_calls",
+                     "response_format",
+                     "ignore_eos"},
+                    "the request");
+  OpenAiRequest out;
+  out.route = OpenAiRoute::kChat;
+  ParseCommon(body, out);
+  const json* messages = Field(body, "messages");
+  if (!messages || !messages->is_array() || messages->empty()) {
+    Invalid("`messages` must be a non-empty list");
+  }
+  for (const json& m : *messages) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+      Invalid("each message needs a string `role`");
+    }
+  }
+  out.messages = *messages;
+  if (const json* v = Field(body, "logprobs")) out.logprobs = Bool(*v, "logprobs");
+  if (const json* v = Field(body, "top_logprobs")) {
+    out.top_logprobs = Count(*v, "top_logprobs");
+    if (!out.logprobs) Invalid("`top_logprobs` requires `logprobs: true`");
+  }
+  if (const json* v = Field(body, "response_format")) {
+    if (!v->is_object() || v->value("type", "") != "text") {
+      Invalid("`response_format` other than text is not supported");
+    }
+  }
+  if (const json* v = Field(body, "tools")) out.tools = *v;
+  out.request.top_n_tokens = out.top_logprobs;
+  return out;
+}
+
+const char* OpenAiFinishReason(engine::FinishReason reason) {
+  return reason == engine::FinishReason::kLength ? "length" : "stop";
+}
+
+std::string OpenAiText(const engine::GenerationResult& result) {
+  return result.generated_text.substr(0,
+                                      result.generated_text.size() - result.stop_sequence_length);
+}
+
+json UsageJson(uint64_t prompt_tokens, uint64_t completion_tokens) {
+  return {{"prompt_tokens", prompt_tokens},
+          {"completion_tokens", completion_tokens},
+          {"total_tokens", prompt_tokens + completion_tokens}};
+}
+
+json LogprobsJson(const OpenAiRequest& request, const std::vector<engine::TokenInfo>& tokens,
+                  const std::vector<std::vector<engine::TokenInfo>>& top_tokens) {
+  if (!request.logprobs) return nullptr;
+  if (request.route == OpenAiRoute::kChat) {
+    json content = json::array();
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      json top = json::array();
+      if (i < top_tokens.size()) {
+        for (const auto& t : top_tokens[i]) {
+          top.push_back({{"token", t.text}, {"logprob", t.logprob}, {"bytes", nullptr}});
+        }
+      }
+      content.push_back({{"token", tokens[i].text},
+                         {"logprob", tokens[i].logprob},
+                         {"bytes", nullptr},
+                         {"top_logprobs", std::move(top)}});
+    }
+    return {{"content", std::move(content)}};
+  }
+  json out = {{"tokens", json::array()},
+              {"token_logprobs", json::array()},
+              {"top_logprobs", json::array()},
+              {"text_offset", json::array()}};
+  size_t offset = 0;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    out["tokens"].push_back(tokens[i].text);
+    out["token_logprobs"].push_back(tokens[i].logprob);
+    json top = json::object();
+    if (i < top_tokens.size()) {
+      for (const auto& t : top_tokens[i]) top[t.text] = t.logprob;
+    }
+    out["top_logprobs"].push_back(std::move(top));
+    out["text_offset"].push_back(offset);
+    offset += tokens[i].text.size();
+  }
+  return out;
+}
+
+json ChoiceJson(const OpenAiRequest& request, uint32_t index,
+                const engine::GenerationResult& result) {
+  json choice = {{"index", index},
+                 {"logprobs", LogprobsJson(request, result.tokens, result.top_tokens)},
+                 {"finish_reason", OpenAiFinishReason(result.finish_reason)}};
+  const std::string text = OpenAiText(result);
+  if (request.route == OpenAiRoute::kChat) {
+    choice["message"] = {{"role", "assistant"}, {"content", text}};
+  } else {
+    choice["text"] = request.echo ? request.prompt + text : text;
+  }
+  return choice;
+}
+
+json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, json choices,
+                  json usage) {
+  return {{"id", meta.id},
+          {"object", request.route == OpenAiRoute::kChat ? "chat.completion" : "text_completion"},
+          {"created", meta.created},
+          {"model", meta.model},
+          {"system_fingerprint", "text-gen-" TG_VERSION},
+          {"choices", std::move(choices)},
+          {"usage", std::move(usage)}};
+}
+
+json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uint32_t index,
+               const engine::TokenEvent& event, const std::string& text,
+               const engine::GenerationResult* done) {
+  json choice = {
+      {"index", index},
+      {"logprobs", LogprobsJson(request, {event.token}, {event.top_tokens})},
+      {"finish_reason", done ? json(OpenAiFinishReason(done->finish_reason)) : json(nullptr)}};
+  if (request.route == OpenAiRoute::kChat) {
+    choice["delta"] = {{"role", "assistant"}, {"content", text}};
+  } else {
+    choice["text"] = text;
+  }
+  json chunk = {
+      {"id", meta.id},
+      {"object", request.route == OpenAiRoute::kChat ? "chat.completion.chunk" : "text_completion"},
+      {"created", meta.created},
+      {"model", meta.model},
+      {"system_fingerprint", "text-gen-" TG_VERSION},
+      {"choices", json::array({std::move(choice)})}};
+  if (request.include_usage) chunk["usage"] = nullptr;
+  return chunk;
+}
+
+json UsageChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, json usage) {
+  return {
+      {"id", meta.id},
+      {"object", request.route == OpenAiRoute::kChat ? "chat.completion.chunk" : "text_completion"},
+      {"created", meta.created},
+      {"model", meta.model},
+      {"system_fingerprint", "text-gen-" TG_VERSION},
+      {"choices", json::array()},
+      {"usage", std::move(usage)}};
+}
+
+json OpenAiErrorJson(const std::string& message, const std::string& type, int code) {
+  return {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
+}
+
+}  // namespace tg::api

@@ -1,0 +1,67 @@
+// OpenAI-compatible API: request parsing into ValidatedRequest parts, and the JSON of
+// completions, chat completions, their streaming chunks, usage and errors.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "router/api/request.h"
+#include "router/engine/generation.h"
+
+namespace tg::api {
+
+enum class OpenAiRoute { kCompletions, kChat };
+
+struct OpenAiRequest {
+  OpenAiRoute route = OpenAiRoute::kCompletions;
+  ValidatedRequest request;  // parameters only; the prompt is tokenized by Validator::Finish
+  bool max_tokens_given = false;
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  uint32_t n = 1;
+  bool logprobs = false;
+  uint32_t top_logprobs = 0;
+  bool echo = false;        // completions: prompt + completion
+  std::string prompt;       // completions
+  nlohmann::json messages;  // chat
+  nlohmann::json tools;     // chat, null when absent
+};
+
+// Throw tg::Error(kInvalidArgument) naming unknown or out-of-range fields.
+OpenAiRequest ParseCompletionRequest(const nlohmann::json& body);
+OpenAiRequest ParseChatRequest(const nlohmann::json& body);
+
+// "stop" for EOS and stop sequences, "length" otherwise.
+const char* OpenAiFinishReason(engine::FinishReason reason);
+// The generated text without a matched stop sequence (OpenAI leaves it out).
+std::string OpenAiText(const engine::GenerationResult& result);
+
+// Identity of one response, shared by all its chunks.
+struct OpenAiResponseMeta {
+  std::string id;
+  int64_t created = 0;
+  std::string model;
+};
+
+nlohmann::json UsageJson(uint64_t prompt_tokens, uint64_t completion_tokens);
+nlohmann::json LogprobsJson(const OpenAiRequest& request,
+                            const std::vector<engine::TokenInfo>& tokens,
+                            const std::vector<std::vector<engine::TokenInfo>>& top_tokens);
+// One choice of a non-streaming response.
+nlohmann::json ChoiceJson(const OpenAiRequest& request, uint32_t index,
+                          const engine::GenerationResult& result);
+nlohmann::json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
+                            nlohmann::json choices, nlohmann::json usage);
+// One streaming chunk for one token of choice `index`; `done` adds finish_reason.
+nlohmann::json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
+                         uint32_t index, const engine::TokenEvent& event, const std::string& text,
+                         const engine::GenerationResult* done);
+// The final usage-only chunk (stream_options.include_usage).
+nlohmann::json UsageChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
+                              nlohmann::json usage);
+// {"error": {"message", "type", "param", "code"}}
+nlohmann::json OpenAiErrorJson(const std::string& message, const std::string& type, int code);
+
+}  // namespace tg::api
