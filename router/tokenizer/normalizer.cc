@@ -150,6 +150,13 @@ std::string PatternToRegex(const nlohmann::json& pattern) {
   throw Error(ErrorKind::kCorruptFile, "pattern must be String or Regex: " + pattern.dump());
 }
 
+std::unique_ptr<Normalizer> MakeSentencePieceNormalizer(bool add_space_prefix) {
+  std::vector<std::unique_ptr<Normalizer>> parts;
+  if (add_space_prefix) parts.push_back(std::make_unique<Prepend>("\u2581"));
+  parts.push_back(std::make_unique<Replace>(EscapeRegex(" "), "\u2581"));
+  return std::make_unique<Sequence>(std::move(parts));
+}
+
 std::unique_ptr<Normalizer> MakeNormalizer(const nlohmann::json& spec) {
   if (spec.is_null()) return nullptr;
   const std::string type = spec.at("type").get<std::string>();

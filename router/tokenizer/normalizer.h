@@ -23,6 +23,9 @@ std::unique_ptr<Normalizer> MakeNormalizer(const nlohmann::json& spec);
 enum class UnicodeForm { kNfc, kNfkc, kNfd, kNfkd };
 std::unique_ptr<Normalizer> MakeUnicodeNormalizer(UnicodeForm form);
 
+// SentencePiece's whitespace handling: optionally "▁" before the text, then every " " -> "▁".
+std::unique_ptr<Normalizer> MakeSentencePieceNormalizer(bool add_space_prefix);
+
 // The regex for a tokenizer.json pattern: {"String": s} matches s literally, {"Regex": r} is r.
 std::string PatternToRegex(const nlohmann::json& pattern);
 
