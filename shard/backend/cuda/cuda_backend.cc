@@ -38,8 +38,8 @@ void Expect(bool ok, const std::string& message) {
 }
 
 void ExpectDType(const Tensor& t, DType dtype, const char* name) {
-  Expect(t.dtype() == dtype, std::string(name) + " must be " + ToString(dtype) + ", got " +
-                                 t.DebugString());
+  Expect(t.dtype() == dtype,
+         std::string(name) + " must be " + ToString(dtype) + ", got " + t.DebugString());
 }
 
 int AsInt(int64_t v) { return static_cast<int>(v); }
@@ -101,7 +101,9 @@ class CudaBackend final : public Backend {
     Synchronize();
   }
 
-  void Synchronize() override { CheckCuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
+  void Synchronize() override {
+    CheckCuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+  }
 
   void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) override {
     ExpectDType(ids, DType::kI32, "ids");
@@ -176,7 +178,9 @@ class CudaBackend final : public Backend {
     p.k = AsInt(k);
     p.workspace = gemm_workspace_;
     p.workspace_bytes = kernels::kGemmWorkspaceBytes;
-    CheckKernel(gemm_->Run(p, stream()), "Linear (cuBLASLt)");
+    kernels::Status status = gemm_->Run(p, stream());
+    if (status == kernels::Status::kUnsupported) status = kernels::SimpleGemm(p, stream());
+    CheckKernel(status, "Linear");
   }
 
   void Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& inv_freq) override {
@@ -210,8 +214,8 @@ class CudaBackend final : public Backend {
     ExpectDType(k_cache, kv_dtype_, "k_cache");
     ExpectDType(v_cache, kv_dtype_, "v_cache");
     Expect(k.rank() == 3 && k_cache.rank() == 4 && k.dim(1) == k_cache.dim(2) &&
-               k.dim(2) == k_cache.dim(3) && v.numel() == k.numel() &&
-               slots.numel() == k.dim(0) && v_cache.numel() == k_cache.numel(),
+               k.dim(2) == k_cache.dim(3) && v.numel() == k.numel() && slots.numel() == k.dim(0) &&
+               v_cache.numel() == k_cache.numel(),
            "WriteKv shapes");
     kernels::KvCacheWriteParams p;
     p.dtype = ToKernel(kv_dtype_);
@@ -360,12 +364,12 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
   // One staging buffer: params, history, then the results coming back.
   const size_t params_bytes = host.size() * sizeof(SampleRowParams);
   const size_t history_bytes = std::max<size_t>(history.size(), 1) * sizeof(int32_t);
-  const size_t results_bytes =
-      static_cast<size_t>(rows) * (2 + 2 * kMaxTopN) * sizeof(int32_t);
+  const size_t results_bytes = static_cast<size_t>(rows) * (2 + 2 * kMaxTopN) * sizeof(int32_t);
   char* io = static_cast<char*>(Scratch(params_bytes + history_bytes + results_bytes, 3));
   std::vector<char> staging(params_bytes + history_bytes);
   std::memcpy(staging.data(), host.data(), params_bytes);
-  if (!history.empty()) std::memcpy(staging.data() + params_bytes, history.data(), history.size() * 4);
+  if (!history.empty())
+    std::memcpy(staging.data() + params_bytes, history.data(), history.size() * 4);
   CheckCuda(cudaMemcpyAsync(io, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream()),
             "cudaMemcpyAsync sampling params");
 
@@ -391,7 +395,8 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
   const auto* tokens = reinterpret_cast<const int32_t*>(back.data());
   const auto* logprobs = reinterpret_cast<const float*>(back.data() + rows * 4);
   const auto* top_tokens = reinterpret_cast<const int32_t*>(back.data() + rows * 8);
-  const auto* top_logprobs = reinterpret_cast<const float*>(back.data() + rows * 8 + rows * kMaxTopN * 4);
+  const auto* top_logprobs =
+      reinterpret_cast<const float*>(back.data() + rows * 8 + rows * kMaxTopN * 4);
   std::vector<SampleResult> out(rows);
   for (int r = 0; r < rows; ++r) {
     out[r].token = tokens[r];

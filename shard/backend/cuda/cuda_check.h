@@ -19,9 +19,9 @@ inline void CheckCuda(cudaError_t status, const char* what) {
 
 inline void CheckKernel(kernels::Status status, const char* op) {
   if (status == kernels::Status::kOk) return;
-  const ErrorKind kind = status == kernels::Status::kUnsupported  ? ErrorKind::kUnsupported
+  const ErrorKind kind = status == kernels::Status::kUnsupported       ? ErrorKind::kUnsupported
                          : status == kernels::Status::kInvalidArgument ? ErrorKind::kInvalidArgument
-                                                                      : ErrorKind::kInternal;
+                                                                       : ErrorKind::kInternal;
   std::string message = std::string(op) + ": " + kernels::ToString(status);
   if (status == kernels::Status::kLaunchFailed) {
     message += std::string(" (") + cudaGetErrorString(cudaGetLastError()) + ")";

@@ -59,7 +59,8 @@ class ScratchBuffer {
       const size_t size = std::max(bytes, size_ * 2);
       memory_ = pool.Allocate(size);
       size_ = size;
-      if (zero) CheckCuda(cudaMemsetAsync(memory_.get(), 0, size, pool.stream()), "cudaMemsetAsync");
+      if (zero)
+        CheckCuda(cudaMemsetAsync(memory_.get(), 0, size, pool.stream()), "cudaMemsetAsync");
     }
     return memory_.get();
   }

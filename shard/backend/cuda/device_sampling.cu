@@ -67,8 +67,8 @@ __device__ int BlockArgMax(const float* x, int vocab, const int* excluded, int n
   __syncthreads();
   if (threadIdx.x == 0) {
     for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w) {
-      if (red_i[w] != INT_MAX &&
-          (red_i[0] == INT_MAX || red_v[w] > red_v[0] || (red_v[w] == red_v[0] && red_i[w] < red_i[0]))) {
+      if (red_i[w] != INT_MAX && (red_i[0] == INT_MAX || red_v[w] > red_v[0] ||
+                                  (red_v[w] == red_v[0] && red_i[w] < red_i[0]))) {
         red_v[0] = red_v[w];
         red_i[0] = red_i[w];
       }
@@ -89,7 +89,8 @@ __device__ Softmax BlockSoftmax(const float* x, int vocab, float* red) {
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, x[i]);
   m = BlockMax(m, red);
   float s = 0.f;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += x[i] == -INFINITY ? 0.f : __expf(x[i] - m);
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+    s += x[i] == -INFINITY ? 0.f : __expf(x[i] - m);
   s = BlockSum(s, red);
   return {m, 1.f / s};
 }
@@ -292,7 +293,8 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p, Scratch
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, x[i]);
   m = BlockMax(m, red);
   float s = 0.f;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += x[i] == -INFINITY ? 0.f : expf(x[i] - m);
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+    s += x[i] == -INFINITY ? 0.f : expf(x[i] - m);
   s = BlockSum(s, red);
   const float log_norm = m + logf(s);
   if (threadIdx.x == 0) {

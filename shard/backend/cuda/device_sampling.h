@@ -35,15 +35,15 @@ struct SampleRowParams {
 };
 
 struct SampleParams {
-  const float* logits = nullptr;              // [rows, vocab]
+  const float* logits = nullptr;                // [rows, vocab]
   const SampleRowParams* row_params = nullptr;  // [rows]
-  const int32_t* history = nullptr;           // concatenated token histories
+  const int32_t* history = nullptr;             // concatenated token histories
   int rows = 0;
   int vocab = 0;
-  void* scratch = nullptr;  // SampleScratchBytes; its counts region must start zeroed once
-  size_t scratch_bytes = 0;  // (SampleScratchZeroedBytes at its start) and is left zeroed
-  int32_t* out_tokens = nullptr;     // [rows]
-  float* out_logprobs = nullptr;     // [rows]
+  void* scratch = nullptr;        // SampleScratchBytes; its counts region must start zeroed once
+  size_t scratch_bytes = 0;       // (SampleScratchZeroedBytes at its start) and is left zeroed
+  int32_t* out_tokens = nullptr;  // [rows]
+  float* out_logprobs = nullptr;  // [rows]
   int32_t* out_top_tokens = nullptr;  // [rows, kMaxTopN]
   float* out_top_logprobs = nullptr;  // [rows, kMaxTopN]
 };

@@ -1,0 +1,95 @@
+// Attention over the paged KV cache.
+//
+// Cache layout (per layer, K and V alike): [num_blocks, block_size, num_kv_heads, head_dim] in
+// `dtype` (the KV dtype: float32 or bfloat16; WriteKvCache also float16); queries, new K/V rows and
+// outputs are float32 activations. A sequence's token at position p lives in block
+// block_tables[seq][p / block_size], offset p % block_size. Supported head sizes are the
+// instantiations listed in attention.cu (8, 16, 32, 64, 96, 128, 256); anything else returns
+// kUnsupported.
+#pragma once
+
+#include "kernels/common.h"
+
+namespace tg::kernels {
+
+// Scatters new K/V rows into the cache: token t goes to slot slots[t] (block * block_size +
+// offset); a negative slot skips the token (padding).
+struct KvCacheWriteParams {
+  DType dtype = DType::kBFloat16;
+  const float* k = nullptr;  // token t, kv head h at k + t * k_stride + h * head_dim
+  const float* v = nullptr;
+  int k_stride = 0;
+  int v_stride = 0;
+  const int32_t* slots = nullptr;  // [num_tokens]
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  int num_tokens = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int block_size = 0;
+  int num_blocks = 0;
+};
+Status WriteKvCache(const KvCacheWriteParams& p, Stream stream);
+
+// One query token per sequence against its whole cached context (GQA: q head h reads kv head
+// h / (num_q_heads / num_kv_heads)). Long contexts are split into partitions of
+// kDecodePartitionTokens processed by separate blocks and merged by a second kernel (split-K);
+// the grid is sized from max_context_len, so one launch shape serves a CUDA graph while the
+// actual context_lens change between replays.
+constexpr int kDecodePartitionTokens = 256;
+
+struct DecodeAttentionParams {
+  DType dtype = DType::kBFloat16;
+  const float* q = nullptr;  // seq s, head h at q + s * q_stride + h * head_dim
+  int q_stride = 0;
+  const void* k_cache = nullptr;
+  const void* v_cache = nullptr;
+  const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq]
+  int max_blocks_per_seq = 0;
+  const int32_t* context_lens = nullptr;  // [num_seqs], each in [1, max_context_len]
+  float* out = nullptr;                   // seq s, head h at out + s * out_stride + h * head_dim
+  int out_stride = 0;
+  int num_seqs = 0;
+  int num_q_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int block_size = 0;
+  int max_context_len = 0;
+  float scale = 1.f;
+  void* scratch = nullptr;  // DecodeAttentionScratchBytes(...) bytes
+  size_t scratch_bytes = 0;
+};
+size_t DecodeAttentionScratchBytes(int num_seqs, int num_q_heads, int head_dim,
+                                   int max_context_len);
+Status DecodeAttention(const DecodeAttentionParams& p, Stream stream);
+
+// Causal attention for a variable-length batch of prompts whose K/V are already in the cache
+// (WriteKvCache first). Sequence s has q_len = query_starts[s + 1] - query_starts[s] query
+// tokens; its query i sits at position seq_lens[s] - q_len + i (a prefix-cache hit makes
+// seq_lens[s] > q_len) and sees cache positions [0, that position].
+struct PrefillAttentionParams {
+  DType dtype = DType::kBFloat16;
+  const float* q = nullptr;  // token t, head h at q + t * q_stride + h * head_dim
+  int q_stride = 0;
+  const void* k_cache = nullptr;
+  const void* v_cache = nullptr;
+  const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq]
+  int max_blocks_per_seq = 0;
+  const int32_t* query_starts = nullptr;  // [num_seqs + 1]
+  const int32_t* seq_lens = nullptr;      // [num_seqs]: KV length after this step
+  float* out = nullptr;
+  int out_stride = 0;
+  int num_seqs = 0;
+  int max_query_len = 0;  // >= every sequence's query count (sizes the grid)
+  int num_q_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int block_size = 0;
+  float scale = 1.f;
+};
+Status PrefillAttention(const PrefillAttentionParams& p, Stream stream);
+
+// True when the attention kernels are instantiated for this head size.
+bool AttentionSupportsHeadDim(int head_dim);
+
+}  // namespace tg::kernels

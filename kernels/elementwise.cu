@@ -1,0 +1,168 @@
+#include <algorithm>
+
+#include "kernels/device_utils.cuh"
+#include "kernels/elementwise.h"
+
+namespace tg::kernels {
+namespace {
+
+using detail::FromFloat;
+using detail::ToFloat;
+
+template <typename T>
+__global__ void EmbeddingKernel(EmbeddingParams p) {
+  const int t = blockIdx.x;
+  const int id = p.token_ids[t] - p.vocab_start;
+  const bool inside = id >= 0 && id < p.vocab_size;
+  const T* row = static_cast<const T*>(p.table) + static_cast<size_t>(inside ? id : 0) * p.hidden;
+  float* out = p.out + static_cast<size_t>(t) * p.hidden;
+  for (int i = threadIdx.x; i < p.hidden; i += blockDim.x) out[i] = inside ? ToFloat(row[i]) : 0.f;
+}
+
+template <typename T>
+__global__ void RmsNormKernel(RmsNormParams p) {
+  __shared__ float reduce[32];
+  const int row = blockIdx.x;
+  const size_t token = row / p.heads_per_token;
+  const size_t head_offset = static_cast<size_t>(row % p.heads_per_token) * p.cols;
+  const float* in = p.input + token * p.input_stride + head_offset;
+  float* res = p.residual ? p.residual + token * p.residual_stride + head_offset : nullptr;
+  float* out = p.out + token * p.out_stride + head_offset;
+  const T* w = static_cast<const T*>(p.weight);
+
+  float sum_sq = 0.f;
+  for (int i = threadIdx.x; i < p.cols; i += blockDim.x) {
+    float x = in[i];
+    if (res) {
+      x += res[i];
+      res[i] = x;
+    }
+    sum_sq += x * x;
+  }
+  const float inv_rms = rsqrtf(detail::BlockSum(sum_sq, reduce) / p.cols + p.eps);
+  // Each thread re-reads only elements it wrote itself, so no barrier is needed, and out may
+  // alias input.
+  for (int i = threadIdx.x; i < p.cols; i += blockDim.x) {
+    const float x = res ? res[i] : in[i];
+    out[i] = (x * inv_rms) * ToFloat(w[i]);
+  }
+}
+
+__global__ void SiluAndMulKernel(SiluAndMulParams p) {
+  const size_t total = static_cast<size_t>(p.num_tokens) * p.inter;
+  for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const size_t t = idx / p.inter;
+    const size_t i = idx % p.inter;
+    const float* row = p.input + t * 2 * p.inter;
+    const float g = row[i];
+    p.out[idx] = g / (1.f + expf(-g)) * row[p.inter + i];
+  }
+}
+
+// One block per (token, head); heads [0, num_q_heads) are q, the rest k.
+__global__ void RotaryKernel(RotaryParams p) {
+  const int t = blockIdx.x;
+  const int h = blockIdx.y;
+  const float pos = static_cast<float>(p.positions[t]);
+  float* head = h < p.num_q_heads ? p.q + static_cast<size_t>(t) * p.q_stride +
+                                        static_cast<size_t>(h) * p.head_dim
+                                  : p.k + static_cast<size_t>(t) * p.k_stride +
+                                        static_cast<size_t>(h - p.num_q_heads) * p.head_dim;
+  const int half = p.rotary_dim / 2;
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    float s, c;
+    sincosf(pos * p.inv_freq[i], &s, &c);
+    const int a = p.neox_style ? i : 2 * i;
+    const int b = p.neox_style ? i + half : 2 * i + 1;
+    const float x = head[a];
+    const float y = head[b];
+    head[a] = x * c - y * s;
+    head[b] = y * c + x * s;
+  }
+}
+
+template <typename T>
+__global__ void ConvertKernel(ConvertParams p) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < p.count;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    static_cast<T*>(p.out)[i] = FromFloat<T>(p.input[i]);
+  }
+}
+
+int NormThreads(int cols) {
+  int threads = 32;
+  while (threads < cols && threads < 1024) threads *= 2;
+  return threads;
+}
+
+int GridFor(size_t total) { return static_cast<int>(std::min<size_t>((total + 255) / 256, 65536)); }
+
+}  // namespace
+
+Status Embedding(const EmbeddingParams& p, Stream stream) {
+  if (p.num_tokens < 0 || p.hidden <= 0 || p.vocab_size <= 0) return Status::kInvalidArgument;
+  if (p.num_tokens == 0) return Status::kOk;
+  if (!p.token_ids || !p.table || !p.out) return Status::kInvalidArgument;
+  return DispatchDType(p.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    EmbeddingKernel<T><<<p.num_tokens, 256, 0, stream>>>(p);
+    return detail::LaunchStatus();
+  });
+}
+
+Status RmsNorm(const RmsNormParams& p, Stream stream) {
+  if (p.num_tokens < 0 || p.cols <= 0 || p.heads_per_token <= 0) return Status::kInvalidArgument;
+  if (p.num_tokens == 0) return Status::kOk;
+  if (!p.input || !p.weight || !p.out) return Status::kInvalidArgument;
+  RmsNormParams q = p;
+  const int dense = p.heads_per_token * p.cols;
+  if (q.input_stride == 0) q.input_stride = dense;
+  if (q.residual_stride == 0) q.residual_stride = dense;
+  if (q.out_stride == 0) q.out_stride = dense;
+  if (q.input_stride < dense || q.residual_stride < dense || q.out_stride < dense) {
+    return Status::kInvalidArgument;
+  }
+  const int rows = p.num_tokens * p.heads_per_token;
+  return DispatchDType(p.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    RmsNormKernel<T><<<rows, NormThreads(p.cols), 0, stream>>>(q);
+    return detail::LaunchStatus();
+  });
+}
+
+Status SiluAndMul(const SiluAndMulParams& p, Stream stream) {
+  if (p.num_tokens < 0 || p.inter <= 0) return Status::kInvalidArgument;
+  if (p.num_tokens == 0) return Status::kOk;
+  if (!p.input || !p.out) return Status::kInvalidArgument;
+  SiluAndMulKernel<<<GridFor(static_cast<size_t>(p.num_tokens) * p.inter), 256, 0, stream>>>(p);
+  return detail::LaunchStatus();
+}
+
+Status Rotary(const RotaryParams& p, Stream stream) {
+  if (p.num_tokens < 0 || p.head_dim <= 0 || p.rotary_dim <= 0 || p.rotary_dim > p.head_dim ||
+      p.rotary_dim % 2 != 0 || p.num_q_heads < 0 || p.num_kv_heads < 0 ||
+      p.q_stride < p.num_q_heads * p.head_dim || p.k_stride < p.num_kv_heads * p.head_dim ||
+      p.num_q_heads + p.num_kv_heads > 65535) {
+    return Status::kInvalidArgument;
+  }
+  if (p.num_tokens == 0 || p.num_q_heads + p.num_kv_heads == 0) return Status::kOk;
+  if (!p.positions || !p.inv_freq || (p.num_q_heads > 0 && !p.q) || (p.num_kv_heads > 0 && !p.k)) {
+    return Status::kInvalidArgument;
+  }
+  const dim3 grid(p.num_tokens, p.num_q_heads + p.num_kv_heads);
+  RotaryKernel<<<grid, std::min(128, std::max(32, p.rotary_dim / 2)), 0, stream>>>(p);
+  return detail::LaunchStatus();
+}
+
+Status ConvertFromFloat(const ConvertParams& p, Stream stream) {
+  if (p.count == 0) return Status::kOk;
+  if (!p.input || !p.out) return Status::kInvalidArgument;
+  return DispatchDType(p.dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    ConvertKernel<T><<<GridFor(p.count), 256, 0, stream>>>(p);
+    return detail::LaunchStatus();
+  });
+}
+
+}  // namespace tg::kernels

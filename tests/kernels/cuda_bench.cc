@@ -1,0 +1,286 @@
+// GPU benchmarks of the CUDA backend in the shapes of Llama-3-8B (bf16 weights), each reported
+// as a ratio to a ceiling measured in the same run:
+//   decode_roofline = (weight bytes per token / batch-1 decode step time) / D2D copy bandwidth
+//   prefill_vs_gemm = (linear FLOPs of one 4096-token prefill / its time) / cuBLASLt bf16 GEMM rate
+// The layer stack calls the same Backend ops as the model code (separate q/k/v projections,
+// fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul, lm_head, greedy
+// sampling); weights are filled with a tiny constant, which does not change the timing.
+// usage: cuda_bench [OUTPUT.json] [--layers N]
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "shard/backend/cuda/cuda_backend.h"
+
+namespace tg::backend {
+namespace {
+
+struct Shape {
+  int hidden = 4096, inter = 14336, layers = 32, hq = 32, hk = 8, d = 128, vocab = 128256;
+};
+
+void Check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+  }
+}
+
+double Seconds(std::chrono::steady_clock::time_point a) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+}
+
+// Device-to-device copy bandwidth in bytes/s, counting bytes read and written.
+double CopyBandwidth() {
+  const size_t bytes = 2ull << 30;
+  void *a = nullptr, *b = nullptr;
+  Check(cudaMalloc(&a, bytes), "cudaMalloc");
+  Check(cudaMalloc(&b, bytes), "cudaMalloc");
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  for (int i = 0; i < 3; ++i) cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  const int reps = 10;
+  cudaEventRecord(start);
+  for (int i = 0; i < reps; ++i) cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(stop);
+  Check(cudaEventSynchronize(stop), "copy");
+  float ms = 0;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * bytes * reps / (ms / 1e3);
+}
+
+// cuBLASLt bf16 GEMM rate (FLOP/s) for y[m, n] = x[m, k] w[n, k]^T with float32 output.
+double GemmRate(int m, int n, int k) {
+  auto ctx = kernels::GemmContext::Create();
+  void *x, *w, *y, *ws;
+  Check(cudaMalloc(&x, size_t(m) * k * 2), "x");
+  Check(cudaMalloc(&w, size_t(n) * k * 2), "w");
+  Check(cudaMalloc(&y, size_t(m) * n * 4), "y");
+  Check(cudaMalloc(&ws, kernels::kGemmWorkspaceBytes), "ws");
+  cudaMemset(x, 0x3c, size_t(m) * k * 2);
+  cudaMemset(w, 0x3c, size_t(n) * k * 2);
+  kernels::GemmParams p;
+  p.dtype = kernels::DType::kBFloat16;
+  p.out_dtype = kernels::DType::kFloat32;
+  p.x = x;
+  p.w = w;
+  p.y = y;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.workspace = ws;
+  p.workspace_bytes = kernels::kGemmWorkspaceBytes;
+  for (int i = 0; i < 3; ++i) ctx->Run(p, nullptr);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  const int reps = 10;
+  cudaEventRecord(start);
+  for (int i = 0; i < reps; ++i) {
+    if (ctx->Run(p, nullptr) != kernels::Status::kOk) std::fprintf(stderr, "gemm failed\n");
+  }
+  cudaEventRecord(stop);
+  Check(cudaEventSynchronize(stop), "gemm");
+  float ms = 0;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaFree(x);
+  cudaFree(w);
+  cudaFree(y);
+  cudaFree(ws);
+  return 2.0 * m * n * k * reps / (ms / 1e3);
+}
+
+struct Layer {
+  Tensor ln1, wq, wk, wv, wo, ln2, gate_up, down, k_cache, v_cache;
+};
+
+struct Model {
+  Shape s;
+  Tensor embed, norm, lm_head, inv_freq;
+  std::vector<Layer> layers;
+  uint64_t weight_bytes = 0;  // read per decode step (the embedding reads one row)
+  double linear_params = 0;
+};
+
+Tensor Weight(Backend& b, Model& m, std::vector<int64_t> shape, bool counted = true) {
+  Tensor t = b.Allocate(DType::kBF16, shape);
+  Check(cudaMemset(t.data(), 0x20, t.bytes()), "cudaMemset");
+  if (counted) {
+    m.weight_bytes += t.bytes();
+    if (shape.size() == 2) m.linear_params += double(t.numel());
+  }
+  return t;
+}
+
+Model Build(Backend& b, const Shape& s, int num_blocks, int block_size) {
+  Model m;
+  m.s = s;
+  m.embed = Weight(b, m, {s.vocab, s.hidden}, false);
+  m.norm = Weight(b, m, {s.hidden});
+  m.lm_head = Weight(b, m, {s.vocab, s.hidden});
+  std::vector<float> inv(s.d / 2);
+  for (int i = 0; i < s.d / 2; ++i) inv[i] = std::pow(500000.f, -2.f * i / s.d);
+  m.inv_freq = b.Allocate(DType::kF32, {s.d / 2});
+  b.CopyFromHost(inv.data(), m.inv_freq);
+  for (int l = 0; l < s.layers; ++l) {
+    Layer L;
+    L.ln1 = Weight(b, m, {s.hidden});
+    L.wq = Weight(b, m, {s.hq * s.d, s.hidden});
+    L.wk = Weight(b, m, {s.hk * s.d, s.hidden});
+    L.wv = Weight(b, m, {s.hk * s.d, s.hidden});
+    L.wo = Weight(b, m, {s.hidden, s.hq * s.d});
+    L.ln2 = Weight(b, m, {s.hidden});
+    L.gate_up = Weight(b, m, {2 * s.inter, s.hidden});
+    L.down = Weight(b, m, {s.hidden, s.inter});
+    L.k_cache = b.Allocate(b.KvDType(), {num_blocks, block_size, s.hk, s.d});
+    L.v_cache = b.Allocate(b.KvDType(), {num_blocks, block_size, s.hk, s.d});
+    Check(cudaMemset(L.k_cache.data(), 0, L.k_cache.bytes()), "kv");
+    Check(cudaMemset(L.v_cache.data(), 0, L.v_cache.bytes()), "kv");
+    m.layers.push_back(L);
+  }
+  Check(cudaDeviceSynchronize(), "init");
+  return m;
+}
+
+// One forward of `n` new tokens of a single sequence whose KV length becomes `seq_len`;
+// returns the greedy token.
+int32_t Forward(Backend& b, Model& m, int n, int seq_len, int block_size) {
+  const Shape& s = m.s;
+  const int cached = seq_len - n;
+  std::vector<int32_t> ids(n, 1), positions(n), slots(n);
+  for (int i = 0; i < n; ++i) positions[i] = slots[i] = cached + i;  // blocks 0.. in order
+  const int max_blocks = (seq_len + block_size - 1) / block_size;
+  std::vector<int32_t> table(max_blocks), qstart = {0, n}, lens = {seq_len};
+  for (int i = 0; i < max_blocks; ++i) table[i] = i;
+  auto ints = [&](const std::vector<int32_t>& v, std::vector<int64_t> shape) {
+    Tensor t = b.Allocate(DType::kI32, shape);
+    b.CopyFromHost(v.data(), t);
+    return t;
+  };
+  AttentionBatch batch;
+  batch.num_seqs = 1;
+  batch.num_tokens = n;
+  batch.max_query_len = n;
+  batch.max_seq_len = seq_len;
+  batch.block_size = block_size;
+  batch.query_start = ints(qstart, {2});
+  batch.seq_lens = ints(lens, {1});
+  batch.block_tables = ints(table, {1, max_blocks});
+  batch.slots = ints(slots, {n});
+  batch.positions = ints(positions, {n});
+
+  // The residual stream starts as the embeddings; each block's output is added to it by the
+  // next fused RmsNorm.
+  Tensor residual = b.Allocate(DType::kF32, {n, s.hidden});
+  b.Embedding(m.embed, ints(ids, {n}), residual);
+  Tensor x = b.Allocate(DType::kF32, {n, s.hidden});
+  Tensor h = b.Allocate(DType::kF32, {n, s.hidden});
+  Tensor q = b.Allocate(DType::kF32, {n, s.hq, s.d});
+  Tensor k = b.Allocate(DType::kF32, {n, s.hk, s.d});
+  Tensor v = b.Allocate(DType::kF32, {n, s.hk, s.d});
+  Tensor attn = b.Allocate(DType::kF32, {n, s.hq, s.d});
+  Tensor gu = b.Allocate(DType::kF32, {n, 2 * s.inter});
+  Tensor act = b.Allocate(DType::kF32, {n, s.inter});
+  const float scale = 1.f / std::sqrt(float(s.d));
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    Layer& L = m.layers[l];
+    b.RmsNorm(l == 0 ? residual : x, l == 0 ? nullptr : &residual, L.ln1, 1e-5f, h);
+    b.Linear(h, L.wq, nullptr, q);
+    b.Linear(h, L.wk, nullptr, k);
+    b.Linear(h, L.wv, nullptr, v);
+    b.Rotary(q, k, batch.positions, m.inv_freq);
+    b.WriteKv(k, v, batch.slots, L.k_cache, L.v_cache);
+    if (n == 1) {
+      b.DecodeAttention(q, L.k_cache, L.v_cache, batch, scale, attn);
+    } else {
+      b.PrefillAttention(q, L.k_cache, L.v_cache, batch, scale, attn);
+    }
+    b.Linear(attn, L.wo, nullptr, x);
+    b.RmsNorm(x, &residual, L.ln2, 1e-5f, h);
+    b.Linear(h, L.gate_up, nullptr, gu);
+    b.SiluAndMul(gu, act);
+    b.Linear(act, L.down, nullptr, x);
+  }
+  b.RmsNorm(x, &residual, m.norm, 1e-5f, h);
+  Tensor last = h.Rows(n - 1, 1);
+  Tensor logits = b.Allocate(DType::kF32, {1, s.vocab});
+  b.Linear(last, m.lm_head, nullptr, logits);
+  SampleRequest req;
+  return b.Sample(logits, {&req, 1})[0].token;
+}
+
+}  // namespace
+}  // namespace tg::backend
+
+int main(int argc, char** argv) {
+  using namespace tg::backend;
+  std::string out_path;
+  Shape shape;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--layers") == 0 && i + 1 < argc) {
+      shape.layers = std::atoi(argv[++i]);
+    } else {
+      out_path = argv[i];
+    }
+  }
+  if (CudaDeviceCount() == 0) {
+    std::fprintf(stderr, "cuda_bench: no CUDA device\n");
+    return 77;
+  }
+  cudaDeviceProp props{};
+  cudaGetDeviceProperties(&props, 0);
+  const double copy_bw = CopyBandwidth();
+  const double gemm_rate = GemmRate(4096, 14336, 4096);
+  std::fprintf(stderr, "copy %.1f GB/s, gemm %.1f TFLOP/s\n", copy_bw / 1e9, gemm_rate / 1e12);
+
+  auto backend = MakeCudaBackend({.device = DeviceKind::kCuda});
+  const int block_size = 16, context = 512, prompt = 4096;
+  Model m = Build(*backend, shape, (prompt + 64) / block_size + 1, block_size);
+
+  // Decode at batch 1 with a 512-token context.
+  for (int i = 0; i < 3; ++i) Forward(*backend, m, 1, context, block_size);
+  const int steps = 20;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) Forward(*backend, m, 1, context + i, block_size);
+  const double step_s = Seconds(t0) / steps;
+  const double decode_bw = m.weight_bytes / step_s;
+
+  // Prefill of one 4096-token prompt.
+  Forward(*backend, m, prompt, prompt, block_size);
+  const int reps = 3;
+  t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) Forward(*backend, m, prompt, prompt, block_size);
+  const double prefill_s = Seconds(t0) / reps;
+  const double linear_flops =
+      2.0 * (m.linear_params - double(shape.vocab) * shape.hidden) * prompt +
+      2.0 * double(shape.vocab) * shape.hidden;  // lm_head: last row only
+  const double attn_flops =
+      4.0 * shape.layers * shape.hq * shape.d * (double(prompt) * (prompt + 1) / 2);
+  const double prefill_rate = linear_flops / prefill_s;
+
+  char json[2048];
+  std::snprintf(
+      json, sizeof(json),
+      "{\"device\": \"%s\", \"layers\": %d, \"copy_bandwidth_GBps\": %.1f, "
+      "\"gemm_bf16_TFLOPs\": %.1f, \"weight_bytes_per_token\": %llu, "
+      "\"decode_step_ms\": %.3f, \"decode_weight_GBps\": %.1f, \"decode_roofline\": %.3f, "
+      "\"prefill_4096_ms\": %.2f, \"prefill_linear_TFLOPs\": %.1f, "
+      "\"prefill_with_attention_TFLOPs\": %.1f, \"prefill_vs_gemm\": %.3f}\n",
+      props.name, shape.layers, copy_bw / 1e9, gemm_rate / 1e12,
+      static_cast<unsigned long long>(m.weight_bytes), step_s * 1e3, decode_bw / 1e9,
+      decode_bw / copy_bw, prefill_s * 1e3, prefill_rate / 1e12,
+      (linear_flops + attn_flops) / prefill_s / 1e12, prefill_rate / gemm_rate);
+  std::fputs(json, stdout);
+  if (!out_path.empty()) std::ofstream(out_path) << json;
+  return 0;
+}

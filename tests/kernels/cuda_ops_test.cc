@@ -1,0 +1,255 @@
+// Every CUDA backend op against the CPU reference backend on random inputs of awkward sizes
+// (odd, prime, batch 1, contexts spanning several split-K partitions), outputs surrounded by
+// NaN guard rows. Skips when no GPU is present.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <numeric>
+
+#include "shard/backend/cuda/cuda_backend.h"
+#include "tests/kernels/op_compare.h"
+
+namespace tg::backend {
+namespace {
+
+using testing::AllocateGuarded;
+using testing::Download;
+using testing::DownloadGuarded;
+using testing::ExpectClose;
+using testing::RandomVector;
+using testing::Upload;
+using testing::UploadInts;
+
+class CudaOpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+    // A float32 KV cache makes the attention comparisons exact up to summation order.
+    setenv("TG_CUDA_KV_DTYPE", "float32", 1);
+    cpu_ = MakeCpuBackend({});
+    gpu_ = MakeCudaBackend({.device = DeviceKind::kCuda});
+    unsetenv("TG_CUDA_KV_DTYPE");
+  }
+  std::unique_ptr<Backend> cpu_;
+  std::unique_ptr<Backend> gpu_;
+};
+
+TEST_F(CudaOpsTest, Embedding) {
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    const int vocab = 97, hidden = 67, n = 13;
+    const auto table = RandomVector(vocab * hidden, 1);
+    std::vector<int32_t> ids(n);
+    for (int i = 0; i < n; ++i) ids[i] = (i * 31 + 7) % vocab;
+    Tensor c_out = cpu_->Allocate(DType::kF32, {n, hidden});
+    cpu_->Embedding(Upload(*cpu_, dtype, {vocab, hidden}, table), UploadInts(*cpu_, {n}, ids),
+                    c_out);
+    auto g = AllocateGuarded(*gpu_, {n, hidden});
+    Tensor g_out = g.Out();
+    gpu_->Embedding(Upload(*gpu_, dtype, {vocab, hidden}, table), UploadInts(*gpu_, {n}, ids),
+                    g_out);
+    ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, c_out), 0, 0, "Embedding");
+  }
+}
+
+TEST_F(CudaOpsTest, RmsNormWithAndWithoutResidual) {
+  for (int rows : {1, 7}) {
+    for (int h : {64, 131, 4096}) {
+      const auto x = RandomVector(rows * h, 2);
+      const auto r = RandomVector(rows * h, 3);
+      const auto w = RandomVector(h, 4, 0.5f);
+      for (bool fused : {false, true}) {
+        Tensor cx = Upload(*cpu_, DType::kF32, {rows, h}, x);
+        Tensor cr = Upload(*cpu_, DType::kF32, {rows, h}, r);
+        Tensor cout = cpu_->Allocate(DType::kF32, {rows, h});
+        cpu_->RmsNorm(cx, fused ? &cr : nullptr, Upload(*cpu_, DType::kBF16, {h}, w), 1e-5f, cout);
+        Tensor gx = Upload(*gpu_, DType::kF32, {rows, h}, x);
+        Tensor gr = Upload(*gpu_, DType::kF32, {rows, h}, r);
+        auto g = AllocateGuarded(*gpu_, {rows, h});
+        Tensor gout = g.Out();
+        gpu_->RmsNorm(gx, fused ? &gr : nullptr, Upload(*gpu_, DType::kBF16, {h}, w), 1e-5f, gout);
+        const std::string what = "RmsNorm rows=" + std::to_string(rows) + " h=" + std::to_string(h);
+        ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, cout), 1e-5f, 1e-4f, what);
+        if (fused)
+          ExpectClose(Download(*gpu_, gr), Download(*cpu_, cr), 1e-6f, 1e-6f, what + " residual");
+      }
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, LinearAgainstCpu) {
+  struct Shape {
+    int m, n, k;
+    bool bias;
+  };
+  for (const Shape s : {Shape{1, 256, 128, false}, Shape{7, 131, 67, true},
+                        Shape{33, 512, 576, true}, Shape{1, 1001, 172, false}}) {
+    for (DType dtype : {DType::kF32, DType::kBF16}) {
+      const auto x = RandomVector(s.m * s.k, 5);
+      const auto w = RandomVector(s.n * s.k, 6, 0.05f);
+      const auto b = RandomVector(s.n, 7);
+      Tensor cb = Upload(*cpu_, DType::kF32, {s.n}, b);
+      Tensor cout = cpu_->Allocate(DType::kF32, {s.m, s.n});
+      cpu_->Linear(Upload(*cpu_, DType::kF32, {s.m, s.k}, x), Upload(*cpu_, dtype, {s.n, s.k}, w),
+                   s.bias ? &cb : nullptr, cout);
+      Tensor gb = Upload(*gpu_, DType::kF32, {s.n}, b);
+      auto g = AllocateGuarded(*gpu_, {s.m, s.n});
+      Tensor gout = g.Out();
+      gpu_->Linear(Upload(*gpu_, DType::kF32, {s.m, s.k}, x), Upload(*gpu_, dtype, {s.n, s.k}, w),
+                   s.bias ? &gb : nullptr, gout);
+      // bf16 weights: the GPU also rounds x to bf16 (the CPU keeps float32 x), ~2^-9 relative
+      // per product, averaging out over k. float32: TF32 is not used, only summation order.
+      const float tol = dtype == DType::kBF16 ? 2e-2f : 1e-4f;
+      ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, cout), tol, tol,
+                  "Linear m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
+                      " k=" + std::to_string(s.k) + " " + ToString(dtype));
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, RotaryInPlace) {
+  for (int d : {8, 64, 128}) {
+    const int n = 5, hq = 6, hk = 2;
+    const auto q = RandomVector(n * hq * d, 8);
+    const auto k = RandomVector(n * hk * d, 9);
+    std::vector<float> inv(d / 2);
+    for (int i = 0; i < d / 2; ++i)
+      inv[i] = std::pow(500000.f, -2.f * i / d) * (i % 3 == 0 ? 0.125f : 1.f);
+    const std::vector<int32_t> pos = {0, 1, 17, 4095, 100000};
+    Tensor cq = Upload(*cpu_, DType::kF32, {n, hq, d}, q),
+           ck = Upload(*cpu_, DType::kF32, {n, hk, d}, k);
+    cpu_->Rotary(cq, ck, UploadInts(*cpu_, {n}, pos), Upload(*cpu_, DType::kF32, {d / 2}, inv));
+    Tensor gq = Upload(*gpu_, DType::kF32, {n, hq, d}, q),
+           gk = Upload(*gpu_, DType::kF32, {n, hk, d}, k);
+    gpu_->Rotary(gq, gk, UploadInts(*gpu_, {n}, pos), Upload(*gpu_, DType::kF32, {d / 2}, inv));
+    // Angles up to 1e5 rad: float32 sincos argument reduction differs in the last bits.
+    ExpectClose(Download(*gpu_, gq), Download(*cpu_, cq), 2e-4f, 1e-4f,
+                "Rotary q d=" + std::to_string(d));
+    ExpectClose(Download(*gpu_, gk), Download(*cpu_, ck), 2e-4f, 1e-4f,
+                "Rotary k d=" + std::to_string(d));
+  }
+}
+
+TEST_F(CudaOpsTest, SiluAndMul) {
+  for (int n : {1, 7}) {
+    const int inter = 173;
+    const auto x = RandomVector(n * 2 * inter, 10, 3.f);
+    Tensor cout = cpu_->Allocate(DType::kF32, {n, inter});
+    cpu_->SiluAndMul(Upload(*cpu_, DType::kF32, {n, 2 * inter}, x), cout);
+    auto g = AllocateGuarded(*gpu_, {n, inter});
+    Tensor gout = g.Out();
+    gpu_->SiluAndMul(Upload(*gpu_, DType::kF32, {n, 2 * inter}, x), gout);
+    ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, cout), 1e-6f, 1e-5f, "SiluAndMul");
+  }
+}
+
+// A batch of sequences in a shuffled paged cache: the prefix of each (cache hit or previous
+// steps) and its new tokens are written with WriteKv, then attention runs on both backends.
+struct PagedBatch {
+  std::vector<int> cached;  // tokens already in the cache per sequence
+  std::vector<int> fresh;   // new tokens per sequence
+  int hq, hk, d, block_size = 16;
+};
+
+void RunAttention(Backend& b, const PagedBatch& pb, bool decode, std::vector<float>* out) {
+  const int seqs = static_cast<int>(pb.cached.size());
+  int max_len = 0, max_q = 0, total_new = 0, total_blocks = 0;
+  for (int s = 0; s < seqs; ++s) {
+    const int len = pb.cached[s] + pb.fresh[s];
+    max_len = std::max(max_len, len);
+    max_q = std::max(max_q, pb.fresh[s]);
+    total_new += pb.fresh[s];
+    total_blocks += (len + pb.block_size - 1) / pb.block_size;
+  }
+  const int max_blocks = (max_len + pb.block_size - 1) / pb.block_size;
+  const int num_blocks = total_blocks + 3;
+  // Blocks handed out in a scrambled order, as an allocator would after churn.
+  std::vector<int32_t> perm(num_blocks);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::mt19937 rng(11);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  std::vector<int32_t> tables(seqs * max_blocks, -1), qstart(seqs + 1, 0), lens(seqs);
+  std::vector<int32_t> all_slots, new_slots, positions;
+  int next = 0;
+  for (int s = 0; s < seqs; ++s) {
+    const int len = pb.cached[s] + pb.fresh[s];
+    lens[s] = len;
+    qstart[s + 1] = qstart[s] + pb.fresh[s];
+    for (int i = 0; i < (len + pb.block_size - 1) / pb.block_size; ++i)
+      tables[s * max_blocks + i] = perm[next++];
+    for (int p = 0; p < len; ++p) {
+      const int slot =
+          tables[s * max_blocks + p / pb.block_size] * pb.block_size + p % pb.block_size;
+      all_slots.push_back(slot);
+      if (p >= pb.cached[s]) new_slots.push_back(slot);
+    }
+  }
+  const int total = static_cast<int>(all_slots.size());
+  const auto k = RandomVector(static_cast<size_t>(total) * pb.hk * pb.d, 12);
+  const auto v = RandomVector(static_cast<size_t>(total) * pb.hk * pb.d, 13);
+  const auto q = RandomVector(static_cast<size_t>(total_new) * pb.hq * pb.d, 14);
+  Tensor kc = b.Allocate(b.KvDType(), {num_blocks, pb.block_size, pb.hk, pb.d});
+  Tensor vc = b.Allocate(b.KvDType(), {num_blocks, pb.block_size, pb.hk, pb.d});
+  b.WriteKv(Upload(b, DType::kF32, {total, pb.hk, pb.d}, k),
+            Upload(b, DType::kF32, {total, pb.hk, pb.d}, v), UploadInts(b, {total}, all_slots), kc,
+            vc);
+  AttentionBatch batch;
+  batch.num_seqs = seqs;
+  batch.num_tokens = total_new;
+  batch.max_query_len = max_q;
+  batch.max_seq_len = max_len;
+  batch.block_size = pb.block_size;
+  batch.query_start = UploadInts(b, {seqs + 1}, qstart);
+  batch.seq_lens = UploadInts(b, {seqs}, lens);
+  batch.block_tables = UploadInts(b, {seqs, max_blocks}, tables);
+  batch.slots = UploadInts(b, {total_new}, new_slots);
+  Tensor qt = Upload(b, DType::kF32, {total_new, pb.hq, pb.d}, q);
+  Tensor o = b.Allocate(DType::kF32, {total_new, pb.hq, pb.d});
+  const float scale = 1.f / std::sqrt(static_cast<float>(pb.d));
+  if (decode) {
+    b.DecodeAttention(qt, kc, vc, batch, scale, o);
+  } else {
+    b.PrefillAttention(qt, kc, vc, batch, scale, o);
+  }
+  *out = Download(b, o);
+}
+
+TEST_F(CudaOpsTest, DecodeAttentionSplitK) {
+  for (int d : {8, 64, 128}) {
+    // Lengths 1, a prime inside one partition, and 1000+ across four partitions (split-K).
+    PagedBatch pb{{0, 256, 1022}, {1, 1, 1}, 8, 2, d};
+    std::vector<float> ref, got;
+    RunAttention(*cpu_, pb, true, &ref);
+    RunAttention(*gpu_, pb, true, &got);
+    ExpectClose(got, ref, 1e-5f, 1e-4f, "DecodeAttention d=" + std::to_string(d));
+  }
+  PagedBatch mha{{4096}, {1}, 5, 5, 128};  // batch 1, long context, no GQA, odd head count
+  std::vector<float> ref, got;
+  RunAttention(*cpu_, mha, true, &ref);
+  RunAttention(*gpu_, mha, true, &got);
+  ExpectClose(got, ref, 1e-5f, 1e-4f, "DecodeAttention long");
+}
+
+TEST_F(CudaOpsTest, PrefillAttentionVarlenWithCacheHits) {
+  for (int d : {8, 64, 128}) {
+    // A single token, a prime-length prompt after a 5-token cache hit, and a prompt longer than
+    // one query tile after a two-block hit.
+    PagedBatch pb{{0, 5, 32}, {1, 37, 131}, 6, 3, d};
+    std::vector<float> ref, got;
+    RunAttention(*cpu_, pb, false, &ref);
+    RunAttention(*gpu_, pb, false, &got);
+    ExpectClose(got, ref, 1e-5f, 1e-4f, "PrefillAttention d=" + std::to_string(d));
+  }
+}
+
+TEST_F(CudaOpsTest, TokenLogprobs) {
+  const int rows = 3, vocab = 50257;
+  const auto logits = RandomVector(rows * vocab, 15, 3.f);
+  const std::vector<int32_t> targets = {0, 50256, 12345};
+  const auto ref = cpu_->TokenLogprobs(Upload(*cpu_, DType::kF32, {rows, vocab}, logits), targets);
+  const auto got = gpu_->TokenLogprobs(Upload(*gpu_, DType::kF32, {rows, vocab}, logits), targets);
+  ExpectClose(got, ref, 1e-4f, 1e-5f, "TokenLogprobs");
+}
+
+}  // namespace
+}  // namespace tg::backend
