@@ -24,10 +24,10 @@ class IncrementalDecoder {
  private:
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
-  std::vector<uint32_t> ids_;  // tokens since prefix_offset_ (a small window, not the whole text)
-  size_t prefix_offset_ = 0;   // ids_[0, read_offset_) have already been emitted
+  // A window of recent ids: ids_[0, read_offset_) are already emitted and stay only as context,
+  // so the decoder sees the same neighbours (leading-space rules, byte runs) as a full decode.
+  std::vector<uint32_t> ids_;
   size_t read_offset_ = 0;
-  bool started_ = false;  // whether any text has been emitted yet
 };
 
 }  // namespace tg::tokenizer
