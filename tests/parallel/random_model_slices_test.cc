@@ -9,6 +9,7 @@
 
 #include "model_files/weight_source.h"
 #include "shard/parallel/tp_plan.h"
+#include "shard/parallel/weight_slicing.h"
 
 namespace tg::parallel {
 namespace {
@@ -51,7 +52,39 @@ TEST(RandomModelSlicesTest, SlicesReadFromDiskEqualThePartsOfTheWholeTensor) {
       }
     }
   }
+
+  // bf16 vocabulary chunks: padded to one size with zero rows, equal to the whole tensor's rows.
+  const std::vector<uint16_t> head = source->ReadBF16("lm_head.weight");
+  const int64_t hidden = config.hidden_size;
+  for (int rank = 0; rank < 4; ++rank) {
+    TensorParallelPlan plan(config, rank, 4);
+    SlicedTensor<uint16_t> part = ReadSliceBF16(*source, plan, "lm_head.weight");
+    ASSERT_EQ(part.rows, 251);  // ceil(1001 / 4)
+    ASSERT_EQ(part.cols, hidden);
+    for (int64_t r = 0; r < part.rows; ++r) {
+      const int64_t global = plan.vocab().begin + r;
+      for (int64_t c = 0; c < hidden; ++c) {
+        ASSERT_EQ(part.values[r * hidden + c], global < 1001 ? head[global * hidden + c] : 0)
+            << "rank " << rank << " row " << r;
+      }
+    }
+  }
   fs::remove_all(dir);
+}
+
+TEST(LocalVocabIdsTest, IdsOutsideTheChunkPointAtTheZeroRow) {
+  model::ModelConfig config;
+  config.hidden_size = 64;
+  config.num_attention_heads = 4;
+  config.num_key_value_heads = 4;
+  config.head_dim = 16;
+  config.intermediate_size = 128;
+  config.vocab_size = 10;
+  TensorParallelPlan plan(config, 1, 4);  // chunks of 3: rank 1 holds ids 3, 4, 5
+  const std::vector<int32_t> ids = {0, 3, 4, 5, 6, 9};
+  EXPECT_EQ(LocalVocabIds(plan, ids), (std::vector<int32_t>{3, 0, 1, 2, 3, 3}));
+  TensorParallelPlan last(config, 3, 4);  // holds only id 9, padded to 3 rows
+  EXPECT_EQ(LocalVocabIds(last, ids), (std::vector<int32_t>{3, 3, 3, 3, 3, 0}));
 }
 
 }  // namespace

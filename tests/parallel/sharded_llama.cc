@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "shard/models/rope.h"
+#include "shard/parallel/weight_slicing.h"
 
 namespace tg::parallel::testing {
 
@@ -16,26 +17,6 @@ namespace {
 
 std::string LayerName(int layer, const std::string& suffix) {
   return "model.layers." + std::to_string(layer) + "." + suffix;
-}
-
-// The rank's slice of one tensor as read from disk, zero-padded to slice.padded_rows.
-std::vector<float> ReadSlice(const model::WeightSource& source, const TensorParallelPlan& plan,
-                             const std::string& name, int64_t* rows, int64_t* cols) {
-  const WeightSlice slice = plan.Slice(name);
-  const model::TensorInfo info = source.Info(name);
-  std::vector<float> values = source.ReadF32(name, slice.rows, slice.cols);
-  const int64_t full_cols = info.shape.size() == 2 ? info.shape[1] : 1;
-  *cols = slice.kind == SplitKind::kColumns ? slice.cols.end - slice.cols.begin : full_cols;
-  *rows = static_cast<int64_t>(values.size()) / *cols;
-  if (slice.padded_rows > *rows) {
-    values.resize(static_cast<size_t>(slice.padded_rows * *cols), 0.0f);
-    *rows = slice.padded_rows;
-  }
-  // Row-parallel biases are added once, by rank 0, so the all-reduce does not multiply them.
-  if (slice.kind == SplitKind::kReplicatedRank0 && plan.rank() != 0) {
-    std::fill(values.begin(), values.end(), 0.0f);
-  }
-  return values;
 }
 
 }  // namespace
@@ -57,10 +38,10 @@ ShardedLlama::ShardedLlama(const model::WeightSource& source, const TensorParall
     std::vector<float> stacked;
     int64_t total_rows = 0, cols = 0;
     for (const std::string& name : names) {
-      int64_t rows = 0;
-      std::vector<float> part = ReadSlice(source, plan, name, &rows, &cols);
-      stacked.insert(stacked.end(), part.begin(), part.end());
-      total_rows += rows;
+      SlicedTensor<float> part = ReadSliceF32(source, plan, name);
+      stacked.insert(stacked.end(), part.values.begin(), part.values.end());
+      total_rows += part.rows;
+      cols = part.cols;
     }
     return vector ? upload(std::move(stacked), {total_rows})
                   : upload(std::move(stacked), {total_rows, cols});
@@ -69,10 +50,9 @@ ShardedLlama::ShardedLlama(const model::WeightSource& source, const TensorParall
   // Vocab-parallel embedding: the rank's padded chunk plus one zero row that every id outside
   // the chunk is mapped to, so the existing Embedding op does the masked lookup.
   {
-    int64_t rows = 0, cols = 0;
-    std::vector<float> table = ReadSlice(source, plan, "model.embed_tokens.weight", &rows, &cols);
-    table.resize(table.size() + static_cast<size_t>(cols), 0.0f);
-    embed_ = upload(std::move(table), {rows + 1, cols});
+    SlicedTensor<float> table = ReadSliceF32(source, plan, "model.embed_tokens.weight");
+    table.values.resize(table.values.size() + static_cast<size_t>(table.cols), 0.0f);
+    embed_ = upload(std::move(table.values), {table.rows + 1, table.cols});
   }
   lm_head_ = config_.tie_word_embeddings ? embed_.Rows(0, plan.vocab_shard_size())
                                          : load({"lm_head.weight"}, false);
@@ -127,14 +107,7 @@ Tensor ShardedLlama::Forward(const shard::ForwardBatch& batch) {
   attn.positions = Ints(batch.positions);
 
   // Host-side id remapping for the vocab-parallel embedding.
-  const IndexRange vocab = plan_.vocab();
-  std::vector<int32_t> local_ids(batch.tokens.size());
-  for (size_t t = 0; t < local_ids.size(); ++t) {
-    const int32_t id = batch.tokens[t];
-    local_ids[t] = id >= vocab.begin && id < vocab.end
-                       ? static_cast<int32_t>(id - vocab.begin)
-                       : static_cast<int32_t>(plan_.vocab_shard_size());
-  }
+  const std::vector<int32_t> local_ids = LocalVocabIds(plan_, batch.tokens);
 
   Tensor residual = backend_.Allocate(DType::kF32, {n, hidden});
   Tensor normed = backend_.Allocate(DType::kF32, {n, hidden});
