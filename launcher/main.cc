@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -67,13 +68,23 @@ std::optional<std::string> ListeningUrl(std::string_view line) {
   return std::string(rest.substr(0, end));
 }
 
-// Stops everything (router first so it drains, then the shards) and returns the exit code.
+// Stops everything and returns the exit code. On request (a signal), the router drains first,
+// then the shards stop. After a child died the group cannot serve anyway: everything gets
+// SIGTERM at once and a short grace, so the launcher reports the failure within seconds.
 int Shutdown(Supervisor& supervisor, std::vector<ChildProcess*> shards, ChildProcess* router,
              const LauncherConfig& config) {
+  constexpr seconds kFailureGrace(5);
   std::vector<std::vector<ChildProcess*>> stages;
-  if (router != nullptr) stages.push_back({router});
-  stages.push_back(std::move(shards));
-  const bool clean = supervisor.StopInStages(stages, seconds(config.shutdown_timeout_s));
+  seconds grace(config.shutdown_timeout_s);
+  if (supervisor.unexpected_exit() != nullptr) {
+    if (router != nullptr) shards.push_back(router);
+    stages.push_back(std::move(shards));
+    grace = std::min(grace, kFailureGrace);
+  } else {
+    if (router != nullptr) stages.push_back({router});
+    stages.push_back(std::move(shards));
+  }
+  const bool clean = supervisor.StopInStages(stages, grace);
   if (const ChildProcess* dead = supervisor.unexpected_exit()) {
     spdlog::error("stopped because {} (pid {}) {}", dead->name(), dead->pid(),
                   DescribeWaitStatus(dead->wait_status()));
