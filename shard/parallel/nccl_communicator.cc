@@ -294,7 +294,18 @@ void NcclCommunicator::Fence() {
 }
 
 void NcclCommunicator::Watchdog() {
-  CheckCuda(cudaSetDevice(options_.device_id), "cudaSetDevice (watchdog)");
+  // No exceptions on this thread: a failure here only costs the timeout detection.
+  // The engine may capture CUDA graphs in global mode while this thread polls: relaxed mode
+  // keeps the event queries here from invalidating that capture.
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  if (cudaSetDevice(options_.device_id) != cudaSuccess ||
+      cudaThreadExchangeStreamCaptureMode(&mode) != cudaSuccess) {
+    spdlog::error(
+        "NCCL watchdog (rank {}): cannot set up on device {}; collective timeouts "
+        "are not detected",
+        options_.rank, options_.device_id);
+    return;
+  }
   std::unique_lock lock(mutex_);
   while (!stopping_ && !failure_) {
     stop_cv_.wait_for(lock, std::chrono::milliseconds(100));
