@@ -18,9 +18,13 @@ std::vector<std::string> CheckConsistency(const std::vector<RequestOutcome>& out
       report("TTFT " + std::to_string(o.ttft) + " s outside (0, latency " +
              std::to_string(o.latency) + " s]");
     }
-    if (o.itl.size() + 1 != o.output_tokens) {
-      report(std::to_string(o.itl.size()) + " ITL samples for " + std::to_string(o.output_tokens) +
-             " streamed tokens");
+    if (o.itl.size() + 1 != o.chunks) {
+      report(std::to_string(o.itl.size()) + " ITL samples for " + std::to_string(o.chunks) +
+             " chunks");
+    }
+    if (o.chunks > o.output_tokens) {
+      report(std::to_string(o.chunks) + " chunks carried only " + std::to_string(o.output_tokens) +
+             " tokens");
     }
     if (o.server_output_tokens && *o.server_output_tokens != o.output_tokens) {
       report("streamed " + std::to_string(o.output_tokens) + " tokens, server reported " +

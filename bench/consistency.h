@@ -1,7 +1,8 @@
 // Self-checks of a load-generator run, so a benchmark never reports numbers built on a broken
-// stream: every request succeeded, TTFT <= latency, one ITL sample per chunk after the first,
-// streamed token counts equal the server's own count (TGI details / OpenAI usage), and with
-// ignore_eos every request produced exactly max_new_tokens.
+// stream: every request succeeded, 0 < TTFT <= latency, one ITL sample per chunk after the
+// first, no more chunks than tokens, the token count equals the server's own count (TGI
+// details.generated_tokens against the streamed token events), and with ignore_eos every
+// request produced exactly max_new_tokens.
 #pragma once
 
 #include <string>

@@ -23,9 +23,10 @@ namespace tg::bench {
 struct RequestOutcome {
   bool success = false;
   std::string error;
-  uint32_t prompt_len = 0;                       // tokens in the prompt (from the workload)
-  uint32_t expected_output = 0;                  // max_new_tokens asked for
-  uint32_t output_tokens = 0;                    // tokens counted from the stream
+  uint32_t prompt_len = 0;       // tokens in the prompt (from the workload)
+  uint32_t expected_output = 0;  // max_new_tokens asked for
+  uint32_t output_tokens = 0;    // TGI: token events streamed; OpenAI: usage, else chunks
+  uint32_t chunks = 0;           // stream events that carried output
   std::optional<uint32_t> server_output_tokens;  // what the server reported (details/usage)
   std::optional<uint32_t> server_prompt_tokens;
   double start = 0;  // seconds since the benchmark started

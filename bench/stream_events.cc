@@ -14,14 +14,14 @@ Protocol ParseProtocol(const std::string& name) {
 
 const char* ToString(Protocol protocol) { return protocol == Protocol::kTgi ? "tgi" : "openai"; }
 
-void StreamAccumulator::OnChunk(double elapsed, uint32_t tokens) {
+void StreamAccumulator::OnChunk(double elapsed) {
   if (ttft_ < 0) {
     ttft_ = elapsed;
   } else {
     itl_.push_back(elapsed - last_);
   }
   last_ = elapsed;
-  tokens_ += tokens;
+  ++chunks_;
 }
 
 void StreamAccumulator::OnEvent(const std::string& data, double elapsed) {
@@ -41,7 +41,7 @@ void StreamAccumulator::OnEvent(const std::string& data, double elapsed) {
   }
   if (protocol_ == Protocol::kTgi) {
     if (event.contains("token") && event["token"].is_object()) {
-      OnChunk(elapsed, 1);
+      OnChunk(elapsed);
       text_ += event["token"].value("text", "");
     }
     const auto details = event.find("details");
@@ -61,8 +61,7 @@ void StreamAccumulator::OnEvent(const std::string& data, double elapsed) {
   const auto choices = event.find("choices");
   if (choices != event.end() && choices->is_array() && !choices->empty()) {
     const std::string piece = (*choices)[0].value("text", "");
-    // Chunks are counted as they come; usage (when the server sends it) is the server's count.
-    OnChunk(elapsed, 1);
+    OnChunk(elapsed);
     text_ += piece;
   }
   const auto usage = event.find("usage");
@@ -80,7 +79,11 @@ void StreamAccumulator::Finish(double elapsed, RequestOutcome* outcome) {
   outcome->latency = elapsed;
   outcome->ttft = ttft_ < 0 ? 0 : ttft_;
   outcome->itl = std::move(itl_);
-  outcome->output_tokens = tokens_;
+  outcome->chunks = chunks_;
+  outcome->output_tokens = chunks_;
+  if (protocol_ == Protocol::kOpenAiCompletions && server_output_) {
+    outcome->output_tokens = *server_output_;
+  }
   outcome->generated_text = std::move(text_);
   outcome->server_output_tokens = server_output_;
   outcome->server_prompt_tokens = server_prompt_;
@@ -90,7 +93,7 @@ void StreamAccumulator::Finish(double elapsed, RequestOutcome* outcome) {
   } else if (!done_) {
     outcome->success = false;
     outcome->error = "stream ended without a final event";
-  } else if (tokens_ == 0) {
+  } else if (chunks_ == 0) {
     outcome->success = false;
     outcome->error = "no tokens streamed";
   } else {

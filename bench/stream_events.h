@@ -2,7 +2,9 @@
 // drive: TGI's /generate_stream (one event per token, the last one carrying `details`) and
 // OpenAI's /v1/completions with stream=true (chunks of text, `usage` when asked, then [DONE]).
 // Timing follows vLLM's request functions: TTFT at the first chunk carrying output, one ITL
-// sample per later chunk, latency at the end of the stream.
+// sample per later chunk, latency at the end of the stream. Output tokens: TGI streams exactly
+// one event per token, so they are counted; an OpenAI chunk may hold several tokens, so (as
+// vLLM does) the server's usage count is used when it sends one.
 #pragma once
 
 #include <string>
@@ -32,14 +34,14 @@ class StreamAccumulator {
   bool done() const { return done_; }
 
  private:
-  void OnChunk(double elapsed, uint32_t tokens);
+  void OnChunk(double elapsed);
 
   Protocol protocol_;
   bool done_ = false;
   std::string error_;
   double ttft_ = -1;
   double last_ = 0;
-  uint32_t tokens_ = 0;
+  uint32_t chunks_ = 0;
   std::vector<double> itl_;
   std::string text_;
   std::optional<uint32_t> server_output_;

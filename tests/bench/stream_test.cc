@@ -93,10 +93,25 @@ TEST(StreamAccumulatorTest, OpenAiCompletionsWithUsage) {
   acc.Finish(0.27, &o);
   EXPECT_TRUE(o.success) << o.error;
   EXPECT_EQ(o.output_tokens, 2u);
+  EXPECT_EQ(o.chunks, 2u);
   EXPECT_EQ(o.server_output_tokens, 2u);
   EXPECT_EQ(o.server_prompt_tokens, 5u);
   EXPECT_DOUBLE_EQ(o.ttft, 0.2);
   EXPECT_EQ(o.generated_text, "Hi!");
+  EXPECT_TRUE(CheckConsistency({o}, true).empty());
+}
+
+TEST(StreamAccumulatorTest, OpenAiUsageCountsTokensOfMultiTokenChunks) {
+  StreamAccumulator acc(Protocol::kOpenAiCompletions);
+  acc.OnEvent("{\"choices\":[{\"index\":0,\"text\":\"ab\"}]}", 0.1);
+  acc.OnEvent("{\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":3}}", 0.2);
+  acc.OnEvent("[DONE]", 0.2);
+  RequestOutcome o;
+  o.expected_output = 3;
+  acc.Finish(0.2, &o);
+  EXPECT_EQ(o.chunks, 1u);
+  EXPECT_EQ(o.output_tokens, 3u);
+  EXPECT_FALSE(TimePerOutputToken(o).has_value() && *TimePerOutputToken(o) < 0);
   EXPECT_TRUE(CheckConsistency({o}, true).empty());
 }
 
@@ -106,11 +121,12 @@ TEST(ConsistencyTest, FlagsMismatchedCounts) {
   o.ttft = 0.2;
   o.latency = 0.1;  // TTFT after the end: impossible
   o.output_tokens = 3;
+  o.chunks = 4;  // more chunks than tokens, and 2 ITL samples missing
   o.expected_output = 4;
   o.server_output_tokens = 2;
   o.itl = {0.1};
   const auto problems = CheckConsistency({o}, true);
-  EXPECT_EQ(problems.size(), 4u);
+  EXPECT_EQ(problems.size(), 5u);
 }
 
 }  // namespace
