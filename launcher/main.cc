@@ -182,8 +182,8 @@ int Run(LauncherConfig& config) {
     return 1;
   }
   if (wake != Supervisor::Wake::kCondition) return Shutdown(supervisor, shards, router, config);
-  spdlog::info("ready: serving {} on {} ({} shard(s) on {}, started in {} ms)", config.model_id,
-               *url, plan.num_shard, ToString(plan.device),
+  spdlog::info("text-gen is ready: {} serves {} ({} shard(s) on {}, started in {} ms)", *url,
+               config.model_id, plan.num_shard, ToString(plan.device),
                std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
 
   supervisor.RunUntil([] { return false; }, Clock::time_point::max());

@@ -192,8 +192,8 @@ def cluster():
     try:
         a.start(wait=False)
         b.start(wait=False)
-        a.wait_for_line("ready: serving", 240)
-        b.wait_for_line("ready: serving", 240)
+        a.wait_for_line("text-gen is ready: ", 240)
+        b.wait_for_line("text-gen is ready: ", 240)
         nginx = Nginx([a.port, b.port])
         yield a, b, nginx
     finally:

@@ -101,7 +101,7 @@ class Server:
                                      errors="replace", start_new_session=True)
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         if wait:
-            self.wait_for_line("ready: serving", timeout)
+            self.wait_for_line("text-gen is ready: ", timeout)
         return self
 
     def _read(self, proc: subprocess.Popen) -> None:

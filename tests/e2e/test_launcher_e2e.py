@@ -29,7 +29,7 @@ def server(tmp_path):
 
 def test_serves_generate_and_chat_then_stops_cleanly_on_sigterm(server):
     server.start()
-    ready = [line for line in server.lines if "ready: serving" in line]
+    ready = [line for line in server.lines if "text-gen is ready: " in line]
     assert len(ready) == 1 and f"http://127.0.0.1:{server.port}" in ready[0], server.log()
     assert requests.get(server.url + "/health", timeout=10).status_code == 200
 
