@@ -117,6 +117,29 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(options_.payload_limit);
     parser_->header_limit(64 * 1024);
     stream_.expires_after(options_.idle_timeout);
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // Clients such as curl send large bodies only after "100 Continue".
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRequest(ec);
+    const auto& header = parser_->get();
+    const auto expect = header[bhttp::field::expect];
+    if (beast::iequals(expect, "100-continue") && !parser_->is_done()) {
+      auto interim = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      net::async_write(stream_, net::buffer(*interim),
+                       [self = shared_from_this(), interim](beast::error_code write_ec, size_t) {
+                         if (write_ec) return self->Close();
+                         self->ReadBody();
+                       });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRequest(ec); });

@@ -2,6 +2,7 @@
 import concurrent.futures
 import json
 import socket
+import subprocess
 import time
 
 import pytest
@@ -184,3 +185,27 @@ def test_cancelled_stream_frees_its_kv_blocks(stack, reference):
     assert stack.metric("tgi_running_requests") == 0
     assert stack.metric("tgi_request_cancelled") == cancelled_before + 1
     assert generate(stack, "Hi", max_new_tokens=2)["generated_text"] is not None
+
+
+def test_expect_100_continue_is_answered(stack, tmp_path):
+    # curl waits up to 1 s for "100 Continue" before sending a large body.
+    big = tmp_path / "body.json"
+    big.write_text(json.dumps({"inputs": "Hi", "parameters": {"max_new_tokens": 2},
+                               "stream": False}) + " " * 5000)
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}",
+                          "-H", "Content-Type: application/json", "-H", "Expect: 100-continue",
+                          "--data-binary", "@%s" % big, stack.url + "/generate"],
+                         capture_output=True, text=True, timeout=30, check=True)
+    status, seconds = out.stdout.split()
+    assert status == "200"
+    assert float(seconds) < 0.9
+
+
+def test_best_of_returns_the_other_sequences(stack, reference):
+    out = generate(stack, reference[0]["prompt"], max_new_tokens=8, do_sample=True, best_of=2,
+                   details=True)
+    assert len(out["details"]["best_of_sequences"]) == 1
+    assert out["details"]["generated_tokens"] == 8
+    resp = requests.post(stack.url + "/generate_stream",
+                         json={"inputs": "Hi", "parameters": {"best_of": 2, "do_sample": True}})
+    assert resp.status_code == 422
