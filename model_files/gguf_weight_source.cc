@@ -52,16 +52,17 @@ class GgufWeightSource final : public WeightSource {
     for (const auto& [name, e] : entries_) names.push_back(name);
     return names;
   }
-  std::vector<float> ReadF32(const std::string& name, RowRange rows, RowRange cols) const override {
+  void ReadF32Into(const std::string& name, float* dst, RowRange rows,
+                   RowRange cols) const override {
     const auto& e = Get(name);
-    return ReadSliceF32(e.tensor->dtype, file_.TensorData(*e.tensor),
-                        ResolveSlice(e.tensor->shape, rows, cols, name), RowMapFor(e));
+    ReadSliceInto(e.tensor->dtype, file_.TensorData(*e.tensor),
+                  ResolveSlice(e.tensor->shape, rows, cols, name), RowMapFor(e), dst);
   }
-  std::vector<uint16_t> ReadBF16(const std::string& name, RowRange rows,
-                                 RowRange cols) const override {
+  void ReadBF16Into(const std::string& name, uint16_t* dst, RowRange rows,
+                    RowRange cols) const override {
     const auto& e = Get(name);
-    return ReadSliceBF16(e.tensor->dtype, file_.TensorData(*e.tensor),
-                         ResolveSlice(e.tensor->shape, rows, cols, name), RowMapFor(e));
+    ReadSliceInto(e.tensor->dtype, file_.TensorData(*e.tensor),
+                  ResolveSlice(e.tensor->shape, rows, cols, name), RowMapFor(e), dst);
   }
   const void* RawData(const std::string& name) const override {
     const auto& e = Get(name);

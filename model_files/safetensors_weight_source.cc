@@ -24,16 +24,17 @@ class SafetensorsWeightSource final : public WeightSource {
     for (const auto& [name, e] : ckpt_.entries()) names.push_back(name);
     return names;
   }
-  std::vector<float> ReadF32(const std::string& name, RowRange rows, RowRange cols) const override {
+  void ReadF32Into(const std::string& name, float* dst, RowRange rows,
+                   RowRange cols) const override {
     const auto& e = Get(name);
-    return ReadSliceF32(e.tensor->dtype, e.file->Data(*e.tensor),
-                        ResolveSlice(e.tensor->shape, rows, cols, name));
+    ReadSliceInto(e.tensor->dtype, e.file->Data(*e.tensor),
+                  ResolveSlice(e.tensor->shape, rows, cols, name), {}, dst);
   }
-  std::vector<uint16_t> ReadBF16(const std::string& name, RowRange rows,
-                                 RowRange cols) const override {
+  void ReadBF16Into(const std::string& name, uint16_t* dst, RowRange rows,
+                    RowRange cols) const override {
     const auto& e = Get(name);
-    return ReadSliceBF16(e.tensor->dtype, e.file->Data(*e.tensor),
-                         ResolveSlice(e.tensor->shape, rows, cols, name));
+    ReadSliceInto(e.tensor->dtype, e.file->Data(*e.tensor),
+                  ResolveSlice(e.tensor->shape, rows, cols, name), {}, dst);
   }
   const void* RawData(const std::string& name) const override {
     const auto& e = Get(name);

@@ -34,24 +34,30 @@ void ConvertElems(DType dtype, const uint8_t* data, int64_t first, int64_t n, T*
 }
 
 template <typename T>
-std::vector<T> ReadSlice(DType dtype, const uint8_t* data, const SliceBounds& b,
-                         const RowMap& row_map) {
+void ReadSliceTo(DType dtype, const uint8_t* data, const SliceBounds& b, const RowMap& row_map,
+                 T* out) {
   TG_CHECK(IsFloatConvertible(dtype), kUnsupported,
            std::string("cannot read ") + DTypeName(dtype) + " tensors as float");
-  std::vector<T> out(static_cast<size_t>(b.out_elems()));
   std::vector<T> scratch;
   const int64_t row_elems = b.cols * b.inner;
   const int64_t width = (b.c1 - b.c0) * b.inner;
   if (!row_map && b.c0 == 0 && b.c1 == b.cols) {
     // Whole rows in stored order: one contiguous run.
-    ConvertElems(dtype, data, b.r0 * row_elems, (b.r1 - b.r0) * row_elems, out.data(), &scratch);
-    return out;
+    ConvertElems(dtype, data, b.r0 * row_elems, (b.r1 - b.r0) * row_elems, out, &scratch);
+    return;
   }
   for (int64_t r = b.r0; r < b.r1; ++r) {
     const int64_t src_row = row_map ? row_map(r) : r;
-    ConvertElems(dtype, data, src_row * row_elems + b.c0 * b.inner, width,
-                 out.data() + (r - b.r0) * width, &scratch);
+    ConvertElems(dtype, data, src_row * row_elems + b.c0 * b.inner, width, out + (r - b.r0) * width,
+                 &scratch);
   }
+}
+
+template <typename T>
+std::vector<T> ReadSlice(DType dtype, const uint8_t* data, const SliceBounds& b,
+                         const RowMap& row_map) {
+  std::vector<T> out(static_cast<size_t>(b.out_elems()));
+  ReadSliceTo(dtype, data, b, row_map, out.data());
   return out;
 }
 
@@ -89,6 +95,16 @@ std::vector<float> ReadSliceF32(DType dtype, const uint8_t* data, const SliceBou
 std::vector<uint16_t> ReadSliceBF16(DType dtype, const uint8_t* data, const SliceBounds& b,
                                     const RowMap& row_map) {
   return ReadSlice<uint16_t>(dtype, data, b, row_map);
+}
+
+void ReadSliceInto(DType dtype, const uint8_t* data, const SliceBounds& b, const RowMap& row_map,
+                   float* dst) {
+  ReadSliceTo(dtype, data, b, row_map, dst);
+}
+
+void ReadSliceInto(DType dtype, const uint8_t* data, const SliceBounds& b, const RowMap& row_map,
+                   uint16_t* dst) {
+  ReadSliceTo(dtype, data, b, row_map, dst);
 }
 
 }  // namespace tg::model

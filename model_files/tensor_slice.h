@@ -32,5 +32,10 @@ std::vector<float> ReadSliceF32(DType dtype, const uint8_t* data, const SliceBou
                                 const RowMap& row_map = {});
 std::vector<uint16_t> ReadSliceBF16(DType dtype, const uint8_t* data, const SliceBounds& b,
                                     const RowMap& row_map = {});
+// The same into dst, which holds b.out_elems() elements.
+void ReadSliceInto(DType dtype, const uint8_t* data, const SliceBounds& b, const RowMap& row_map,
+                   float* dst);
+void ReadSliceInto(DType dtype, const uint8_t* data, const SliceBounds& b, const RowMap& row_map,
+                   uint16_t* dst);
 
 }  // namespace tg::model

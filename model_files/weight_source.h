@@ -39,10 +39,16 @@ class WeightSource {
   // Whole tensor, or a slice along dim 0 (rows) / dim 1 (columns) for tensor parallelism; reads
   // only the bytes of the slice where the format allows. 1-D tensors take only `rows`.
   // Output is row-major and dequantized.
-  virtual std::vector<float> ReadF32(const std::string& name, RowRange rows = {},
-                                     RowRange cols = {}) const = 0;
-  virtual std::vector<uint16_t> ReadBF16(const std::string& name, RowRange rows = {},
-                                         RowRange cols = {}) const = 0;
+  std::vector<float> ReadF32(const std::string& name, RowRange rows = {}, RowRange cols = {}) const;
+  std::vector<uint16_t> ReadBF16(const std::string& name, RowRange rows = {},
+                                 RowRange cols = {}) const;
+  // The same into caller memory of SliceElems(name, rows, cols) elements, e.g. a reused pinned
+  // staging buffer: fresh pages for every tensor cost more than the conversion itself.
+  virtual void ReadF32Into(const std::string& name, float* dst, RowRange rows = {},
+                           RowRange cols = {}) const = 0;
+  virtual void ReadBF16Into(const std::string& name, uint16_t* dst, RowRange rows = {},
+                            RowRange cols = {}) const = 0;
+  int64_t SliceElems(const std::string& name, RowRange rows = {}, RowRange cols = {}) const;
   // Zero-copy view into the mapped file when the stored dtype is F32/F16/BF16 and the stored
   // layout is the HF layout (nullptr otherwise, e.g. quantized or permuted GGUF q/k).
   virtual const void* RawData(const std::string& name) const = 0;
