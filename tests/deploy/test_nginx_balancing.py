@@ -98,6 +98,7 @@ class Nginx:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class Load:
@@ -237,6 +238,9 @@ def test_balancing_failover_and_rolling_restart(cluster):
     after = [r for r in results if r["start"] >= gone_at]
     assert len(after) >= 30 and all(r["outcome"] == "ok" for r in after), \
         [r["outcome"] for r in after if r["outcome"] != "ok"][:5]
+    print(f"\nkill: {len(results)} requests, {len(failed)} failed (in flight on the killed "
+          f"server, slowest failure {max((r['end'] - killed_at for r in failed), default=0):.2f} s "
+          f"after the kill), {len(after)} sent afterwards all ok")
 
     # 3. Rolling restart under load: A comes back, then B is restarted; nothing may fail.
     with Load(nginx.url, expected) as load:
@@ -254,3 +258,7 @@ def test_balancing_failover_and_rolling_restart(cluster):
     failed = [r["outcome"] for r in results if r["outcome"] != "ok"]
     assert failed == [], f"{len(failed)} of {len(results)} failed: {failed[:5]}"
     assert len(results) >= 25
+    log = nginx.access_log()
+    resent = [line for line in log if re.search(r"upstream_status=\S*(502|503)", line)]
+    print(f"rolling restart: {len(results)} requests, 0 failed; nginx log: {len(log)} lines, "
+          f"{len(resent)} passed on after a refusal/503")

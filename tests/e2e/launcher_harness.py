@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -178,3 +179,4 @@ class Server:
                 pass
         if self.proc and self.proc.poll() is None:
             self.proc.wait(timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
