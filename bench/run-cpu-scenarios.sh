@@ -28,6 +28,7 @@ DEVICE=cpu
 PORT=${PORT:-3300}
 THREADS=${THREADS:-2}
 BUDGET_S=${BUDGET_S:-900}
+mkdir -p "$OUT"
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 TITLE="text-gen CPU scenarios (stories260K, $(nproc) cores), $COMMIT"
 lscpu | sed -n 's/^Model name: *//p' | head -n1 >"$OUT/device.txt"

@@ -9,7 +9,8 @@
 # travel). Example device call:
 #   bench/prepare-gpu-assets.sh && scripts/gpu/bundle.sh
 #   run command="bench/run-gpu-scenarios.sh" carry=[".bundle", "bench/.gpu-assets"]
-# env: LAYERS (default 32: the full 8B shape), BUDGET_S (default 560: under the 600 s limit),
+# env: LAYERS (default 32: the full 8B shape), MODEL_ARGS (more make_random_model.py flags),
+#      DEVICE (cuda), BUDGET_S (default 560: under the 600 s limit),
 #      BUNDLE (.bundle), ASSETS (bench/.gpu-assets), MODEL_DIR (/tmp/tg-bench-llama3-8b-random).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ mkdir -p "$OUT/logs"
 MODEL=${MODEL_DIR:-/tmp/tg-bench-llama3-8b-random}
 MODEL_HF=$MODEL
 TOKENIZER=$ASSETS/tokenizer/tokenizer.json
-DEVICE=cuda
+DEVICE=${DEVICE:-cuda}
 PORT=${PORT:-8080}
 BUDGET_S=${BUDGET_S:-560}
 COMMIT=$(cat "$ASSETS/COMMIT" 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -37,22 +38,25 @@ TITLE="text-gen GPU scenarios ($(cat "$OUT/device.txt" | cut -d, -f1), random Ll
 
 if [[ ! -f "$MODEL/config.json" ]]; then
   python3 bench/make_random_model.py --out "$MODEL" --tokenizer-dir "$ASSETS/tokenizer" \
-    --layers "${LAYERS:-32}" 2>&1 | tee "$OUT/logs/make-model.txt"
+    --layers "${LAYERS:-32}" ${MODEL_ARGS:-} 2>&1 | tee "$OUT/logs/make-model.txt"
 fi
 python3 bench/roofline.py --config "$MODEL/config.json" --batch-size 1 8 32 64 128 \
   --prompt-len 512 --output-len 128 --json "$OUT/roofline.json" 2>&1 | tee "$OUT/logs/roofline.txt" ||
   echo "roofline failed" >&2
 
-SERVER_ARGS=(--max-input-tokens 2048 --max-total-tokens 4096 --max-batch-prefill-tokens 8192)
-SHARD_ARGS=()
-SWEEP_ARGS=(--batch-sizes 1,8,32,64 --sequence-lengths 128,512 --decode-length 16 --runs 3)
-PEER_ARGS=(--dtype bfloat16)
+# Every knob below can be overridden from the environment (e.g. a smaller plumbing run).
+read -r -a SERVER_ARGS <<<"${SERVER_ARGS:---max-input-tokens 2048 --max-total-tokens 4096 --max-batch-prefill-tokens 8192}"
+read -r -a SHARD_ARGS <<<"${SHARD_ARGS:-}"
+read -r -a SWEEP_ARGS <<<"${SWEEP_ARGS:---batch-sizes 1,8,32,64 --sequence-lengths 128,512 --decode-length 16 --runs 3}"
+read -r -a PEER_ARGS <<<"${PEER_ARGS:---dtype bfloat16}"
 PEER_BATCH=${PEER_BATCH:-32}
-PEER_MIN_S=45
-SLO="ttft:500,tpot:50"
-RANDOM_N=256 RANDOM_IN=512 RANDOM_OUT=128 RANDOM_CONCURRENCY=64
+PEER_MIN_S=${PEER_MIN_S:-45}
+SLO=${SLO:-ttft:500,tpot:50}
+RANDOM_N=${RANDOM_N:-256} RANDOM_IN=${RANDOM_IN:-512} RANDOM_OUT=${RANDOM_OUT:-128}
+RANDOM_CONCURRENCY=${RANDOM_CONCURRENCY:-64}
 SHAREGPT_N=${SHAREGPT_N:-128} SHAREGPT_SCALE=${SHAREGPT_SCALE:-0.5}
-SHAREGPT_RATES="4,16,64,inf" BURSTY_RATE=16
-PREFIX_N=128 PREFIX_LEN=1024 PREFIX_SUFFIX=64 PREFIX_OUT=64
+SHAREGPT_RATES=${SHAREGPT_RATES:-4,16,64,inf} BURSTY_RATE=${BURSTY_RATE:-16}
+PREFIX_N=${PREFIX_N:-128} PREFIX_LEN=${PREFIX_LEN:-1024} PREFIX_SUFFIX=${PREFIX_SUFFIX:-64}
+PREFIX_OUT=${PREFIX_OUT:-64}
 source bench/scenarios.sh
 run_all

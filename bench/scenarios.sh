@@ -9,7 +9,10 @@ BUDGET_S=${BUDGET_S:-560}
 SKIPPED=()
 
 log() { echo "[scenarios $(($(date +%s) - START))s] $*" >&2; }
-remaining() { echo $((BUDGET_S - ($(date +%s) - START))); }
+remaining() {
+  local left=$((BUDGET_S - ($(date +%s) - START)))
+  echo $((left > 1 ? left : 1))
+}
 
 # have_time SECONDS NAME: true when SECONDS still fit in the budget.
 have_time() {
@@ -20,6 +23,12 @@ have_time() {
   fi
 }
 
+# GET a URL, print the body, fail unless 200 (python: curl is not on every GPU machine).
+http_get() {
+  python3 -c 'import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r: sys.stdout.write(r.read().decode())' "$1" 2>/dev/null
+}
+
 SERVER_PID=""
 start_server() {
   log "starting text-gen-launcher on port $PORT ($DEVICE)"
@@ -28,7 +37,7 @@ start_server() {
     "${SERVER_ARGS[@]}" >"$OUT/logs/server.log" 2>&1 &
   SERVER_PID=$!
   local deadline=$(($(date +%s) + ${SERVER_START_S:-180}))
-  until curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; do
+  until http_get "http://127.0.0.1:$PORT/health" >/dev/null; do
     if ! kill -0 "$SERVER_PID" 2>/dev/null || (($(date +%s) > deadline)); then
       log "server failed to start; last log lines:"
       tail -n 30 "$OUT/logs/server.log" >&2
@@ -37,7 +46,7 @@ start_server() {
     fi
     sleep 1
   done
-  curl -sf "http://127.0.0.1:$PORT/info" >"$OUT/server-info.json" || true
+  http_get "http://127.0.0.1:$PORT/info" >"$OUT/server-info.json" || true
   log "server ready"
 }
 
