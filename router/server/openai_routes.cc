@@ -1,4 +1,5 @@
 // OpenAI routes: /v1/completions and /v1/chat/completions, streaming or not, with n choices.
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -52,7 +53,8 @@ struct Pending {
   std::shared_ptr<http::Responder> responder;
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<std::optional<engine::GenerationResult>> results;
-  std::vector<size_t> streamed;  // bytes of text sent per choice
+  std::vector<size_t> streamed;   // bytes of text sent per choice
+  std::vector<std::string> text;  // text generated so far per choice
   uint32_t remaining = 0;
   bool finished = false;
 
@@ -68,13 +70,35 @@ struct Pending {
   }
 };
 
+// Bytes at the end of `text` that could still grow into a stop sequence: OpenAI never shows a
+// stop sequence, so they are held back until the next token decides.
+size_t HeldBack(const std::string& text, const std::vector<std::string>& stops) {
+  size_t held = 0;
+  for (const std::string& stop : stops) {
+    for (size_t n = std::min(stop.size() - 1, text.size()); n > held; --n) {
+      if (text.compare(text.size() - n, n, stop, 0, n) == 0) {
+        held = n;
+        break;
+      }
+    }
+  }
+  return held;
+}
+
 void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
             const engine::GenerationResult* done) {
-  std::string text = event.token.special ? "" : event.token.text;
+  std::string& text_so_far = p.text[index];
+  if (!event.token.special) text_so_far += event.token.text;
+  std::string text;
   if (done) {
     // The final piece: whatever the visible text (stop sequence removed) still lacks.
     const std::string visible = api::OpenAiText(*done);
     text = visible.size() > p.streamed[index] ? visible.substr(p.streamed[index]) : "";
+  } else {
+    const size_t safe =
+        text_so_far.size() - HeldBack(text_so_far, p.request.request.stopping.stop_sequences);
+    if (safe > p.streamed[index])
+      text = text_so_far.substr(p.streamed[index], safe - p.streamed[index]);
   }
   p.streamed[index] += text.size();
   p.responder->Write("data: " + Dump(api::ChunkJson(p.request, p.meta, index, event, text, done)) +
@@ -151,6 +175,7 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
   pending->remaining = parsed.n;
   pending->results.resize(parsed.n);
   pending->streamed.assign(parsed.n, 0);
+  pending->text.assign(parsed.n, "");
   const bool stream = parsed.stream;
   if (stream) {
     responder->StartStream(200, "text/event-stream",

@@ -85,3 +85,13 @@ def test_openai_errors(client, stack):
     resp = requests.post(stack.url + "/v1/chat/completions", data=b"{nope")
     assert resp.status_code == 422
     assert "message" in resp.json()["error"]
+
+
+def test_streamed_chat_never_shows_the_stop_sequence(client, reference):
+    ref = reference[0]
+    stream = client.chat.completions.create(
+        model="stories", messages=[{"role": "user", "content": ref["prompt"]}], temperature=0,
+        max_tokens=64, stop=[" little girl"], stream=True)
+    chunks = [c.choices[0].delta.content or "" for c in stream]
+    assert "".join(chunks) == ref["greedy_text"][: ref["greedy_text"].index(" little girl")]
+    assert not any("little" in c for c in chunks)
