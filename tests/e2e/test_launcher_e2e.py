@@ -87,6 +87,32 @@ def test_launcher_killed_leaves_no_process_behind(tmp_path):
         s.kill_everything()
 
 
+def test_serves_a_gguf_file():
+    """--model-id may name one .gguf file: weights, tokenizer and limits all come from it."""
+    s = Server("e2e-gguf", model=STORIES / "stories260K.gguf")
+    try:
+        s.start()
+        row = reference_rows()[2]
+        r = requests.post(s.url + "/generate", timeout=120, json={
+            "inputs": row["prompt"], "parameters": {"max_new_tokens": 32}})
+        assert r.status_code == 200, r.text
+        text = r.json()["generated_text"]
+        assert len(text) > 40 and row["greedy_text"].startswith(text), text
+        assert "max_total_tokens=128" in s.log()  # llama.context_length of this GGUF
+        assert s.stop(60) == 0, s.log()
+        assert s.wait_gone(5) == []
+    finally:
+        s.kill_everything()
+
+
+def test_download_only_prints_the_resolved_path_and_starts_nothing():
+    r = subprocess.run([str(launcher_path()), "--model-id", str(STORIES), "--download-only"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(STORIES)
+    assert "started" not in r.stderr
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--max-input-tokens", "600"], "--max-input-tokens (600) must be less than --max-total-tokens (512"),
     (["--max-total-tokens", "1000"], "--max-total-tokens (1000) exceeds the model's max_position_embeddings (512)"),

@@ -59,7 +59,8 @@ TEST(PlanServing, OneShardPerVisibleGpuPinnedByRank) {
   ServingPlan unsharded =
       PlanServing(Config({"--sharded", "false"}), {.max_position_embeddings = 512}, 8);
   EXPECT_EQ(unsharded.num_shard, 1u);
-  ServingPlan sharded = PlanServing(Config({"--sharded", "true"}), {.max_position_embeddings = 512}, 2);
+  ServingPlan sharded =
+      PlanServing(Config({"--sharded", "true"}), {.max_position_embeddings = 512}, 2);
   EXPECT_EQ(sharded.num_shard, 2u);
 }
 
