@@ -209,3 +209,21 @@ def test_best_of_returns_the_other_sequences(stack, reference):
     resp = requests.post(stack.url + "/generate_stream",
                          json={"inputs": "Hi", "parameters": {"best_of": 2, "do_sample": True}})
     assert resp.status_code == 422
+
+
+def test_non_streaming_client_that_disconnects_is_cancelled(stack, reference):
+    cancelled_before = stack.metric("tgi_request_cancelled") or 0
+    host, port = stack.url.rsplit(":", 1)
+    body = json.dumps({"inputs": reference[0]["prompt"],
+                       "parameters": {"max_new_tokens": 500, "ignore_eos": True}}).encode()
+    with socket.create_connection(("127.0.0.1", int(port))) as s:
+        s.sendall(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        deadline = time.time() + 5
+        while stack.metric("tgi_kv_blocks_used") == 0 and time.time() < deadline:
+            time.sleep(0.005)
+    deadline = time.time() + 10
+    while stack.metric("tgi_running_requests") != 0 and time.time() < deadline:
+        time.sleep(0.05)
+    assert stack.metric("tgi_kv_blocks_used") == 0
+    assert stack.metric("tgi_request_cancelled") == cancelled_before + 1
