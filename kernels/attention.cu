@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/attention.h"
+#include "kernels/attention_internal.h"
 #include "kernels/device_utils.cuh"
 
 namespace tg::kernels {
@@ -408,6 +409,9 @@ Status PrefillAttention(const PrefillAttentionParams& p, Stream stream) {
     return Status::kInvalidArgument;
   }
   if (p.num_q_heads > 65535 || p.num_seqs > 65535) return Status::kInvalidArgument;
+  if (const Status tc = detail::PrefillAttentionTensorCore(p, stream); tc != Status::kUnsupported) {
+    return tc;
+  }
   const dim3 grid(CeilDiv(p.max_query_len, kPrefillQueries), p.num_q_heads, p.num_seqs);
   return DispatchKvDType(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;

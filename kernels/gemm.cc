@@ -56,8 +56,8 @@ struct GemmContext::Impl {
     Plan plan;
     const cudaDataType_t in = ToCuda(p.dtype);
     const cudaDataType_t out = ToCuda(p.out_dtype);
-    const cublasComputeType_t compute =
-        p.dtype == DType::kFloat32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    // Plain float32 for float32 weights (no TF32): that mode exists to match the CPU reference.
+    const cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
     if (cublasLtMatmulDescCreate(&plan.op, compute, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) {
       return plan;
     }

@@ -99,7 +99,7 @@ for t in kernels_host_test cuda_ops_test cuda_sampling_test cuda_model_test; do
   step "$t" 300 env TG_ASSETS_DIR="$assets" "$bin/$t" --gtest_output="json:$work/$t.json"
 done
 
-if [[ -f scripts/gpu/hf_compare.py && -x $bin/text-gen-shard ]]; then
+if [[ -f scripts/gpu/hf_compare.py && -x $bin/cuda_hf_driver ]]; then
   step hf_compare 300 python3 scripts/gpu/hf_compare.py --bin "$bin" --out "$work/hf_compare.json"
 fi
 

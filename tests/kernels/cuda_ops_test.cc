@@ -242,6 +242,26 @@ TEST_F(CudaOpsTest, PrefillAttentionVarlenWithCacheHits) {
   }
 }
 
+// The serving configuration: a bfloat16 cache (and the tensor-core prefill path). Tolerances
+// cover bf16 rounding of K, V (and of Q and the probabilities in the tensor-core kernel): about
+// 2^-8 relative on outputs of magnitude ~1.
+TEST_F(CudaOpsTest, AttentionWithBf16Cache) {
+  auto bf16 = MakeCudaBackend({.device = DeviceKind::kCuda});
+  ASSERT_EQ(bf16->KvDType(), DType::kBF16);
+  for (int d : {64, 128}) {
+    for (bool decode : {true, false}) {
+      PagedBatch pb = decode ? PagedBatch{{0, 300, 1100}, {1, 1, 1}, 32, 8, d}
+                             : PagedBatch{{0, 5, 32, 0}, {1, 37, 131, 200}, 8, 2, d};
+      std::vector<float> ref, got;
+      RunAttention(*cpu_, pb, decode, &ref);
+      RunAttention(*bf16, pb, decode, &got);
+      ExpectClose(
+          got, ref, 2e-2f, 2e-2f,
+          std::string(decode ? "Decode" : "Prefill") + " bf16 cache d=" + std::to_string(d));
+    }
+  }
+}
+
 TEST_F(CudaOpsTest, TokenLogprobs) {
   const int rows = 3, vocab = 50257;
   const auto logits = RandomVector(rows * vocab, 15, 3.f);

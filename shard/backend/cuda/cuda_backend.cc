@@ -1,6 +1,8 @@
 #include "shard/backend/cuda/cuda_backend.h"
 
 #include <cuda_runtime.h>
+#include <nccl.h>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -448,7 +450,18 @@ std::unique_ptr<Backend> MakeCudaBackend(const BackendOptions& options) {
   TG_CHECK(options.device_id >= 0 && options.device_id < count, kUnavailable,
            "CUDA device " + std::to_string(options.device_id) + " not available (" +
                std::to_string(count) + " visible)");
-  return std::make_unique<cuda::CudaBackend>(options);
+  auto backend = std::make_unique<cuda::CudaBackend>(options);
+  int runtime = 0, nccl = 0;
+  cudaRuntimeGetVersion(&runtime);
+  ncclGetVersion(&nccl);
+  size_t free = 0, total = 0;
+  cudaMemGetInfo(&free, &total);
+  spdlog::info(
+      "CUDA device {}: {} ({} MiB, {} MiB free), CUDA runtime {}.{}, NCCL {}.{}.{}, KV cache {}",
+      options.device_id, backend->DeviceName(), total >> 20, free >> 20, runtime / 1000,
+      (runtime % 1000) / 10, nccl / 10000, (nccl % 10000) / 100, nccl % 100,
+      ToString(backend->KvDType()));
+  return backend;
 }
 
 }  // namespace tg::backend

@@ -1,7 +1,7 @@
 #include "shard/backend/cuda/memory_plan.h"
 
 #include <algorithm>
-#include <sstream>
+#include <string>
 
 #include "common/error.h"
 
@@ -30,9 +30,11 @@ uint64_t KvBytesPerBlock(int num_layers, int block_size, int num_kv_heads, int h
 std::vector<int> ParseGraphBatchSizes(const std::string& list) {
   std::vector<int> sizes;
   if (list.empty() || list == "0") return sizes;
-  std::stringstream in(list);
-  std::string item;
-  while (std::getline(in, item, ',')) {
+  size_t begin = 0;
+  while (begin <= list.size()) {
+    const size_t comma = std::min(list.find(',', begin), list.size());
+    const std::string item = list.substr(begin, comma - begin);
+    begin = comma + 1;
     size_t used = 0;
     int value = 0;
     try {
