@@ -38,6 +38,7 @@ def main():
     fig, (ax_cdf, ax_tput) = plt.subplots(1, 2, figsize=(14, 5.5))
     finite_rates = []
     series = {}
+    color_index = 0  # one colour per run: its TTFT (dotted) and E2EL (solid) curves
     for path in args.results:
         with open(path) as f:
             doc = json.load(f)
@@ -46,10 +47,13 @@ def main():
             rate = rate_value(run["request_rate"])
             name = f'{run["label"]} @ {run["request_rate"]} req/s'
             if ok:
+                color = f"C{color_index % 10}"
+                linestyle = "-" if color_index < 10 else "-."
+                color_index += 1
                 xs, ys = cdf([run["ttfts"][i] * 1000 for i in ok])
-                ax_cdf.plot(xs, ys, linestyle="--", label=f"TTFT {name}")
+                ax_cdf.plot(xs, ys, linestyle=":", color=color)
                 xs, ys = cdf([run["latencies"][i] * 1000 for i in ok])
-                ax_cdf.plot(xs, ys, label=f"E2EL {name}")
+                ax_cdf.plot(xs, ys, linestyle=linestyle, color=color, label=name)
             series.setdefault(f'{run["backend"]}: {run["label"]}', []).append(
                 (rate, run["output_throughput"]))
             if math.isfinite(rate):
@@ -72,7 +76,7 @@ def main():
     ax_cdf.set_xscale("log")
     ax_cdf.set_xlabel("latency (ms, log scale)")
     ax_cdf.set_ylabel("fraction of requests")
-    ax_cdf.set_title("Latency CDFs (dashed: TTFT, solid: end-to-end)")
+    ax_cdf.set_title("Latency CDFs (dotted: TTFT, solid: end-to-end)")
     ax_cdf.grid(True, which="both", alpha=0.3)
     ax_cdf.legend(fontsize=6)
     ax_tput.set_xscale("log")

@@ -30,8 +30,13 @@ def scenario_table(name, doc, peer, meta):
     lines.append(f"- date: {meta['date']}; commit: `{meta['commit']}`; device: {meta['device']}")
     lines.append(f"- command: `{read(os.path.join(meta['dir'], name + '.cmd'))}`")
     w = doc["workload"]
-    lines.append(f"- workload: {w['kind']}, {w['num_prompts']} requests, input {w['input_len']}, "
-                 f"output {w['output_len']}, prefix {w['prefix_len']}, scale {w['length_scale']}")
+    shape = {
+        "random": f"input {w['input_len']}, output {w['output_len']} tokens",
+        "sharegpt": f"ShareGPT-like lengths x {w['length_scale']}",
+        "prefix": f"{w['num_prefixes']} prefixes of {w['prefix_len']} + suffix {w['input_len']}, "
+                  f"output {w['output_len']} tokens",
+    }.get(w["kind"], "")
+    lines.append(f"- workload: {w['kind']}, {w['num_prompts']} requests, {shape}, ignore_eos")
     if peer:
         lines.append(f"- peer: {peer['backend']}, {peer['dtype']}, batch {peer['batch_size']}, "
                      f"torch {peer['torch']} (`{read(os.path.join(meta['dir'], name + '.peer.cmd'))}`)")

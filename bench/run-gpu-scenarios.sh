@@ -2,7 +2,8 @@
 # The standard scenario set (bench/scenarios.sh) on the GPU machine, within one `device` call:
 # builds a random-weight Llama-3-8B-shaped bf16 model with transformers, measures the roofline,
 # sweeps a standalone shard over gRPC, serves the scenarios through the launcher, runs the HF
-# transformers peer on the same workloads, and writes JSON, chart.png and results.md to $OUT.
+# transformers peer on the same workloads, and leaves results.md, chart.png and results.tar.gz
+# (every JSON, command and log) in $OUT (the device tool returns at most 8 files).
 #
 # Needs (carried to the machine): .bundle/ (bin/ + lib/, from scripts/gpu/bundle.sh) and
 # bench/.gpu-assets/ (tokenizer + commit, from bench/prepare-gpu-assets.sh; ../shared does not
@@ -58,5 +59,6 @@ SHAREGPT_N=${SHAREGPT_N:-128} SHAREGPT_SCALE=${SHAREGPT_SCALE:-0.5}
 SHAREGPT_RATES=${SHAREGPT_RATES:-4,16,64,inf} BURSTY_RATE=${BURSTY_RATE:-16}
 PREFIX_N=${PREFIX_N:-128} PREFIX_LEN=${PREFIX_LEN:-1024} PREFIX_SUFFIX=${PREFIX_SUFFIX:-64}
 PREFIX_OUT=${PREFIX_OUT:-64}
+PACK_OUT=${PACK_OUT:-1}
 source bench/scenarios.sh
 run_all

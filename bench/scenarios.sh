@@ -168,5 +168,11 @@ run_all() {
   fi
   python3 bench/results_table.py --dir "$OUT" --commit "$COMMIT" >"$OUT/results.md" ||
     log "results table failed"
+  if ((${PACK_OUT:-0})); then
+    # The device tool brings back at most 8 files: keep the table, the chart and one archive.
+    (cd "$OUT" && tar -czf results.tar.gz --exclude results.tar.gz --exclude .sock -- *.json *.cmd \
+      skipped.txt device.txt logs 2>/dev/null || true)
+    (cd "$OUT" && rm -rf -- *.json *.cmd skipped.txt device.txt logs .sock)
+  fi
   log "done; results in $OUT (skipped: ${SKIPPED[*]:-none})"
 }

@@ -54,6 +54,11 @@ def post_json(url, body):
         return json.load(r)
 
 
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def stop(process):
     if process.poll() is None:
         process.terminate()
@@ -82,7 +87,7 @@ class ServeTest(unittest.TestCase):
         except AssertionError:
             stop(cls.server)
             cls.log.close()
-            print(open(os.path.join(cls.tmp.name, "server.log")).read()[-4000:])
+            print(read_text(os.path.join(cls.tmp.name, "server.log"))[-4000:])
             raise
 
     @classmethod
@@ -160,7 +165,7 @@ class ShardSweepTest(unittest.TestCase):
                      "--threads", "1", "--master-port", str(free_port())],
                     stdout=log, stderr=subprocess.STDOUT)
                 try:
-                    wait_for(lambda: "ready" in open(log_path).read(), 60, "shard", shard)
+                    wait_for(lambda: "ready" in read_text(log_path), 60, "shard", shard)
                     result = os.path.join(tmp, "sweep.json")
                     done = subprocess.run(
                         [BENCH, "shard", "--uds", f"unix://{prefix}-0", "--batch-sizes", "1,3",
