@@ -1,8 +1,4 @@
 // text-gen-launcher: from --model-id to a supervised group of shards and a router, in one command.
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +20,7 @@
 #include "launcher/devices.h"
 #include "launcher/model_source.h"
 #include "launcher/shard_health.h"
+#include "launcher/socket_path.h"
 #include "launcher/supervisor.h"
 
 namespace tg::launcher {
@@ -34,30 +31,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr std::string_view kRouterReadyMarker = "listening on http://";
-
-// A socket left by a killed shard would make the Health probe talk to nobody, so it is removed;
-// a socket something still answers on belongs to another running server, and removing it would
-// break that server, so that is an error. Never removes anything but a socket.
-void ClaimSocketPath(const std::string& path) {
-  struct stat info;
-  if (lstat(path.c_str(), &info) != 0) return;
-  TG_CHECK(S_ISSOCK(info.st_mode), kInvalidArgument,
-           path + " exists and is not a socket; choose another --shard-uds-path");
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  TG_CHECK(path.size() < sizeof(address.sun_path), kInvalidArgument,
-           "socket path too long: " + path);
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const bool live =
-      fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  if (fd >= 0) close(fd);
-  TG_CHECK(!live, kInvalidArgument,
-           path +
-               " is in use by another running server; give this one its own "
-               "--shard-uds-path (and --port, --master-port)");
-  unlink(path.c_str());
-}
 
 std::optional<std::string> ListeningUrl(std::string_view line) {
   size_t at = line.find(kRouterReadyMarker);
