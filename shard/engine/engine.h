@@ -40,7 +40,8 @@ class Engine {
   std::optional<CachedBatchInfo> Filter(uint64_t batch_id, const std::vector<uint64_t>& keep);
   void Clear(std::optional<uint64_t> batch_id);
 
-  // Runs one forward on a throw-away batch (Health after a failure).
+  // Runs one real forward of a short prompt written into KV blocks 0 and 1 (so only call it
+  // when no live request uses them: Warmup, or Health after clearing).
   void SelfTest();
 
  private:

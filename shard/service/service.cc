@@ -54,6 +54,9 @@ grpc::Status ShardService::Health(grpc::ServerContext*, const textgen::v1::Healt
                                   textgen::v1::HealthResponse*) {
   return Guarded([&] {
     if (failed_ && engine_.warmed_up()) {
+      // The self-test writes K/V into the first blocks, and after an internal failure the
+      // cached batches are suspect anyway: drop them (the router re-prefills or fails them).
+      engine_.Clear(std::nullopt);
       engine_.SelfTest();
       failed_ = false;
     }
