@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <openssl/evp.h>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -74,6 +77,36 @@ std::vector<std::string> SelectFiles(const std::vector<std::string>& all, const 
                 model_id + " holds several GGUF files; pick one with a file name:" + list);
   } else {
     throw Error(ErrorKind::kNotFound, model_id + " has no safetensors, .bin or .gguf weights");
+  }
+  return out;
+}
+
+// LFS files are named by the sha256 of their content; a 64-hex ETag lets us verify the bytes.
+bool IsSha256(const std::string& etag) {
+  return etag.size() == 64 && std::all_of(etag.begin(), etag.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c)) &&
+                  !std::isupper(static_cast<unsigned char>(c));
+         });
+}
+
+std::string Sha256OfFile(const fs::path& path) {
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  TG_CHECK(ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1, kInternal,
+           "cannot initialise SHA-256");
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
   }
   return out;
 }
@@ -167,6 +200,14 @@ class Downloader {
       throw Error(ErrorKind::kUnavailable,
                   "download of " + file + " stopped at " + std::to_string(have) + " of " +
                       std::to_string(size) + " bytes; run again to resume");
+    }
+    if (IsSha256(etag)) {
+      const std::string sha = Sha256OfFile(part);
+      if (sha != etag) {
+        fs::remove(part, ec);
+        throw Error(ErrorKind::kCorruptFile,
+                    "downloaded " + file + " has sha256 " + sha + " but the hub announced " + etag);
+      }
     }
     fs::rename(part, repo_.BlobPath(etag));
   }

@@ -12,7 +12,7 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev
-  libgtest-dev libgmock-dev libcurl4-openssl-dev libpcre2-dev libicu-dev
+  libgtest-dev libgmock-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libicu-dev
   nginx-light python3 python3-pip
 )
 missing=()

@@ -28,6 +28,7 @@ def parse_args():
     p.add_argument("--token", default="")
     p.add_argument("--drop", default="", help="FILE:BYTES - first GET of FILE stops after BYTES")
     p.add_argument("--change-etag", default="", help="FILE - GET answers with another ETag")
+    p.add_argument("--corrupt", default="", help="FILE - GET serves bytes that miss their sha256")
     return p.parse_args()
 
 
@@ -104,6 +105,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def serve_file(self, name, headers):
         data = open(os.path.join(ARGS.root, name), "rb").read()
+        if name == ARGS.corrupt:
+            data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
         etag = etag_of(name) if name != ARGS.change_etag else "f" * 64
         headers = dict(headers, ETag='"%s"' % etag, **{"Accept-Ranges": "bytes"})
         start, status = 0, 200

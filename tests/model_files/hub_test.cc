@@ -192,6 +192,23 @@ TEST_F(HubTest, EtagChangeIsDetected) {
   }
 }
 
+TEST_F(HubTest, Sha256MismatchIsDetected) {
+  FakeHub hub(dir_.path(), {"--corrupt", "model.safetensors"});
+  ASSERT_TRUE(hub.ok());
+  try {
+    ResolveModel(kRepo, Options(hub));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCorruptFile);
+    EXPECT_NE(e.message().find("sha256"), std::string::npos) << e.message();
+  }
+  // Nothing corrupt is left behind in the cache.
+  for (const auto& e : fs::recursive_directory_iterator(cache_)) {
+    EXPECT_NE(e.path().filename(), "model.safetensors") << e.path();
+    EXPECT_NE(e.path().extension(), ".incomplete") << e.path();
+  }
+}
+
 TEST_F(HubTest, SingleFileRevisionAndErrors) {
   FakeHub hub(dir_.path(), {"--token", "right"});
   ASSERT_TRUE(hub.ok());
