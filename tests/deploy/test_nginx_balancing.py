@@ -238,6 +238,7 @@ def test_balancing_failover_and_rolling_restart(cluster):
     for r in failed:  # only requests in flight at the kill, and they failed fast (no hang)
         assert r["start"] < gone_at, r
         assert r["end"] - killed_at < 15, r
+        assert not r["outcome"].startswith("wrong text"), r  # an error, never a wrong answer
     after = [r for r in results if r["start"] >= gone_at]
     assert len(after) >= 30 and all(r["outcome"] == "ok" for r in after), \
         [r["outcome"] for r in after if r["outcome"] != "ok"][:5]
