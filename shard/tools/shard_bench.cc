@@ -33,23 +33,27 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 }
 
 // Read bandwidth of `threads` threads summing a buffer much larger than the caches (GB/s).
+// Integer sums vectorise without fast-math, so the loop is limited by memory, not by adds.
 double MeasureReadBandwidth(int threads) {
-  const size_t floats = size_t{256} << 20;  // 1 GiB
-  std::vector<float> buffer(floats, 1.0f);
+  const size_t words = size_t{128} << 20;  // 1 GiB of uint64
+  std::vector<uint64_t> buffer(words, 1);
   double best = 0;
-  for (int repeat = 0; repeat < 3; ++repeat) {
-    std::vector<double> sums(threads);
+  uint64_t checksum = 0;
+  for (int repeat = 0; repeat < 5; ++repeat) {
+    std::vector<uint64_t> sums(threads);
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t) {
       workers.emplace_back([&, t] {
-        const size_t begin = floats * t / threads, end = floats * (t + 1) / threads;
-        sums[t] = std::accumulate(buffer.begin() + begin, buffer.begin() + end, 0.0);
+        const size_t begin = words * t / threads, end = words * (t + 1) / threads;
+        sums[t] = std::accumulate(buffer.begin() + begin, buffer.begin() + end, uint64_t{0});
       });
     }
     for (std::thread& w : workers) w.join();
-    best = std::max(best, static_cast<double>(floats * sizeof(float)) / Seconds(start) / 1e9);
+    best = std::max(best, static_cast<double>(words * sizeof(uint64_t)) / Seconds(start) / 1e9);
+    for (uint64_t s : sums) checksum += s;
   }
+  if (checksum != 5 * words) throw Error(ErrorKind::kInternal, "bandwidth checksum mismatch");
   return best;
 }
 
