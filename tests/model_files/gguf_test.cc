@@ -233,6 +233,48 @@ TEST_F(GgufModel, UndoesLlamaQkPermutation) {
   EXPECT_EQ(w->RawData("model.layers.0.self_attn.q_proj.weight"), nullptr);
 }
 
+// Qwen2/Qwen3 GGUFs keep HF's rotate-half row order: nothing is un-permuted there.
+TEST(GgufQwen, NoPermutationBiasAndQkNorm) {
+  ScratchDir dir;
+  for (const std::string arch : {"qwen2", "qwen3"}) {
+    SCOPED_TRACE(arch);
+    GgufWriter w;
+    w.String("general.architecture", arch);
+    w.U32(arch + ".embedding_length", 32);
+    w.U32(arch + ".feed_forward_length", 64);
+    w.U32(arch + ".block_count", 1);
+    w.U32(arch + ".attention.head_count", 2);
+    w.U32(arch + ".attention.head_count_kv", 1);
+    w.U32(arch + ".attention.sliding_window", 4096);
+    const auto q = HfMatrix(32, 32);
+    w.Tensor("token_embd.weight", kF32, {32, 8}, AsBytes(HfMatrix(8, 32)));
+    w.Tensor("output.weight", kF32, {32, 8}, AsBytes(HfMatrix(8, 32)));
+    w.Tensor("blk.0.attn_q.weight", kF32, {32, 32}, AsBytes(q));
+    if (arch == "qwen2") {
+      w.Tensor("blk.0.attn_q.bias", kF32, {32}, AsBytes(std::vector<float>(32, 0.25f)));
+    } else {
+      w.Tensor("blk.0.attn_q_norm.weight", kF32, {16}, AsBytes(std::vector<float>(16, 1.0f)));
+    }
+    const auto path = dir.path() / (arch + ".gguf");
+    w.Write(path);
+    const auto src = WeightSource::Open(path);
+    EXPECT_EQ(src->config().model_type, arch);
+    EXPECT_EQ(src->config().attention_bias, arch == "qwen2");
+    EXPECT_EQ(src->config().qk_norm, arch == "qwen3");
+    EXPECT_EQ(src->config().sliding_window, 4096u);
+    EXPECT_FALSE(src->config().tie_word_embeddings);
+    EXPECT_EQ(src->config().vocab_size, 8u);
+    EXPECT_EQ(src->ReadF32("model.layers.0.self_attn.q_proj.weight"), q);
+    EXPECT_NE(src->RawData("model.layers.0.self_attn.q_proj.weight"), nullptr);
+    if (arch == "qwen2") {
+      EXPECT_EQ(src->ReadF32("model.layers.0.self_attn.q_proj.bias"),
+                std::vector<float>(32, 0.25f));
+    } else {
+      EXPECT_TRUE(src->Has("model.layers.0.self_attn.q_norm.weight"));
+    }
+  }
+}
+
 TEST(GgufNames, MapsToHf) {
   EXPECT_EQ(GgufToHfName("blk.12.ffn_down.weight"), "model.layers.12.mlp.down_proj.weight");
   EXPECT_EQ(GgufToHfName("blk.0.attn_q.bias"), "model.layers.0.self_attn.q_proj.bias");
