@@ -14,7 +14,7 @@ ChatTemplate::~ChatTemplate() = default;
 ChatTemplate::ChatTemplate(ChatTemplate&&) noexcept = default;
 ChatTemplate& ChatTemplate::operator=(ChatTemplate&&) noexcept = default;
 
-std::string ChatTemplate::Render(const nlohmann::json& messages,
+std::string ChatTemplate::Render(const nlohmann::ordered_json& messages,
                                  const ChatRenderOptions& options) const {
   using jinja::Value;
   const std::time_t now = options.now ? *options.now : std::time(nullptr);

@@ -18,8 +18,10 @@ namespace tg::chat {
 struct ChatRenderOptions {
   bool add_generation_prompt = true;
   std::string bos_token, eos_token;
-  nlohmann::json tools = nullptr;  // the `tools` variable (None when null, like transformers)
-  nlohmann::json extra_context = nlohmann::json::object();  // more template variables
+  nlohmann::ordered_json tools =
+      nullptr;  // the `tools` variable (None when null, like transformers)
+  nlohmann::ordered_json extra_context =
+      nlohmann::ordered_json::object();  // more template variables
   // The time strftime_now() reports; the current time when unset (tests pin it).
   std::optional<std::time_t> now;
 };
@@ -44,7 +46,11 @@ class ChatTemplate {
   ChatTemplate& operator=(ChatTemplate&&) noexcept;
 
   // Throws ChatTemplateError when the template raises, tg::Error on other render failures.
-  std::string Render(const nlohmann::json& messages, const ChatRenderOptions& options) const;
+  // Messages are ordered JSON so that objects keep their key order (tojson of tool schemas and
+  // message fields prints keys in the caller's order, like Python dicts); a nlohmann::json
+  // converts implicitly, with its keys sorted.
+  std::string Render(const nlohmann::ordered_json& messages,
+                     const ChatRenderOptions& options) const;
 
  private:
   std::string source_;

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstdio>
 
+#include <unicode/locid.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+
 #include "common/error.h"
 #include "router/chat/chat_template.h"
 
@@ -40,42 +44,70 @@ std::string Strip(const std::string& s, const Value& chars, bool left, bool righ
   return out;
 }
 
-std::string AsciiLower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
+// Python's case mappings are Unicode-aware (full mappings, root locale), so ICU does them.
+std::string Lower(const std::string& s) {
+  std::string out;
+  icu::UnicodeString::fromUTF8(s).toLower(icu::Locale::getRoot()).toUTF8String(out);
+  return out;
 }
-std::string AsciiUpper(std::string s) {
-  for (char& c : s) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
-  return s;
-}
-
-std::string Capitalize(const std::string& s) {
-  std::string out = AsciiLower(s);
-  if (!out.empty()) out[0] = AsciiUpper(out.substr(0, 1))[0];
+std::string Upper(const std::string& s) {
+  std::string out;
+  icu::UnicodeString::fromUTF8(s).toUpper(icu::Locale::getRoot()).toUTF8String(out);
   return out;
 }
 
-// Jinja's title: words start after white space or one of -({[<.
-std::string Title(const std::string& s) {
+std::vector<UChar32> ToCodePoints(const std::string& s) {
+  std::vector<UChar32> out;
+  const icu::UnicodeString u = icu::UnicodeString::fromUTF8(s);
+  for (int32_t i = 0; i < u.length(); i = u.moveIndex32(i, 1)) out.push_back(u.char32At(i));
+  return out;
+}
+std::string FromCodePoints(const std::vector<UChar32>& cps) {
+  icu::UnicodeString u;
+  for (UChar32 c : cps) u.append(c);
   std::string out;
+  u.toUTF8String(out);
+  return out;
+}
+
+// Python str.capitalize: the first character in title case, the rest lowercased.
+std::string Capitalize(const std::string& s) {
+  auto cps = ToCodePoints(s);
+  for (size_t k = 0; k < cps.size(); ++k) cps[k] = k == 0 ? u_totitle(cps[k]) : u_tolower(cps[k]);
+  return FromCodePoints(cps);
+}
+
+// Python str.title: a cased character after an uncased one is titlecased, others lowercased.
+std::string PyTitle(const std::string& s) {
+  auto cps = ToCodePoints(s);
+  bool prev_cased = false;
+  for (auto& c : cps) {
+    const bool cased = u_hasBinaryProperty(c, UCHAR_CASED);
+    c = prev_cased ? u_tolower(c) : u_totitle(c);
+    prev_cased = cased;
+  }
+  return FromCodePoints(cps);
+}
+
+// Jinja's title filter: words start after white space or one of -({[<.
+std::string Title(const std::string& s) {
+  auto cps = ToCodePoints(s);
   bool start = true;
-  for (char c : s) {
-    const bool sep = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '-' || c == '(' ||
-                     c == '{' || c == '[' || c == '<';
+  for (auto& c : cps) {
+    const bool sep = u_isUWhiteSpace(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
     if (sep) {
-      out += c;
       start = true;
     } else {
-      out += start ? AsciiUpper(std::string(1, c))[0] : AsciiLower(std::string(1, c))[0];
+      c = start ? u_toupper(c) : u_tolower(c);
       start = false;
     }
   }
-  return out;
+  return FromCodePoints(cps);
 }
+
+// Python str.islower / str.isupper: at least one cased character, none of the other case.
+bool IsLower(const std::string& s) { return Lower(s) == s && Upper(s) != s; }
+bool IsUpper(const std::string& s) { return Upper(s) == s && Lower(s) != s; }
 
 std::vector<std::string> Split(const std::string& s, const Value& sep, int64_t maxsplit) {
   std::vector<std::string> out;
@@ -288,7 +320,7 @@ Value SortList(const Value& value, CallArgs& args) {
   const Value attribute = args.GetOr(2, "attribute", Value());
   auto key = [&](const Value& v) {
     Value k = attribute.is_string() ? AttributeOf(v, attribute.as_string()) : v;
-    if (!case_sensitive && k.is_string()) return Value(AsciiLower(k.as_string()));
+    if (!case_sensitive && k.is_string()) return Value(Lower(k.as_string()));
     return k;
   };
   std::stable_sort(items.begin(), items.end(), [&](const Value& a, const Value& b) {
@@ -377,8 +409,8 @@ Value ApplyFilter(const std::string& name, const Value& value, CallArgs& args) {
   if (name == "e" || name == "escape" || name == "forceescape")
     return Value(HtmlEscape(value.Str()));
   if (name == "trim") return Value(Strip(value.Str(), arg(0, "chars", Value::None()), true, true));
-  if (name == "upper") return Value(AsciiUpper(value.Str()));
-  if (name == "lower") return Value(AsciiLower(value.Str()));
+  if (name == "upper") return Value(Upper(value.Str()));
+  if (name == "lower") return Value(Lower(value.Str()));
   if (name == "title") return Value(Title(value.Str()));
   if (name == "capitalize") return Value(Capitalize(value.Str()));
   if (name == "default" || name == "d") {
@@ -408,13 +440,13 @@ Value ApplyFilter(const std::string& name, const Value& value, CallArgs& args) {
   if (name == "items" || name == "dictsort") {
     List pairs;
     if (value.is_dict()) {
-      for (const auto& [k, v] : value.as_dict()) pairs.push_back(Value::MakeList({Value(k), v}));
+      for (const auto& [k, v] : value.as_dict()) pairs.push_back(Value::MakeTuple({Value(k), v}));
     } else if (!value.is_undefined()) {
       Fail("items filter needs a mapping");
     }
     if (name == "dictsort") {
       std::stable_sort(pairs.begin(), pairs.end(), [](const Value& a, const Value& b) {
-        return AsciiLower(a.as_list()[0].Str()) < AsciiLower(b.as_list()[0].Str());
+        return Lower(a.as_list()[0].Str()) < Lower(b.as_list()[0].Str());
       });
     }
     return Value::MakeList(std::move(pairs));
@@ -573,10 +605,8 @@ bool ApplyTest(const std::string& name, const Value& value, CallArgs& args) {
     if (value.is_none() || value.is_bool()) return Equals(value, o) && value.kind() == o.kind();
     return false;
   }
-  if (name == "lower")
-    return value.is_string() && AsciiLower(value.as_string()) == value.as_string();
-  if (name == "upper")
-    return value.is_string() && AsciiUpper(value.as_string()) == value.as_string();
+  if (name == "lower") return IsLower(value.Str());
+  if (name == "upper") return IsUpper(value.Str());
   Fail("no test named '" + name + "'");
 }
 
@@ -635,9 +665,9 @@ std::optional<Value> GetMethod(const Value& value, const std::string& name) {
                              a.GetOr(2, "count", Value(-1)).as_int()));
       });
     }
-    if (name == "upper") return method([s](CallArgs&) { return Value(AsciiUpper(s)); });
-    if (name == "lower") return method([s](CallArgs&) { return Value(AsciiLower(s)); });
-    if (name == "title") return method([s](CallArgs&) { return Value(Title(s)); });
+    if (name == "upper") return method([s](CallArgs&) { return Value(Upper(s)); });
+    if (name == "lower") return method([s](CallArgs&) { return Value(Lower(s)); });
+    if (name == "title") return method([s](CallArgs&) { return Value(PyTitle(s)); });
     if (name == "capitalize") return method([s](CallArgs&) { return Value(Capitalize(s)); });
     if (name == "format") return method([s](CallArgs& a) { return Value(PyFormat(s, a)); });
     if (name == "join") {
@@ -685,10 +715,8 @@ std::optional<Value> GetMethod(const Value& value, const std::string& name) {
     if (name == "isalnum")
       return char_class([](unsigned char c) { return std::isalnum(c) != 0 || c >= 0x80; });
     if (name == "isspace") return char_class([](unsigned char c) { return std::isspace(c) != 0; });
-    if (name == "islower")
-      return method([s](CallArgs&) { return Value(AsciiLower(s) == s && AsciiUpper(s) != s); });
-    if (name == "isupper")
-      return method([s](CallArgs&) { return Value(AsciiUpper(s) == s && AsciiLower(s) != s); });
+    if (name == "islower") return method([s](CallArgs&) { return Value(IsLower(s)); });
+    if (name == "isupper") return method([s](CallArgs&) { return Value(IsUpper(s)); });
     return std::nullopt;
   }
   if (value.is_dict() && !value.is_namespace()) {

@@ -129,10 +129,15 @@ class Interpreter {
         scope_->vars[n.text] = MakeMacro(n, nullptr);
         return Flow::kNormal;
       case Node::Kind::kCallBlock: {
+        // caller() renders the block body in the scope of the {% call %} site.
         const Node* body_node = &n;
-        const Value caller = Value::MakeFunction([this, body_node](CallArgs&) {
+        const std::shared_ptr<Scope> site = scope_;
+        const Value caller = Value::MakeFunction([this, body_node, site](CallArgs&) {
+          auto saved = scope_;
+          scope_ = std::make_shared<Scope>(Scope{{}, site});
           std::string text;
           ExecBody(body_node->body, text);
+          scope_ = saved;
           return Value(std::move(text));
         });
         const Expr& call = *n.expr;
@@ -351,6 +356,7 @@ class Interpreter {
       case Expr::Kind::kTuple: {
         List items;
         for (const auto& a : e.args) items.push_back(Eval(*a));
+        if (e.kind == Expr::Kind::kTuple) return Value::MakeTuple(std::move(items));
         return Value::MakeList(std::move(items));
       }
       case Expr::Kind::kDict: {

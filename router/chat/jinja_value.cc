@@ -28,6 +28,11 @@ Value Value::MakeList(List items) {
   v.list_ = std::make_shared<List>(std::move(items));
   return v;
 }
+Value Value::MakeTuple(List items) {
+  Value v = MakeList(std::move(items));
+  v.tuple_ = true;
+  return v;
+}
 Value Value::MakeDict(Dict items) {
   Value v;
   v.kind_ = Kind::kDict;
@@ -46,57 +51,32 @@ Value Value::MakeFunction(Function fn) {
   return v;
 }
 
-Value Value::FromJson(const nlohmann::json& j) {
+Value Value::FromJson(const nlohmann::ordered_json& j) {
   switch (j.type()) {
-    case nlohmann::json::value_t::null:
+    case nlohmann::ordered_json::value_t::null:
       return None();
-    case nlohmann::json::value_t::boolean:
+    case nlohmann::ordered_json::value_t::boolean:
       return Value(j.get<bool>());
-    case nlohmann::json::value_t::number_integer:
+    case nlohmann::ordered_json::value_t::number_integer:
       return Value(j.get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::ordered_json::value_t::number_unsigned:
       return Value(static_cast<int64_t>(j.get<uint64_t>()));
-    case nlohmann::json::value_t::number_float:
+    case nlohmann::ordered_json::value_t::number_float:
       return Value(j.get<double>());
-    case nlohmann::json::value_t::string:
+    case nlohmann::ordered_json::value_t::string:
       return Value(j.get<std::string>());
-    case nlohmann::json::value_t::array: {
+    case nlohmann::ordered_json::value_t::array: {
       List items;
       for (const auto& e : j) items.push_back(FromJson(e));
       return MakeList(std::move(items));
     }
-    case nlohmann::json::value_t::object: {
+    case nlohmann::ordered_json::value_t::object: {
       Dict items;
       for (const auto& [k, e] : j.items()) items.emplace_back(k, FromJson(e));
       return MakeDict(std::move(items));
     }
     default:
       return None();
-  }
-}
-
-nlohmann::json Value::ToNlohmann() const {
-  switch (kind_) {
-    case Kind::kBool:
-      return b_;
-    case Kind::kInt:
-      return i_;
-    case Kind::kFloat:
-      return f_;
-    case Kind::kString:
-      return *s_;
-    case Kind::kList: {
-      auto out = nlohmann::json::array();
-      for (const auto& e : *list_) out.push_back(e.ToNlohmann());
-      return out;
-    }
-    case Kind::kDict: {
-      auto out = nlohmann::json::object();
-      for (const auto& [k, e] : *dict_) out[k] = e.ToNlohmann();
-      return out;
-    }
-    default:
-      return nullptr;
   }
 }
 
@@ -241,6 +221,7 @@ void Dump(const Value& v, const JsonStyle& style, int depth, std::string& out) {
   const char* key_sep = style.key_sep ? style.key_sep : ": ";
   switch (v.kind()) {
     case Value::Kind::kUndefined:
+      throw Error(ErrorKind::kInvalidArgument, "Object of type Undefined is not JSON serializable");
     case Value::Kind::kNone:
       out += "null";
       break;
@@ -331,12 +312,13 @@ std::string Value::Repr() const {
     case Kind::kString:
       return ReprString(*s_);
     case Kind::kList: {
-      std::string out = "[";
+      std::string out = tuple_ ? "(" : "[";
       for (size_t k = 0; k < list_->size(); ++k) {
         if (k != 0) out += ", ";
         out += (*list_)[k].Repr();
       }
-      return out + "]";
+      if (tuple_ && list_->size() == 1) out += ",";
+      return out + (tuple_ ? ")" : "]");
     }
     case Kind::kDict: {
       std::string out = namespace_ ? "<Namespace {" : "{";

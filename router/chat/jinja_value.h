@@ -35,11 +35,13 @@ class Value {
   Value(std::string s);                             // NOLINT
   Value(const char* s) : Value(std::string(s)) {}   // NOLINT
   static Value MakeList(List items = {});
+  // A Python tuple: a list that prints as (a, b).
+  static Value MakeTuple(List items);
   static Value MakeDict(Dict items = {});
   // A namespace() object: a dict whose attributes may be assigned with {% set ns.x = ... %}.
   static Value MakeNamespace(Dict items = {});
   static Value MakeFunction(Function fn);
-  static Value FromJson(const nlohmann::json& j);
+  static Value FromJson(const nlohmann::ordered_json& j);
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
@@ -53,6 +55,7 @@ class Value {
   bool is_dict() const { return kind_ == Kind::kDict; }
   bool is_function() const { return kind_ == Kind::kFunction; }
   bool is_namespace() const { return kind_ == Kind::kDict && namespace_; }
+  bool is_tuple() const { return kind_ == Kind::kList && tuple_; }
 
   bool as_bool() const { return b_; }
   int64_t as_int() const { return i_; }
@@ -73,7 +76,6 @@ class Value {
   // Custom separators replace Python's defaults (", "/": ", or ","/": " with an indent).
   std::string ToJson(int indent = -1, bool sort_keys = false, const char* item_sep = nullptr,
                      const char* key_sep = nullptr) const;
-  nlohmann::json ToNlohmann() const;
 
   // Dict lookup (nullptr when missing).
   const Value* Find(const std::string& key) const;
@@ -85,6 +87,7 @@ class Value {
   Kind kind_ = Kind::kUndefined;
   bool b_ = false;
   bool namespace_ = false;
+  bool tuple_ = false;
   int64_t i_ = 0;
   double f_ = 0;
   std::shared_ptr<const std::string> s_;

@@ -83,7 +83,8 @@ int Run(const Args& args) {
     options.add_generation_prompt = args.add_generation_prompt;
     options.bos_token = args.bos_token;
     options.eos_token = args.eos_token;
-    const std::string rendered = tmpl.Render(nlohmann::json::parse(ReadAll(std::cin)), options);
+    const std::string rendered =
+        tmpl.Render(nlohmann::ordered_json::parse(ReadAll(std::cin)), options);
     std::cout.write(rendered.data(), static_cast<std::streamsize>(rendered.size()));
     return 0;
   }
