@@ -65,7 +65,10 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
     r.sampling.repetition_penalty = static_cast<float>(Number(*v, "repetition_penalty"));
   }
   if (const json* v = Field(body, "seed")) {
-    if (!v->is_number_integer()) Invalid("`seed` must be an integer");
+    if (!v->is_number_integer() ||
+        (v->is_number_integer() && !v->is_number_unsigned() && v->get<int64_t>() < 0)) {
+      Invalid("`seed` must be a non-negative integer");
+    }
     r.sampling.seed = v->get<uint64_t>();
     r.seed_given = true;
   }

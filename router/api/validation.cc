@@ -150,6 +150,7 @@ Validator::Validator(ValidationLimits limits, EncodeFn encode)
 
 ValidatedRequest Validator::ValidateTgi(const json& body) const {
   RejectUnknownKeys(body, {"inputs", "parameters", "stream"}, "the request");
+  if (const json* stream = Field(body, "stream")) GetBool(*stream, "stream");
   const json* inputs = Field(body, "inputs");
   if (!inputs || !inputs->is_string()) Invalid("`inputs` must be a string");
   ValidatedRequest request;

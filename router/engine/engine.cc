@@ -44,18 +44,6 @@ void FillSampling(const api::SamplingParams& s, pb::NextTokenChooserParameters* 
 
 }  // namespace
 
-const char* ToString(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kEosToken:
-      return "eos_token";
-    case FinishReason::kStopSequence:
-      return "stop_sequence";
-  }
-  return "length";
-}
-
 struct Engine::Entry {
   uint64_t id = 0;
   api::ValidatedRequest request;

@@ -255,6 +255,11 @@ void App::Handle(http::Request request, std::shared_ptr<http::Responder> respond
       context_->metrics.Increment("tgi_request_failure", "err=\"overloaded\"");
     }
     responder->Send(ErrorResponse(e.kind(), e.message(), IsOpenAiPath(request.path)));
+  } catch (const nlohmann::json::exception& e) {
+    // A JSON value of the wrong type that a route read without checking: the client's input.
+    responder->Send(ErrorResponse(ErrorKind::kInvalidArgument,
+                                  std::string("invalid request: ") + e.what(),
+                                  IsOpenAiPath(request.path)));
   } catch (const std::exception& e) {
     spdlog::error("internal error on {}: {}", request.path, e.what());
     responder->Send(ErrorResponse(ErrorKind::kInternal, e.what(), IsOpenAiPath(request.path)));

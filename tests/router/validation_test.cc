@@ -85,6 +85,8 @@ TEST(ValidationTest, RejectsOutOfRangeValues) {
   EXPECT_NE(ErrorOf(json::parse(R"({"inputs":"a","parameters":{"top_k":-3}})")), "");
   EXPECT_NE(ErrorOf(json::parse(R"({"inputs":"a","parameters":{"top_k":"3"}})")), "");
   EXPECT_NE(ErrorOf(json::parse(R"({"inputs":""})")), "");
+  EXPECT_NE(ErrorOf(json::parse(R"({"inputs":"a","stream":"yes"})")).find("stream"),
+            std::string::npos);
   EXPECT_NE(ErrorOf(json::parse(R"({"parameters":{}})")), "");
 }
 
