@@ -313,6 +313,48 @@ TEST_F(ShardServiceTest, EosStopsUnlessIgnored) {
   EXPECT_EQ(response.batch().request_ids(0), 2u);
 }
 
+// A preempted request comes back with its generated tokens and continues where it stopped.
+TEST_F(ShardServiceTest, RePrefillAfterPreemptionContinues) {
+  const auto ref = LoadStoriesReference()[3];
+  pb::Request request = MakeRequest(1, ref.input_ids, 12);
+  for (int i = 0; i < 5; ++i) request.add_generated_ids(static_cast<uint32_t>(ref.greedy_ids[i]));
+  const pb::PrefillResponse prefill = Prefill(3, {request});
+  ASSERT_EQ(prefill.generations_size(), 1);
+  EXPECT_EQ(prefill.generations(0).tokens().ids(0), static_cast<uint32_t>(ref.greedy_ids[5]));
+  std::vector<int32_t> generated(ref.greedy_ids.begin(), ref.greedy_ids.begin() + 6);
+  std::optional<pb::CachedBatch> batch = prefill.batch();
+  pb::Generation last;
+  while (batch.has_value()) {
+    const pb::DecodeResponse decode = Decode({*batch});
+    last = decode.generations(0);
+    generated.push_back(static_cast<int32_t>(last.tokens().ids(0)));
+    batch = decode.has_batch() ? std::optional<pb::CachedBatch>(decode.batch()) : std::nullopt;
+  }
+  EXPECT_EQ(generated, std::vector<int32_t>(ref.greedy_ids.begin(), ref.greedy_ids.begin() + 12));
+  EXPECT_EQ(last.generated_text().generated_tokens(), 12u);
+}
+
+// Without a token budget the CPU pool is sized from free memory.
+TEST_F(ShardServiceTest, WarmupSizesThePoolFromFreeMemory) {
+  pb::WarmupRequest request;
+  request.set_max_input_tokens(64);
+  request.set_max_total_tokens(128);
+  grpc::ClientContext context;
+  pb::WarmupResponse response;
+  ASSERT_TRUE(shard_->stub().Warmup(&context, request, &response).ok());
+  EXPECT_GE(response.max_supported_total_tokens(), 128u);
+  EXPECT_EQ(response.max_supported_total_tokens(), uint64_t{response.num_blocks()} * kBlock);
+  EXPECT_EQ(response.block_size(), kBlock);
+  // stories260K: 5 layers x (K + V) x 4 heads x 8 dims x 4 bytes per token.
+  EXPECT_EQ(response.kv_bytes(), response.max_supported_total_tokens() * 5 * 2 * 4 * 8 * 4);
+  EXPECT_GT(response.weight_bytes(), 0u);
+  // Put the suite's pool back.
+  request.set_max_batch_total_tokens(kBlock * 512);
+  grpc::ClientContext again;
+  ASSERT_TRUE(shard_->stub().Warmup(&again, request, &response).ok());
+  EXPECT_EQ(response.num_blocks(), 512u);
+}
+
 TEST_F(ShardServiceTest, UnknownBatchIsAnInvalidArgument) {
   pb::DecodeRequest request;
   request.add_batches()->set_id(424242);
