@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 
 #include "model_files/weight_source.h"
 #include "shard/backend/backend.h"
@@ -49,6 +50,7 @@ void ExpectMatchesReference(const std::string& path) {
       max_diff = std::max(max_diff, std::abs(logits[i] - ref.last_logits[i]));
     }
     EXPECT_LT(max_diff, 1e-4f) << ref.prompt << " via " << path;
+    std::cout << "max |logit - HF| = " << max_diff << " (" << ref.prompt << ")\n";
   }
 }
 
