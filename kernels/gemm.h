@@ -48,4 +48,24 @@ class GemmContext {
 // tiled SIMT kernel, correct but far slower.
 Status SimpleGemm(const GemmParams& p, Stream stream);
 
+// y[m, n] += bias[n] (float32): the bias of a Linear, kept out of cuBLASLt's epilogue.
+Status AddBias(float* y, const float* bias, int m, int n, Stream stream);
+
+// Decode-sized GEMMs (m <= kSkinnyMaxRows) straight from float32 activations: weights read once
+// with 16-byte loads (k a multiple of 8 elements, 16-byte aligned pointers).
+constexpr int kSkinnyMaxRows = 8;
+struct SkinnyGemmParams {
+  DType dtype = DType::kBFloat16;  // of w
+  const float* x = nullptr;        // [m, k]
+  const void* w = nullptr;         // [n, k]
+  const float* bias = nullptr;     // optional [n]
+  float* y = nullptr;              // [m, n]
+  int m = 0;
+  int n = 0;
+  int k = 0;
+  bool accumulate = false;
+};
+bool SkinnyGemmApplies(const SkinnyGemmParams& p);
+Status SkinnyGemm(const SkinnyGemmParams& p, Stream stream);
+
 }  // namespace tg::kernels

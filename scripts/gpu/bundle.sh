@@ -69,7 +69,8 @@ done
 # the checkout does not travel).
 assets=$root/../shared/assets
 if [[ -d $assets/models/stories260K ]]; then
-  cp -r "$assets/models/stories260K" "$bundle/assets/"
+  mkdir -p "$bundle/assets/models"
+  cp -r "$assets/models/stories260K" "$bundle/assets/models/"
   mkdir -p "$bundle/assets/reference"
   cp "$assets/reference/stories260K-reference.jsonl" "$bundle/assets/reference/" 2>/dev/null || true
 fi

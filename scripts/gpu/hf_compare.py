@@ -48,6 +48,21 @@ def shapes():
     }
 
 
+def hub_style_rope(directory):
+    """transformers 5 saves rope settings as config["rope_parameters"]; the checkpoints on the
+    Hub (Llama-3-8B, Qwen2.5-7B, ...) carry top-level "rope_theta" / "rope_scaling", which is what
+    our config reader parses. Add those keys (same values) so both readers see the same rope."""
+    path = os.path.join(directory, "config.json")
+    cfg = json.load(open(path))
+    rope = cfg.get("rope_parameters") or {}
+    if "rope_theta" in rope:
+        cfg.setdefault("rope_theta", rope["rope_theta"])
+    if rope.get("rope_type", "default") != "default":
+        cfg.setdefault("rope_scaling", {k: v for k, v in rope.items() if k != "rope_theta"})
+    json.dump(cfg, open(path, "w"), indent=2)
+    return {k: cfg.get(k) for k in ("rope_theta", "rope_scaling", "rope_parameters")}
+
+
 def hf_reference(model, prompts, steps):
     out = []
     for ids in prompts:
@@ -89,6 +104,7 @@ def main():
             prompts = [torch.randint(3, vocab, (n,), generator=g).tolist() for n in (1, 7, 33, 130)]
             with tempfile.TemporaryDirectory() as tmp:
                 model.save_pretrained(tmp, safe_serialization=True)
+                entry["config_rope"] = hub_style_rope(tmp)
                 ref = hf_reference(model, prompts, args.steps)
                 del model
                 torch.cuda.empty_cache()
@@ -106,7 +122,7 @@ def main():
                 mine = torch.tensor(o["last_logits"])
                 rel.append(float((mine - r["last_logits"]).norm() / r["last_logits"].norm()))
                 same += int(o["tokens"] == r["tokens"])
-            entry = {"logits_rel_err": rel, "max_rel_err": max(rel), "rel_err_ok": max(rel) < 2e-2,
+            entry = {**entry, "logits_rel_err": rel, "max_rel_err": max(rel), "rel_err_ok": max(rel) < 2e-2,
                      "greedy_identical": f"{same}/{len(prompts)}",
                      "prompt_lengths": [len(p) for p in prompts]}
         except Exception as e:  # one architecture failing must not hide the others

@@ -40,8 +40,8 @@ void Expect(bool ok, const std::string& message) {
 }
 
 void ExpectDType(const Tensor& t, DType dtype, const char* name) {
-  Expect(t.dtype() == dtype,
-         std::string(name) + " must be " + ToString(dtype) + ", got " + t.DebugString());
+  if (t.dtype() == dtype) return;  // the message is only built on failure (hot path)
+  Expect(false, std::string(name) + " must be " + ToString(dtype) + ", got " + t.DebugString());
 }
 
 int AsInt(int64_t v) { return static_cast<int>(v); }
@@ -156,6 +156,21 @@ class CudaBackend final : public Backend {
     if (bias) {
       ExpectDType(*bias, DType::kF32, "bias");
       Expect(bias->numel() == n, "Linear bias shape");
+    }
+    if (m <= kernels::kSkinnyMaxRows) {
+      kernels::SkinnyGemmParams sk;
+      sk.dtype = ToKernel(weight.dtype());
+      sk.x = x.data_as<float>();
+      sk.w = weight.data();
+      sk.bias = bias ? bias->data_as<float>() : nullptr;
+      sk.y = out.data_as<float>();
+      sk.m = AsInt(m);
+      sk.n = AsInt(n);
+      sk.k = AsInt(k);
+      if (kernels::SkinnyGemmApplies(sk)) {
+        CheckKernel(kernels::SkinnyGemm(sk, stream()), "Linear (skinny)");
+        return;
+      }
     }
     kernels::GemmParams p;
     p.dtype = ToKernel(weight.dtype());

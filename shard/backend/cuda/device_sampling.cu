@@ -78,21 +78,35 @@ __device__ int BlockArgMax(const float* x, int vocab, const int* excluded, int n
   return red_i[0];
 }
 
+// The reference's Softmax: exp in float32 (accurate expf, not __expf), the normaliser summed in
+// double, probabilities = exp * float(1 / sum).
 struct Softmax {
   float max;
   float inv_sum;
-  __device__ float Prob(float x) const { return x == -INFINITY ? 0.f : __expf(x - max) * inv_sum; }
+  __device__ float Prob(float x) const { return x == -INFINITY ? 0.f : expf(x - max) * inv_sum; }
 };
 
+__device__ double BlockSumDouble(double v, double* shared) {
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  __syncthreads();
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  v = lane < static_cast<int>(blockDim.x >> 5) ? shared[lane] : 0.0;
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
 __device__ Softmax BlockSoftmax(const float* x, int vocab, float* red) {
+  __shared__ double red_d[32];
   float m = -INFINITY;
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, x[i]);
   m = BlockMax(m, red);
-  float s = 0.f;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
-    s += x[i] == -INFINITY ? 0.f : __expf(x[i] - m);
-  s = BlockSum(s, red);
-  return {m, 1.f / s};
+  double s = 0.0;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += x[i] == -INFINITY ? 0.f : expf(x[i] - m);
+  s = BlockSumDouble(s, red_d);
+  return {m, static_cast<float>(1.0 / s)};
 }
 
 // Largest key K in [0, hi] with mass(OrderKey(x) >= K) >= target, mass being probability
@@ -158,49 +172,32 @@ __device__ void ApplyTypical(float* x, float* gap, int vocab, float typical_p, f
 }
 
 // Walks kept tokens in id order accumulating probabilities; the first whose running sum exceeds
-// u * total wins (the last kept token if rounding leaves none).
-__device__ int Draw(const float* x, int vocab, float u, float* red, float* prefix, int* result) {
+// u * total wins (the last kept token if rounding leaves none). Both sums run sequentially in id
+// order in one thread, exactly as the reference adds them: a float32 sum over 150k terms drifts
+// by ~1e-4, so any other order would pick a different token near the boundary.
+__device__ int Draw(const float* x, float* probs, int vocab, float u, float* red, int* result) {
   const Softmax sm = BlockSoftmax(x, vocab, red);
-  const int chunk = (vocab + blockDim.x - 1) / blockDim.x;
-  const int begin = min(vocab, static_cast<int>(threadIdx.x) * chunk);
-  const int end = min(vocab, begin + chunk);
-  float local = 0.f;
-  int last_kept = -1;
-  for (int i = begin; i < end; ++i) {
-    if (x[i] != -INFINITY) {
-      local += sm.Prob(x[i]);
-      last_kept = i;
-    }
-  }
-  prefix[threadIdx.x] = local;
-  if (threadIdx.x == 0) {
-    result[0] = INT_MAX;
-    result[1] = -1;
-  }
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) probs[i] = sm.Prob(x[i]);
   __syncthreads();
   if (threadIdx.x == 0) {
+    float total = 0.f;
+    for (int i = 0; i < vocab; ++i) total += probs[i];
+    const float target = u * total;
     float running = 0.f;
-    for (int t = 0; t < static_cast<int>(blockDim.x); ++t) {
-      const float v = prefix[t];
-      prefix[t] = running;
-      running += v;
+    int chosen = -1, last_kept = -1;
+    for (int i = 0; i < vocab; ++i) {
+      if (x[i] == -INFINITY) continue;
+      last_kept = i;
+      running += probs[i];
+      if (running > target) {
+        chosen = i;
+        break;
+      }
     }
-    prefix[blockDim.x] = running;
+    result[0] = chosen >= 0 ? chosen : last_kept;
   }
   __syncthreads();
-  const float target = u * prefix[blockDim.x];
-  float running = prefix[threadIdx.x];
-  for (int i = begin; i < end; ++i) {
-    if (x[i] == -INFINITY) continue;
-    running += sm.Prob(x[i]);
-    if (running > target) {
-      atomicMin(&result[0], i);
-      break;
-    }
-  }
-  if (last_kept >= 0) atomicMax(&result[1], last_kept);
-  __syncthreads();
-  const int token = result[0] != INT_MAX ? result[0] : result[1];
+  const int token = result[0];
   __syncthreads();
   return token;
 }
@@ -209,7 +206,6 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p, Scratch
   __shared__ float red[32];
   __shared__ float red_v[32];
   __shared__ int red_i[32];
-  __shared__ float prefix[kThreads + 1];
   __shared__ int result[2];
   __shared__ int chosen[kMaxTopN];
 
@@ -285,7 +281,7 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p, Scratch
       }
       __syncthreads();
     }
-    token = Draw(x, vocab, tg::backend::PhiloxUniform(rp.seed, rp.step), red, prefix, result);
+    token = Draw(x, scratch.aux + offset, vocab, tg::backend::PhiloxUniform(rp.seed, rp.step), red, result);
   }
 
   // log_softmax of the processed logits.
