@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <optional>
 
@@ -362,6 +363,51 @@ TEST_F(ShardServiceTest, UnknownBatchIsAnInvalidArgument) {
   pb::DecodeResponse response;
   const grpc::Status status = shard_->stub().Decode(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// The default real model answers a ChatML prompt. Skipped when models/ was not fetched
+// (scripts/fetch-default-model.sh). Prompt ids are the SmolLM2 tokenization of
+// "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
+// the answer "The capital of France is Paris." ends with <|im_end|> (EOS, id 2).
+TEST(SmolLm2Test, AnswersTheCapitalOfFrance) {
+  const std::string model =
+      std::string(TG_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!std::filesystem::exists(model)) GTEST_SKIP() << "no " << model;
+  const std::vector<uint32_t> prompt = {1,    4093, 198, 1780, 314, 260, 3575, 282,
+                                        4649, 47,   2,   198,  1,   520, 9531, 198};
+  const std::vector<uint32_t> answer = {504, 3575, 282, 4649, 314, 7042, 30, 2};
+  for (const char* dtype : {"float32", "bfloat16"}) {
+    ShardProcess shard(model, {"--dtype", dtype});
+    grpc::ClientContext warmup_context;
+    pb::WarmupRequest warmup;
+    warmup.set_max_total_tokens(64);
+    warmup.set_max_batch_total_tokens(256);
+    pb::WarmupResponse warmed;
+    ASSERT_TRUE(shard.stub().Warmup(&warmup_context, warmup, &warmed).ok());
+    pb::PrefillRequest prefill;
+    pb::Request* request = prefill.mutable_batch()->add_requests();
+    request->set_id(1);
+    for (uint32_t id : prompt) request->add_input_ids(id);
+    request->mutable_stopping_parameters()->set_max_new_tokens(32);
+    for (uint32_t b = 0; b < 4; ++b) request->add_blocks(b);
+    prefill.mutable_batch()->set_id(1);
+    grpc::ClientContext prefill_context;
+    pb::PrefillResponse first;
+    ASSERT_TRUE(shard.stub().Prefill(&prefill_context, prefill, &first).ok());
+    std::vector<uint32_t> generated = {first.generations(0).tokens().ids(0)};
+    std::optional<pb::CachedBatch> batch = first.batch();
+    while (batch.has_value()) {
+      pb::DecodeRequest decode;
+      *decode.add_batches() = *batch;
+      grpc::ClientContext context;
+      pb::DecodeResponse response;
+      ASSERT_TRUE(shard.stub().Decode(&context, decode, &response).ok());
+      generated.push_back(response.generations(0).tokens().ids(0));
+      batch =
+          response.has_batch() ? std::optional<pb::CachedBatch>(response.batch()) : std::nullopt;
+    }
+    EXPECT_EQ(generated, answer) << dtype;
+  }
 }
 
 TEST(ShardProcessTest, ExitsCleanlyOnSigterm) {
