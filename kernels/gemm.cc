@@ -105,8 +105,14 @@ Status GemmContext::Run(const GemmParams& p, Stream stream) {
   // The bias is added by a separate kernel: cuBLASLt's bias epilogue gave float32 results off
   // by ~1e-3 relative on H100 (seen in cuda_ops_test); only Qwen2's qkv projection has one.
   if (p.bias && (p.accumulate || p.out_dtype != DType::kFloat32)) return Status::kUnsupported;
-  const PlanKey key{p.m, p.n, p.k, static_cast<int>(p.dtype), static_cast<int>(p.out_dtype),
-                    false, p.accumulate, p.workspace_bytes};
+  const PlanKey key{p.m,
+                    p.n,
+                    p.k,
+                    static_cast<int>(p.dtype),
+                    static_cast<int>(p.out_dtype),
+                    false,
+                    p.accumulate,
+                    p.workspace_bytes};
   auto it = impl_->plans.find(key);
   if (it == impl_->plans.end()) it = impl_->plans.emplace(key, impl_->Build(p)).first;
   const Plan& plan = it->second;
@@ -117,7 +123,8 @@ Status GemmContext::Run(const GemmParams& p, Stream stream) {
       impl_->handle, plan.op, &alpha, p.w, plan.a, p.x, plan.b, &beta, p.y, plan.c, p.y, plan.c,
       &plan.algo, p.workspace, p.workspace_bytes, reinterpret_cast<cudaStream_t>(stream));
   if (st != CUBLAS_STATUS_SUCCESS) return Status::kLaunchFailed;
-  return p.bias ? AddBias(static_cast<float*>(p.y), static_cast<const float*>(p.bias), p.m, p.n, stream)
+  return p.bias ? AddBias(static_cast<float*>(p.y), static_cast<const float*>(p.bias), p.m, p.n,
+                          stream)
                 : Status::kOk;
 }
 

@@ -82,9 +82,9 @@ TEST_F(CudaOpsTest, LinearAgainstCpu) {
     int m, n, k;
     bool bias;
   };
-  for (const Shape s : {Shape{1, 256, 128, false}, Shape{7, 131, 67, true},
-                        Shape{33, 512, 576, true}, Shape{1, 1001, 172, false},
-                        Shape{5, 300, 256, true}, Shape{8, 4096, 576, false}}) {
+  for (const Shape s :
+       {Shape{1, 256, 128, false}, Shape{7, 131, 67, true}, Shape{33, 512, 576, true},
+        Shape{1, 1001, 172, false}, Shape{5, 300, 256, true}, Shape{8, 4096, 576, false}}) {
     for (DType dtype : {DType::kF32, DType::kBF16}) {
       const auto x = RandomVector(s.m * s.k, 5);
       const auto w = RandomVector(s.n * s.k, 6, 0.05f);

@@ -104,7 +104,8 @@ __device__ Softmax BlockSoftmax(const float* x, int vocab, float* red) {
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, x[i]);
   m = BlockMax(m, red);
   double s = 0.0;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += x[i] == -INFINITY ? 0.f : expf(x[i] - m);
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+    s += x[i] == -INFINITY ? 0.f : expf(x[i] - m);
   s = BlockSumDouble(s, red_d);
   return {m, static_cast<float>(1.0 / s)};
 }
@@ -281,7 +282,8 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p, Scratch
       }
       __syncthreads();
     }
-    token = Draw(x, scratch.aux + offset, vocab, tg::backend::PhiloxUniform(rp.seed, rp.step), red, result);
+    token = Draw(x, scratch.aux + offset, vocab, tg::backend::PhiloxUniform(rp.seed, rp.step), red,
+                 result);
   }
 
   // log_softmax of the processed logits.
