@@ -44,6 +44,7 @@ struct RouterConfig {
   std::optional<uint32_t> max_batch_size;
   double waiting_served_ratio = 1.2;
   uint32_t max_waiting_tokens = 20;
+  bool prefix_caching = false;
   std::string api_key;
   uint64_t payload_limit = 2'000'000;
   std::vector<std::string> cors_allow_origin;
@@ -89,6 +90,9 @@ int Run(int argc, char** argv) {
             "Waiting/running ratio that interrupts decoding for a prefill");
   flags.Add("max-waiting-tokens", &config.max_waiting_tokens,
             "Decode steps after which waiting requests are prefilled anyway");
+  flags.Add("prefix-caching", &config.prefix_caching,
+            "Share the KV blocks of common prompt prefixes between requests",
+            {.env = "PREFIX_CACHING"});
   flags.Add("api-key", &config.api_key, "Require Authorization: Bearer KEY", {.env = "API_KEY"});
   flags.Add("payload-limit", &config.payload_limit, "Largest request body in bytes");
   flags.Add("cors-allow-origin", &config.cors_allow_origin, "Allowed CORS origins (or *)");
@@ -215,6 +219,7 @@ int Run(int argc, char** argv) {
                                                         : nlohmann::json(nullptr)},
                {"waiting_served_ratio", config.waiting_served_ratio},
                {"max_waiting_tokens", config.max_waiting_tokens},
+               {"prefix_caching", config.prefix_caching},
                {"validation_workers", 1},
                {"max_client_batch_size", 1},
                {"block_size", block_size},
@@ -229,7 +234,8 @@ int Run(int argc, char** argv) {
                                            .max_batch_prefill_tokens = max_prefill,
                                            .max_batch_size = config.max_batch_size.value_or(0),
                                            .waiting_served_ratio = config.waiting_served_ratio,
-                                           .max_waiting_tokens = config.max_waiting_tokens},
+                                           .max_waiting_tokens = config.max_waiting_tokens,
+                                           .prefix_caching = config.prefix_caching},
                              .max_concurrent_requests = config.max_concurrent_requests},
                             *client, *codec, metrics);
   app.AttachEngine(&engine);

@@ -157,9 +157,15 @@ void Engine::TakeIncoming(std::deque<std::unique_ptr<Entry>>& incoming) {
     queue_size_.fetch_sub(1);
     const uint64_t id = entry->id;
     try {
-      state_.Enqueue({.id = id,
-                      .input_tokens = static_cast<uint32_t>(entry->request.input_ids.size()),
-                      .max_new_tokens = entry->request.stopping.max_new_tokens});
+      scheduler::QueuedRequest queued{
+          .id = id,
+          .input_tokens = static_cast<uint32_t>(entry->request.input_ids.size()),
+          .max_new_tokens = entry->request.stopping.max_new_tokens};
+      // Prompt logprobs need every prompt position computed, so those requests skip the cache.
+      if (config_.scheduler.prefix_caching && !entry->request.decoder_input_details) {
+        queued.prompt_ids = entry->request.input_ids;
+      }
+      state_.Enqueue(queued);
     } catch (const Error& e) {
       Fail(*entry, e.kind(), e.message());
       in_flight_.fetch_sub(1);
@@ -221,6 +227,8 @@ void Engine::PrefillNext() {
     out->set_top_n_tokens(r.top_n_tokens);
     for (uint32_t b : s.blocks) out->add_blocks(b);
     for (uint32_t slot : s.slots) out->add_slots(slot);
+    out->set_cache_len(s.cache_len);
+    if (s.cache_len > 0) metrics_.Increment("tgi_prefix_cache_hit_tokens", "", s.cache_len);
     max_tokens += static_cast<uint32_t>(s.slots.size());
     max_blocks = std::max(max_blocks, static_cast<uint32_t>(s.blocks.size()));
     entry->batched_at = now;
@@ -240,6 +248,8 @@ void Engine::PrefillNext() {
   metrics_.Observe("tgi_batch_forward_duration", response.timings().forward_ns() * 1e-9,
                    "method=\"prefill\"");
   if (response.has_batch()) batches_.push_back(response.batch());
+  // Requests that got a token have their prompt K/V written: their blocks may now be shared.
+  for (const pb::Generation& gen : response.generations()) state_.CommitPrefill(gen.request_id());
   HandleGenerations(response.generations(), response.errors(), /*prefill=*/true);
   ReconcileWithShard();
 }
@@ -440,7 +450,8 @@ void Engine::UpdateGauges() {
   metrics_.Set("tgi_queue_size", queue_size_.load());
   metrics_.Set("tgi_batch_current_size", static_cast<double>(running_.size()));
   metrics_.Set("tgi_running_requests", in_flight_.load());
-  metrics_.Set("tgi_kv_blocks_used", state_.allocator().used_blocks());
+  metrics_.Set("tgi_kv_blocks_used", state_.used_blocks());
+  metrics_.Set("tgi_prefix_cache_blocks", state_.prefix_cache().cached_blocks());
 }
 
 }  // namespace tg::engine

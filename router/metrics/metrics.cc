@@ -119,6 +119,8 @@ void DeclareRouterMetrics(Registry& r) {
   r.DeclareGauge("tgi_running_requests", "Requests admitted and not finished (queued or running)");
   r.DeclareGauge("tgi_kv_blocks_used", "KV cache blocks reserved by requests");
   r.DeclareGauge("tgi_kv_blocks_total", "KV cache blocks in the pool");
+  r.DeclareGauge("tgi_prefix_cache_blocks", "KV blocks held by the prefix cache");
+  r.DeclareCounter("tgi_prefix_cache_hit_tokens", "Prompt tokens served from the prefix cache");
   r.DeclareCounter("tgi_request_count", "HTTP generation requests received");
   r.DeclareCounter("tgi_request_success", "Requests that finished successfully");
   r.DeclareCounter("tgi_request_failure", "Requests that failed, by error type");

@@ -9,7 +9,26 @@
 namespace tg::scheduler {
 
 State::State(const SchedulerConfig& config)
-    : config_(config), allocator_(config.num_blocks, config.block_size) {}
+    : config_(config),
+      allocator_(config.num_blocks, config.block_size),
+      cache_(config.block_size) {}
+
+std::optional<std::vector<uint32_t>> State::Allocate(uint32_t count) {
+  auto blocks = allocator_.Allocate(count);
+  if (blocks || count - allocator_.free_blocks() > cache_.evictable_blocks()) return blocks;
+  allocator_.Free(cache_.Evict(count - allocator_.free_blocks()));
+  return allocator_.Allocate(count);
+}
+
+void State::Return(const std::vector<uint32_t>& blocks) {
+  for (uint32_t block : blocks) {
+    if (cache_.Contains(block)) {
+      cache_.Release(block);
+    } else {
+      allocator_.Free({block});
+    }
+  }
+}
 
 void State::Enqueue(const QueuedRequest& request) {
   const uint64_t tokens = uint64_t{request.input_tokens} + request.max_new_tokens;
@@ -43,32 +62,64 @@ std::vector<ScheduledRequest> State::NextBatch(uint32_t running) {
         1, static_cast<size_t>(std::floor(running * config_.waiting_served_ratio)));
   }
   std::vector<ScheduledRequest> batch;
+  std::vector<std::vector<uint64_t>> batch_keys;
   uint64_t prefill_tokens = 0;
   for (const QueuedRequest& request : queue_) {
     if (config_.max_batch_size > 0 && running + batch.size() >= config_.max_batch_size) break;
-    if (prefill_tokens + request.input_tokens > config_.max_batch_prefill_tokens) break;
     const uint32_t tokens = request.input_tokens + request.max_new_tokens;
-    auto blocks = allocator_.Allocate(allocator_.BlocksFor(tokens));
-    if (!blocks) break;
-    prefill_tokens += request.input_tokens;
-    ScheduledRequest scheduled{.id = request.id, .blocks = std::move(*blocks)};
+    std::vector<uint64_t> keys;
+    std::vector<uint32_t> hits;
+    if (config_.prefix_caching && !request.prompt_ids.empty()) {
+      keys = cache_.BlockKeys(request.prompt_ids);
+      hits = cache_.Acquire(keys);
+    }
+    const uint32_t cached_tokens = static_cast<uint32_t>(hits.size()) * config_.block_size;
+    // Only the positions the shard computes count against the prefill budget.
+    const uint32_t computed = request.input_tokens - cached_tokens;
+    std::optional<std::vector<uint32_t>> fresh;
+    if (prefill_tokens + computed <= config_.max_batch_prefill_tokens) {
+      fresh = Allocate(allocator_.BlocksFor(tokens) - static_cast<uint32_t>(hits.size()));
+    }
+    if (!fresh) {
+      Return(hits);
+      break;
+    }
+    prefill_tokens += computed;
+    ScheduledRequest scheduled{.id = request.id, .blocks = std::move(hits)};
+    scheduled.blocks.insert(scheduled.blocks.end(), fresh->begin(), fresh->end());
     scheduled.slots = allocator_.Slots(scheduled.blocks, tokens);
+    scheduled.cache_len = cached_tokens;
     batch.push_back(std::move(scheduled));
+    batch_keys.push_back(std::move(keys));
   }
   if (batch.size() < min_size) {
-    for (const ScheduledRequest& r : batch) allocator_.Free(r.blocks);
+    for (const ScheduledRequest& r : batch) Return(r.blocks);
     return {};
   }
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-  for (const ScheduledRequest& r : batch) reserved_[r.id] = r.blocks;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    reserved_[batch[i].id] =
+        Reservation{.blocks = batch[i].blocks, .keys = std::move(batch_keys[i])};
+  }
   waiting_steps_ = 0;
   return batch;
+}
+
+void State::CommitPrefill(uint64_t id) {
+  auto it = reserved_.find(id);
+  if (it == reserved_.end()) return;
+  Reservation& r = it->second;
+  // Blocks that were hits are cached already; a key another request cached first stays private.
+  for (size_t i = 0; i < r.keys.size(); ++i) {
+    if (!cache_.Contains(r.blocks[i])) cache_.Insert(r.keys[i], r.blocks[i]);
+  }
+  r.keys.clear();
 }
 
 void State::Release(uint64_t id) {
   auto it = reserved_.find(id);
   if (it == reserved_.end()) return;
-  allocator_.Free(it->second);
+  Return(it->second.blocks);
   reserved_.erase(it);
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "router/scheduler/block_allocator.h"
+#include "router/scheduler/prefix_cache.h"
 
 namespace tg::scheduler {
 
@@ -26,12 +27,15 @@ struct SchedulerConfig {
   uint32_t max_batch_size = 0;  // 0: no limit
   double waiting_served_ratio = 1.2;
   uint32_t max_waiting_tokens = 20;
+  bool prefix_caching = false;
 };
 
 struct QueuedRequest {
   uint64_t id = 0;
   uint32_t input_tokens = 0;
   uint32_t max_new_tokens = 0;
+  // The prompt, for prefix caching; empty: this request neither uses nor fills the cache.
+  std::vector<uint32_t> prompt_ids;
 };
 
 // A request admitted into a prefill batch, with its KV reservation.
@@ -39,6 +43,7 @@ struct ScheduledRequest {
   uint64_t id = 0;
   std::vector<uint32_t> blocks;
   std::vector<uint32_t> slots;  // one per position of prompt + max_new_tokens
+  uint32_t cache_len = 0;       // leading prompt tokens whose K/V are already in `blocks`
 };
 
 class State {
@@ -55,19 +60,32 @@ class State {
   std::vector<ScheduledRequest> NextBatch(uint32_t running);
   // Counts one decode step without new requests (for max_waiting_tokens).
   void OnDecodeStep() { ++waiting_steps_; }
-  // Returns the blocks of a running request to the pool.
+  // The request's prefill wrote its prompt K/V: its full prompt blocks join the prefix cache.
+  void CommitPrefill(uint64_t id);
+  // Returns the blocks of a running request to the pool (shared ones stay cached).
   void Release(uint64_t id);
 
   uint32_t queue_size() const { return static_cast<uint32_t>(queue_.size()); }
   uint32_t running_reservations() const { return static_cast<uint32_t>(reserved_.size()); }
   const BlockAllocator& allocator() const { return allocator_; }
+  // Blocks held by requests (cached blocks nobody references count as free).
+  uint32_t used_blocks() const { return allocator_.used_blocks() - cache_.evictable_blocks(); }
+  const PrefixCache& prefix_cache() const { return cache_; }
   const SchedulerConfig& config() const { return config_; }
 
  private:
   SchedulerConfig config_;
   BlockAllocator allocator_;
   std::deque<QueuedRequest> queue_;
-  std::unordered_map<uint64_t, std::vector<uint32_t>> reserved_;
+  struct Reservation {
+    std::vector<uint32_t> blocks;
+    std::vector<uint64_t> keys;  // prefix keys of blocks[0..keys.size()) to cache at commit
+  };
+  std::optional<std::vector<uint32_t>> Allocate(uint32_t count);
+  void Return(const std::vector<uint32_t>& blocks);
+
+  PrefixCache cache_;
+  std::unordered_map<uint64_t, Reservation> reserved_;
   uint32_t waiting_steps_ = 0;
 };
 
