@@ -173,9 +173,21 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
   Tensor ids = UploadInts(batch.tokens);
   Tensor residual = backend_.Allocate(DType::kF32, {n, hidden});
   Tensor normed = backend_.Allocate(DType::kF32, {n, hidden});
-  Tensor q = backend_.Allocate(DType::kF32, {n, hq, d});
-  Tensor k = backend_.Allocate(DType::kF32, {n, hk, d});
-  Tensor v = backend_.Allocate(DType::kF32, {n, hk, d});
+  // With one token, q, k and v are contiguous slices of one fused projection (one Linear
+  // instead of three); with more, each gets its own tensor so heads stay contiguous per token.
+  const bool fused_qkv = n == 1;
+  Tensor qkv = backend_.Allocate(DType::kF32, {n, q_dim_ + 2 * kv_dim_});
+  Tensor q, k, v;
+  if (fused_qkv) {
+    Tensor flat = qkv.Reshape({q_dim_ + 2 * kv_dim_});
+    q = flat.Rows(0, q_dim_).Reshape({1, hq, d});
+    k = flat.Rows(q_dim_, kv_dim_).Reshape({1, hk, d});
+    v = flat.Rows(q_dim_ + kv_dim_, kv_dim_).Reshape({1, hk, d});
+  } else {
+    q = backend_.Allocate(DType::kF32, {n, hq, d});
+    k = backend_.Allocate(DType::kF32, {n, hk, d});
+    v = backend_.Allocate(DType::kF32, {n, hk, d});
+  }
   Tensor attn_out = backend_.Allocate(DType::kF32, {n, hq * d});
   Tensor branch = backend_.Allocate(DType::kF32, {n, hidden});
   Tensor gate_up = backend_.Allocate(DType::kF32, {n, 2 * inter});
@@ -191,10 +203,13 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
     } else {
       backend_.RmsNorm(branch, &residual, layer.input_norm, eps, normed);
     }
-    // q, k and v come from row ranges of the fused weight: each lands in its own tensor.
+    // Otherwise q, k and v come from row ranges of the fused weight, each into its own tensor.
     const int64_t offsets[4] = {0, q_dim_, q_dim_ + kv_dim_, q_dim_ + 2 * kv_dim_};
     Tensor* outputs[3] = {&q, &k, &v};
-    for (int part = 0; part < 3; ++part) {
+    if (fused_qkv) {
+      backend_.Linear(normed, layer.qkv, layer.qkv_bias.defined() ? &layer.qkv_bias : nullptr, qkv);
+    }
+    for (int part = 0; part < 3 && !fused_qkv; ++part) {
       const int64_t count = offsets[part + 1] - offsets[part];
       Tensor weight = layer.qkv.Rows(offsets[part], count);
       Tensor bias = layer.qkv_bias.defined() ? layer.qkv_bias.Rows(offsets[part], count) : Tensor();
