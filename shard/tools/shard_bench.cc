@@ -2,8 +2,8 @@
 // (no gRPC), plus the machine's read bandwidth, to say what fraction of it decode reaches.
 //
 //   text-gen-shard-bench --model-id model.gguf --prompt-ids 1,2,3 --max-new-tokens 64
-//   text-gen-shard-bench --model-id model.gguf --tokenizer model.gguf --prompt "Hello"
-// Prints the greedy continuation (ids, and text when a tokenizer is given) and the timings.
+// Prints the greedy continuation's ids and the timings. (The shard layer has no tokenizer: the
+// router owns it; use text-gen-tokenize for ids.)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,9 +21,6 @@
 #include "shard/backend/backend.h"
 #include "shard/engine/engine.h"
 #include "shard/models/llama.h"
-#ifdef TG_BENCH_WITH_TOKENIZER
-#include "router/tokenizer/tokenizer.h"
-#endif
 
 namespace tg::shard {
 namespace {
@@ -68,7 +65,7 @@ std::vector<int32_t> ParseIds(const std::string& list) {
 }
 
 int Run(int argc, char** argv) {
-  std::string model_id, dtype_name = "bfloat16", prompt_ids, prompt, tokenizer_path;
+  std::string model_id, dtype_name = "bfloat16", prompt_ids;
   int threads = 0;
   uint32_t max_new_tokens = 64;
   bool bandwidth = false;
@@ -77,8 +74,6 @@ int Run(int argc, char** argv) {
   flags.Add("dtype", &dtype_name, "float32, bfloat16 or float16 weights");
   flags.Add("threads", &threads, "CPU threads (0: all cores)");
   flags.Add("prompt-ids", &prompt_ids, "comma-separated prompt token ids");
-  flags.Add("prompt", &prompt, "prompt text (needs --tokenizer)");
-  flags.Add("tokenizer", &tokenizer_path, "tokenizer.json or .gguf for --prompt");
   flags.Add("max-new-tokens", &max_new_tokens, "tokens to generate");
   flags.Add("measure-bandwidth", &bandwidth, "also measure the machine's read bandwidth");
   if (flags.Parse(argc, argv) != ParseResult::kRun) {
@@ -88,17 +83,7 @@ int Run(int argc, char** argv) {
   InitLogging({.component = "bench", .level = "warn"});
 
   std::vector<int32_t> ids = ParseIds(prompt_ids);
-#ifdef TG_BENCH_WITH_TOKENIZER
-  std::unique_ptr<tokenizer::Tokenizer> tok;
-  if (!tokenizer_path.empty()) tok = tokenizer::Tokenizer::Load(tokenizer_path);
-  if (!prompt.empty()) {
-    TG_CHECK(tok != nullptr, kInvalidArgument, "--prompt needs --tokenizer");
-    for (uint32_t id : tok->Encode(prompt, true)) ids.push_back(static_cast<int32_t>(id));
-  }
-#else
-  TG_CHECK(prompt.empty(), kUnsupported, "built without the tokenizer: use --prompt-ids");
-#endif
-  TG_CHECK(!ids.empty(), kInvalidArgument, "give --prompt-ids or --prompt");
+  TG_CHECK(!ids.empty(), kInvalidArgument, "give --prompt-ids");
 
   auto device = backend::MakeCpuBackend({.threads = threads});
   const auto load_start = std::chrono::steady_clock::now();
@@ -147,9 +132,6 @@ int Run(int argc, char** argv) {
   std::cout << "ids:";
   for (uint32_t id : generated) std::cout << " " << id;
   std::cout << "\n";
-#ifdef TG_BENCH_WITH_TOKENIZER
-  if (tok != nullptr) std::cout << "text: " << tok->Decode(generated, true) << "\n";
-#endif
   return 0;
 }
 
