@@ -91,6 +91,11 @@ class Nginx:
         path = self.tmp / "access.log"
         return path.read_text().splitlines() if path.exists() else []
 
+    def errors(self) -> list[str]:
+        path = self.tmp / "error.log"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [line for line in lines if "[error]" in line or "[warn]" in line][-10:]
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGQUIT)
         try:
@@ -260,7 +265,8 @@ def test_balancing_failover_and_rolling_restart(cluster):
         load.wait_for(10)
     results = load.snapshot()
     failed = [r["outcome"] for r in results if r["outcome"] != "ok"]
-    assert failed == [], f"{len(failed)} of {len(results)} failed: {failed[:5]}"
+    assert failed == [], (f"{len(failed)} of {len(results)} failed: {failed[:3]}\n" +
+                          "\n".join(nginx.errors()))
     assert len(results) >= 25
     log = nginx.access_log()
     resent = [line for line in log if re.search(r"upstream_status=\S*(502|503)", line)]
