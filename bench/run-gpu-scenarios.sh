@@ -5,11 +5,12 @@
 # transformers peer on the same workloads, and leaves results.md, chart.png and results.tar.gz
 # (every JSON, command and log) in $OUT (the device tool returns at most 8 files).
 #
-# Needs (carried to the machine): .bundle/ (bin/ + lib/, from scripts/gpu/bundle.sh) and
-# bench/.gpu-assets/ (tokenizer + commit, from bench/prepare-gpu-assets.sh; ../shared does not
-# travel). Example device call:
-#   bench/prepare-gpu-assets.sh && scripts/gpu/bundle.sh
-#   run command="bench/run-gpu-scenarios.sh" carry=[".bundle", "bench/.gpu-assets"]
+# Needs (carried to the machine) bench/.gpu-assets/ from bench/prepare-gpu-assets.sh (tokenizer,
+# commit, and with --bundle the packed binaries + libraries; ../shared does not travel), or a
+# .bundle/ (bin/ + lib/) from scripts/gpu/bundle.sh. Device call used for RESULTS.md:
+#   bench/prepare-gpu-assets.sh --bundle build-cuda build-bench
+#   run command="bench/run-gpu-scenarios.sh" carry=["bench/.gpu-assets"] kind=nvidia-h200
+# (or: scripts/gpu/bundle.sh, then carry=[".bundle", "bench/.gpu-assets"]).
 # env: LAYERS (default 32: the full 8B shape), MODEL_ARGS (more make_random_model.py flags),
 #      DEVICE (cuda), BUDGET_S (default 560: under the 600 s limit),
 #      BUNDLE (.bundle), ASSETS (bench/.gpu-assets), MODEL_DIR (/tmp/tg-bench-llama3-8b-random).
@@ -17,8 +18,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
 OUT=${OUT:-/tmp/tg-bench-gpu}
-BUNDLE=$(realpath "${BUNDLE:-.bundle}")
 ASSETS=$(realpath "${ASSETS:-bench/.gpu-assets}")
+# A packed bundle from prepare-gpu-assets.sh --bundle wins over .bundle/ (scripts/gpu/bundle.sh).
+if [[ -z "${BUNDLE:-}" && -f "$ASSETS/bundle.tar.xz" ]]; then
+  tar -xJf "$ASSETS/bundle.tar.xz" -C /tmp
+  BUNDLE=/tmp/bundle
+fi
+BUNDLE=$(realpath "${BUNDLE:-.bundle}")
 export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 BIN=$BUNDLE/bin
 for b in text-gen-launcher text-gen-router text-gen-shard text-gen-bench; do
