@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "model_files/dtype.h"
 #include "shard/models/rope.h"
+#include "shard/parallel/weight_slicing.h"
 
 namespace tg::shard {
 
@@ -13,6 +14,13 @@ using backend::DType;
 using backend::Tensor;
 
 namespace {
+
+// The no-op communicator of world size 1: stateless, so one instance serves every model.
+parallel::Communicator& SingleRank() {
+  static const std::unique_ptr<parallel::Communicator> single =
+      parallel::MakeSingleRankCommunicator();
+  return *single;
+}
 
 std::string LayerName(int layer, const std::string& suffix) {
   return "model.layers." + std::to_string(layer) + "." + suffix;
@@ -22,17 +30,25 @@ std::string LayerName(int layer, const std::string& suffix) {
 
 LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
                        backend::Backend& backend, DType weight_dtype)
-    : config_(config), backend_(backend), weight_dtype_(weight_dtype) {
+    : LlamaModel(config, source, backend, weight_dtype, SingleRank()) {}
+
+LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
+                       backend::Backend& backend, DType weight_dtype, parallel::Communicator& comm)
+    : config_(config), backend_(backend), comm_(comm), weight_dtype_(weight_dtype) {
+  if (comm.world_size() > 1) plan_.emplace(config, comm.rank(), comm.world_size());
+  local_heads_ = sliced() ? plan_->num_heads() : config.num_attention_heads;
+  local_kv_heads_ = sliced() ? plan_->num_kv_heads() : config.num_key_value_heads;
+  local_intermediate_ = sliced() ? plan_->intermediate_size() : config.intermediate_size;
   TG_CHECK(weight_dtype != DType::kI32, kInvalidArgument, "weights must be a float dtype");
   const int head_dim = static_cast<int>(config.head_dim);
-  q_dim_ = static_cast<int>(config.num_attention_heads) * head_dim;
-  kv_dim_ = static_cast<int>(config.num_key_value_heads) * head_dim;
+  q_dim_ = static_cast<int>(local_heads_) * head_dim;
+  kv_dim_ = static_cast<int>(local_kv_heads_) * head_dim;
 
   // The embedding table doubles as lm_head when tied, so it takes the Linear dtype.
-  embed_ = LoadMatrix(source, {"model.embed_tokens.weight"});
+  embed_ = LoadMatrix(source, {"model.embed_tokens.weight"}, /*replicated=*/true);
   final_norm_ = LoadVector(source, {"model.norm.weight"});
   if (!config.tie_word_embeddings && source.Has("lm_head.weight")) {
-    lm_head_ = LoadMatrix(source, {"lm_head.weight"});
+    lm_head_ = LoadMatrix(source, {"lm_head.weight"}, /*replicated=*/true);
   } else {
     lm_head_ = embed_;
   }
@@ -87,23 +103,72 @@ Tensor LlamaModel::UploadInts(const std::vector<int32_t>& values) {
   return tensor;
 }
 
-// Rows of several [rows_i, cols] matrices stacked into one [sum rows_i, cols] weight.
-Tensor LlamaModel::LoadMatrix(const model::WeightSource& source,
-                              const std::vector<std::string>& names) {
-  int64_t rows = 0, cols = -1;
-  for (const std::string& name : names) {
-    const model::TensorInfo info = source.Info(name);
-    TG_CHECK(info.shape.size() == 2, kCorruptFile, name + " is not a matrix");
-    TG_CHECK(cols < 0 || cols == info.shape[1], kCorruptFile, name + " has a different width");
-    cols = info.shape[1];
-    rows += info.shape[0];
+std::vector<float> LlamaModel::ReadF32(const model::WeightSource& source, const std::string& name,
+                                       int64_t* rows, int64_t* cols) const {
+  if (sliced()) {
+    parallel::SlicedTensor<float> slice = parallel::ReadSliceF32(source, *plan_, name);
+    *rows = slice.rows;
+    *cols = slice.cols;
+    return std::move(slice.values);
   }
+  const model::TensorInfo info = source.Info(name);
+  *rows = info.shape.empty() ? 1 : info.shape[0];
+  *cols = info.shape.size() == 2 ? info.shape[1] : 1;
+  return source.ReadF32(name);
+}
+
+std::vector<uint16_t> LlamaModel::ReadBF16(const model::WeightSource& source,
+                                           const std::string& name, int64_t* rows,
+                                           int64_t* cols) const {
+  if (sliced()) {
+    parallel::SlicedTensor<uint16_t> slice = parallel::ReadSliceBF16(source, *plan_, name);
+    *rows = slice.rows;
+    *cols = slice.cols;
+    return std::move(slice.values);
+  }
+  const model::TensorInfo info = source.Info(name);
+  *rows = info.shape.empty() ? 1 : info.shape[0];
+  *cols = info.shape.size() == 2 ? info.shape[1] : 1;
+  return source.ReadBF16(name);
+}
+
+// Rows of several [rows_i, cols] matrices (this rank's slices) stacked into one weight.
+Tensor LlamaModel::LoadMatrix(const model::WeightSource& source,
+                              const std::vector<std::string>& names, bool replicated) {
+  for (const std::string& name : names) {
+    TG_CHECK(source.Info(name).shape.size() == 2, kCorruptFile, name + " is not a matrix");
+  }
+  int64_t rows = 0, cols = -1;
+  auto stack = [&](auto& values, auto&& read) {
+    for (const std::string& name : names) {
+      int64_t part_rows = 0, part_cols = 0;
+      auto part = read(name, &part_rows, &part_cols);
+      TG_CHECK(cols < 0 || cols == part_cols, kCorruptFile, name + " has a different width");
+      cols = part_cols;
+      rows += part_rows;
+      values.insert(values.end(), part.begin(), part.end());
+    }
+  };
+  auto whole_f32 = [&](const std::string& name, int64_t* r, int64_t* c) {
+    const model::TensorInfo info = source.Info(name);
+    *r = info.shape[0];
+    *c = info.shape[1];
+    return source.ReadF32(name);
+  };
+  auto whole_bf16 = [&](const std::string& name, int64_t* r, int64_t* c) {
+    const model::TensorInfo info = source.Info(name);
+    *r = info.shape[0];
+    *c = info.shape[1];
+    return source.ReadBF16(name);
+  };
   if (weight_dtype_ == DType::kBF16) {
     std::vector<uint16_t> values;
-    values.reserve(rows * cols);
-    for (const std::string& name : names) {
-      const std::vector<uint16_t> part = source.ReadBF16(name);
-      values.insert(values.end(), part.begin(), part.end());
+    if (replicated) {
+      stack(values, whole_bf16);
+    } else {
+      stack(values, [&](const std::string& name, int64_t* r, int64_t* c) {
+        return ReadBF16(source, name, r, c);
+      });
     }
     Tensor tensor = backend_.Allocate(DType::kBF16, {rows, cols});
     backend_.CopyFromHost(values.data(), tensor);
@@ -111,10 +176,12 @@ Tensor LlamaModel::LoadMatrix(const model::WeightSource& source,
     return tensor;
   }
   std::vector<float> values;
-  values.reserve(rows * cols);
-  for (const std::string& name : names) {
-    const std::vector<float> part = source.ReadF32(name);
-    values.insert(values.end(), part.begin(), part.end());
+  if (replicated) {
+    stack(values, whole_f32);
+  } else {
+    stack(values, [&](const std::string& name, int64_t* r, int64_t* c) {
+      return ReadF32(source, name, r, c);
+    });
   }
   return Upload(values, {rows, cols}, weight_dtype_);
 }
@@ -123,7 +190,8 @@ Tensor LlamaModel::LoadVector(const model::WeightSource& source,
                               const std::vector<std::string>& names) {
   std::vector<float> values;
   for (const std::string& name : names) {
-    const std::vector<float> part = source.ReadF32(name);
+    int64_t rows = 0, cols = 0;
+    const std::vector<float> part = ReadF32(source, name, &rows, &cols);
     values.insert(values.end(), part.begin(), part.end());
   }
   return Upload(values, {static_cast<int64_t>(values.size())}, DType::kF32);
@@ -137,7 +205,7 @@ uint64_t LlamaModel::KvBytesPerBlock(int block_size) const {
 void LlamaModel::AllocateKvCache(int num_blocks, int block_size) {
   k_cache_.clear();
   v_cache_.clear();
-  const int64_t hk = config_.num_key_value_heads, d = config_.head_dim;
+  const int64_t hk = local_kv_heads_, d = config_.head_dim;
   for (uint32_t i = 0; i < config_.num_hidden_layers; ++i) {
     k_cache_.push_back(backend_.Allocate(backend_.KvDType(), {num_blocks, block_size, hk, d}));
     v_cache_.push_back(backend_.Allocate(backend_.KvDType(), {num_blocks, block_size, hk, d}));
@@ -150,8 +218,8 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
   TG_CHECK(num_blocks_ > 0, kInternal, "KV cache not allocated (Warmup not called)");
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
   const int num_seqs = static_cast<int>(batch.seq_lens.size());
-  const int64_t hidden = config_.hidden_size, inter = config_.intermediate_size;
-  const int64_t hq = config_.num_attention_heads, hk = config_.num_key_value_heads;
+  const int64_t hidden = config_.hidden_size, inter = local_intermediate_;
+  const int64_t hq = local_heads_, hk = local_kv_heads_;
   const int64_t d = config_.head_dim;
 
   backend::AttentionBatch attn;
@@ -230,10 +298,12 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
       backend_.PrefillAttention(q, k_cache_[i], v_cache_[i], attn, scale, out);
     }
     backend_.Linear(attn_out, layer.o_proj, nullptr, branch);
+    if (sliced()) comm_.AllReduceSum(branch);
     backend_.RmsNorm(branch, &residual, layer.post_norm, eps, normed);
     backend_.Linear(normed, layer.gate_up, nullptr, gate_up);
     backend_.SiluAndMul(gate_up, act);
     backend_.Linear(act, layer.down, nullptr, branch);
+    if (sliced()) comm_.AllReduceSum(branch);
   }
   backend_.RmsNorm(branch, &residual, final_norm_, eps, normed);
 

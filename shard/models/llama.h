@@ -8,11 +8,15 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "model_files/model_config.h"
 #include "model_files/weight_source.h"
 #include "shard/backend/backend.h"
+#include "shard/parallel/communicator.h"
+#include "shard/parallel/tp_plan.h"
 
 namespace tg::shard {
 
@@ -32,8 +36,16 @@ struct ForwardBatch {
 class LlamaModel {
  public:
   // Loads and uploads the weights; Linear weights in `weight_dtype`, norms and biases float32.
+  // Single rank.
   LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
              backend::Backend& backend, backend::DType weight_dtype);
+  // Tensor parallel (Megatron): rank comm.rank() of comm.world_size() holds its query/KV heads
+  // (q/k/v column-parallel), its slice of the intermediate size (gate/up column-parallel,
+  // down row-parallel) and o_proj's matching input columns; o_proj and down_proj outputs are
+  // all-reduced. The embedding and lm_head are replicated, so every rank computes the full,
+  // identical logits and samples the same tokens. `comm` must outlive the model.
+  LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
+             backend::Backend& backend, backend::DType weight_dtype, parallel::Communicator& comm);
 
   const model::ModelConfig& config() const { return config_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
@@ -51,16 +63,26 @@ class LlamaModel {
   struct Layer {
     backend::Tensor input_norm, qkv, qkv_bias, q_norm, k_norm, o_proj, post_norm, gate_up, down;
   };
+  // The whole tensor on one rank, this rank's slice otherwise; rows/cols of what was read.
+  std::vector<float> ReadF32(const model::WeightSource& source, const std::string& name,
+                             int64_t* rows, int64_t* cols) const;
+  std::vector<uint16_t> ReadBF16(const model::WeightSource& source, const std::string& name,
+                                 int64_t* rows, int64_t* cols) const;
+  bool sliced() const { return plan_.has_value(); }
   backend::Tensor Upload(const std::vector<float>& values, std::vector<int64_t> shape,
                          backend::DType dtype);
   backend::Tensor UploadInts(const std::vector<int32_t>& values);
+  // `replicated`: read the whole tensor on every rank (embedding, lm_head).
   backend::Tensor LoadMatrix(const model::WeightSource& source,
-                             const std::vector<std::string>& names);
+                             const std::vector<std::string>& names, bool replicated = false);
   backend::Tensor LoadVector(const model::WeightSource& source,
                              const std::vector<std::string>& names);
 
   model::ModelConfig config_;
   backend::Backend& backend_;
+  parallel::Communicator& comm_;
+  std::optional<parallel::TensorParallelPlan> plan_;  // world_size > 1
+  int64_t local_heads_ = 0, local_kv_heads_ = 0, local_intermediate_ = 0;
   backend::DType weight_dtype_;
   uint64_t weight_bytes_ = 0;
   int q_dim_ = 0, kv_dim_ = 0;
