@@ -199,7 +199,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void WriteNext() {
-    if (writes_.empty() || peer_gone_) {
+    if (peer_gone_) {
+      writing_ = false;
+      return Close();
+    }
+    if (writes_.empty()) {
       writing_ = false;
       return;
     }
@@ -248,6 +252,10 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
+    // The responder points back at this session; dropping our side breaks the cycle so the
+    // session is freed once the application lets go of the responder.
+    responder_.reset();
+    if (!writing_) writes_.clear();
   }
 
   beast::tcp_stream stream_;

@@ -118,8 +118,16 @@ TEST_F(HttpServerTest, ReportsAClientThatGoesAwayBeforeTheResponse) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   close(fd);
   EXPECT_EQ(disconnected.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
-  std::lock_guard lock(mutex);
-  held->Send({});  // answering a gone client is harmless
+  {
+    std::lock_guard lock(mutex);
+    held->Send({});  // answering a gone client is harmless
+    held.reset();
+  }
+  // Once the application lets go of the responder, the session is freed.
+  for (int i = 0; i < 100 && server_->open_connections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server_->open_connections(), 0u);
 }
 
 TEST_F(HttpServerTest, StopAcceptingRefusesNewConnections) {
