@@ -94,7 +94,7 @@ class Nginx:
     def errors(self) -> list[str]:
         path = self.tmp / "error.log"
         lines = path.read_text().splitlines() if path.exists() else []
-        return [line for line in lines if "[error]" in line or "[warn]" in line][-10:]
+        return [line for line in lines if "upstream" in line and "[debug]" not in line][-12:]
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGQUIT)
