@@ -64,9 +64,6 @@ __global__ void __launch_bounds__(kDecodeThreads)
   constexpr int kLanes = HD < 32 ? HD : 32;  // lanes sharing one key row
   constexpr int kPerLane = HD / kLanes;
   constexpr int kTokensPerWarp = 32 / kLanes;
-  constexpr int kDimThreads = HD < kDecodeThreads ? HD : kDecodeThreads;
-  constexpr int kDimsPerThread = HD / kDimThreads;
-  constexpr int kSlots = kDecodeThreads / kDimThreads;
 
   const int s = blockIdx.z;
   const int kvh = blockIdx.y;
@@ -79,10 +76,9 @@ __global__ void __launch_bounds__(kDecodeThreads)
   const int32_t* table = p.block_tables + static_cast<size_t>(s) * p.max_blocks_per_seq;
 
   extern __shared__ float smem[];
-  float* q_s = smem;                 // [group, HD]
-  float* logits = q_s + group * HD;  // [group, partition]
-  float* reduce =
-      logits + group * kDecodePartitionTokens;  // [kSlots, kHeadChunk, kDimThreads*kDimsPerThread]
+  float* q_s = smem;                                        // [group, HD]
+  float* logits = q_s + group * HD;                         // [group, partition]
+  float* reduce = logits + group * kDecodePartitionTokens;  // [kDecodeWarps, kHeadChunk, HD]
 
   const float* q =
       p.q + static_cast<size_t>(s) * p.q_stride + static_cast<size_t>(kvh) * group * HD;
@@ -134,47 +130,60 @@ __global__ void __launch_bounds__(kDecodeThreads)
   }
   __syncthreads();
 
-  const int slot = threadIdx.x / kDimThreads;
-  const int d0 = threadIdx.x % kDimThreads;
+  // P·V: warps split the tokens and lanes split head_dim as in the score loop (vector loads,
+  // several rows in flight per warp); partial sums meet in shared memory.
   for (int g0 = 0; g0 < group; g0 += kHeadChunk) {
-    float acc[kHeadChunk][kDimsPerThread] = {};
-    for (int j = slot; j < n; j += kSlots) {
+    float acc[kHeadChunk][kPerLane] = {};
+#pragma unroll 4
+    for (int base = warp * kTokensPerWarp; base < n; base += kDecodeWarps * kTokensPerWarp) {
+      const int j = base + sub;
+      if (j >= n) continue;
       const T* row =
-          CacheRow<T>(p.v_cache, table, start + j, p.block_size, p.num_kv_heads, kvh, HD);
+          CacheRow<T>(p.v_cache, table, start + j, p.block_size, p.num_kv_heads, kvh, HD) +
+          l * kPerLane;
+      float v[kPerLane];
 #pragma unroll
-      for (int i = 0; i < kDimsPerThread; ++i) {
-        const float v = ToFloat(row[d0 + i * kDimThreads]);
-#pragma unroll
-        for (int gg = 0; gg < kHeadChunk; ++gg) {
-          if (g0 + gg < group) acc[gg][i] += logits[(g0 + gg) * kDecodePartitionTokens + j] * v;
-        }
-      }
-    }
-    if constexpr (kSlots > 1) {
-#pragma unroll
-      for (int gg = 0; gg < kHeadChunk; ++gg)
-        reduce[(slot * kHeadChunk + gg) * HD + d0] = acc[gg][0];
-      __syncthreads();
-      if (slot == 0) {
-        for (int other = 1; other < kSlots; ++other) {
-#pragma unroll
-          for (int gg = 0; gg < kHeadChunk; ++gg)
-            acc[gg][0] += reduce[(other * kHeadChunk + gg) * HD + d0];
-        }
-      }
-      __syncthreads();
-    }
-    if (slot == 0) {
+      for (int e = 0; e < kPerLane; ++e) v[e] = ToFloat(row[e]);
 #pragma unroll
       for (int gg = 0; gg < kHeadChunk; ++gg) {
-        if (g0 + gg >= group) continue;
-        const size_t idx =
-            (static_cast<size_t>(s) * p.num_q_heads + kvh * group + g0 + gg) * partitions + part;
+        if (g0 + gg >= group) break;
+        const float w = logits[(g0 + gg) * kDecodePartitionTokens + j];
 #pragma unroll
-        for (int i = 0; i < kDimsPerThread; ++i)
-          scratch.out[idx * HD + d0 + i * kDimThreads] = acc[gg][i];
+        for (int e = 0; e < kPerLane; ++e) acc[gg][e] += w * v[e];
       }
     }
+    // Lanes holding the same dims in different token slots of a warp (head_dim < 32).
+#pragma unroll
+    for (int off = kLanes; off < 32; off <<= 1) {
+#pragma unroll
+      for (int gg = 0; gg < kHeadChunk; ++gg) {
+#pragma unroll
+        for (int e = 0; e < kPerLane; ++e)
+          acc[gg][e] += __shfl_xor_sync(0xffffffffu, acc[gg][e], off);
+      }
+    }
+    if (sub == 0) {
+#pragma unroll
+      for (int gg = 0; gg < kHeadChunk; ++gg) {
+#pragma unroll
+        for (int e = 0; e < kPerLane; ++e) {
+          reduce[(warp * kHeadChunk + gg) * HD + l * kPerLane + e] = acc[gg][e];
+        }
+      }
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < kHeadChunk * HD; idx += blockDim.x) {
+      const int gg = idx / HD;
+      const int d = idx % HD;
+      if (g0 + gg >= group) continue;
+      float sum = 0.f;
+#pragma unroll
+      for (int w = 0; w < kDecodeWarps; ++w) sum += reduce[(w * kHeadChunk + gg) * HD + d];
+      const size_t out_idx =
+          (static_cast<size_t>(s) * p.num_q_heads + kvh * group + g0 + gg) * partitions + part;
+      scratch.out[out_idx * HD + d] = sum;
+    }
+    __syncthreads();
   }
 }
 
@@ -383,7 +392,7 @@ Status DecodeAttention(const DecodeAttentionParams& p, Stream stream) {
     return DispatchHeadDim(p.head_dim, [&](auto hd) {
       constexpr int HD = decltype(hd)::value;
       const size_t smem = (static_cast<size_t>(group) * (HD + kDecodePartitionTokens) +
-                           static_cast<size_t>(kHeadChunk) * std::max(HD, kDecodeThreads)) *
+                           static_cast<size_t>(kDecodeWarps) * kHeadChunk * HD) *
                           sizeof(float);
       const void* kernel = reinterpret_cast<const void*>(&DecodePartitionKernel<T, HD>);
       if (SetSharedMemory(kernel, smem) != Status::kOk) return Status::kUnsupported;

@@ -36,7 +36,7 @@ Status WriteKvCache(const KvCacheWriteParams& p, Stream stream);
 // kDecodePartitionTokens processed by separate blocks and merged by a second kernel (split-K);
 // the grid is sized from max_context_len, so one launch shape serves a CUDA graph while the
 // actual context_lens change between replays.
-constexpr int kDecodePartitionTokens = 256;
+constexpr int kDecodePartitionTokens = 128;
 
 struct DecodeAttentionParams {
   DType dtype = DType::kBFloat16;

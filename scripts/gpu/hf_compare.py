@@ -106,6 +106,9 @@ def main():
                 model.save_pretrained(tmp, safe_serialization=True)
                 entry["config_rope"] = hub_style_rope(tmp)
                 ref = hf_reference(model, prompts, args.steps)
+                # The same bf16 weights run by transformers in float32 (our activations are
+                # float32): how much of the greedy disagreement is HF's own bf16 rounding.
+                ref32 = hf_reference(model.float(), prompts, args.steps)
                 del model
                 torch.cuda.empty_cache()
                 with open(os.path.join(tmp, "prompts.json"), "w") as f:
@@ -122,7 +125,16 @@ def main():
                 mine = torch.tensor(o["last_logits"])
                 rel.append(float((mine - r["last_logits"]).norm() / r["last_logits"].norm()))
                 same += int(o["tokens"] == r["tokens"])
-            entry = {**entry, "logits_rel_err": rel, "max_rel_err": max(rel), "rel_err_ok": max(rel) < 2e-2,
+            rel32, same32 = [], 0
+            for r, o in zip(ref32, ours):
+                mine = torch.tensor(o["last_logits"])
+                rel32.append(float((mine - r["last_logits"]).norm() / r["last_logits"].norm()))
+                same32 += int(o["tokens"] == r["tokens"])
+            hf_self = sum(int(a["tokens"] == b["tokens"]) for a, b in zip(ref, ref32))
+            entry = {**entry, "vs_hf_fp32_rel_err": rel32,
+                     "vs_hf_fp32_greedy_identical": f"{same32}/{len(prompts)}",
+                     "hf_bf16_vs_hf_fp32_greedy_identical": f"{hf_self}/{len(prompts)}",
+                     "logits_rel_err": rel, "max_rel_err": max(rel), "rel_err_ok": max(rel) < 2e-2,
                      "greedy_identical": f"{same}/{len(prompts)}",
                      "prompt_lengths": [len(p) for p in prompts]}
         except Exception as e:  # one architecture failing must not hide the others

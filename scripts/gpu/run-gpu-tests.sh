@@ -63,7 +63,7 @@ step() {
 smoke() {
   [[ -x $bin/text-gen-shard ]] || { echo "no text-gen-shard in the bundle"; return 77; }
   local sock=$work/tg-smoke slog=$work/shard.log
-  "$bin/text-gen-shard" --model-id "$assets/stories260K" --uds-path "$sock" --device cuda \
+  "$bin/text-gen-shard" --model-id "$assets/models/stories260K" --uds-path "$sock" --device cuda \
     >"$slog" 2>&1 &
   local pid=$! ok=1
   for _ in $(seq 1 120); do

@@ -62,10 +62,11 @@ TEST(KernelDispatchTest, DecodeAttentionChecksBeforeLaunch) {
 }
 
 TEST(KernelDispatchTest, DecodeScratchCoversEveryPartition) {
-  // 2 sequences x 4 heads x ceil(300 / 256) = 2 partitions, each head_dim + max + sum floats.
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(2, 4, 64, 300), 2u * 4 * 2 * (64 + 2) * 4);
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(1, 1, 128, 256), 1u * (128 + 2) * 4);
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(1, 1, 128, 257), 2u * (128 + 2) * 4);
+  static_assert(kernels::kDecodePartitionTokens == 128);
+  // 2 sequences x 4 heads x ceil(300 / 128) = 3 partitions, each head_dim + max + sum floats.
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(2, 4, 64, 300), 2u * 4 * 3 * (64 + 2) * 4);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(1, 1, 128, 128), 1u * (128 + 2) * 4);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(1, 1, 128, 129), 2u * (128 + 2) * 4);
 }
 
 TEST(KernelDispatchTest, PrefillAndElementwiseParameterChecks) {
