@@ -255,6 +255,37 @@ int main(int argc, char** argv) {
   const double step_s = Seconds(t0) / steps;
   const double decode_bw = m.weight_bytes / step_s;
 
+  // Breakdown: only the decode step's Linear ops (batch 1), no attention, sampling or uploads.
+  double linear_only_s = 0;
+  {
+    Backend& b = *backend;
+    Tensor h = b.Allocate(DType::kF32, {1, shape.hidden});
+    Tensor act = b.Allocate(DType::kF32, {1, shape.inter});
+    Tensor qo = b.Allocate(DType::kF32, {1, shape.hq * shape.d});
+    Tensor kvo = b.Allocate(DType::kF32, {1, shape.hk * shape.d});
+    Tensor gu = b.Allocate(DType::kF32, {1, 2 * shape.inter});
+    Tensor logits = b.Allocate(DType::kF32, {1, shape.vocab});
+    for (Tensor* t : {&h, &act, &qo}) Check(cudaMemset(t->data(), 0, t->bytes()), "zero");
+    b.Synchronize();
+    for (int rep = 0; rep < 4; ++rep) {
+      if (rep == 1) {
+        b.Synchronize();
+        t0 = std::chrono::steady_clock::now();
+      }
+      for (Layer& L : m.layers) {
+        b.Linear(h, L.wq, nullptr, qo);
+        b.Linear(h, L.wk, nullptr, kvo);
+        b.Linear(h, L.wv, nullptr, kvo);
+        b.Linear(qo, L.wo, nullptr, h);
+        b.Linear(h, L.gate_up, nullptr, gu);
+        b.Linear(act, L.down, nullptr, h);
+      }
+      b.Linear(h, m.lm_head, nullptr, logits);
+    }
+    b.Synchronize();
+    linear_only_s = Seconds(t0) / 3;
+  }
+
   // Prefill of one 4096-token prompt.
   Forward(*backend, m, prompt, prompt, block_size);
   const int reps = 3;
@@ -310,12 +341,13 @@ int main(int argc, char** argv) {
       "\"decode_step_ms\": %.3f, \"decode_weight_GBps\": %.1f, \"decode_roofline\": %.3f, "
       "\"prefill_4096_ms\": %.2f, \"prefill_linear_TFLOPs\": %.1f, "
       "\"prefill_with_attention_TFLOPs\": %.1f, \"prefill_vs_gemm\": %.3f, "
-      "\"prefill_attention_only_ms\": %.2f, \"attention_TFLOPs\": %.1f}\n",
+      "\"prefill_attention_only_ms\": %.2f, \"attention_TFLOPs\": %.1f, "
+      "\"decode_linear_only_ms\": %.3f, \"decode_linear_only_GBps\": %.1f}\n",
       props.name, shape.layers, copy_bw / 1e9, gemm_rate / 1e12,
       static_cast<unsigned long long>(m.weight_bytes), step_s * 1e3, decode_bw / 1e9,
       decode_bw / copy_bw, prefill_s * 1e3, prefill_rate / 1e12,
       (linear_flops + attn_flops) / prefill_s / 1e12, prefill_rate / gemm_rate, attention_s * 1e3,
-      attn_flops / attention_s / 1e12);
+      attn_flops / attention_s / 1e12, linear_only_s * 1e3, m.weight_bytes / linear_only_s / 1e9);
   std::fputs(json, stdout);
   if (!out_path.empty()) std::ofstream(out_path) << json;
   return 0;
