@@ -252,21 +252,34 @@ def test_balancing_failover_and_rolling_restart(cluster):
           f"after the kill), {len(after)} sent afterwards all ok")
 
     # 3. Rolling restart under load: A comes back, then B is restarted; nothing may fail.
+    events = {}
     with Load(nginx.url, expected) as load:
         load.wait_for(5)
+        events["A start"] = time.monotonic()
         a.start()
+        events["A ready"] = time.monotonic()
         wait_until_balancer_uses(nginx, a.port)
+        events["A in rotation"] = time.monotonic()
         b.signal(signal.SIGTERM)
+        events["B SIGTERM"] = time.monotonic()
         assert b.wait_exit(60) == 0, b.log()
+        events["B exited"] = time.monotonic()
         assert b.wait_gone(10) == [], b.log()
         load.wait_for(10)
+        events["B start"] = time.monotonic()
         b.start()
+        events["B ready"] = time.monotonic()
         wait_until_balancer_uses(nginx, b.port)
+        events["B in rotation"] = time.monotonic()
         load.wait_for(10)
     results = load.snapshot()
-    failed = [r["outcome"] for r in results if r["outcome"] != "ok"]
-    assert failed == [], (f"{len(failed)} of {len(results)} failed: {failed[:3]}\n" +
-                          "\n".join(nginx.errors()))
+    failed = [r for r in results if r["outcome"] != "ok"]
+    t0 = events["A start"]
+    timeline = ", ".join(f"{k} {v - t0:.3f}" for k, v in events.items())
+    detail = [f"{r['outcome'][:40]} sent {r['start'] - t0:.3f} done {r['end'] - t0:.3f}"
+              for r in failed[:3]]
+    assert failed == [], (f"{len(failed)} of {len(results)} failed: {detail}\n"
+                          f"timeline (s): {timeline}\n" + "\n".join(nginx.errors()))
     assert len(results) >= 25
     log = nginx.access_log()
     resent = [line for line in log if re.search(r"upstream_status=\S*(502|503)", line)]
