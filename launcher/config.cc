@@ -201,6 +201,19 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
                            .device_id = plan.device == DeviceKind::kCuda ? int(rank) : -1});
   }
 
+  // Tensor parallelism splits query heads evenly; KV heads are split, or replicated when there
+  // are fewer of them than shards (then each must serve a whole number of shards).
+  const uint32_t heads = limits.num_attention_heads;
+  const uint32_t kv_heads = limits.num_key_value_heads;
+  if (heads > 0 && heads % plan.num_shard != 0) {
+    Conflict("--num-shard " + Str(plan.num_shard) + " does not divide the model's " + Str(heads) +
+             " attention heads; use a divisor of " + Str(heads) + " (e.g. --num-shard 1)");
+  }
+  if (kv_heads > 0 && kv_heads % plan.num_shard != 0 && plan.num_shard % kv_heads != 0) {
+    Conflict("--num-shard " + Str(plan.num_shard) + " does not fit the model's " + Str(kv_heads) +
+             " key/value heads (they must divide evenly or be replicated evenly)");
+  }
+
   const uint32_t mpe = limits.max_position_embeddings;
   std::optional<uint32_t> total = c.max_total_tokens ? c.max_total_tokens : c.max_model_len;
   const std::string total_flag = c.max_total_tokens ? "--max-total-tokens" : "--max-model-len";

@@ -65,6 +65,8 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& config);
 // What the launcher learned from the model files.
 struct ModelLimits {
   uint32_t max_position_embeddings = 0;  // 0: unknown
+  uint32_t num_attention_heads = 0;      // 0: unknown; tensor parallelism splits heads
+  uint32_t num_key_value_heads = 0;      // 0: unknown
 };
 
 // One shard process: its rank and the device it is pinned to.

@@ -52,6 +52,8 @@ ModelSource ResolveModelSource(const LauncherConfig& config) {
     source.tokenizer = source.weights;
   }
   source.limits.max_position_embeddings = model_config.max_position_embeddings;
+  source.limits.num_attention_heads = model_config.num_attention_heads;
+  source.limits.num_key_value_heads = model_config.num_key_value_heads;
   source.description = model::Describe(model_config);
   return source;
 }

@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 model=$(scripts/fetch-default-model.sh)
-exec build/launcher/text-gen-launcher --model-id "$model" --port "${PORT:-8080}" "$@"
+# A 135M model (9 attention heads) needs one GPU at most: one shard unless NUM_SHARD says otherwise.
+exec build/launcher/text-gen-launcher --model-id "$model" --port "${PORT:-8080}" \
+  --num-shard "${NUM_SHARD:-1}" "$@"

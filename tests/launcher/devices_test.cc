@@ -74,6 +74,31 @@ TEST(PlanServing, CpuWhenNoGpuOrAsked) {
   EXPECT_EQ(asked.num_shard, 1u);
 }
 
+TEST(PlanServing, ShardCountMustSplitTheHeads) {
+  // SmolLM2-135M: 9 query heads, 3 KV heads. Qwen2.5-7B: 28 and 4.
+  const ModelLimits smol{
+      .max_position_embeddings = 8192, .num_attention_heads = 9, .num_key_value_heads = 3};
+  EXPECT_EQ(PlanServing(Config({"--num-shard", "3"}), smol, 4).num_shard, 3u);
+  try {
+    PlanServing(Config({}), smol, 2);  // the default, all visible GPUs
+    FAIL() << "2 shards cannot split 9 heads";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("--num-shard 2 does not divide the model's 9 attention heads"),
+              std::string::npos)
+        << e.message();
+  }
+  const ModelLimits qwen{
+      .max_position_embeddings = 32768, .num_attention_heads = 28, .num_key_value_heads = 4};
+  EXPECT_EQ(PlanServing(Config({"--num-shard", "2"}), qwen, 8).num_shard, 2u);
+  EXPECT_EQ(PlanServing(Config({"--num-shard", "4"}), qwen, 8).num_shard, 4u);
+  const ModelLimits gqa{.num_attention_heads = 32, .num_key_value_heads = 8};
+  EXPECT_EQ(PlanServing(Config({"--num-shard", "8"}), gqa, 8).num_shard, 8u);
+  const ModelLimits mqa{.num_attention_heads = 24, .num_key_value_heads = 2};  // replicated KV
+  EXPECT_EQ(PlanServing(Config({"--num-shard", "4"}), mqa, 8).num_shard, 4u);
+  const ModelLimits odd_kv{.num_attention_heads = 24, .num_key_value_heads = 3};
+  EXPECT_THROW(PlanServing(Config({"--num-shard", "2"}), odd_kv, 8), Error);
+}
+
 TEST(PlanServing, RejectsShardAndDeviceConflicts) {
   std::string e = PlanError({"--num-shard", "4"}, 2);
   EXPECT_NE(e.find("--num-shard 4 asks for more shards than the 2 visible GPU(s)"),
