@@ -75,6 +75,9 @@ class Backend {
   virtual void Synchronize() = 0;
   // The dtype K/V are stored in for activations of float32 (CPU: float32).
   virtual DType KvDType() const = 0;
+  // The native stream every op is queued on (CUDA: the cudaStream_t), so a collective library
+  // (NCCL) can be ordered with the ops; nullptr for backends without one (CPU).
+  virtual void* NativeStream() { return nullptr; }
 
   // ---- Ops (see conventions above) ----
 

@@ -77,6 +77,7 @@ class CudaBackend final : public Backend {
     return free;
   }
   DType KvDType() const override { return kv_dtype_; }
+  void* NativeStream() override { return static_cast<void*>(stream()); }
 
   Tensor Allocate(DType dtype, std::vector<int64_t> shape) override {
     int64_t n = 1;
