@@ -79,6 +79,32 @@ class Backend {
   // (NCCL) can be ordered with the ops; nullptr for backends without one (CPU).
   virtual void* NativeStream() { return nullptr; }
 
+  // ---- Memory planning (device backends; the CPU backend keeps the defaults) ----
+  // Starts measuring the peak of device memory in use (weights, activations, workspaces).
+  virtual void ResetPeakMemory() {}
+  // KV blocks of `bytes_per_block` that fit in the configured share of device memory
+  // (--gpu-memory-utilization) beside the peak in use since ResetPeakMemory, not counting
+  // `freed_bytes` that were in use then and have been released since (a temporary cache).
+  // -1 when the backend does not plan memory (the caller sizes the pool itself).
+  virtual int64_t PlanKvBlocks(uint64_t /*bytes_per_block*/, uint64_t /*freed_bytes*/) {
+    return -1;
+  }
+
+  // ---- Decode graphs (CUDA graphs; optional, the defaults mean "none") ----
+  // Batch sizes for which a decode forward may be recorded, ascending (empty: none).
+  virtual std::vector<int> GraphBatchSizes() const { return {}; }
+  enum class GraphMode { kCapture, kReplay };
+  // Brackets one forward's calls. kCapture records them as graph `key` without running them
+  // (inputs given by CopyFromHost are re-read at every replay). kReplay expects the very same
+  // sequence of Allocate / CopyFromHost / op calls: it returns the tensors recorded at capture,
+  // only takes the new host inputs, and EndGraph launches the graph. BeginGraph returns false
+  // (and nothing is bracketed) when the backend has no such graph; a replay whose calls differ
+  // from the capture throws tg::Error(kInternal).
+  virtual bool BeginGraph(int /*key*/, GraphMode /*mode*/) { return false; }
+  // Ends the bracket. `ok` false (the caller threw) discards a capture and skips a launch.
+  // Throws when a capture could not be instantiated (the key then stays unavailable).
+  virtual void EndGraph(bool /*ok*/) {}
+
   // ---- Ops (see conventions above) ----
 
   // out[i, :] = float32(table[ids[i], :]). table [vocab, hidden] any float dtype, ids int32 [n],
