@@ -87,9 +87,27 @@ void AddTokenIds(const json& j, const char* key, std::string_view origin,
   }
 }
 
+// transformers >= 5 writes rope settings (theta included) under "rope_parameters" instead of the
+// top-level "rope_theta"/"rope_scaling" that checkpoints on the Hub carry; both must load.
+const json* RopeSettings(const json& config) {
+  const json* v = Find(config, "rope_scaling");
+  if (v == nullptr) v = Find(config, "rope_parameters");
+  return v;
+}
+
+double ParseRopeTheta(const json& config, std::string_view origin) {
+  if (Find(config, "rope_theta") == nullptr) {
+    const json* params = Find(config, "rope_parameters");
+    if (params != nullptr && params->is_object() && Find(*params, "rope_theta") != nullptr) {
+      return GetDouble(*params, "rope_theta", 10000.0, std::string(origin) + " rope_parameters");
+    }
+  }
+  return GetDouble(config, "rope_theta", 10000.0, origin);
+}
+
 RopeScaling ParseRopeScaling(const json& config, std::string_view origin) {
   RopeScaling rs;
-  const json* v = Find(config, "rope_scaling");
+  const json* v = RopeSettings(config);
   if (v == nullptr) return rs;
   TG_CHECK(v->is_object(), kCorruptFile, std::string(origin) + ": rope_scaling is not an object");
   // transformers >= 4.45 writes "rope_type"; older configs write "type".
@@ -162,7 +180,7 @@ ModelConfig ParseHfModelConfig(std::string_view config_json,
   c.vocab_size = GetU32(j, "vocab_size", origin);
   c.max_position_embeddings = GetU32(j, "max_position_embeddings", origin, 2048u);
   c.rms_norm_eps = GetDouble(j, "rms_norm_eps", 1e-6, origin);
-  c.rope_theta = GetDouble(j, "rope_theta", 10000.0, origin);
+  c.rope_theta = ParseRopeTheta(j, origin);
   c.rope_scaling = ParseRopeScaling(j, origin);
   c.tie_word_embeddings = GetBool(j, "tie_word_embeddings", false, origin);
   // Qwen2 always has q/k/v biases; Llama/Mistral/Qwen3 only with attention_bias = true.

@@ -55,6 +55,29 @@ TEST(ModelConfig, Llama31RopeScalingAndEosUnion) {
   EXPECT_DOUBLE_EQ(c.rope_theta, 500000.0);
 }
 
+// transformers >= 5 saves rope settings only under "rope_parameters" (theta included).
+TEST(ModelConfig, TransformersV5RopeParameters) {
+  const char* config = R"({
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+    "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "vocab_size": 128256, "max_position_embeddings": 131072,
+    "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                        "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                        "original_max_position_embeddings": 8192}})";
+  const auto c = ParseHfModelConfig(config, "");
+  EXPECT_DOUBLE_EQ(c.rope_theta, 500000.0);
+  EXPECT_EQ(c.rope_scaling.type, "llama3");
+  EXPECT_DOUBLE_EQ(c.rope_scaling.factor, 8.0);
+
+  const char* plain = R"({
+    "model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1,
+    "num_attention_heads": 4, "vocab_size": 100,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}})";
+  const auto q = ParseHfModelConfig(plain, "");
+  EXPECT_DOUBLE_EQ(q.rope_theta, 1000000.0);
+  EXPECT_TRUE(q.rope_scaling.type.empty());
+}
+
 TEST(ModelConfig, MistralSlidingWindowAndNullHeadDim) {
   const char* config = R"({"model_type": "mistral", "architectures": ["MistralForCausalLM"],
     "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
