@@ -81,9 +81,10 @@ void SplitPiece(const Piece& piece, const std::vector<std::pair<size_t, size_t>>
       break;
     }
     case Behavior::kContiguous: {
+      // Neighbouring spans of the same kind (two matches, or two gaps when inverted) join.
       bool prev_match = false;
       for (auto [b, e, m] : spans) {
-        if (m && prev_match) {
+        if (!parts.empty() && m == prev_match) {
           parts.back().second = e;
         } else {
           parts.emplace_back(b, e);
