@@ -1,6 +1,9 @@
 // text-gen-shard: serves one rank of a model over gRPC (unix socket PREFIX-<rank>, optional TCP).
+// With world size > 1 the ranks first form an NCCL group (shard/parallel/shard_group.h), then
+// each loads its tensor-parallel slices of the weights.
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -18,6 +21,8 @@
 #include "shard/backend/backend.h"
 #include "shard/engine/engine.h"
 #include "shard/models/llama.h"
+#include "shard/parallel/shard_group.h"
+#include "shard/parallel/tp_plan.h"
 #include "shard/service/service.h"
 #ifdef TG_WITH_CUDA
 #include "shard/backend/cuda/cuda_backend.h"
@@ -34,6 +39,8 @@ struct ShardConfig {
   int world_size = 1;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
+  int init_timeout_s = 300;
+  int collective_timeout_s = 30;
   std::string device = "auto";
   int device_id = -1;
   std::string dtype = "auto";
@@ -59,9 +66,23 @@ std::vector<int> ParseGraphSizes(const std::string& list) {
   return sizes;
 }
 
+int DeviceId(const ShardConfig& config) {
+  return config.device_id >= 0 ? config.device_id : config.rank;
+}
+
+parallel::ShardGroupOptions GroupOptions(const ShardConfig& config) {
+  return {.rank = config.rank,
+          .world_size = config.world_size,
+          .master_addr = config.master_addr,
+          .master_port = config.master_port,
+          .device_id = DeviceId(config),
+          .init_timeout = std::chrono::seconds(config.init_timeout_s),
+          .collective_timeout = std::chrono::seconds(config.collective_timeout_s)};
+}
+
 std::unique_ptr<backend::Backend> MakeBackend(const ShardConfig& config) {
   backend::BackendOptions options;
-  options.device_id = config.device_id >= 0 ? config.device_id : config.rank;
+  options.device_id = DeviceId(config);
   options.threads = config.threads;
   options.cuda_graph_batch_sizes = ParseGraphSizes(config.cuda_graphs);
   options.memory_utilization = config.gpu_memory_utilization;
@@ -71,7 +92,8 @@ std::unique_ptr<backend::Backend> MakeBackend(const ShardConfig& config) {
     try {
       return backend::MakeCudaBackend(options);
     } catch (const std::exception& e) {
-      if (config.device == "cuda") throw;
+      // Several ranks need the GPU: falling back to the CPU would only fail later.
+      if (config.device == "cuda" || config.world_size > 1) throw;
       spdlog::info("no usable CUDA device ({}), using the CPU backend", e.what());
     }
 #else
@@ -97,6 +119,10 @@ int Run(int argc, char** argv) {
   flags.Add("world-size", &config.world_size, "tensor-parallel ranks", {.env = "WORLD_SIZE"});
   flags.Add("master-addr", &config.master_addr, "rank 0 bootstrap address", {.env = "MASTER_ADDR"});
   flags.Add("master-port", &config.master_port, "rank 0 bootstrap port", {.env = "MASTER_PORT"});
+  flags.Add("init-timeout", &config.init_timeout_s,
+            "seconds for all ranks to join the NCCL group (world size > 1)");
+  flags.Add("collective-timeout", &config.collective_timeout_s,
+            "seconds a collective may stay incomplete before the group is declared failed");
   flags.Add("device", &config.device, "auto, cpu or cuda");
   flags.Add("device-id", &config.device_id, "GPU index (default: the rank)");
   flags.Add("dtype", &config.dtype, "auto, float32, bfloat16 or float16");
@@ -119,8 +145,12 @@ int Run(int argc, char** argv) {
                .rank = config.rank,
                .format = config.json_output ? LogFormat::kJson : LogFormat::kText,
                .level = config.log_level});
-  TG_CHECK(config.world_size == 1, kUnsupported,
-           "tensor parallelism (world size > 1) is not available in this build");
+  const parallel::ShardGroupOptions group_options = GroupOptions(config);
+  parallel::ValidateShardGroupOptions(group_options);
+  TG_CHECK(config.world_size == 1 || config.device != "cpu", kUnsupported,
+           "tensor parallelism (world size " + std::to_string(config.world_size) +
+               ") needs the CUDA backend with NCCL, one process per GPU; --device cpu serves one "
+               "rank (use --world-size 1)");
 
   // Block the stop signals before any thread starts; the main thread waits for them below.
   sigset_t stop_signals;
@@ -131,6 +161,13 @@ int Run(int argc, char** argv) {
 
   std::unique_ptr<backend::Backend> device = MakeBackend(config);
   const bool on_cpu = device->device() == backend::DeviceKind::kCpu;
+  // Before the weights: a rank that cannot join fails in seconds, not after a long load.
+  if (config.world_size > 1) {
+    spdlog::info("joining the tensor-parallel group: rank {} of {} via {}:{}", config.rank,
+                 config.world_size, config.master_addr, config.master_port);
+  }
+  std::unique_ptr<parallel::Communicator> group =
+      parallel::MakeShardCommunicator(group_options, *device);
   const backend::DType dtype = config.dtype == "auto"
                                    ? (on_cpu ? backend::DType::kF32 : backend::DType::kBF16)
                                    : backend::ParseFloatDType(config.dtype);
@@ -139,7 +176,12 @@ int Run(int argc, char** argv) {
   std::unique_ptr<model::WeightSource> source = model::WeightSource::Open(config.model_id);
   const model::ModelConfig model_config = source->config();
   spdlog::info("model: {}", model::Describe(model_config));
-  LlamaModel model(model_config, *source, *device, dtype);
+  if (config.world_size > 1) {
+    spdlog::info(
+        "{}",
+        parallel::TensorParallelPlan(model_config, config.rank, config.world_size).Describe());
+  }
+  LlamaModel model(model_config, *source, *device, dtype, *group);
   source.reset();  // weights are on the device now; unmap the files
   spdlog::info("weights: {:.1f} MB", static_cast<double>(model.weight_bytes()) / 1e6);
   Engine engine(model, *device,
@@ -152,10 +194,9 @@ int Run(int argc, char** argv) {
   info.device_name = device->DeviceName();
   info.rank = static_cast<uint32_t>(config.rank);
   info.world_size = static_cast<uint32_t>(config.world_size);
-  for (int r = 0; r < config.world_size; ++r) {
-    info.urls.push_back("unix://" + config.uds_path + "-" + std::to_string(r));
-  }
-  ShardService service(engine, model_config, info);
+  if (config.world_size > 1) info.nccl_version = parallel::NcclVersion();
+  info.urls = parallel::RankSocketUrls(config.uds_path, config.world_size);
+  ShardService service(engine, model_config, info, config.world_size > 1 ? group.get() : nullptr);
 
   const std::string socket_path = config.uds_path + "-" + std::to_string(config.rank);
   std::filesystem::remove(socket_path);

@@ -5,8 +5,9 @@
 
 namespace tg::shard {
 
-ShardService::ShardService(Engine& engine, const model::ModelConfig& config, ServiceInfo info)
-    : engine_(engine), config_(config), info_(std::move(info)) {}
+ShardService::ShardService(Engine& engine, const model::ModelConfig& config, ServiceInfo info,
+                           parallel::Communicator* group)
+    : engine_(engine), config_(config), info_(std::move(info)), group_(group) {}
 
 template <typename Fn>
 grpc::Status ShardService::Guarded(Fn&& fn) {
@@ -43,6 +44,7 @@ grpc::Status ShardService::Info(grpc::ServerContext*, const textgen::v1::InfoReq
   response->set_max_position_embeddings(config_.max_position_embeddings);
   response->set_rank(info_.rank);
   response->set_world_size(info_.world_size);
+  response->set_nccl_version(info_.nccl_version);
   for (uint32_t id : config_.eos_token_ids) response->add_eos_token_ids(id);
   response->set_bos_token_id(config_.bos_token_id.value_or(0));
   response->set_has_bos_token(config_.bos_token_id.has_value());
@@ -53,6 +55,9 @@ grpc::Status ShardService::Info(grpc::ServerContext*, const textgen::v1::InfoReq
 grpc::Status ShardService::Health(grpc::ServerContext*, const textgen::v1::HealthRequest*,
                                   textgen::v1::HealthResponse*) {
   return Guarded([&] {
+    // Throws kUnavailable once the group has failed; the self-test below would only block in
+    // its collectives.
+    if (group_ != nullptr) group_->Fence();
     if (failed_ && engine_.warmed_up()) {
       // The self-test writes K/V into the first blocks, and after an internal failure the
       // cached batches are suspect anyway: drop them (the router re-prefills or fails them).

@@ -10,6 +10,7 @@
 
 #include "generate.grpc.pb.h"
 #include "shard/engine/engine.h"
+#include "shard/parallel/communicator.h"
 
 namespace tg::shard {
 
@@ -21,12 +22,17 @@ struct ServiceInfo {
   std::string device_name;
   uint32_t rank = 0;
   uint32_t world_size = 1;
-  std::vector<std::string> urls;  // every rank's unix:// address
+  std::string nccl_version;       // empty on one rank / the CPU
+  std::vector<std::string> urls;  // every rank's unix:// address, in rank order
 };
 
 class ShardService final : public textgen::v1::TextGenerationService::Service {
  public:
-  ShardService(Engine& engine, const model::ModelConfig& config, ServiceInfo info);
+  // `group` (optional, must outlive the service): the tensor-parallel communicator; Health then
+  // reports UNAVAILABLE once it has failed (a peer died or a collective timed out), which no
+  // self-test can repair: the whole group has to be restarted.
+  ShardService(Engine& engine, const model::ModelConfig& config, ServiceInfo info,
+               parallel::Communicator* group = nullptr);
 
   grpc::Status Info(grpc::ServerContext*, const textgen::v1::InfoRequest*,
                     textgen::v1::InfoResponse* response) override;
@@ -55,6 +61,7 @@ class ShardService final : public textgen::v1::TextGenerationService::Service {
   Engine& engine_;
   const model::ModelConfig& config_;
   ServiceInfo info_;
+  parallel::Communicator* group_;
   bool failed_ = false;
 };
 
