@@ -17,7 +17,7 @@ rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/assets"
 
 programs=(text-gen-shard text-gen-router text-gen-launcher text-gen-tokenize text-gen-bench)
-gpu_tests=(kernels_host_test cuda_ops_test cuda_sampling_test cuda_model_test cuda_bench cuda_hf_driver)
+gpu_tests=(kernels_host_test cuda_ops_test cuda_sampling_test cuda_model_test cuda_graph_test cuda_bench cuda_hf_driver)
 
 # The first build directory holding an executable of this name wins.
 find_binary() {

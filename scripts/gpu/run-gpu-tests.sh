@@ -98,7 +98,7 @@ PY
 
 step smoke 90 smoke
 
-for t in kernels_host_test cuda_ops_test cuda_sampling_test cuda_model_test; do
+for t in kernels_host_test cuda_ops_test cuda_sampling_test cuda_model_test cuda_graph_test; do
   [[ -x $bin/$t ]] || continue
   step "$t" 300 env TG_ASSETS_DIR="$assets" "$bin/$t" --gtest_output="json:$work/$t.json"
 done

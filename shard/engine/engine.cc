@@ -7,7 +7,10 @@
 #include <numeric>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 #include "common/error.h"
+#include "shard/engine/decode_graph_batch.h"
 
 namespace tg::shard {
 namespace {
@@ -27,10 +30,18 @@ Engine::Engine(LlamaModel& model, backend::Backend& backend, EngineOptions optio
 
 WarmupResult Engine::Warmup(const WarmupParams& params) {
   batches_.clear();
+  graph_sizes_.clear();
+  graph_max_blocks_ = 0;
   const uint64_t block_bytes = model_.KvBytesPerBlock(kBlockSize);
   uint64_t num_blocks = 0;
+  const int64_t planned =
+      params.max_batch_total_tokens > 0 || backend_.device() == backend::DeviceKind::kCpu
+          ? -1
+          : ProfileKvBlocks(params, block_bytes);
   if (params.max_batch_total_tokens > 0) {
     num_blocks = (params.max_batch_total_tokens + kBlockSize - 1) / kBlockSize;
+  } else if (planned >= 0) {
+    num_blocks = static_cast<uint64_t>(planned);
   } else {
     const double budget =
         static_cast<double>(backend_.FreeMemoryBytes()) * options_.kv_memory_fraction;
@@ -48,6 +59,7 @@ WarmupResult Engine::Warmup(const WarmupParams& params) {
   }
   model_.AllocateKvCache(static_cast<int>(num_blocks), kBlockSize);
   SelfTest();
+  CaptureDecodeGraphs(params);
 
   WarmupResult result;
   result.num_blocks = static_cast<uint32_t>(num_blocks);
@@ -56,7 +68,116 @@ WarmupResult Engine::Warmup(const WarmupParams& params) {
   result.max_total_tokens = params.max_total_tokens;
   result.weight_bytes = model_.weight_bytes();
   result.kv_bytes = num_blocks * block_bytes;
+  result.cuda_graph_batch_sizes.assign(graph_sizes_.begin(), graph_sizes_.end());
   return result;
+}
+
+int64_t Engine::ProfileKvBlocks(const WarmupParams& params, uint64_t block_bytes) {
+  const int vocab = static_cast<int>(model_.config().vocab_size);
+  const int prefill = static_cast<int>(std::max<uint32_t>(
+      {params.max_batch_prefill_tokens, params.max_input_tokens, uint32_t{kBlockSize}}));
+  const std::vector<int> sizes = backend_.GraphBatchSizes();
+  const int rows = static_cast<int>(std::max<uint32_t>(
+      {params.max_batch_size, sizes.empty() ? 1u : static_cast<uint32_t>(sizes.back()), 1u}));
+  const int prefill_blocks = (prefill + kBlockSize - 1) / kBlockSize;
+  const int temp_blocks = prefill_blocks + (rows + kBlockSize - 1) / kBlockSize;
+  model_.AllocateKvCache(temp_blocks, kBlockSize);
+  backend_.ResetPeakMemory();
+
+  // The largest prefill: one sequence of `prefill` tokens (activations scale with tokens).
+  ForwardBatch batch;
+  for (int p = 0; p < prefill; ++p) {
+    batch.tokens.push_back(p % vocab);
+    batch.positions.push_back(p);
+    batch.slots.push_back(p);
+  }
+  batch.query_start = {0, prefill};
+  batch.seq_lens = {prefill};
+  batch.max_blocks = prefill_blocks;
+  for (int b = 0; b < prefill_blocks; ++b) batch.block_tables.push_back(b);
+  batch.logit_rows = {prefill - 1};
+  model_.Forward(batch);
+  backend_.Synchronize();
+
+  // The largest decode: `rows` sequences of one token, each in its own slot.
+  ForwardBatch decode;
+  decode.query_start.push_back(0);
+  decode.max_blocks = 1;
+  for (int r = 0; r < rows; ++r) {
+    const int slot = prefill_blocks * kBlockSize + r;
+    decode.tokens.push_back(r % vocab);
+    decode.positions.push_back(0);
+    decode.slots.push_back(slot);
+    decode.query_start.push_back(r + 1);
+    decode.seq_lens.push_back(1);
+    decode.block_tables.push_back(slot / kBlockSize);
+    decode.logit_rows.push_back(r);
+  }
+  model_.Forward(decode);
+  backend_.Synchronize();
+
+  // Release the temporary cache (a one-block stand-in keeps the model valid until the real one).
+  model_.AllocateKvCache(1, kBlockSize);
+  const int64_t blocks =
+      backend_.PlanKvBlocks(block_bytes, static_cast<uint64_t>(temp_blocks) * block_bytes);
+  spdlog::info("warmup profile: prefill of {} tokens, decode of {} sequences -> {} KV blocks",
+               prefill, rows, blocks);
+  return blocks;
+}
+
+void Engine::CaptureDecodeGraphs(const WarmupParams& params) {
+  const std::vector<int> sizes = backend_.GraphBatchSizes();
+  if (sizes.empty()) return;
+  // A request never holds more than max_total_tokens positions.
+  const int64_t tokens = std::max<int64_t>(params.max_total_tokens, kBlockSize);
+  const int max_blocks = static_cast<int>(
+      std::min<int64_t>((tokens + kBlockSize - 1) / kBlockSize, model_.num_blocks()));
+  for (int size : sizes) {
+    const ForwardBatch batch = DecodeGraphCaptureBatch(size, max_blocks, kBlockSize);
+    try {
+      // Eagerly first: the backend sizes its scratch buffers outside the capture.
+      model_.Forward(batch);
+      backend_.Synchronize();
+      if (!backend_.BeginGraph(size, backend::Backend::GraphMode::kCapture)) continue;
+      try {
+        model_.Forward(batch);
+      } catch (...) {
+        backend_.EndGraph(false);
+        throw;
+      }
+      backend_.EndGraph(true);
+      graph_sizes_.push_back(size);
+    } catch (const Error& e) {
+      spdlog::warn("decode graph of batch size {} not captured (runs eagerly): {}", size, e.what());
+    }
+    if (params.max_batch_size > 0 && size >= static_cast<int>(params.max_batch_size)) break;
+  }
+  graph_max_blocks_ = graph_sizes_.empty() ? 0 : max_blocks;
+  if (!graph_sizes_.empty()) {
+    spdlog::info("decode graphs captured for {} batch sizes up to {}, contexts up to {} tokens",
+                 graph_sizes_.size(), graph_sizes_.back(), max_blocks * kBlockSize);
+  }
+}
+
+std::optional<backend::Tensor> Engine::DecodeWithGraph(const ForwardBatch& batch) {
+  const int rows = static_cast<int>(batch.seq_lens.size());
+  const int bucket = DecodeGraphBucket(graph_sizes_, rows);
+  if (bucket < 0 || !FitsDecodeGraph(batch, graph_max_blocks_, kBlockSize)) return std::nullopt;
+  const ForwardBatch padded = PadDecodeBatch(batch, bucket, graph_max_blocks_);
+  if (!backend_.BeginGraph(bucket, backend::Backend::GraphMode::kReplay)) return std::nullopt;
+  backend::Tensor logits;
+  try {
+    logits = model_.Forward(padded);
+  } catch (const Error& e) {
+    // A replay that diverges from its capture is a bug: stop using graphs, keep serving.
+    backend_.EndGraph(false);
+    spdlog::error("decode graph replay failed, graphs disabled: {}", e.what());
+    graph_sizes_.clear();
+    graph_max_blocks_ = 0;
+    return std::nullopt;
+  }
+  backend_.EndGraph(true);
+  return logits.Rows(0, rows);
 }
 
 void Engine::SelfTest() {
@@ -293,7 +414,8 @@ StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids) {
     batch.logit_rows.push_back(static_cast<int32_t>(i));
   }
   const uint64_t forward_start = NowNs();
-  backend::Tensor logits = model_.Forward(batch);
+  std::optional<backend::Tensor> graph_logits = DecodeWithGraph(batch);
+  backend::Tensor logits = graph_logits ? *graph_logits : model_.Forward(batch);
   backend_.Synchronize();
   output.timings.forward_ns = NowNs() - forward_start;
   const uint64_t decode_start = NowNs();

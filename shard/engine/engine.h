@@ -28,7 +28,11 @@ class Engine {
  public:
   Engine(LlamaModel& model, backend::Backend& backend, EngineOptions options);
 
-  // Sizes and allocates the KV pool, runs a real prefill and decode step, drops all batches.
+  // Sizes and allocates the KV pool, runs a real prefill and decode step, captures the decode
+  // graphs, drops all batches. Without max_batch_total_tokens a device backend is profiled: the
+  // largest prefill (max_batch_prefill_tokens) and a max_batch_size decode run on a temporary
+  // cache, and the pool gets what the backend's plan (Backend::PlanKvBlocks) leaves; otherwise
+  // kv_memory_fraction of the free memory.
   WarmupResult Warmup(const WarmupParams& params);
   bool warmed_up() const { return model_.num_blocks() > 0; }
 
@@ -60,6 +64,14 @@ class Engine {
   void SampleAndStop(const backend::Tensor& logits, std::vector<RequestState>& requests,
                      std::vector<GenerationOut>& generations, Batch& survivors);
   CachedBatchInfo Describe(uint64_t id, const Batch& batch) const;
+  // KV blocks from a profiled prefill + decode on a temporary cache; -1 when the backend does
+  // not plan memory.
+  int64_t ProfileKvBlocks(const WarmupParams& params, uint64_t block_bytes);
+  // Captures one decode graph per backend batch size (up to the first >= max_batch_size);
+  // failures leave that size eager (logged).
+  void CaptureDecodeGraphs(const WarmupParams& params);
+  // The decode forward through a captured graph when one fits; nullopt otherwise (eager).
+  std::optional<backend::Tensor> DecodeWithGraph(const ForwardBatch& batch);
   StepOutput Finish(uint64_t batch_id, Batch batch, StepOutput output);
 
   LlamaModel& model_;
@@ -67,6 +79,8 @@ class Engine {
   EngineOptions options_;
   std::unordered_set<int32_t> eos_ids_;
   std::map<uint64_t, Batch> batches_;
+  std::vector<int> graph_sizes_;  // captured decode graphs (ascending)
+  int graph_max_blocks_ = 0;      // block-table columns of every graph
 };
 
 }  // namespace tg::shard

@@ -84,6 +84,7 @@ struct WarmupResult {
   uint32_t max_total_tokens = 0;
   uint64_t weight_bytes = 0;
   uint64_t kv_bytes = 0;
+  std::vector<uint32_t> cuda_graph_batch_sizes;  // decode batch sizes replayed as graphs
 };
 
 }  // namespace tg::shard

@@ -8,9 +8,11 @@
 // usage: cuda_bench [OUTPUT.json] [--layers N]
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -152,14 +154,16 @@ Model Build(Backend& b, const Shape& s, int num_blocks, int block_size) {
   return m;
 }
 
-// One forward of `n` new tokens of a single sequence whose KV length becomes `seq_len`;
-// returns the greedy token.
-int32_t Forward(Backend& b, Model& m, int n, int seq_len, int block_size) {
+// The logits of one forward of `n` new tokens of a single sequence whose KV length becomes
+// `seq_len`. A CUDA graph fixes shapes: `table_blocks` widens the block table and `launch_len`
+// sizes the attention launch for the longest context the graph serves.
+Tensor Logits(Backend& b, Model& m, int n, int seq_len, int block_size, int table_blocks = 0,
+              int launch_len = 0) {
   const Shape& s = m.s;
   const int cached = seq_len - n;
   std::vector<int32_t> ids(n, 1), positions(n), slots(n);
   for (int i = 0; i < n; ++i) positions[i] = slots[i] = cached + i;  // blocks 0.. in order
-  const int max_blocks = (seq_len + block_size - 1) / block_size;
+  const int max_blocks = std::max((seq_len + block_size - 1) / block_size, table_blocks);
   std::vector<int32_t> table(max_blocks), qstart = {0, n}, lens = {seq_len};
   for (int i = 0; i < max_blocks; ++i) table[i] = i;
   auto ints = [&](const std::vector<int32_t>& v, std::vector<int64_t> shape) {
@@ -171,7 +175,7 @@ int32_t Forward(Backend& b, Model& m, int n, int seq_len, int block_size) {
   batch.num_seqs = 1;
   batch.num_tokens = n;
   batch.max_query_len = n;
-  batch.max_seq_len = seq_len;
+  batch.max_seq_len = std::max(seq_len, launch_len);
   batch.block_size = block_size;
   batch.query_start = ints(qstart, {2});
   batch.seq_lens = ints(lens, {1});
@@ -215,8 +219,35 @@ int32_t Forward(Backend& b, Model& m, int n, int seq_len, int block_size) {
   Tensor last = h.Rows(n - 1, 1);
   Tensor logits = b.Allocate(DType::kF32, {1, s.vocab});
   b.Linear(last, m.lm_head, nullptr, logits);
+  return logits;
+}
+
+// Returns the greedy token.
+int32_t Forward(Backend& b, Model& m, int n, int seq_len, int block_size) {
   SampleRequest req;
-  return b.Sample(logits, {&req, 1})[0].token;
+  return b.Sample(Logits(b, m, n, seq_len, block_size), {&req, 1})[0].token;
+}
+
+// Seconds per batch-1 decode step replayed from a CUDA graph (Backend::BeginGraph), contexts
+// context..context+steps-1; the graph serves contexts up to context + 64.
+double GraphDecodeStep(Backend& b, Model& m, int context, int steps, int block_size) {
+  const int launch_len = context + 64, table_blocks = launch_len / block_size;
+  Logits(b, m, 1, context, block_size, table_blocks, launch_len);  // sizes scratch eagerly
+  b.Synchronize();
+  if (!b.BeginGraph(1, Backend::GraphMode::kCapture)) return 0;
+  Logits(b, m, 1, context, block_size, table_blocks, launch_len);
+  b.EndGraph(true);
+  auto step = [&](int seq_len) {
+    if (!b.BeginGraph(1, Backend::GraphMode::kReplay)) std::abort();
+    Tensor logits = Logits(b, m, 1, seq_len, block_size, table_blocks, launch_len);
+    b.EndGraph(true);
+    SampleRequest req;
+    return b.Sample(logits, {&req, 1})[0].token;
+  };
+  for (int i = 0; i < 3; ++i) step(context);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) step(context + i);
+  return Seconds(t0) / steps;
 }
 
 }  // namespace
@@ -243,7 +274,7 @@ int main(int argc, char** argv) {
   const double gemm_rate = GemmRate(4096, 14336, 4096);
   std::fprintf(stderr, "copy %.1f GB/s, gemm %.1f TFLOP/s\n", copy_bw / 1e9, gemm_rate / 1e12);
 
-  auto backend = MakeCudaBackend({.device = DeviceKind::kCuda});
+  auto backend = MakeCudaBackend({.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {1}});
   const int block_size = 16, context = 512, prompt = 4096;
   Model m = Build(*backend, shape, (prompt + 64) / block_size + 1, block_size);
 
@@ -254,6 +285,10 @@ int main(int argc, char** argv) {
   for (int i = 0; i < steps; ++i) Forward(*backend, m, 1, context + i, block_size);
   const double step_s = Seconds(t0) / steps;
   const double decode_bw = m.weight_bytes / step_s;
+  const double graph_step_s = GraphDecodeStep(*backend, m, context, steps, block_size);
+  const double graph_bw = graph_step_s > 0 ? m.weight_bytes / graph_step_s : 0;
+  std::fprintf(stderr, "decode step: eager %.3f ms, graph %.3f ms\n", step_s * 1e3,
+               graph_step_s * 1e3);
 
   // Breakdown: only the decode step's Linear ops (batch 1), no attention, sampling or uploads.
   double linear_only_s = 0;
@@ -342,12 +377,15 @@ int main(int argc, char** argv) {
       "\"prefill_4096_ms\": %.2f, \"prefill_linear_TFLOPs\": %.1f, "
       "\"prefill_with_attention_TFLOPs\": %.1f, \"prefill_vs_gemm\": %.3f, "
       "\"prefill_attention_only_ms\": %.2f, \"attention_TFLOPs\": %.1f, "
-      "\"decode_linear_only_ms\": %.3f, \"decode_linear_only_GBps\": %.1f}\n",
+      "\"decode_linear_only_ms\": %.3f, \"decode_linear_only_GBps\": %.1f, "
+      "\"decode_graph_step_ms\": %.3f, \"decode_graph_GBps\": %.1f, "
+      "\"decode_graph_roofline\": %.3f}\n",
       props.name, shape.layers, copy_bw / 1e9, gemm_rate / 1e12,
       static_cast<unsigned long long>(m.weight_bytes), step_s * 1e3, decode_bw / 1e9,
       decode_bw / copy_bw, prefill_s * 1e3, prefill_rate / 1e12,
       (linear_flops + attn_flops) / prefill_s / 1e12, prefill_rate / gemm_rate, attention_s * 1e3,
-      attn_flops / attention_s / 1e12, linear_only_s * 1e3, m.weight_bytes / linear_only_s / 1e9);
+      attn_flops / attention_s / 1e12, linear_only_s * 1e3, m.weight_bytes / linear_only_s / 1e9,
+      graph_step_s * 1e3, graph_bw / 1e9, graph_bw / copy_bw);
   std::fputs(json, stdout);
   if (!out_path.empty()) std::ofstream(out_path) << json;
   return 0;

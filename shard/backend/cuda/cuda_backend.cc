@@ -4,6 +4,7 @@
 #include <nccl.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -14,8 +15,10 @@
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "shard/backend/cuda/cuda_check.h"
+#include "shard/backend/cuda/decode_graphs.h"
 #include "shard/backend/cuda/device_buffer.h"
 #include "shard/backend/cuda/device_sampling.h"
+#include "shard/backend/cuda/memory_plan.h"
 
 namespace tg::backend {
 namespace cuda {
@@ -46,6 +49,10 @@ void ExpectDType(const Tensor& t, DType dtype, const char* name) {
 
 int AsInt(int64_t v) { return static_cast<int>(v); }
 
+// Pinned bytes for the inputs of one decode graph (ids, positions, slots, block tables...):
+// 256 sequences of 16k blocks each fit.
+constexpr size_t kGraphStagingBytes = 16u << 20;
+
 DType KvDTypeFromEnv() {
   const char* env = std::getenv("TG_CUDA_KV_DTYPE");
   return env && *env ? ParseFloatDType(env) : DType::kBF16;
@@ -54,7 +61,13 @@ DType KvDTypeFromEnv() {
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const BackendOptions& options)
-      : device_(options.device_id), kv_dtype_(KvDTypeFromEnv()) {
+      : device_(options.device_id),
+        kv_dtype_(KvDTypeFromEnv()),
+        utilization_(options.memory_utilization),
+        graph_sizes_(options.cuda_graph_batch_sizes) {
+    std::sort(graph_sizes_.begin(), graph_sizes_.end());
+    graph_sizes_.erase(std::unique(graph_sizes_.begin(), graph_sizes_.end()), graph_sizes_.end());
+    std::erase_if(graph_sizes_, [](int size) { return size <= 0; });
     CheckCuda(cudaSetDevice(device_), "cudaSetDevice");
     cudaDeviceProp props{};
     CheckCuda(cudaGetDeviceProperties(&props, device_), "cudaGetDeviceProperties");
@@ -65,9 +78,13 @@ class CudaBackend final : public Backend {
     gemm_ = kernels::GemmContext::Create();
     TG_CHECK(gemm_ != nullptr, kUnavailable, "cuBLASLt could not be initialised");
     gemm_workspace_ = Scratch(kernels::kGemmWorkspaceBytes);
+    graphs_ = std::make_unique<DecodeGraphs>(stream, kGraphStagingBytes);
   }
 
-  ~CudaBackend() override { cudaStreamSynchronize(stream()); }
+  ~CudaBackend() override {
+    cudaStreamSynchronize(stream());
+    graphs_.reset();
+  }
 
   DeviceKind device() const override { return DeviceKind::kCuda; }
   std::string DeviceName() const override { return name_; }
@@ -79,7 +96,54 @@ class CudaBackend final : public Backend {
   DType KvDType() const override { return kv_dtype_; }
   void* NativeStream() override { return static_cast<void*>(stream()); }
 
+  void ResetPeakMemory() override {
+    Synchronize();
+    uint64_t zero = 0;
+    CheckCuda(cudaMemPoolSetAttribute(Pool(), cudaMemPoolAttrUsedMemHigh, &zero),
+              "cudaMemPoolSetAttribute UsedMemHigh");
+  }
+
+  int64_t PlanKvBlocks(uint64_t bytes_per_block, uint64_t freed_bytes) override {
+    Synchronize();
+    uint64_t used_high = 0, reserved = 0;
+    CheckCuda(cudaMemPoolGetAttribute(Pool(), cudaMemPoolAttrUsedMemHigh, &used_high),
+              "cudaMemPoolGetAttribute");
+    CheckCuda(cudaMemPoolGetAttribute(Pool(), cudaMemPoolAttrReservedMemCurrent, &reserved),
+              "cudaMemPoolGetAttribute");
+    size_t free = 0, total = 0;
+    CheckCuda(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+    // Outside the pool: the context, cuBLASLt, graph memory. The pool keeps freed memory
+    // reserved, so its part of the peak is the high-water mark of memory actually in use.
+    const uint64_t in_use = total - free;
+    const uint64_t outside_pool = in_use > reserved ? in_use - reserved : 0;
+    const uint64_t pool_peak = used_high - std::min(used_high, freed_bytes);
+    MemoryPlanInput input;
+    input.total_bytes = total;
+    input.peak_used_bytes = outside_pool + pool_peak;
+    input.utilization = utilization_;
+    input.kv_bytes_per_block = bytes_per_block;
+    const MemoryPlan plan = PlanKvCache(input);
+    spdlog::info(
+        "memory plan: {} MiB total x {} = {} MiB budget, peak in use {} MiB (pool {} MiB, "
+        "outside {} MiB), KV {} MiB = {} blocks",
+        total >> 20, utilization_, plan.budget_bytes >> 20, input.peak_used_bytes >> 20,
+        pool_peak >> 20, outside_pool >> 20, plan.kv_bytes >> 20, plan.num_blocks);
+    return plan.num_blocks;
+  }
+
+  std::vector<int> GraphBatchSizes() const override { return graph_sizes_; }
+
+  bool BeginGraph(int key, GraphMode mode) override {
+    if (mode == GraphMode::kReplay) return graphs_->BeginReplay(key);
+    if (!std::binary_search(graph_sizes_.begin(), graph_sizes_.end(), key)) return false;
+    graphs_->BeginCapture(key);
+    return true;
+  }
+
+  void EndGraph(bool ok) override { graphs_->End(ok); }
+
   Tensor Allocate(DType dtype, std::vector<int64_t> shape) override {
+    if (InGraph()) return graphs_->Allocate(dtype, std::move(shape));
     int64_t n = 1;
     for (int64_t d : shape) {
       Expect(d >= 0, "negative dimension");
@@ -92,6 +156,7 @@ class CudaBackend final : public Backend {
 
   void CopyFromHost(const void* src, Tensor& dst) override {
     // From pageable memory the copy returns once the source was staged, so src may be reused.
+    if (InGraph()) return graphs_->CopyFromHost(src, dst);
     if (dst.bytes() == 0) return;
     CheckCuda(cudaMemcpyAsync(dst.data(), src, dst.bytes(), cudaMemcpyHostToDevice, stream()),
               "cudaMemcpyAsync H2D");
@@ -105,10 +170,12 @@ class CudaBackend final : public Backend {
   }
 
   void Synchronize() override {
+    TG_CHECK(!InGraph(), kInternal, "Synchronize inside a graph bracket");
     CheckCuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
   }
 
   void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(ids, DType::kI32, "ids");
     ExpectDType(out, DType::kF32, "out");
     Expect(table.rank() == 2 && out.numel() == ids.numel() * table.dim(1), "Embedding shapes");
@@ -125,6 +192,7 @@ class CudaBackend final : public Backend {
 
   void RmsNorm(const Tensor& input, Tensor* residual, const Tensor& weight, float eps,
                Tensor& out) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(input, DType::kF32, "input");
     ExpectDType(out, DType::kF32, "out");
     const int64_t h = weight.numel();
@@ -146,6 +214,7 @@ class CudaBackend final : public Backend {
   }
 
   void Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(x, DType::kF32, "x");
     ExpectDType(out, DType::kF32, "out");
     Expect(weight.rank() == 2, "Linear weight must be 2-D");
@@ -202,6 +271,7 @@ class CudaBackend final : public Backend {
   }
 
   void Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& inv_freq) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(q, DType::kF32, "q");
     ExpectDType(k, DType::kF32, "k");
     ExpectDType(positions, DType::kI32, "positions");
@@ -226,6 +296,7 @@ class CudaBackend final : public Backend {
 
   void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
                Tensor& v_cache) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(k, DType::kF32, "k");
     ExpectDType(v, DType::kF32, "v");
     ExpectDType(slots, DType::kI32, "slots");
@@ -253,6 +324,7 @@ class CudaBackend final : public Backend {
 
   void PrefillAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                         const AttentionBatch& batch, float scale, Tensor& out) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
     CheckAttention(q, k_cache, v_cache, batch, out);
     kernels::PrefillAttentionParams p;
     p.dtype = ToKernel(kv_dtype_);
@@ -277,6 +349,7 @@ class CudaBackend final : public Backend {
 
   void DecodeAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                        const AttentionBatch& batch, float scale, Tensor& out) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
     CheckAttention(q, k_cache, v_cache, batch, out);
     Expect(q.dim(0) == batch.num_seqs, "DecodeAttention: one query per sequence");
     kernels::DecodeAttentionParams p;
@@ -303,6 +376,7 @@ class CudaBackend final : public Backend {
   }
 
   void SiluAndMul(const Tensor& gate_up, Tensor& out) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(gate_up, DType::kF32, "gate_up");
     ExpectDType(out, DType::kF32, "out");
     const int64_t width = gate_up.dim(-1);
@@ -321,6 +395,12 @@ class CudaBackend final : public Backend {
 
  private:
   cudaStream_t stream() const { return pool_->stream(); }
+  bool InGraph() const { return graphs_->capturing() || graphs_->replaying(); }
+  cudaMemPool_t Pool() const {
+    cudaMemPool_t pool = nullptr;
+    CheckCuda(cudaDeviceGetDefaultMemPool(&pool, device_), "cudaDeviceGetDefaultMemPool");
+    return pool;
+  }
 
   // A device buffer of at least `bytes` reused across calls (one per slot). Growing it frees
   // the old one in stream order, so work queued before still sees valid memory.
@@ -340,11 +420,14 @@ class CudaBackend final : public Backend {
 
   int device_;
   DType kv_dtype_;
+  double utilization_;
+  std::vector<int> graph_sizes_;
   std::string name_;
   std::shared_ptr<StreamPool> pool_;
   std::unique_ptr<kernels::GemmContext> gemm_;
   void* gemm_workspace_ = nullptr;
   ScratchBuffer scratch_[6];
+  std::unique_ptr<DecodeGraphs> graphs_;  // destroyed first (its tensors' memory)
 };
 
 std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,

@@ -1,0 +1,71 @@
+// Host-side decode-graph shaping (shard/engine/decode_graph_batch.h): bucket choice, padding
+// rows that write no KV, block tables widened to the graph's width, the capture batch.
+#include "shard/engine/decode_graph_batch.h"
+
+#include <gtest/gtest.h>
+
+namespace tg::shard {
+namespace {
+
+ForwardBatch TwoSequences() {
+  ForwardBatch b;
+  b.tokens = {11, 12};
+  b.positions = {20, 3};
+  b.slots = {52, 67};
+  b.query_start = {0, 1, 2};
+  b.seq_lens = {21, 4};
+  b.max_blocks = 2;
+  b.block_tables = {1, 3, 4, 0};
+  b.logit_rows = {0, 1};
+  return b;
+}
+
+TEST(DecodeGraphBatchTest, BucketIsSmallestCapturedSizeAtLeastRows) {
+  const std::vector<int> sizes = {1, 2, 4, 8};
+  EXPECT_EQ(DecodeGraphBucket(sizes, 1), 1);
+  EXPECT_EQ(DecodeGraphBucket(sizes, 3), 4);
+  EXPECT_EQ(DecodeGraphBucket(sizes, 8), 8);
+  EXPECT_EQ(DecodeGraphBucket(sizes, 9), -1);
+  EXPECT_EQ(DecodeGraphBucket({}, 1), -1);
+}
+
+TEST(DecodeGraphBatchTest, PaddingRowsWriteNoKvAndTablesWiden) {
+  const ForwardBatch p = PadDecodeBatch(TwoSequences(), 4, 3);
+  EXPECT_EQ(p.tokens, (std::vector<int32_t>{11, 12, 0, 0}));
+  EXPECT_EQ(p.positions, (std::vector<int32_t>{20, 3, 0, 0}));
+  EXPECT_EQ(p.slots, (std::vector<int32_t>{52, 67, -1, -1}));
+  EXPECT_EQ(p.seq_lens, (std::vector<int32_t>{21, 4, 1, 1}));
+  EXPECT_EQ(p.query_start, (std::vector<int32_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(p.logit_rows, (std::vector<int32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(p.max_blocks, 3);
+  EXPECT_EQ(p.block_tables, (std::vector<int32_t>{1, 3, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0}));
+}
+
+TEST(DecodeGraphBatchTest, FitsOnlyWithinTheGraphsBlockTableAndContext) {
+  const ForwardBatch b = TwoSequences();
+  EXPECT_TRUE(FitsDecodeGraph(b, 2, 16));
+  EXPECT_FALSE(FitsDecodeGraph(b, 1, 16));  // table wider than the graph's
+  EXPECT_FALSE(FitsDecodeGraph(b, 0, 16));  // no graphs
+  ForwardBatch prefill = b;
+  prefill.tokens.push_back(13);  // two tokens for one sequence
+  EXPECT_FALSE(FitsDecodeGraph(prefill, 2, 16));
+  ForwardBatch longer = b;
+  longer.seq_lens[0] = 33;  // more positions than two blocks hold
+  EXPECT_FALSE(FitsDecodeGraph(longer, 2, 16));
+}
+
+TEST(DecodeGraphBatchTest, OversizedBatchIsRejected) {
+  EXPECT_THROW(PadDecodeBatch(TwoSequences(), 1, 3), Error);
+  EXPECT_THROW(PadDecodeBatch(TwoSequences(), 2, 1), Error);
+}
+
+TEST(DecodeGraphBatchTest, CaptureBatchCoversTheLongestContext) {
+  const ForwardBatch c = DecodeGraphCaptureBatch(2, 4, 16);
+  EXPECT_EQ(c.seq_lens, (std::vector<int32_t>{64, 1}));
+  EXPECT_EQ(c.slots, (std::vector<int32_t>{-1, -1}));
+  EXPECT_EQ(c.block_tables.size(), 8u);
+  EXPECT_EQ(c.max_blocks, 4);
+}
+
+}  // namespace
+}  // namespace tg::shard
