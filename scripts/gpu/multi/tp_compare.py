@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Helpers of scripts/gpu/multi/run.sh (standard library only).
 
-  generate --port P --steps N --out F      greedy /generate of fixed prompts, token ids + logprobs
+  generate --port P --steps N --out F      greedy /generate of fixed prompts, token ids + logprobs,
+                                           one at a time (batch 1), with each request's wall time
   compare --reference F --candidate F      TP=N greedy tokens and logprobs against TP=1's
   scaling FILE...                          output throughput per text-gen-bench result, speedup
   roofline --config C --tp N --bench F     batch-1 decode TPOT against the per-GPU HBM bound
 """
 import argparse
 import json
+import statistics
 import sys
+import time
 import urllib.request
 
 PROMPTS = [
@@ -39,14 +42,24 @@ def generate(args):
         request = urllib.request.Request(f"http://127.0.0.1:{args.port}/generate",
                                          data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
+        start = time.perf_counter()
         with urllib.request.urlopen(request, timeout=300) as response:
             reply = json.load(response)
+        seconds = time.perf_counter() - start
         tokens = reply["details"]["tokens"]
         results.append({"prompt": prompt, "ids": [t["id"] for t in tokens],
-                        "logprobs": [t["logprob"] for t in tokens]})
+                        "logprobs": [t["logprob"] for t in tokens], "seconds": seconds})
     with open(args.out, "w") as out:
         json.dump(results, out)
-    print(f"generated {len(results)} prompts x {args.steps} tokens -> {args.out}", file=sys.stderr)
+    # The first request pays for lazy start-up work; the median of the rest is the batch-1 speed.
+    per_token = [r["seconds"] * 1e3 / max(1, len(r["ids"])) for r in results[1:]] or [0.0]
+    print(json.dumps({"out": args.out, "prompts": len(results), "steps": args.steps,
+                      "median_ms_per_token_batch1": round(statistics.median(per_token), 3)}))
+
+
+def ms_per_token(results):
+    per_token = [r["seconds"] * 1e3 / max(1, len(r["ids"])) for r in results[1:] if "seconds" in r]
+    return round(statistics.median(per_token), 3) if per_token else None
 
 
 def compare(args):
@@ -68,7 +81,10 @@ def compare(args):
     print(json.dumps({"candidate": args.candidate, "prompts": len(reference),
                       "prompts_equal_all_steps": equal, "fraction_equal": round(fraction, 3),
                       "first_divergence": first_divergence,
-                      "max_logprob_rel_err": round(max_rel, 6), "ok": ok}))
+                      "max_logprob_rel_err": round(max_rel, 6),
+                      "ms_per_token_batch1": {"reference": ms_per_token(reference),
+                                              "candidate": ms_per_token(candidate)},
+                      "ok": ok}))
     return 0 if ok else 1
 
 
