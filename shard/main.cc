@@ -213,15 +213,31 @@ int Run(int argc, char** argv) {
   spdlog::info("ready: serving on unix://{}{}", socket_path,
                config.grpc_listen ? " and " + *config.grpc_listen : "");
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  spdlog::info("signal {} received, shutting down", signal_number);
+  // Wait for a stop signal. A tensor-parallel rank also exits when its group has failed (a peer
+  // died, a collective timed out): NCCL cannot be repaired in place, and the exit tells the
+  // launcher, which stops the rest, instead of every later call failing.
+  int exit_code = 0;
+  const timespec poll_interval{.tv_sec = 1, .tv_nsec = 0};
+  while (true) {
+    const int signal_number = config.world_size > 1
+                                  ? sigtimedwait(&stop_signals, nullptr, &poll_interval)
+                                  : sigwaitinfo(&stop_signals, nullptr);
+    if (signal_number > 0) {
+      spdlog::info("signal {} received, shutting down", signal_number);
+      break;
+    }
+    if (const std::string failure = group->Failure(); !failure.empty()) {
+      spdlog::critical("tensor-parallel group failed, exiting: {}", failure);
+      exit_code = 1;
+      break;
+    }
+  }
   // In-flight calls get a short grace; idle client connections (the router keeps one open)
   // would otherwise hold a deadline-bounded Shutdown for the whole deadline.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   server->Wait();
   std::filesystem::remove(socket_path);
-  return 0;
+  return exit_code;
 }
 
 }  // namespace

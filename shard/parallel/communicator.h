@@ -14,6 +14,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "shard/backend/tensor.h"
 
@@ -46,6 +47,10 @@ class Communicator {
   // tg::Error(kUnavailable) when the communicator has failed (a peer died, a collective timed
   // out), so an engine that calls it every step learns of the failure. No-op elsewhere.
   virtual void Fence() {}
+
+  // Why the communicator failed, or "" while it works. Side-effect free and callable from any
+  // thread (text-gen-shard polls it to exit when its group is gone). Never fails elsewhere.
+  virtual std::string Failure() { return ""; }
 };
 
 std::unique_ptr<Communicator> MakeSingleRankCommunicator();

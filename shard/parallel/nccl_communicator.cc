@@ -78,6 +78,7 @@ class NcclCommunicator final : public Communicator {
   void AllReduceSum(backend::Tensor& tensor) override;
   void AllGatherColumns(const backend::Tensor& local, backend::Tensor& out) override;
   void Fence() override;
+  std::string Failure() override;
 
  private:
   cudaStream_t stream() const { return static_cast<cudaStream_t>(options_.stream); }
@@ -291,6 +292,11 @@ void NcclCommunicator::Fence() {
   std::lock_guard lock(mutex_);
   if (failure_) throw *failure_;
   RecordProgressLocked();
+}
+
+std::string NcclCommunicator::Failure() {
+  std::lock_guard lock(mutex_);
+  return failure_ ? failure_->message() : std::string();
 }
 
 void NcclCommunicator::Watchdog() {
