@@ -71,7 +71,7 @@ ranks() {
   local pids=() r rc=0
   for ((r = 0; r < world; r++)); do
     RANK=$r WORLD_SIZE=$world MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-      timeout 300 "$BIN/nccl_collectives_check" --mode "$mode" "$@" \
+      timeout "${NCCL_TIMEOUT_S:-120}" "$BIN/nccl_collectives_check" --mode "$mode" "$@" \
       >"$OUT/logs/nccl-$mode-w$world-r$r.out" 2>"$OUT/logs/nccl-$mode-w$world-r$r.err" &
     pids+=($!)
   done
