@@ -23,7 +23,7 @@ std::string Assets() {
   return env && *env ? env : TG_ASSETS_DIR;
 }
 
-struct Run {
+struct GenerationRun {
   std::vector<uint32_t> graph_sizes;
   std::map<uint64_t, std::vector<int32_t>> tokens;
   std::map<uint64_t, std::vector<float>> logprobs;
@@ -31,7 +31,7 @@ struct Run {
 
 // Three greedy requests; request 2 is filtered out after 4 steps, request 1 stops at 10 tokens.
 // `wide`: request 1 gets more blocks than max_total_tokens covers: eager until it stops.
-Run Generate(std::vector<int> graph_sizes, bool wide) {
+GenerationRun Generate(std::vector<int> graph_sizes, bool wide) {
   auto source = model::WeightSource::Open(Assets() + "/models/stories260K");
   setenv("TG_CUDA_KV_DTYPE", "bfloat16", 1);
   auto gpu = backend::MakeCudaBackend(
@@ -45,7 +45,7 @@ Run Generate(std::vector<int> graph_sizes, bool wide) {
   params.max_total_tokens = 64;
   params.max_batch_size = 4;
   params.max_batch_total_tokens = 64 * kBlockSize;
-  Run run;
+  GenerationRun run;
   run.graph_sizes = engine.Warmup(params).cuda_graph_batch_sizes;
 
   const std::vector<std::vector<int32_t>> prompts = {
@@ -82,8 +82,8 @@ TEST(CudaGraphTest, GraphDecodeEqualsEagerDecode) {
   if (backend::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   for (bool wide : {false, true}) {
     SCOPED_TRACE(wide ? "request wider than the graphs" : "all requests fit the graphs");
-    const Run eager = Generate({}, wide);
-    const Run graphs = Generate({1, 2, 4}, wide);
+    const GenerationRun eager = Generate({}, wide);
+    const GenerationRun graphs = Generate({1, 2, 4}, wide);
     EXPECT_TRUE(eager.graph_sizes.empty());
     EXPECT_EQ(graphs.graph_sizes, (std::vector<uint32_t>{1, 2, 4}));
     ASSERT_EQ(eager.tokens.size(), 3u);
