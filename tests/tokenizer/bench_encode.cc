@@ -2,6 +2,7 @@
 // `tokenizers`). Not a ctest test.
 //   bench_encode --tokenizer PATH --input FILE [--repeat N] [--ids-out F]  -> JSON timing
 //   bench_encode --tokenizer PATH --input FILE --ids-per-line   -> one JSON id array per line
+//   bench_encode --tokenizer PATH --input FILE --decode-per-line  -> one JSON string per line
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   std::string tokenizer_path, input_path;
   int repeat = 3;
   bool ids_per_line = false;
+  bool decode_per_line = false;
   std::string ids_out;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--tokenizer") && i + 1 < argc) {
@@ -27,17 +29,31 @@ int main(int argc, char** argv) {
       repeat = std::stoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--ids-out") && i + 1 < argc) {
       ids_out = argv[++i];
+    } else if (!std::strcmp(argv[i], "--decode-per-line")) {
+      decode_per_line = true;
     } else if (!std::strcmp(argv[i], "--ids-per-line")) {
       ids_per_line = true;
     } else {
       std::cerr << "usage: bench_encode --tokenizer PATH --input FILE [--repeat N] [--ids-out F]"
-                   " [--ids-per-line]\n";
+                   " [--ids-per-line] [--decode-per-line]\n";
       return 2;
     }
   }
   const auto tok = tg::tokenizer::Tokenizer::Load(tokenizer_path);
   std::ifstream in(input_path, std::ios::binary);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (decode_per_line) {  // each line a JSON id array -> the decoded text as a JSON string
+    size_t begin = 0;
+    while (begin < text.size()) {
+      size_t end = text.find('\n', begin);
+      if (end == std::string::npos) end = text.size();
+      const auto ids =
+          nlohmann::json::parse(text.substr(begin, end - begin)).get<std::vector<uint32_t>>();
+      std::cout << nlohmann::json(tok->Decode(ids, false)).dump() << "\n";
+      begin = end + 1;
+    }
+    return 0;
+  }
   if (ids_per_line) {
     size_t begin = 0;
     while (begin < text.size()) {
