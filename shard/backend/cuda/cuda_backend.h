@@ -6,6 +6,13 @@
 // cache is bfloat16 (KvDType), or float32 when the environment sets TG_CUDA_KV_DTYPE=float32.
 // Device memory comes from CUDA's stream-ordered pool (cudaMallocAsync), so the per-forward
 // activation allocations of the model code cost no cudaMalloc after the first step.
+//
+// Decode graphs (Backend::BeginGraph/EndGraph, decode_graphs.h): for each batch size of
+// BackendOptions::cuda_graph_batch_sizes one forward can be captured and then replayed with new
+// host inputs in one cudaGraphLaunch. Memory planning (ResetPeakMemory/PlanKvBlocks): the peak
+// in use is the pool's high-water mark plus what lies outside the pool; KV gets
+// total * memory_utilization minus that (memory_plan.h). Graph memory (about one activation
+// set per captured size) is allocated after the plan, out of the (1 - utilization) headroom.
 #pragma once
 
 #include <memory>
