@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -196,7 +197,11 @@ int Run(int argc, char** argv) {
   info.world_size = static_cast<uint32_t>(config.world_size);
   if (config.world_size > 1) info.nccl_version = parallel::NcclVersion();
   info.urls = parallel::RankSocketUrls(config.uds_path, config.world_size);
-  ShardService service(engine, model_config, info, config.world_size > 1 ? group.get() : nullptr);
+  // gRPC runs calls on its own threads, whose current CUDA device is 0 until set.
+  std::function<void()> bind_thread;
+  if (!on_cpu) bind_thread = [id = DeviceId(config)] { parallel::BindThreadToDevice(id); };
+  ShardService service(engine, model_config, info, config.world_size > 1 ? group.get() : nullptr,
+                       std::move(bind_thread));
 
   const std::string socket_path = config.uds_path + "-" + std::to_string(config.rank);
   std::filesystem::remove(socket_path);

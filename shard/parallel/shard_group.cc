@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #ifdef TG_HAVE_NCCL_COMMUNICATOR
+#include <cuda_runtime.h>
 #include <nccl.h>
 
 #include "shard/parallel/nccl_communicator.h"
@@ -55,6 +56,16 @@ std::unique_ptr<Communicator> MakeShardCommunicator(const ShardGroupOptions& opt
                                .collective_timeout = options.collective_timeout});
 #else
   throw Error(ErrorKind::kUnsupported, what + ": this build has no NCCL communicator");
+#endif
+}
+
+void BindThreadToDevice([[maybe_unused]] int device_id) {
+#ifdef TG_HAVE_NCCL_COMMUNICATOR
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess && current == device_id) return;
+  const cudaError_t status = cudaSetDevice(device_id);
+  TG_CHECK(status == cudaSuccess, kInternal,
+           "cudaSetDevice(" + std::to_string(device_id) + "): " + cudaGetErrorString(status));
 #endif
 }
 

@@ -45,6 +45,12 @@ std::vector<std::string> RankSocketUrls(const std::string& uds_prefix, int world
 std::unique_ptr<Communicator> MakeShardCommunicator(const ShardGroupOptions& options,
                                                     backend::Backend& backend);
 
+// Makes `device_id` the calling thread's current CUDA device. The CUDA runtime keeps the current
+// device per thread and kernels may only be launched into streams of the current device, so
+// every thread that runs a rank's ops (the gRPC handler threads) must call this when the rank's
+// GPU is not device 0. No-op in builds without the CUDA runtime; throws tg::Error(kInternal).
+void BindThreadToDevice(int device_id);
+
 // The NCCL library version ("2.28.3") when this build has the NCCL communicator, else "".
 std::string NcclVersion();
 

@@ -6,13 +6,18 @@
 namespace tg::shard {
 
 ShardService::ShardService(Engine& engine, const model::ModelConfig& config, ServiceInfo info,
-                           parallel::Communicator* group)
-    : engine_(engine), config_(config), info_(std::move(info)), group_(group) {}
+                           parallel::Communicator* group, std::function<void()> bind_thread)
+    : engine_(engine),
+      config_(config),
+      info_(std::move(info)),
+      group_(group),
+      bind_thread_(std::move(bind_thread)) {}
 
 template <typename Fn>
 grpc::Status ShardService::Guarded(Fn&& fn) {
   std::lock_guard<std::mutex> lock(mutex_);
   try {
+    if (bind_thread_) bind_thread_();
     fn();
     return grpc::Status::OK;
   } catch (...) {

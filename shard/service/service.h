@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,8 +32,10 @@ class ShardService final : public textgen::v1::TextGenerationService::Service {
   // `group` (optional, must outlive the service): the tensor-parallel communicator; Health then
   // reports UNAVAILABLE once it has failed (a peer died or a collective timed out), which no
   // self-test can repair: the whole group has to be restarted.
+  // `bind_thread` (optional) runs on the handler thread before every call that touches the
+  // device: it makes the rank's GPU current there (the CUDA runtime's device is per thread).
   ShardService(Engine& engine, const model::ModelConfig& config, ServiceInfo info,
-               parallel::Communicator* group = nullptr);
+               parallel::Communicator* group = nullptr, std::function<void()> bind_thread = {});
 
   grpc::Status Info(grpc::ServerContext*, const textgen::v1::InfoRequest*,
                     textgen::v1::InfoResponse* response) override;
@@ -62,6 +65,7 @@ class ShardService final : public textgen::v1::TextGenerationService::Service {
   const model::ModelConfig& config_;
   ServiceInfo info_;
   parallel::Communicator* group_;
+  std::function<void()> bind_thread_;
   bool failed_ = false;
 };
 
