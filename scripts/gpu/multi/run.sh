@@ -4,15 +4,13 @@
 # nvidia-h200-x2; the other stages are separate calls. Results (JSON lines, logs, summary.md)
 # go to $OUT.
 #
-# Needs, carried to the machine:
-#   .bundle/            scripts/gpu/bundle.sh (text-gen-shard from a CUDA build, plus
-#                       text-gen-launcher and text-gen-router), then
-#                       scripts/gpu/multi/add-to-bundle.sh (nccl_collectives_check,
-#                       tg_make_random_model)
-#   bench/.gpu-assets/tokenizer/  bench/prepare-gpu-assets.sh (only for the served stages)
+# Needs, carried to the machine, ONE path: build-tp/tp-bundle.tar.xz from
+#   scripts/gpu/multi/pack.sh build-tp/tp-bundle.tar.xz build-tp build-launcher
+# (binaries, their libraries and the tokenizer, xz-packed; TP_PACK names another file). Without
+# it: .bundle/ (scripts/gpu/bundle.sh + add-to-bundle.sh; too small for the router's libraries,
+# so only the nccl stage) and bench/.gpu-assets/tokenizer/.
 # Example:
-#   scripts/gpu/bundle.sh build-tp build-launcher && scripts/gpu/multi/add-to-bundle.sh build-tp
-#   run kind=nvidia-h200-x2 carry=[".bundle","bench/.gpu-assets/tokenizer"] timeout_s=480 \
+#   run kind=nvidia-h200-x2 carry=["build-tp/tp-bundle.tar.xz"] timeout_s=480 \
 #       command="scripts/gpu/multi/run.sh"
 #
 # Stages (STAGES, comma-separated; default nccl,greedy):
@@ -38,6 +36,19 @@ set -uo pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/tg-tp-out}
 mkdir -p "$OUT/logs"
+# Binaries: the packed file of pack.sh (TP_PACK, unpacked once per machine), else .bundle/.
+TP_PACK=${TP_PACK:-build-tp/tp-bundle.tar.xz}
+TOKENIZER_DEFAULT=bench/.gpu-assets/tokenizer/tokenizer.json
+if [[ -z ${BUNDLE:-} && -f $TP_PACK ]]; then
+  unpacked=/tmp/tg-tp-unpacked
+  stamp=$(md5sum <"$TP_PACK")
+  if [[ "$(cat "$unpacked/.stamp" 2>/dev/null)" != "$stamp" ]]; then
+    rm -rf "$unpacked" && mkdir -p "$unpacked"
+    xz -dc -T0 "$TP_PACK" | tar -C "$unpacked" -xf - && echo "$stamp" >"$unpacked/.stamp"
+  fi
+  BUNDLE=$unpacked/bundle
+  TOKENIZER_DEFAULT=$unpacked/tokenizer/tokenizer.json
+fi
 BUNDLE=$(realpath "${BUNDLE:-.bundle}")
 BIN=$BUNDLE/bin
 export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -48,7 +59,7 @@ STARTED=$(date +%s)
 LAYERS8B=${LAYERS8B:-16}
 PORT=${PORT:-8300}
 MODEL_ROOT=${MODEL_ROOT:-/tmp/tg-tp-models}
-TOKENIZER=${TOKENIZER:-bench/.gpu-assets/tokenizer/tokenizer.json}
+TOKENIZER=${TOKENIZER:-$TOKENIZER_DEFAULT}
 HERE=scripts/gpu/multi
 GPUS=$(nvidia-smi -L 2>/dev/null | wc -l)
 WORLDS_WANTED=${WORLDS:-"2 4"}
@@ -66,7 +77,8 @@ log "GPUs: $GPUS; worlds:$WORLDS; stages: $STAGES"
 # ---- nccl ----
 # ranks WORLD MODE EXTRA...: one nccl_collectives_check process per GPU, like the launcher does.
 ranks() {
-  local world=$1 mode=$2 port=$((PORT + 50 + world))
+  local world=$1 mode=$2
+  local port=$((PORT + 50 + world))  # not in the line above: its words expand before assigning
   shift 2
   local pids=() r rc=0
   for ((r = 0; r < world; r++)); do
