@@ -246,6 +246,15 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadRequest();
   }
 
+ public:
+  // Only once the network threads have stopped.
+  void Shutdown() {
+    Close();
+    responder_.reset();
+    writes_.clear();
+  }
+
+ private:
   void Close() {
     if (closed_) return;
     closed_ = true;
@@ -336,13 +345,16 @@ std::string Request::Header(const std::string& lower_name) const {
 }
 
 struct Server::Impl {
+  // Declared before `io`: sessions destroyed with the io_context still use them.
   ServerOptions options;
   Handler handler;
+  std::atomic<size_t> open{0};
+  uint16_t port = 0;
+  std::mutex sessions_mutex;
+  std::vector<std::weak_ptr<Session>> sessions;
   net::io_context io;
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
-  std::atomic<size_t> open{0};
-  uint16_t port = 0;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
 
   void Accept() {
@@ -351,7 +363,13 @@ struct Server::Impl {
       if (!ec) {
         beast::error_code ignored;
         s.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<Session>(std::move(s), options, handler, open)->Run();
+        auto session = std::make_shared<Session>(std::move(s), options, handler, open);
+        {
+          std::lock_guard lock(sessions_mutex);
+          std::erase_if(sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+          sessions.push_back(session);
+        }
+        session->Run();
       }
       Accept();
     });
@@ -401,6 +419,13 @@ void Server::Stop() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  // With the network threads gone, close what is left so sessions and responders that point
+  // at each other are freed.
+  std::lock_guard lock(impl_->sessions_mutex);
+  for (auto& weak : impl_->sessions) {
+    if (auto session = weak.lock()) session->Shutdown();
+  }
+  impl_->sessions.clear();
 }
 
 size_t Server::open_connections() const { return impl_->open.load(); }
