@@ -112,6 +112,7 @@ void ToProto(const WarmupResult& result, textgen::v1::WarmupResponse* response) 
   response->set_max_total_tokens(result.max_total_tokens);
   response->set_weight_bytes(result.weight_bytes);
   response->set_kv_bytes(result.kv_bytes);
+  for (uint32_t size : result.cuda_graph_batch_sizes) response->add_cuda_graph_batch_sizes(size);
 }
 
 void ToProto(const CachedBatchInfo& batch, textgen::v1::CachedBatch* out) {
