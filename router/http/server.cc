@@ -284,10 +284,13 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void SessionResponder::Send(Response response) {
+  std::function<void()> dropped;  // the callback may own whoever owns us: free it outside the lock
   {
     std::lock_guard lock(mutex_);
     if (finished_) return;
     finished_ = true;
+    dropped = std::move(on_disconnect_);
+    on_disconnect_ = nullptr;
   }
   Headers headers = std::move(response.headers);
   headers.emplace_back("Content-Type", response.content_type);
@@ -318,10 +321,13 @@ void SessionResponder::Write(std::string data) {
 }
 
 void SessionResponder::End() {
+  std::function<void()> dropped;
   {
     std::lock_guard lock(mutex_);
     if (finished_) return;
     finished_ = true;
+    dropped = std::move(on_disconnect_);
+    on_disconnect_ = nullptr;
   }
   session_->Post("0\r\n\r\n", true, !keep_alive_);
 }
@@ -329,6 +335,7 @@ void SessionResponder::End() {
 void SessionResponder::OnDisconnect(std::function<void()> callback) {
   {
     std::lock_guard lock(mutex_);
+    if (finished_) return;  // answered already: nothing left to cancel
     if (!disconnected_) {
       on_disconnect_ = std::move(callback);
       return;
