@@ -86,6 +86,14 @@ std::unique_ptr<backend::Backend> MakeBackend(const ShardConfig& config) {
   options.device_id = DeviceId(config);
   options.threads = config.threads;
   options.cuda_graph_batch_sizes = ParseGraphSizes(config.cuda_graphs);
+  // Decode graphs with NCCL collectives inside hit an illegal memory access on 2 H200s
+  // (2026-11-22, scripts/gpu/multi/run.sh); eager decode is correct there. Until that is fixed,
+  // tensor-parallel ranks decode eagerly.
+  if (config.world_size > 1 && !options.cuda_graph_batch_sizes.empty()) {
+    spdlog::warn("CUDA graphs are disabled with tensor parallelism (world size {})",
+                 config.world_size);
+    options.cuda_graph_batch_sizes.clear();
+  }
   options.memory_utilization = config.gpu_memory_utilization;
   if (config.device == "cuda" || config.device == "auto") {
 #ifdef TG_WITH_CUDA

@@ -143,7 +143,7 @@ start_server() {  # start_server MODEL SHARDS NAME
   "$BIN/text-gen-launcher" --model-id "$model" --num-shard "$shards" --device cuda \
     --hostname 127.0.0.1 --port "$HTTP_PORT" --master-port $((HTTP_PORT + 1)) \
     --shard-uds-path "$sock_dir/$name" --max-input-tokens 2048 --max-total-tokens 4096 \
-    --max-batch-prefill-tokens 16384 >"$OUT/logs/server-$name.log" 2>&1 &
+    --max-batch-prefill-tokens 16384 ${LAUNCHER_EXTRA_ARGS:-} >"$OUT/logs/server-$name.log" 2>&1 &
   SERVER_PID=$!
   local start_s=${SERVER_START_S:-420}
   ((start_s > left - 45)) && start_s=$((left - 45))
