@@ -34,7 +34,8 @@ for name in "${required[@]}" text-gen-bench; do
   cp "$found" "$stage/bundle/bin/$name"
   strip --strip-unneeded "$stage/bundle/bin/$name"
 done
-ldd "$stage/bundle/bin/text-gen-shard" | grep -q libnccl ||
+# grep -c reads all of ldd's output: grep -q could exit first and fail the pipe (pipefail).
+ldd "$stage/bundle/bin/text-gen-shard" | grep -c libnccl >/dev/null ||
   { echo "pack: text-gen-shard was built without NCCL (use a CUDA build)" >&2; exit 1; }
 for bin in "$stage"/bundle/bin/*; do ldd "$bin" | awk '/=> \//{print $1, $3}'; done | sort -u |
   while read -r lib path; do
