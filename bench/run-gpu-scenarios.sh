@@ -52,7 +52,8 @@ python3 bench/roofline.py --config "$MODEL/config.json" --batch-size 1 8 32 64 1
   echo "roofline failed" >&2
 
 # Every knob below can be overridden from the environment (e.g. a smaller plumbing run).
-read -r -a SERVER_ARGS <<<"${SERVER_ARGS:---max-input-tokens 2048 --max-total-tokens 4096 --max-batch-prefill-tokens 8192}"
+# --max-concurrent-requests above the largest concurrency: TGI's default (128) would answer 429.
+read -r -a SERVER_ARGS <<<"${SERVER_ARGS:---max-input-tokens 2048 --max-total-tokens 4096 --max-batch-prefill-tokens 8192 --max-concurrent-requests 1024}"
 read -r -a SHARD_ARGS <<<"${SHARD_ARGS:-}"
 read -r -a SWEEP_ARGS <<<"${SWEEP_ARGS:---batch-sizes 1,8,32,64 --sequence-lengths 128,512 --decode-length 16 --runs 3}"
 read -r -a PEER_ARGS <<<"${PEER_ARGS:---dtype bfloat16}"
