@@ -1,27 +1,13 @@
 #include "router/api/openai.h"
 
 #include "common/error.h"
+#include "router/api/json_fields.h"
 #include "router/api/validation.h"
 
 namespace tg::api {
 namespace {
 
 using nlohmann::json;
-
-[[noreturn]] void Invalid(const std::string& message) {
-  throw Error(ErrorKind::kInvalidArgument, message);
-}
-
-const json* Field(const json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-double Number(const json& v, const char* key) {
-  if (!v.is_number()) Invalid(std::string("`") + key + "` must be a number");
-  return v.get<double>();
-}
 
 uint32_t Count(const json& v, const char* key) {
   if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > UINT32_MAX) {

@@ -3,27 +3,12 @@
 #include <string>
 
 #include "common/error.h"
+#include "router/api/json_fields.h"
 
 namespace tg::api {
 namespace {
 
 using nlohmann::json;
-
-[[noreturn]] void Invalid(const std::string& message) {
-  throw Error(ErrorKind::kInvalidArgument, message);
-}
-
-// A present, non-null value of a key (clients such as text-generation send explicit nulls).
-const json* Field(const json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-double GetNumber(const json& value, const char* key) {
-  if (!value.is_number()) Invalid(std::string("`") + key + "` must be a number");
-  return value.get<double>();
-}
 
 uint64_t GetUnsigned(const json& value, const char* key) {
   if (!value.is_number_integer() ||
@@ -76,26 +61,26 @@ void ParseTgiParameters(const json& p, ValidatedRequest& r, bool& max_new_given)
   if (Field(p, "adapter_id")) Invalid("`adapter_id` is not supported");
   if (const json* v = Field(p, "do_sample")) r.sampling.do_sample = GetBool(*v, "do_sample");
   if (const json* v = Field(p, "temperature")) {
-    r.sampling.temperature = static_cast<float>(GetNumber(*v, "temperature"));
+    r.sampling.temperature = static_cast<float>(Number(*v, "temperature"));
   }
   if (const json* v = Field(p, "top_k")) r.sampling.top_k = GetU32(*v, "top_k");
   if (const json* v = Field(p, "top_p")) {
-    r.sampling.top_p = static_cast<float>(GetNumber(*v, "top_p"));
+    r.sampling.top_p = static_cast<float>(Number(*v, "top_p"));
   }
   if (const json* v = Field(p, "typical_p")) {
-    r.sampling.typical_p = static_cast<float>(GetNumber(*v, "typical_p"));
+    r.sampling.typical_p = static_cast<float>(Number(*v, "typical_p"));
   }
   if (const json* v = Field(p, "min_p")) {
-    r.sampling.min_p = static_cast<float>(GetNumber(*v, "min_p"));
+    r.sampling.min_p = static_cast<float>(Number(*v, "min_p"));
   }
   if (const json* v = Field(p, "repetition_penalty")) {
-    r.sampling.repetition_penalty = static_cast<float>(GetNumber(*v, "repetition_penalty"));
+    r.sampling.repetition_penalty = static_cast<float>(Number(*v, "repetition_penalty"));
   }
   if (const json* v = Field(p, "frequency_penalty")) {
-    r.sampling.frequency_penalty = static_cast<float>(GetNumber(*v, "frequency_penalty"));
+    r.sampling.frequency_penalty = static_cast<float>(Number(*v, "frequency_penalty"));
   }
   if (const json* v = Field(p, "presence_penalty")) {
-    r.sampling.presence_penalty = static_cast<float>(GetNumber(*v, "presence_penalty"));
+    r.sampling.presence_penalty = static_cast<float>(Number(*v, "presence_penalty"));
   }
   if (const json* v = Field(p, "max_new_tokens")) {
     r.stopping.max_new_tokens = GetU32(*v, "max_new_tokens");
