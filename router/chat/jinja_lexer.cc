@@ -3,30 +3,13 @@
 #include <cctype>
 
 #include "common/error.h"
+#include "router/tokenizer/utf8.h"
 
 namespace tg::chat::jinja {
 namespace {
 
 bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-void AppendUtf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 class Lexer {
@@ -261,7 +244,7 @@ class Lexer {
           }
           cp = cp * 16 + static_cast<uint32_t>(std::stoi(std::string(1, src_[i++]), nullptr, 16));
         }
-        AppendUtf8(cp, out);
+        tokenizer::AppendUtf8(cp, out);
       };
       switch (e) {
         case 'n':
@@ -317,7 +300,7 @@ class Lexer {
           for (int k = 0; k < 2 && i < src_.size() && src_[i] >= '0' && src_[i] <= '7'; ++k) {
             cp = cp * 8 + static_cast<uint32_t>(src_[i++] - '0');
           }
-          AppendUtf8(cp, out);
+          tokenizer::AppendUtf8(cp, out);
           break;
         }
         default:
