@@ -9,7 +9,7 @@ want_model=1
 [[ "${1:-}" == "--no-model" ]] && want_model=0
 
 apt_packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build ccache pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libicu-dev
