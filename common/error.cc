@@ -13,6 +13,7 @@ const char* ToString(ErrorKind kind) {
     case ErrorKind::kResourceExhausted: return "resource_exhausted";
     case ErrorKind::kUnavailable: return "unavailable";
     case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kDeviceLost: return "device_lost";
   }
   return "unknown";
 }

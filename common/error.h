@@ -21,7 +21,8 @@ enum class ErrorKind {
   kCorruptFile,      // a model or tokenizer file that violates its format
   kResourceExhausted,// out of KV blocks, memory, queue slots
   kUnavailable,      // a peer (shard, hub) cannot be reached
-  kInternal,         // a bug or a device failure
+  kInternal,         // a bug or a failure that leaves the process able to serve
+  kDeviceLost,       // the device context is poisoned (illegal address, ECC...): only exit helps
 };
 
 const char* ToString(ErrorKind kind);

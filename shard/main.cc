@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -65,6 +66,18 @@ std::vector<int> ParseGraphSizes(const std::string& list) {
     start = comma + 1;
   }
   return sizes;
+}
+
+// Test-only (tests/e2e device-lost tests): TG_TEST_DEVICE_FAULT_AT_DECODE=N makes the N-th
+// decode step fault the device on purpose. An environment variable, not a flag, so that it
+// reaches the shards through an unchanged launcher and never shows in --help.
+uint64_t DeviceFaultAtDecode() {
+  const char* value = std::getenv("TG_TEST_DEVICE_FAULT_AT_DECODE");
+  if (value == nullptr || *value == '\0') return 0;
+  const uint64_t step = std::stoull(value);
+  spdlog::warn("TG_TEST_DEVICE_FAULT_AT_DECODE={}: decode step {} will fault the device (test)",
+               step, step);
+  return step;
 }
 
 int DeviceId(const ShardConfig& config) {
@@ -194,7 +207,8 @@ int Run(int argc, char** argv) {
   source.reset();  // weights are on the device now; unmap the files
   spdlog::info("weights: {:.1f} MB", static_cast<double>(model.weight_bytes()) / 1e6);
   Engine engine(model, *device,
-                {.kv_memory_fraction = on_cpu ? 0.5 : config.gpu_memory_utilization});
+                {.kv_memory_fraction = on_cpu ? 0.5 : config.gpu_memory_utilization,
+                 .device_fault_at_decode = DeviceFaultAtDecode()});
 
   ServiceInfo info;
   info.model_id = config.model_id;

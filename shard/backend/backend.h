@@ -105,6 +105,11 @@ class Backend {
   // Throws when a capture could not be instantiated (the key then stays unavailable).
   virtual void EndGraph(bool /*ok*/) {}
 
+  // Test-only fault injection: leaves the device the way a real fatal fault would (CUDA: a
+  // kernel writes to an unmapped address, poisoning the context) and throws the resulting
+  // tg::Error(kDeviceLost), with the failing op in its message.
+  virtual void InjectDeviceFault() = 0;
+
   // ---- Ops (see conventions above) ----
 
   // out[i, :] = float32(table[ids[i], :]). table [vocab, hidden] any float dtype, ids int32 [n],

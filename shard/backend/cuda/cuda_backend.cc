@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
+#include "kernels/fault_injection.h"
 #include "kernels/gemm.h"
 #include "shard/backend/cuda/cuda_check.h"
 #include "shard/backend/cuda/decode_graphs.h"
@@ -77,8 +78,9 @@ class CudaBackend final : public Backend {
     pool_ = std::make_shared<StreamPool>(device_, stream);
     gemm_ = kernels::GemmContext::Create();
     TG_CHECK(gemm_ != nullptr, kUnavailable, "cuBLASLt could not be initialised");
-    gemm_workspace_ = Scratch(kernels::kGemmWorkspaceBytes);
     graphs_ = std::make_unique<DecodeGraphs>(stream, kGraphStagingBytes);
+    // Allocated once and never grown: graphs may bake it in.
+    gemm_workspace_ = Scratch(kernels::kGemmWorkspaceBytes);
   }
 
   ~CudaBackend() override {
@@ -141,6 +143,12 @@ class CudaBackend final : public Backend {
   }
 
   void EndGraph(bool ok) override { graphs_->End(ok); }
+
+  void InjectDeviceFault() override {
+    CheckKernel(kernels::LaunchIllegalAddressFault(stream()), "InjectDeviceFault");
+    Synchronize();  // reports the sticky cudaErrorIllegalAddress as kDeviceLost
+    throw Error(ErrorKind::kInternal, "InjectDeviceFault: the faulting kernel did not fault");
+  }
 
   Tensor Allocate(DType dtype, std::vector<int64_t> shape) override {
     if (InGraph()) return graphs_->Allocate(dtype, std::move(shape));
@@ -402,9 +410,15 @@ class CudaBackend final : public Backend {
     return pool;
   }
 
-  // A device buffer of at least `bytes` reused across calls (one per slot). Growing it frees
-  // the old one in stream order, so work queued before still sees valid memory.
-  void* Scratch(size_t bytes, int slot = 0) { return scratch_[slot].Get(*pool_, bytes, false); }
+  // A device buffer of at least `bytes` reused across eager calls (one per slot). Growing it
+  // frees the old one in stream order, so work queued before still sees valid memory. A graph
+  // being captured gets scratch of its own instead: a replay writes whatever pointer the capture
+  // saw, so the graph must own it (a shared slot that grows later would leave the graph writing
+  // into memory the pool has handed to someone else).
+  void* Scratch(size_t bytes, int slot = 0) {
+    if (graphs_->capturing()) return graphs_->AllocateOwned(bytes);
+    return scratch_[slot].Get(*pool_, bytes, false);
+  }
 
   void CheckAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                       const AttentionBatch& batch, const Tensor& out) const {

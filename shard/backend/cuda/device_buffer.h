@@ -38,7 +38,8 @@ class StreamPool : public std::enable_shared_from_this<StreamPool> {
     const cudaError_t status = cudaMallocAsync(&ptr, bytes, stream_);
     if (status != cudaSuccess) {
       cudaGetLastError();
-      throw Error(ErrorKind::kResourceExhausted,
+      // Out of memory fails this allocation only; a poisoned context is kDeviceLost.
+      throw Error(CudaErrorKind(status),
                   "device allocation of " + std::to_string(bytes) +
                       " bytes failed: " + cudaGetErrorString(status));
     }
