@@ -59,8 +59,8 @@ run() {
   shift
   "$BIN/text-gen-bench" --base-url "http://127.0.0.1:$PORT" --tokenizer "$TOKENIZER" --label "$name" \
     --seed 0 --request-timeout 400 --result-json "$OUT/$name.json" "$@" >"$OUT/logs/$name.txt" 2>&1
-  python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["failed"], r["completed"])' \
-    "$OUT/$name.json" 2>/dev/null || echo "nan 0"
+  python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))["runs"][0]
+print(r["failed"], r["completed"])' "$OUT/$name.json" 2>/dev/null || echo "-1 0"
 }
 
 # blocks_back NAME: waits up to 10 s for tgi_kv_blocks_used to drop to 0.
