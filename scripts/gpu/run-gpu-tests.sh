@@ -118,17 +118,31 @@ serve_stories() {
   return 1
 }
 
-# n concurrent /generate requests of lengths 1..max_new (prompts of growing length); prints codes.
+# load_stories N MAX_NEW: N concurrent /generate requests (prompts of growing length, 1..MAX_NEW
+# new tokens); prints each HTTP status (000: no answer). Python, not curl: the bundle's library
+# path would hand the machine's curl our libcurl.
 load_stories() {
-  local n=$1 max_new=$2 i
-  for i in $(seq 1 "$n"); do
-    local words
-    words=$(printf 'Once upon a time %.0s' $(seq 1 $((i % 24 + 1))))
-    curl -s -o /dev/null -w '%{http_code}\n' --max-time 300 "$served_url/generate" \
-      -H 'Content-Type: application/json' \
-      -d "{\"inputs\": \"$words\", \"parameters\": {\"max_new_tokens\": $((i % max_new + 1))}}" &
-  done
-  wait
+  python3 - "$served_url" "$1" "$2" <<'PY'
+import json, sys, threading, urllib.error, urllib.request
+url, n, max_new = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+codes = [0] * n
+def one(i):
+    body = {"inputs": "Once upon a time " * (i % 24 + 1),
+            "parameters": {"max_new_tokens": i % max_new + 1}}
+    req = urllib.request.Request(url + "/generate", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as r:
+            codes[i] = r.status
+    except urllib.error.HTTPError as e:
+        codes[i] = e.code
+    except Exception:
+        codes[i] = 0
+threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("\n".join(f"{c:03d}" for c in codes))
+PY
 }
 
 device_lost() {
@@ -162,7 +176,8 @@ memcheck() {
   local codes
   codes=$(load_stories 48 64 | sort | uniq -c)
   echo "$codes"
-  kill -TERM "$served_pid"
+  # The launcher itself (under the sanitizer), so it stops its children and exits cleanly.
+  pkill -TERM -f "text-gen-launcher.*$work/serve-" || kill -TERM "$served_pid"
   wait "$served_pid"
   local code=$?
   grep -E "ERROR SUMMARY|Invalid|decode graphs|KV cache" "$work/serve.log" | head -40

@@ -26,6 +26,9 @@ class StreamPool : public std::enable_shared_from_this<StreamPool> {
   ~StreamPool() {
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);
+    // The device's default pool outlives this backend: give back what it kept for reuse.
+    cudaMemPool_t pool = nullptr;
+    if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess) cudaMemPoolTrimTo(pool, 0);
   }
   StreamPool(const StreamPool&) = delete;
   StreamPool& operator=(const StreamPool&) = delete;
