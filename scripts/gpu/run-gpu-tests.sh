@@ -177,7 +177,7 @@ memcheck() {
   codes=$(load_stories 48 64 | sort | uniq -c)
   echo "$codes"
   # The launcher itself (under the sanitizer), so it stops its children and exits cleanly.
-  pkill -TERM -f "text-gen-launcher.*$work/serve-" || kill -TERM "$served_pid"
+  pkill -TERM -f "^$bin/text-gen-launcher .*$work/serve-" || kill -TERM "$served_pid"
   wait "$served_pid"
   local code=$?
   grep -E "ERROR SUMMARY|Invalid|decode graphs|KV cache" "$work/serve.log" | head -40
