@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <chrono>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
@@ -13,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <chrono>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -201,11 +201,11 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto left = linger_until_ - std::chrono::steady_clock::now();
     if (closed_ || left <= std::chrono::steady_clock::duration::zero()) return Close();
     stream_.expires_after(std::min<std::chrono::steady_clock::duration>(kLingerIdle, left));
-    stream_.async_read_some(
-        net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) return self->Close();
-          self->DiscardInput();
-        });
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->DiscardInput();
+                            });
   }
 
   // While a response is pending, a read tells us when the peer goes away (EOF or reset) so

@@ -62,9 +62,9 @@ class DecodeGraphs {
   };
   struct Graph {
     cudaGraphExec_t exec = nullptr;
-    std::vector<Tensor> tensors;  // in Allocate order
+    std::vector<Tensor> tensors;               // in Allocate order
     std::vector<std::shared_ptr<void>> owned;  // AllocateOwned memory
-    std::vector<Copy> copies;     // in CopyFromHost order
+    std::vector<Copy> copies;                  // in CopyFromHost order
   };
 
   void Discard(Graph& graph);

@@ -42,9 +42,8 @@ class StreamPool : public std::enable_shared_from_this<StreamPool> {
     if (status != cudaSuccess) {
       cudaGetLastError();
       // Out of memory fails this allocation only; a poisoned context is kDeviceLost.
-      throw Error(CudaErrorKind(status),
-                  "device allocation of " + std::to_string(bytes) +
-                      " bytes failed: " + cudaGetErrorString(status));
+      throw Error(CudaErrorKind(status), "device allocation of " + std::to_string(bytes) +
+                                             " bytes failed: " + cudaGetErrorString(status));
     }
     std::shared_ptr<StreamPool> self = shared_from_this();
     return std::shared_ptr<void>(ptr, [self](void* p) { cudaFreeAsync(p, self->stream_); });
