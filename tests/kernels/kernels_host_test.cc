@@ -24,6 +24,8 @@ TEST(KernelDispatchTest, HeadDimTableListsExactlyTheInstantiations) {
     EXPECT_FALSE(kernels::AttentionSupportsHeadDim(d)) << d;
 }
 
+// A launch that splits: 2 sequences x 2 kv heads fill 4 of the 264 blocks a 132-SM device
+// should run, so the 640-token context goes into partitions.
 kernels::DecodeAttentionParams ValidDecode() {
   kernels::DecodeAttentionParams p;
   p.q = static_cast<const float*>(Fake());
@@ -36,9 +38,10 @@ kernels::DecodeAttentionParams ValidDecode() {
   p.num_kv_heads = 2;
   p.head_dim = 100;  // unsupported: the dispatch answers before launching
   p.block_size = 16;
-  p.max_blocks_per_seq = 4;
-  p.max_context_len = 64;
-  p.scratch_bytes = kernels::DecodeAttentionScratchBytes(2, 8, 100, 64);
+  p.max_blocks_per_seq = 40;
+  p.max_context_len = 640;
+  p.num_sms = 132;
+  p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
   return p;
 }
 
@@ -48,10 +51,14 @@ TEST(KernelDispatchTest, DecodeAttentionChecksBeforeLaunch) {
   p.num_kv_heads = 3;  // 8 query heads do not split into 3 groups
   EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
   p = ValidDecode();
+  ASSERT_GT(p.scratch_bytes, 0u);
   p.scratch_bytes -= 1;
   EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
   p = ValidDecode();
-  p.max_blocks_per_seq = 3;  // 3 * 16 < 64 tokens
+  p.scratch = nullptr;
+  EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
+  p = ValidDecode();
+  p.max_blocks_per_seq = 39;  // 39 * 16 < 640 tokens
   EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
   p = ValidDecode();
   p.num_seqs = 0;
@@ -61,12 +68,45 @@ TEST(KernelDispatchTest, DecodeAttentionChecksBeforeLaunch) {
   EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
 }
 
-TEST(KernelDispatchTest, DecodeScratchCoversEveryPartition) {
-  static_assert(kernels::kDecodePartitionTokens == 128);
-  // 2 sequences x 4 heads x ceil(300 / 128) = 3 partitions, each head_dim + max + sum floats.
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(2, 4, 64, 300), 2u * 4 * 3 * (64 + 2) * 4);
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(1, 1, 128, 128), 1u * (128 + 2) * 4);
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(1, 1, 128, 129), 2u * (128 + 2) * 4);
+kernels::DecodeAttentionParams DecodeShape(int seqs, int hq, int hk, int d, int max_len) {
+  kernels::DecodeAttentionParams p;
+  p.num_seqs = seqs;
+  p.num_q_heads = hq;
+  p.num_kv_heads = hk;
+  p.head_dim = d;
+  p.block_size = 16;
+  p.max_context_len = max_len;
+  p.num_sms = 132;
+  return p;
+}
+
+TEST(KernelDispatchTest, DecodeSplitsOnlyWhenTheGridUnderfills) {
+  using kernels::PlanDecodeAttention;
+  // Llama-3-8B (32 q / 8 kv heads of 128). Batch 64: 512 blocks already fill 132 SMs, so a
+  // 512-token context is one partition and needs no scratch.
+  auto p = DecodeShape(64, 32, 8, 128, 512);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 1);
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 512);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 0u);
+  // ... but 32k tokens exceed one block's score buffer (2048 tokens for a group of 4).
+  p.max_context_len = 32768;
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, kernels::kDecodeMaxPartitionTokens);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 16);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 64u * 32 * 16 * (128 + 2) * 4);
+  // Batch 1: 8 blocks; split into partitions of at least 64 tokens toward 264 blocks.
+  p = DecodeShape(1, 32, 8, 128, 512);
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 64);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 8);
+  p.max_context_len = 8192;  // 33 partitions wanted: ceil(8192 / 33) = 249 -> 256 tokens
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 256);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 32);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 1u * 32 * 32 * (128 + 2) * 4);
+  // A larger GQA group holds fewer tokens per block: 16384 score floats / group 16 = 1024.
+  p = DecodeShape(256, 64, 4, 128, 4000);
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 1024);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 4);
+  // An empty batch launches nothing.
+  EXPECT_EQ(PlanDecodeAttention(DecodeShape(0, 32, 8, 128, 512)).partitions, 0);
 }
 
 TEST(KernelDispatchTest, PrefillAndElementwiseParameterChecks) {

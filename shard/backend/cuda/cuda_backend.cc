@@ -369,8 +369,7 @@ class CudaBackend final : public Backend {
     p.block_size = AsInt(k_cache.dim(1));
     p.max_context_len = std::max(1, batch.max_seq_len);
     p.scale = scale;
-    p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p.num_seqs, p.num_q_heads, p.head_dim,
-                                                           p.max_context_len);
+    p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
     p.scratch = Scratch(p.scratch_bytes, /*slot=*/2);
     CheckKernel(kernels::DecodeAttention(p, stream()), "DecodeAttention");
   }
