@@ -126,13 +126,9 @@ bool AttentionSupportsHeadDim(int head_dim) {
 }
 
 Status WriteKvCache(const KvCacheWriteParams& p, Stream stream) {
-  if (p.num_tokens < 0 || p.num_kv_heads <= 0 || p.head_dim <= 0 || p.block_size <= 0) {
-    return Status::kInvalidArgument;
-  }
+  if (const Status status = detail::CheckKvCacheWrite(p); status != Status::kOk) return status;
   if (p.num_tokens == 0) return Status::kOk;
-  if (!p.k || !p.v || !p.slots || !p.k_cache || !p.v_cache) return Status::kInvalidArgument;
   const int width = p.num_kv_heads * p.head_dim;
-  if (p.k_stride < width || p.v_stride < width) return Status::kInvalidArgument;
   return DispatchDType(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     WriteKvCacheKernel<T><<<p.num_tokens, std::min(1024, std::max(32, width)), 0, stream>>>(p);

@@ -6,9 +6,22 @@
 
 #include <type_traits>
 
+#include "kernels/attention.h"
 #include "kernels/device_utils.cuh"
 
 namespace tg::kernels::detail {
+
+// Parameter checks of WriteKvCache: kInvalidArgument, or kOk (an empty batch is a no-op).
+inline Status CheckKvCacheWrite(const KvCacheWriteParams& p) {
+  if (p.num_tokens < 0 || p.num_kv_heads <= 0 || p.head_dim <= 0 || p.block_size <= 0) {
+    return Status::kInvalidArgument;
+  }
+  if (p.num_tokens == 0) return Status::kOk;
+  if (!p.k || !p.v || !p.slots || !p.k_cache || !p.v_cache) return Status::kInvalidArgument;
+  const int width = p.num_kv_heads * p.head_dim;
+  if (p.k_stride < width || p.v_stride < width) return Status::kInvalidArgument;
+  return Status::kOk;
+}
 
 __host__ __device__ constexpr int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 

@@ -282,16 +282,6 @@ __global__ void DecodeCombineKernel(DecodeAttentionParams p, DecodeAttentionPlan
   }
 }
 
-int DeviceSms() {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    cudaGetLastError();  // no device: plan for an H100/H200-sized one
-    return 132;
-  }
-  return sms;
-}
-
 bool ValidShape(const DecodeAttentionParams& p) {
   return p.num_seqs >= 0 && p.num_q_heads > 0 && p.num_kv_heads > 0 &&
          p.num_q_heads % p.num_kv_heads == 0 && p.head_dim > 0 && p.block_size > 0 &&
@@ -308,8 +298,8 @@ DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p) {
       std::clamp(kLogitBudgetFloats / group / kDecodeMinPartitionTokens * kDecodeMinPartitionTokens,
                  kDecodeMinPartitionTokens, kDecodeMaxPartitionTokens);
   const int64_t blocks = static_cast<int64_t>(p.num_seqs) * p.num_kv_heads;
-  const int64_t target =
-      static_cast<int64_t>(kBlocksPerSm) * (p.num_sms > 0 ? p.num_sms : DeviceSms());
+  const int64_t target = static_cast<int64_t>(kBlocksPerSm) *
+                         (p.num_sms > 0 ? p.num_sms : detail::DeviceMultiprocessors());
   const int wanted = static_cast<int>(std::max<int64_t>(1, (target + blocks - 1) / blocks));
   const int tokens = CeilDiv(CeilDiv(p.max_context_len, wanted), kDecodeMinPartitionTokens) *
                      kDecodeMinPartitionTokens;

@@ -61,6 +61,9 @@ Status AddBias(float* y, const float* bias, int m, int n, Stream stream);
 // Linear uses it whenever it applies; larger m goes to cuBLASLt.
 constexpr int kSkinnyMaxRows = 64;
 constexpr int kSkinnyFloatMaxRows = 8;
+// Every block recomputes SiLU over the whole input, so the fused activation only pays off
+// while the input is a few rows (the caller runs SiluAndMul + GEMM above).
+constexpr int kSkinnyGatedMaxRows = 8;
 struct SkinnyGemmParams {
   DType dtype = DType::kBFloat16;  // of w
   const float* x = nullptr;        // [m, k], or [m, 2k] (gate | up) with silu_gated_input

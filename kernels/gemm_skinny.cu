@@ -29,7 +29,10 @@ __device__ __forceinline__ uint4 LoadStreaming(const void* ptr) {
   return v;
 }
 
-__device__ __forceinline__ float Silu(float g) { return g / (1.f + expf(-g)); }
+// silu(g) = g / (1 + exp(-g)) with the fast exponential and division: the result is rounded to
+// the weight type next (or compared at float32 GEMM tolerance), and it is evaluated once per
+// block, so it must be cheap. Large |g| still gives the right limits (0 and g).
+__device__ __forceinline__ float Silu(float g) { return __fdividef(g, 1.f + __expf(-g)); }
 
 // Eight consecutive input elements k0..k0+7 of one row (k0 a multiple of 8): x itself, or
 // silu(gate) * up when the row is [gate | up] of width 2k.
@@ -107,7 +110,11 @@ __global__ void __launch_bounds__(kFloatWarps * 32) SkinnyFloatKernel(SkinnyGemm
 // 8t + 4j + {0, 1} as fragment k (2t, 2t+1) and 8t + 4j + {2, 3} as (2t+8, 2t+9), in A and B
 // alike. So no shared-memory staging or shuffles are needed to form fragments.
 
-constexpr int kTcWarps = 8;  // warps of a block; they split k, then reduce in shared memory
+// Warps of a block split k, then reduce in shared memory. 8 normally; 16 when the weight has
+// too few column tiles to give every SM a block (the k and v projections of a GQA model), so
+// that the SMs that do work keep enough loads in flight.
+constexpr int kTcWarps = 8;
+constexpr int kTcWarpsNarrow = 16;
 
 template <typename T>
 __device__ __forceinline__ uint32_t PackPair(float lo, float hi);
@@ -141,8 +148,8 @@ __device__ __forceinline__ void Mma(float c[4], uint32_t a0, uint32_t a1, uint32
 // MT: 8-row tiles of x (m <= 8 * MT). NT: 16-column weight tiles per warp (x fragments are
 // reused across them, halving x traffic for the larger m). A block covers 16 * NT output
 // columns with all of k: warp w takes chunks w, w + 8, w + 16, ... (U chunks in flight).
-template <typename T, int MT, int NT>
-__global__ void __launch_bounds__(kTcWarps * 32) SkinnyTensorCoreKernel(SkinnyGemmParams p) {
+template <typename T, int MT, int NT, int W>
+__global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParams p) {
   constexpr int U = NT == 1 ? 4 : 2;  // 16-byte weight loads in flight per thread: 2 * NT * U
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
@@ -163,11 +170,11 @@ __global__ void __launch_bounds__(kTcWarps * 32) SkinnyTensorCoreKernel(SkinnyGe
     }
   }
 
-  for (int c0 = warp; c0 < chunks; c0 += kTcWarps * U) {
+  for (int c0 = warp; c0 < chunks; c0 += W * U) {
     uint4 a[U][NT][2];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int k = (c0 + u * kTcWarps) * 32 + 8 * t;  // k % 8 == 0: a group is all in or out
+      const int k = (c0 + u * W) * 32 + 8 * t;  // k % 8 == 0: a group is all in or out
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
@@ -180,7 +187,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) SkinnyTensorCoreKernel(SkinnyGe
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int k = (c0 + u * kTcWarps) * 32 + 8 * t;
+      const int k = (c0 + u * W) * 32 + 8 * t;
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         const int m = mt * 8 + g;
@@ -202,7 +209,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) SkinnyTensorCoreKernel(SkinnyGe
   // Sum the warps' partial tiles in a fixed order (deterministic), one column tile at a time.
   // Accumulator r of thread (g, t) in x tile mt holds weight row g + 8 * (r / 2) and x row
   // mt * 8 + 2t + r % 2.
-  __shared__ float partial[kTcWarps][MT * 4][32];
+  __shared__ float partial[W][MT * 4][32];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
     if (nt > 0) __syncthreads();
@@ -222,7 +229,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) SkinnyTensorCoreKernel(SkinnyGe
       if (n >= p.n || m >= p.m) continue;
       float sum = 0.f;
 #pragma unroll
-      for (int v = 0; v < kTcWarps; ++v) sum += partial[v][slot][src];
+      for (int v = 0; v < W; ++v) sum += partial[v][slot][src];
       StoreOutput(p, m, n, sum);
     }
   }
@@ -231,7 +238,14 @@ __global__ void __launch_bounds__(kTcWarps * 32) SkinnyTensorCoreKernel(SkinnyGe
 template <typename T, int MT, int NT>
 Status LaunchTensorCore(const SkinnyGemmParams& p, Stream stream) {
   const int blocks = CeilDiv(p.n, 16 * NT);
-  SkinnyTensorCoreKernel<T, MT, NT><<<blocks, kTcWarps * 32, 0, stream>>>(p);
+  if constexpr (MT <= 2) {  // the wider block's partial sums still fit in static shared memory
+    if (blocks < detail::DeviceMultiprocessors()) {
+      SkinnyTensorCoreKernel<T, MT, NT, kTcWarpsNarrow>
+          <<<blocks, kTcWarpsNarrow * 32, 0, stream>>>(p);
+      return detail::LaunchStatus();
+    }
+  }
+  SkinnyTensorCoreKernel<T, MT, NT, kTcWarps><<<blocks, kTcWarps * 32, 0, stream>>>(p);
   return detail::LaunchStatus();
 }
 
@@ -259,6 +273,7 @@ Status DispatchFloat(const SkinnyGemmParams& p, Stream stream) {
 
 bool SkinnyGemmApplies(const SkinnyGemmParams& p) {
   const int max_rows = p.dtype == DType::kFloat32 ? kSkinnyFloatMaxRows : kSkinnyMaxRows;
+  if (p.silu_gated_input && p.m > kSkinnyGatedMaxRows) return false;
   return p.m >= 1 && p.m <= max_rows && p.k % 8 == 0 &&
          reinterpret_cast<uintptr_t>(p.w) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0;
 }

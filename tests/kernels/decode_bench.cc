@@ -1,7 +1,7 @@
-// Decode benchmarks (decode_bench.h). The layer stack issues the Backend ops in the order of
+// Decode benchmarks (decode_bench.h). The layer stack issues the Backend ops of
 // shard/models/llama.cc for a decode step (fused q/k/v projection at one row, separate ones
-// above), with the Llama-3-8B shape in bfloat16 and a bfloat16 KV cache; weights hold a small
-// constant, which does not change the timing.
+// above; fused rotary + KV write and SiLU + down projection), with the Llama-3-8B shape in bfloat16
+// and a bfloat16 KV cache; weights hold a small constant, which does not change the timing.
 #include "tests/kernels/decode_bench.h"
 
 #include <cuda_runtime.h>
@@ -186,14 +186,12 @@ Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launc
         b.Linear(normed, L.qkv.Rows(offsets[part], count), nullptr, flat);
       }
     }
-    b.Rotary(q, k, batch.positions, m.inv_freq);
-    b.WriteKv(k, v, batch.slots, L.k_cache, L.v_cache);
+    b.RotaryWriteKv(q, k, v, batch.positions, m.inv_freq, batch.slots, L.k_cache, L.v_cache);
     b.DecodeAttention(q, L.k_cache, L.v_cache, batch, scale, attn);
     b.Linear(attn.Reshape({n, kHeads * kHeadDim}), L.wo, nullptr, branch);
     b.RmsNorm(branch, &residual, L.ln2, 1e-5f, normed);
     b.Linear(normed, L.gate_up, nullptr, gate_up);
-    b.SiluAndMul(gate_up, act);
-    b.Linear(act, L.down, nullptr, branch);
+    b.SiluAndMulLinear(gate_up, L.down, act, branch);
   }
   b.RmsNorm(branch, &residual, m.norm, 1e-5f, normed);
   Tensor logits = b.Allocate(DType::kF32, {n, kVocab});
