@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(kFloatWarps * 32) SkinnyFloatKernel(SkinnyGemm
 
 // Warps of a block split k, then reduce in shared memory. 8 normally; 16 when the weight has
 // too few column tiles to give every SM a block (the k and v projections of a GQA model), so
-// that the SMs that do work keep enough loads in flight.
+// that the SMs that do work keep enough loads in flight (LaunchForRows).
 constexpr int kTcWarps = 8;
 constexpr int kTcWarpsNarrow = 16;
 
@@ -235,26 +235,33 @@ __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParam
   }
 }
 
-template <typename T, int MT, int NT>
+template <typename T, int MT, int NT, int W>
 Status LaunchTensorCore(const SkinnyGemmParams& p, Stream stream) {
-  const int blocks = CeilDiv(p.n, 16 * NT);
-  if constexpr (MT <= 2) {  // the wider block's partial sums still fit in static shared memory
-    if (blocks < detail::DeviceMultiprocessors()) {
-      SkinnyTensorCoreKernel<T, MT, NT, kTcWarpsNarrow>
-          <<<blocks, kTcWarpsNarrow * 32, 0, stream>>>(p);
-      return detail::LaunchStatus();
-    }
-  }
-  SkinnyTensorCoreKernel<T, MT, NT, kTcWarps><<<blocks, kTcWarps * 32, 0, stream>>>(p);
+  SkinnyTensorCoreKernel<T, MT, NT, W><<<CeilDiv(p.n, 16 * NT), W * 32, 0, stream>>>(p);
   return detail::LaunchStatus();
+}
+
+// Block shape for 8 * MT rows: two column tiles per warp (half the x traffic) while that still
+// gives every SM a block; otherwise one, and 16 warps when even that leaves SMs idle (the
+// wider block's partial sums fit in static shared memory up to MT = 4).
+template <typename T, int MT>
+Status LaunchForRows(const SkinnyGemmParams& p, Stream stream) {
+  const int sms = detail::DeviceMultiprocessors();
+  if constexpr (MT > 2) {
+    if (CeilDiv(p.n, 32) >= sms) return LaunchTensorCore<T, MT, 2, kTcWarps>(p, stream);
+  }
+  if constexpr (MT <= 4) {
+    if (CeilDiv(p.n, 16) < sms) return LaunchTensorCore<T, MT, 1, kTcWarpsNarrow>(p, stream);
+  }
+  return LaunchTensorCore<T, MT, 1, kTcWarps>(p, stream);
 }
 
 template <typename T>
 Status DispatchTensorCore(const SkinnyGemmParams& p, Stream stream) {
-  if (p.m <= 8) return LaunchTensorCore<T, 1, 1>(p, stream);
-  if (p.m <= 16) return LaunchTensorCore<T, 2, 1>(p, stream);
-  if (p.m <= 32) return LaunchTensorCore<T, 4, 2>(p, stream);
-  return LaunchTensorCore<T, 8, 2>(p, stream);
+  if (p.m <= 8) return LaunchForRows<T, 1>(p, stream);
+  if (p.m <= 16) return LaunchForRows<T, 2>(p, stream);
+  if (p.m <= 32) return LaunchForRows<T, 4>(p, stream);
+  return LaunchForRows<T, 8>(p, stream);
 }
 
 Status DispatchFloat(const SkinnyGemmParams& p, Stream stream) {

@@ -115,8 +115,10 @@ TEST_F(CudaOpsTest, LinearDecodeRowsAgainstCpu) {
   struct Shape {
     int n, k;
   };
-  // Few column tiles (the 16-warp blocks) and more than one per SM (the 8-warp blocks).
-  for (const Shape s : {Shape{131, 584}, Shape{1000, 256}, Shape{48, 1032}, Shape{2200, 264}}) {
+  // Every block shape of the 16-bit kernel (LaunchForRows): few column tiles (16-warp blocks),
+  // one tile per warp for every SM (2200 columns), two per warp for every SM (4250 columns).
+  for (const Shape s :
+       {Shape{131, 584}, Shape{1000, 256}, Shape{48, 1032}, Shape{2200, 264}, Shape{4250, 72}}) {
     for (int m : {1, 2, 3, 5, 8, 9, 13, 16, 17, 31, 33, 48, 64, 65}) {
       for (DType dtype : {DType::kBF16, DType::kF16, DType::kF32}) {
         const bool bias = m % 2 == 1;
