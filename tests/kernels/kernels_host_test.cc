@@ -109,6 +109,81 @@ TEST(KernelDispatchTest, DecodeSplitsOnlyWhenTheGridUnderfills) {
   EXPECT_EQ(PlanDecodeAttention(DecodeShape(0, 32, 8, 128, 512)).partitions, 0);
 }
 
+TEST(KernelDispatchTest, SkinnyGemmTakesDecodeRowCounts) {
+  kernels::SkinnyGemmParams p;
+  p.x = static_cast<const float*>(Fake());
+  p.w = Fake();
+  p.y = static_cast<float*>(Fake());
+  p.n = 4096;
+  p.k = 4096;
+  for (int m : {1, 8, 9, 16, 17, 64}) {
+    p.m = m;
+    EXPECT_TRUE(kernels::SkinnyGemmApplies(p)) << m;  // bf16 weights: tensor cores to 64 rows
+  }
+  p.m = kernels::kSkinnyMaxRows + 1;
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));  // cuBLASLt
+  p.m = 9;
+  p.silu_gated_input = true;  // SiLU recomputed per block: only for a few rows
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));
+  p.m = kernels::kSkinnyGatedMaxRows;
+  EXPECT_TRUE(kernels::SkinnyGemmApplies(p));
+  p.silu_gated_input = false;
+  p.dtype = kernels::DType::kFloat32;  // CUDA cores, float32 throughout: up to 8 rows
+  EXPECT_TRUE(kernels::SkinnyGemmApplies(p));
+  p.m = kernels::kSkinnyFloatMaxRows + 1;
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));
+  p.dtype = kernels::DType::kBFloat16;
+  p.m = 4;
+  p.k = 4100;  // 16-byte loads need k % 8 == 0
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));
+  p.k = 4096;
+  p.w = static_cast<const char*>(Fake()) + 2;  // and 16-byte aligned rows
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));
+  p.w = Fake();
+  p.m = 0;
+  EXPECT_EQ(kernels::SkinnyGemm(p, nullptr), Status::kOk);  // empty: nothing to launch
+  p.m = 4;
+  p.y = nullptr;
+  EXPECT_EQ(kernels::SkinnyGemm(p, nullptr), Status::kInvalidArgument);
+}
+
+TEST(KernelDispatchTest, RotaryWriteKvNeedsOneDescriptionOfK) {
+  kernels::RotaryParams r;
+  r.q = r.k = static_cast<float*>(Fake());
+  r.positions = static_cast<const int32_t*>(Fake());
+  r.inv_freq = static_cast<const float*>(Fake());
+  r.num_tokens = 3;
+  r.num_q_heads = 8;
+  r.num_kv_heads = 2;
+  r.head_dim = r.rotary_dim = 64;
+  r.q_stride = 8 * 64;
+  r.k_stride = 2 * 64;
+  kernels::KvCacheWriteParams kv;
+  kv.k = kv.v = r.k;
+  kv.k_stride = kv.v_stride = r.k_stride;
+  kv.slots = static_cast<const int32_t*>(Fake());
+  kv.k_cache = kv.v_cache = Fake();
+  kv.num_tokens = 3;
+  kv.num_kv_heads = 2;
+  kv.head_dim = 64;
+  kv.block_size = 16;
+  kv.num_blocks = 4;
+  auto bad = kv;
+  bad.k = r.q + 1;  // rotating one k and storing another
+  EXPECT_EQ(kernels::RotaryWriteKvCache(r, bad, nullptr), Status::kInvalidArgument);
+  bad = kv;
+  bad.num_tokens = 2;
+  EXPECT_EQ(kernels::RotaryWriteKvCache(r, bad, nullptr), Status::kInvalidArgument);
+  bad = kv;
+  bad.head_dim = 128;
+  EXPECT_EQ(kernels::RotaryWriteKvCache(r, bad, nullptr), Status::kInvalidArgument);
+  auto odd = r;
+  odd.rotary_dim = 63;
+  EXPECT_EQ(kernels::RotaryWriteKvCache(odd, kv, nullptr), Status::kInvalidArgument);
+  r.num_tokens = kv.num_tokens = 0;
+  EXPECT_EQ(kernels::RotaryWriteKvCache(r, kv, nullptr), Status::kOk);
+}
+
 TEST(KernelDispatchTest, PrefillAndElementwiseParameterChecks) {
   kernels::PrefillAttentionParams p;
   p.num_seqs = 1;
