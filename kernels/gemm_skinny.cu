@@ -29,13 +29,20 @@ __device__ __forceinline__ uint4 LoadStreaming(const void* ptr) {
   return v;
 }
 
-// silu(g) = g / (1 + exp(-g)) with the fast exponential and division: the result is rounded to
-// the weight type next (or compared at float32 GEMM tolerance), and it is evaluated once per
-// block, so it must be cheap. Large |g| still gives the right limits (0 and g).
-__device__ __forceinline__ float Silu(float g) { return __fdividef(g, 1.f + __expf(-g)); }
+// silu(g) = g / (1 + exp(-g)). Every block evaluates it for its whole input, so the 16-bit path
+// (whose input is rounded to bf16/f16 next) uses the fast exponential and division; large |g|
+// still gives the right limits (0 and g). The float32 path keeps the exact formula of the
+// SiluAndMul kernel, as it is compared with the CPU at float32 tolerance.
+template <bool kFast>
+__device__ __forceinline__ float Silu(float g) {
+  if constexpr (kFast) {
+    return __fdividef(g, 1.f + __expf(-g));
+  } else {
+    return g / (1.f + expf(-g));
+  }
+}
 
-// Eight consecutive input elements k0..k0+7 of one row (k0 a multiple of 8): x itself, or
-// silu(gate) * up when the row is [gate | up] of width 2k.
+template <bool kFastSilu>
 __device__ __forceinline__ void LoadInput8(const SkinnyGemmParams& p, const float* row, int k0,
                                            float out[8]) {
   const float4 a = *reinterpret_cast<const float4*>(row + k0);
@@ -47,7 +54,7 @@ __device__ __forceinline__ void LoadInput8(const SkinnyGemmParams& p, const floa
     const float4 d = *reinterpret_cast<const float4*>(row + p.k + k0 + 4);
     const float up[8] = {c.x, c.y, c.z, c.w, d.x, d.y, d.z, d.w};
 #pragma unroll
-    for (int e = 0; e < 8; ++e) out[e] = Silu(out[e]) * up[e];
+    for (int e = 0; e < 8; ++e) out[e] = Silu<kFastSilu>(out[e]) * up[e];
   }
 }
 
@@ -87,7 +94,7 @@ __global__ void __launch_bounds__(kFloatWarps * 32) SkinnyFloatKernel(SkinnyGemm
     for (int m = 0; m < M; ++m) {
       if (m >= p.m) break;
       float xv[8];
-      LoadInput8(p, p.x + m * stride, k0, xv);
+      LoadInput8<false>(p, p.x + m * stride, k0, xv);
 #pragma unroll
       for (int e = 0; e < 8; ++e) acc[m] += wf[e] * xv[e];
     }
@@ -192,7 +199,7 @@ __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParam
       for (int mt = 0; mt < MT; ++mt) {
         const int m = mt * 8 + g;
         float xv[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-        if (k < p.k && m < p.m) LoadInput8(p, p.x + m * stride, k, xv);
+        if (k < p.k && m < p.m) LoadInput8<true>(p, p.x + m * stride, k, xv);
         const uint32_t b[4] = {PackPair<T>(xv[0], xv[1]), PackPair<T>(xv[2], xv[3]),
                                PackPair<T>(xv[4], xv[5]), PackPair<T>(xv[6], xv[7])};
 #pragma unroll
