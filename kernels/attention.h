@@ -44,7 +44,9 @@ Status RotaryWriteKvCache(const RotaryParams& rotary, const KvCacheWriteParams& 
 // results are merged by a second kernel) only when (sequences x kv heads) blocks would
 // underfill the GPU, or when the context exceeds what one block holds in shared memory.
 // The plan depends only on the launch shape (max_context_len, never context_lens), so one
-// launch serves a CUDA graph while the actual context_lens change between replays.
+// launch serves a CUDA graph while the actual context_lens change between replays; a split
+// for the grid's sake is sized for contexts up to kDecodePlanContextTokens, so that a graph
+// planned for a long maximum still spreads short contexts over the GPU.
 struct DecodeAttentionParams {
   DType dtype = DType::kBFloat16;
   const float* q = nullptr;  // seq s, head h at q + s * q_stride + h * head_dim
@@ -75,6 +77,7 @@ struct DecodeAttentionPlan {
 };
 constexpr int kDecodeMinPartitionTokens = 64;
 constexpr int kDecodeMaxPartitionTokens = 2048;
+constexpr int kDecodePlanContextTokens = 4096;
 DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p);
 size_t DecodeAttentionScratchBytes(const DecodeAttentionParams& p);
 Status DecodeAttention(const DecodeAttentionParams& p, Stream stream);

@@ -301,8 +301,13 @@ DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p) {
   const int64_t target = static_cast<int64_t>(kBlocksPerSm) *
                          (p.num_sms > 0 ? p.num_sms : detail::DeviceMultiprocessors());
   const int wanted = static_cast<int>(std::max<int64_t>(1, (target + blocks - 1) / blocks));
-  const int tokens = CeilDiv(CeilDiv(p.max_context_len, wanted), kDecodeMinPartitionTokens) *
-                     kDecodeMinPartitionTokens;
+  // Splitting for the grid aims at a context of at most kDecodePlanContextTokens: a CUDA graph
+  // is planned for the longest context it serves, and its replays at short contexts must still
+  // spread over the GPU (only the partitions inside a sequence's context do work).
+  const int planned = wanted == 1
+                          ? p.max_context_len
+                          : CeilDiv(std::min(p.max_context_len, kDecodePlanContextTokens), wanted);
+  const int tokens = CeilDiv(planned, kDecodeMinPartitionTokens) * kDecodeMinPartitionTokens;
   DecodeAttentionPlan plan;
   plan.partition_tokens = std::clamp(tokens, kDecodeMinPartitionTokens, max_tokens);
   plan.partitions = CeilDiv(p.max_context_len, plan.partition_tokens);

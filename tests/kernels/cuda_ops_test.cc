@@ -352,13 +352,15 @@ TEST_F(CudaOpsTest, DecodeAttentionSplitK) {
 }
 
 // The decode kernel's launch plans (kernels/decode_attention.cu): few blocks split the context
-// into partitions, many blocks (40 sequences x 8 kv heads) do not, long contexts split for
-// shared memory; each at GQA ratios 1, 4 and 8 and head sizes 64 and 128, odd lengths, a launch
-// shape longer than every context (a CUDA graph), and a NaN-filled cache around the context.
+// into partitions, many blocks (40 sequences x 8 kv heads) do not unless a context outgrows
+// one block's shared memory (one sequence of 2501 tokens); each at GQA ratios 1, 4 and 8 and head
+// sizes 64 and 128, odd lengths, a launch shape longer than every context (a CUDA graph), and a
+// NaN-filled cache around the context.
 TEST_F(CudaOpsTest, DecodeAttentionPlansAgainstCpu) {
   auto bf16 = MakeCudaBackend({.device = DeviceKind::kCuda});
   std::vector<int> many_cached(40), many_fresh(40, 1);
   for (int i = 0; i < 40; ++i) many_cached[i] = (i * 37) % 301;
+  many_cached[7] = 2500;  // past one block's score buffer: split although the grid is full
   for (int d : {64, 128}) {
     for (int group : {1, 4, 8}) {
       const int hk = group == 1 ? 8 : 4;

@@ -97,10 +97,19 @@ TEST(KernelDispatchTest, DecodeSplitsOnlyWhenTheGridUnderfills) {
   p = DecodeShape(1, 32, 8, 128, 512);
   EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 64);
   EXPECT_EQ(PlanDecodeAttention(p).partitions, 8);
-  p.max_context_len = 8192;  // 33 partitions wanted: ceil(8192 / 33) = 249 -> 256 tokens
-  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 256);
+  p.max_context_len = 2048;  // 33 partitions wanted: ceil(2048 / 33) = 63 -> 64 tokens
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 64);
   EXPECT_EQ(PlanDecodeAttention(p).partitions, 32);
   EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 1u * 32 * 32 * (128 + 2) * 4);
+  // A graph for up to 128k tokens plans the split for 4096 (ceil(4096 / 33) = 125 -> 128), so a
+  // replay at a 4096-token context still runs 32 partitions per head.
+  p.max_context_len = 131072;
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 128);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 1024);
+  // Batch 16 (128 blocks, 3 partitions wanted): ceil(4096 / 3) = 1366 -> 1408 tokens.
+  p = DecodeShape(16, 32, 8, 128, 32768);
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 1408);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 24);
   // A larger GQA group holds fewer tokens per block: 16384 score floats / group 16 = 1024.
   p = DecodeShape(256, 64, 4, 128, 4000);
   EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 1024);
