@@ -260,24 +260,33 @@ __global__ void __launch_bounds__(kDecodeThreads, 2)
   }
 }
 
-// Merges the partitions of one (head, sequence): softmax-weighted by each partition's max.
+// Merges the partitions of one (head, sequence): each partition's output weighted by
+// exp(its max - the overall max), the weights computed once into shared memory.
 template <int HD>
 __global__ void DecodeCombineKernel(DecodeAttentionParams p, DecodeAttentionPlan plan,
                                     DecodeScratch scratch) {
+  extern __shared__ float weight[];  // [partitions]
+  __shared__ float reduce[32];
   const int s = blockIdx.y;
   const int h = blockIdx.x;
-  const int used = CeilDiv(p.context_lens[s], plan.partition_tokens);
+  // Contexts are at most max_context_len (the contract); the min keeps a violation in bounds.
+  const int used = min(CeilDiv(p.context_lens[s], plan.partition_tokens), plan.partitions);
   const size_t base = (static_cast<size_t>(s) * p.num_q_heads + h) * plan.partitions;
   float m = -FLT_MAX;
-  for (int i = 0; i < used; ++i) m = fmaxf(m, scratch.max[base + i]);
+  for (int i = threadIdx.x; i < used; i += blockDim.x) m = fmaxf(m, scratch.max[base + i]);
+  m = detail::BlockMax(m, reduce);
   float total = 0.f;
-  for (int i = 0; i < used; ++i) total += scratch.sum[base + i] * __expf(scratch.max[base + i] - m);
+  for (int i = threadIdx.x; i < used; i += blockDim.x) {
+    const float w = __expf(scratch.max[base + i] - m);
+    weight[i] = w;
+    total += scratch.sum[base + i] * w;
+  }
+  total = detail::BlockSum(total, reduce);  // its barriers also publish weight[]
   float* out = p.out + static_cast<size_t>(s) * p.out_stride + static_cast<size_t>(h) * HD;
   for (int d = threadIdx.x; d < HD; d += blockDim.x) {
     float acc = 0.f;
-    for (int i = 0; i < used; ++i) {
-      acc += scratch.out[(base + i) * HD + d] * __expf(scratch.max[base + i] - m);
-    }
+#pragma unroll 4
+    for (int i = 0; i < used; ++i) acc += scratch.out[(base + i) * HD + d] * weight[i];
     out[d] = acc / total;
   }
 }
@@ -350,8 +359,11 @@ Status DecodeAttention(const DecodeAttentionParams& p, Stream stream) {
           <<<dim3(plan.partitions, p.num_kv_heads, p.num_seqs), kDecodeThreads, smem, stream>>>(
               p, plan, scratch);
       if (plan.partitions > 1) {
+        const size_t weights = static_cast<size_t>(plan.partitions) * sizeof(float);
+        const void* combine = reinterpret_cast<const void*>(&DecodeCombineKernel<HD>);
+        if (detail::SetSharedMemory(combine, weights) != Status::kOk) return Status::kUnsupported;
         DecodeCombineKernel<HD>
-            <<<dim3(p.num_q_heads, p.num_seqs), std::max(32, std::min(HD, 128)), 0, stream>>>(
+            <<<dim3(p.num_q_heads, p.num_seqs), std::max(32, std::min(HD, 128)), weights, stream>>>(
                 p, plan, scratch);
       }
       return detail::LaunchStatus();
