@@ -11,6 +11,7 @@
 #include "kernels/prefill_hopper.h"
 
 namespace tg::kernels {
+#ifdef TG_HAVE_FLASHINFER
 namespace {
 
 constexpr size_t kAlign = 256;
@@ -59,6 +60,7 @@ int GridFor(size_t items, int num_sms) {
 bool Aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
 }  // namespace
+#endif  // TG_HAVE_FLASHINFER
 
 // The batch a plan was made for: the plan is reused while every field matches.
 struct PlanKey {
