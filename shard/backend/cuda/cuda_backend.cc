@@ -439,11 +439,11 @@ class CudaBackend final : public Backend {
   std::shared_ptr<StreamPool> pool_;
   std::unique_ptr<kernels::GemmContext> gemm_;
   void* gemm_workspace_ = nullptr;
+  // FlashInfer's prefill (null when not built or not sm_90) and its plan and bf16 staging.
+  std::unique_ptr<kernels::HopperPrefill> hopper_prefill_ = kernels::HopperPrefill::Create(device_);
+  ScratchBuffer hopper_workspace_;
   ScratchBuffer scratch_[6];
-  std::unique_ptr<kernels::HopperPrefill> hopper_prefill_ =
-      kernels::HopperPrefill::Create(device_);  // null when not built or not sm_90
-  ScratchBuffer hopper_workspace_;              // its plan and bf16 staging
-  std::unique_ptr<DecodeGraphs> graphs_;        // destroyed first (its tensors' memory)
+  std::unique_ptr<DecodeGraphs> graphs_;  // destroyed first (its tensors' memory)
 };
 
 std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
