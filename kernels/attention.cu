@@ -5,6 +5,8 @@
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
 #include "kernels/attention_internal.h"
+#include "kernels/device_utils.cuh"
+#include "kernels/prefill_hopper.h"
 
 namespace tg::kernels {
 namespace {
@@ -147,6 +149,9 @@ Status PrefillAttention(const PrefillAttentionParams& p, Stream stream) {
     return Status::kInvalidArgument;
   }
   if (p.num_q_heads > 65535 || p.num_seqs > 65535) return Status::kInvalidArgument;
+  if (p.hopper) {
+    if (const Status fi = p.hopper->Run(p, stream); fi != Status::kUnsupported) return fi;
+  }
   if (const Status tc = detail::PrefillAttentionTensorCore(p, stream); tc != Status::kUnsupported) {
     return tc;
   }

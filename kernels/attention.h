@@ -13,6 +13,8 @@
 
 namespace tg::kernels {
 
+class HopperPrefill;
+
 // Scatters new K/V rows into the cache: token t goes to slot slots[t] (block * block_size +
 // offset); a negative slot skips the token (padding).
 struct KvCacheWriteParams {
@@ -83,9 +85,11 @@ size_t DecodeAttentionScratchBytes(const DecodeAttentionParams& p);
 Status DecodeAttention(const DecodeAttentionParams& p, Stream stream);
 
 // Causal attention for a variable-length batch of prompts whose K/V are already in the cache
-// (WriteKvCache first). Sequence s has q_len = query_starts[s + 1] - query_starts[s] query
-// tokens; its query i sits at position seq_lens[s] - q_len + i (a prefix-cache hit makes
-// seq_lens[s] > q_len) and sees cache positions [0, that position].
+// (WriteKvCache first). Dispatch: FlashInfer's Hopper kernel when given and served, else our
+// tensor-core kernel (bf16 cache, head sizes 64/128), else the SIMT kernel. Sequence s has q_len =
+// query_starts[s + 1] - query_starts[s] query tokens; its query i sits at position seq_lens[s] -
+// q_len + i (a prefix-cache hit makes seq_lens[s] > q_len) and sees cache positions [0, that
+// position].
 struct PrefillAttentionParams {
   DType dtype = DType::kBFloat16;
   const float* q = nullptr;  // token t, head h at q + t * q_stride + h * head_dim
@@ -105,6 +109,14 @@ struct PrefillAttentionParams {
   int head_dim = 0;
   int block_size = 0;
   float scale = 1.f;
+  // Optional: FlashInfer's Hopper kernel (kernels/prefill_hopper.h) runs instead of ours when
+  // `hopper` is set and serves the shape. It schedules from host copies of query_starts and
+  // seq_lens and needs hopper->WorkspaceBytes(...) of device workspace.
+  HopperPrefill* hopper = nullptr;
+  const int32_t* host_query_starts = nullptr;  // [num_seqs + 1]
+  const int32_t* host_seq_lens = nullptr;      // [num_seqs]
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
 };
 Status PrefillAttention(const PrefillAttentionParams& p, Stream stream);
 

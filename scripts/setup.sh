@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine (as root), idempotently:
-# build dependencies from Debian, Python test clients from PyPI, and the default model.
+# build dependencies from Debian, Python test clients from PyPI, FlashInfer's headers (PyPI), and
+# the default model.
 # Usage: scripts/setup.sh [--no-model]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,9 @@ if ! python3 -c "import pytest, requests, text_generation, openai, matplotlib, k
   python3 -m pip install -q "${python_packages[@]}" 2>/dev/null ||
     python3 -m pip install -q --break-system-packages "${python_packages[@]}"
 fi
+
+# Headers of FlashInfer's Hopper prefill kernel and the CCCL it needs (pinned PyPI wheels).
+scripts/fetch-flashinfer.sh
 
 if ((want_model)); then
   scripts/fetch-default-model.sh

@@ -53,6 +53,10 @@ struct AttentionBatch {
   Tensor block_tables;  // int32 [num_seqs, max_blocks]: block ids, unused entries arbitrary
   Tensor slots;         // int32 [num_tokens]: cache slot of each new token
   Tensor positions;     // int32 [num_tokens]: position of each new token in its sequence
+  // Host copies of query_start and seq_lens (optional; empty when not given): a device backend
+  // schedules prefill attention from them (once per forward) without reading device memory.
+  std::vector<int32_t> host_query_start;
+  std::vector<int32_t> host_seq_lens;
 };
 
 class Backend {

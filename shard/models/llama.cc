@@ -233,6 +233,8 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
   }
   attn.query_start = UploadInts(batch.query_start);
   attn.seq_lens = UploadInts(batch.seq_lens);
+  attn.host_query_start = batch.query_start;
+  attn.host_seq_lens = batch.seq_lens;
   attn.block_tables = UploadInts(batch.block_tables).Reshape({num_seqs, batch.max_blocks});
   attn.slots = UploadInts(batch.slots);
   attn.positions = UploadInts(batch.positions);

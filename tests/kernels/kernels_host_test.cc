@@ -7,6 +7,7 @@
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/prefill_hopper.h"
 #include "shard/backend/cuda/memory_plan.h"
 
 namespace tg {
@@ -22,6 +23,19 @@ TEST(KernelDispatchTest, HeadDimTableListsExactlyTheInstantiations) {
     EXPECT_TRUE(kernels::AttentionSupportsHeadDim(d)) << d;
   for (int d : {0, 1, 80, 100, 112, 192, 512})
     EXPECT_FALSE(kernels::AttentionSupportsHeadDim(d)) << d;
+}
+
+TEST(KernelDispatchTest, HopperPrefillServesOnlyItsInstantiations) {
+  using kernels::DType;
+  using kernels::HopperPrefill;
+  for (int d : {64, 128})
+    EXPECT_EQ(HopperPrefill::Supports(DType::kBFloat16, d), HopperPrefill::Compiled()) << d;
+  for (int d : {8, 32, 96, 256}) EXPECT_FALSE(HopperPrefill::Supports(DType::kBFloat16, d)) << d;
+  for (DType dtype : {DType::kFloat32, DType::kFloat16})
+    EXPECT_FALSE(HopperPrefill::Supports(dtype, 128));
+  if (!HopperPrefill::Compiled()) {
+    EXPECT_EQ(HopperPrefill::Create(0), nullptr);
+  }
 }
 
 // A launch that splits: 2 sequences x 2 kv heads fill 4 of the 264 blocks a 132-SM device

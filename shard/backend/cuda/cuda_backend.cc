@@ -15,6 +15,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/fault_injection.h"
 #include "kernels/gemm.h"
+#include "kernels/prefill_hopper.h"
 #include "shard/backend/cuda/cuda_check.h"
 #include "shard/backend/cuda/decode_graphs.h"
 #include "shard/backend/cuda/device_buffer.h"
@@ -322,6 +323,18 @@ class CudaBackend final : public Backend {
     p.q_stride = p.out_stride = p.num_q_heads * p.head_dim;
     p.block_size = AsInt(k_cache.dim(1));
     p.scale = scale;
+    // FlashInfer's Hopper kernel when it serves the shape; it schedules from the host lengths.
+    const bool host_lengths =
+        static_cast<int>(batch.host_query_start.size()) == batch.num_seqs + 1 &&
+        static_cast<int>(batch.host_seq_lens.size()) == batch.num_seqs;
+    if (hopper_prefill_ && host_lengths && kernels::HopperPrefill::Supports(p.dtype, p.head_dim)) {
+      p.hopper = hopper_prefill_.get();
+      p.host_query_starts = batch.host_query_start.data();
+      p.host_seq_lens = batch.host_seq_lens.data();
+      p.workspace_bytes = hopper_prefill_->WorkspaceBytes(batch.num_tokens, batch.num_seqs,
+                                                          p.num_q_heads, p.head_dim);
+      p.workspace = hopper_workspace_.Get(*pool_, p.workspace_bytes, false);
+    }
     CheckKernel(kernels::PrefillAttention(p, stream()), "PrefillAttention");
   }
 
@@ -489,6 +502,9 @@ class CudaBackend final : public Backend {
   std::shared_ptr<StreamPool> pool_;
   std::unique_ptr<kernels::GemmContext> gemm_;
   void* gemm_workspace_ = nullptr;
+  // FlashInfer's prefill (null when not built or not sm_90) and its plan and bf16 staging.
+  std::unique_ptr<kernels::HopperPrefill> hopper_prefill_ = kernels::HopperPrefill::Create(device_);
+  ScratchBuffer hopper_workspace_;
   ScratchBuffer scratch_[6];
   std::unique_ptr<DecodeGraphs> graphs_;  // destroyed first (its tensors' memory)
 };
