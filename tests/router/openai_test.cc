@@ -30,7 +30,8 @@ TEST(OpenAiTest, ParsesChatRequests) {
 TEST(OpenAiTest, DefaultsToSamplingLikeOpenAi) {
   const auto r = ParseCompletionRequest(json::parse(R"({"prompt": ["once"]})"));
   EXPECT_TRUE(r.request.sampling.do_sample);
-  EXPECT_EQ(r.prompt, "once");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].text, "once");
   EXPECT_FALSE(r.max_tokens_given);
 }
 
@@ -69,7 +70,7 @@ engine::GenerationResult StoppedResult() {
 
 TEST(OpenAiTest, ChoicesDropTheStopSequence) {
   OpenAiRequest request = ParseCompletionRequest(json::parse(R"({"prompt":"p","logprobs":0})"));
-  const json choice = ChoiceJson(request, 0, StoppedResult());
+  const json choice = ChoiceJson(request, 0, StoppedResult(), "p");
   EXPECT_EQ(choice["text"], "hello ");
   EXPECT_EQ(choice["finish_reason"], "stop");
   EXPECT_EQ(choice["logprobs"]["tokens"].size(), 3u);
