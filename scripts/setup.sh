@@ -40,6 +40,16 @@ fi
 # Headers of FlashInfer's Hopper prefill kernel and the CCCL it needs (pinned PyPI wheels).
 scripts/fetch-flashinfer.sh
 
+# lm-evaluation-harness and its `hf` reference backend (tests/eval). PyPI's only Linux x86_64
+# torch is the CUDA build (a 539 MB wheel, about 5 GB installed with its NVIDIA libraries); no
+# CPU-only wheel exists there, and no older torch is smaller, so it is pinned and installed once.
+eval_packages=(torch==2.15.0 transformers==5.23.0 accelerate==1.15.0 "lm-eval[api]==0.4.13")
+if ! python3 -c "import torch, transformers, accelerate, lm_eval, tenacity" 2>/dev/null; then
+  echo "setup: installing lm-eval and torch: ${eval_packages[*]}"
+  python3 -m pip install -q "${eval_packages[@]}" 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages "${eval_packages[@]}"
+fi
+
 if ((want_model)); then
   scripts/fetch-default-model.sh
 fi

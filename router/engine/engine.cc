@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "router/client/sharded_client.h"
+#include "router/engine/stopping.h"
 #include "router/metrics/metrics.h"
 
 namespace tg::engine {
@@ -40,6 +41,16 @@ void FillSampling(const api::SamplingParams& s, pb::NextTokenChooserParameters* 
   p->set_repetition_penalty(s.repetition_penalty);
   p->set_frequency_penalty(s.frequency_penalty);
   p->set_presence_penalty(s.presence_penalty);
+  for (const auto& [token, bias] : s.logit_bias) {
+    pb::LogitBias* entry = p->add_logit_bias();
+    entry->set_token(token);
+    entry->set_bias(bias);
+  }
+}
+
+// Prompt-only requests (max_new_tokens 0) still run one prefill step: the shard always samples.
+uint32_t ShardMaxNewTokens(const api::StoppingParams& s) {
+  return std::max<uint32_t>(1, s.max_new_tokens);
 }
 
 }  // namespace
@@ -160,7 +171,7 @@ void Engine::TakeIncoming(std::deque<std::unique_ptr<Entry>>& incoming) {
       scheduler::QueuedRequest queued{
           .id = id,
           .input_tokens = static_cast<uint32_t>(entry->request.input_ids.size()),
-          .max_new_tokens = entry->request.stopping.max_new_tokens};
+          .max_new_tokens = ShardMaxNewTokens(entry->request.stopping)};
       // Prompt logprobs need every prompt position computed, so those requests skip the cache.
       if (config_.scheduler.prefix_caching && !entry->request.decoder_input_details) {
         queued.prompt_ids = entry->request.input_ids;
@@ -220,7 +231,9 @@ void Engine::PrefillNext() {
     out->set_truncate(r.truncate);
     FillSampling(r.sampling, out->mutable_parameters());
     pb::StoppingCriteriaParameters* stop = out->mutable_stopping_parameters();
-    stop->set_max_new_tokens(r.stopping.max_new_tokens);
+    stop->set_max_new_tokens(ShardMaxNewTokens(r.stopping));
+    stop->set_min_new_tokens(r.stopping.min_new_tokens);
+    for (uint32_t id : r.stopping.stop_token_ids) stop->add_stop_token_ids(id);
     for (const std::string& seq : r.stopping.stop_sequences) stop->add_stop_sequences(seq);
     stop->set_ignore_eos_token(r.stopping.ignore_eos);
     out->set_prefill_logprobs(r.decoder_input_details);
@@ -286,13 +299,26 @@ void Engine::HandleGenerations(const google::protobuf::RepeatedPtrField<pb::Gene
     Entry& entry = *it->second;
     if (prefill && entry.request.decoder_input_details) {
       const pb::Tokens& p = gen.prefill_tokens();
+      // Decoded in sequence, so that pieces keep their leading spaces and add up to the prompt.
+      std::unique_ptr<StreamDecoder> decoder = codec_.NewStreamDecoder();
       for (int i = 0; i < p.ids_size(); ++i) {
+        const bool special = codec_.IsSpecial(p.ids(i));
         entry.result.prefill.push_back(
             {.id = p.ids(i),
              .logprob = i < p.logprobs_size() ? p.logprobs(i) : std::nanf(""),
-             .text = codec_.Decode({p.ids(i)}, /*skip_special=*/false),
-             .special = codec_.IsSpecial(p.ids(i))});
+             .text = special ? codec_.Decode({p.ids(i)}, /*skip_special=*/false)
+                             : decoder->Push(p.ids(i)),
+             .special = special});
       }
+      if (!entry.result.prefill.empty()) entry.result.prefill.back().text += decoder->Flush();
+      for (const pb::Tokens& top : gen.prefill_top_tokens()) {
+        entry.result.prefill_top_tokens.push_back(TokenInfos(top));
+      }
+    }
+    if (entry.request.stopping.max_new_tokens == 0) {
+      CompletePromptOnly(entry);
+      Remove(entry.id);
+      continue;
     }
     for (int i = 0; i < gen.tokens().ids_size() && !entry.done; ++i) HandleToken(entry, gen, i);
     if (entry.done) Remove(entry.id);
@@ -303,6 +329,7 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
   const pb::Tokens& tokens = gen.tokens();
   GenerationResult& result = entry.result;
   TokenEvent event;
+  event.so_far = &result;
   event.index = result.generated_tokens;
   event.token.id = tokens.ids(index);
   event.token.logprob = index < tokens.logprobs_size() ? tokens.logprobs(index) : 0.0f;
@@ -314,15 +341,7 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
   } else {
     event.token.text = entry.decoder->Push(event.token.id);
   }
-  if (index < gen.top_tokens_size()) {
-    const pb::Tokens& top = gen.top_tokens(index);
-    for (int k = 0; k < top.ids_size(); ++k) {
-      event.top_tokens.push_back({.id = top.ids(k),
-                                  .logprob = k < top.logprobs_size() ? top.logprobs(k) : 0.0f,
-                                  .text = codec_.Decode({top.ids(k)}, /*skip_special=*/false),
-                                  .special = codec_.IsSpecial(top.ids(k))});
-    }
-  }
+  if (index < gen.top_tokens_size()) event.top_tokens = TokenInfos(gen.top_tokens(index));
   if (result.generated_tokens == 0) {
     entry.first_token_at = Clock::now();
     metrics_.Observe("tgi_request_time_to_first_token",
@@ -332,25 +351,11 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
 
   const size_t previous_length = result.generated_text.size();
   if (!event.token.special) result.generated_text += event.token.text;
-  std::optional<FinishReason> finish;
-  // Stop sequences are matched on text: only the region that the new piece can complete.
-  size_t best = std::string::npos;
-  size_t best_length = 0;
-  for (const std::string& stop : entry.request.stopping.stop_sequences) {
-    const size_t from = previous_length >= stop.size() ? previous_length - stop.size() + 1 : 0;
-    const size_t pos = result.generated_text.find(stop, from);
-    if (pos != std::string::npos && pos < best) {
-      best = pos;
-      best_length = stop.size();
-    }
-  }
-  if (best != std::string::npos) {
-    result.generated_text.resize(best + best_length);
-    result.stop_sequence_length = best_length;
-    finish = FinishReason::kStopSequence;
-  } else if (gen.has_generated_text() && index == gen.tokens().ids_size() - 1) {
+  std::optional<FinishReason> finish =
+      MatchStop(entry.request.stopping, event.token.id, previous_length, result);
+  if (!finish && gen.has_generated_text() && index == gen.tokens().ids_size() - 1) {
     finish = FromProto(gen.generated_text().finish_reason());
-  } else if (result.generated_tokens >= entry.request.stopping.max_new_tokens) {
+  } else if (!finish && result.generated_tokens >= entry.request.stopping.max_new_tokens) {
     finish = FinishReason::kLength;
   }
   result.tokens.push_back(event.token);
@@ -367,6 +372,32 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
     result.tokens.back().text = event.token.text;
   }
   result.finish_reason = *finish;
+  Finalize(entry);
+  if (entry.callbacks.on_token) entry.callbacks.on_token(event, &result);
+}
+
+std::vector<TokenInfo> Engine::TokenInfos(const pb::Tokens& tokens) const {
+  std::vector<TokenInfo> out;
+  for (int k = 0; k < tokens.ids_size(); ++k) {
+    out.push_back({.id = tokens.ids(k),
+                   .logprob = k < tokens.logprobs_size() ? tokens.logprobs(k) : 0.0f,
+                   .text = codec_.Decode({tokens.ids(k)}, /*skip_special=*/false),
+                   .special = codec_.IsSpecial(tokens.ids(k))});
+  }
+  return out;
+}
+
+void Engine::CompletePromptOnly(Entry& entry) {
+  entry.first_token_at = Clock::now();
+  entry.result.finish_reason = FinishReason::kLength;
+  Finalize(entry);
+  if (entry.callbacks.on_token) {
+    entry.callbacks.on_token(TokenEvent{.so_far = &entry.result}, &entry.result);
+  }
+}
+
+void Engine::Finalize(Entry& entry) {
+  GenerationResult& result = entry.result;
   const auto now = Clock::now();
   result.queue_seconds = Seconds(entry.batched_at - entry.queued_at);
   result.inference_seconds = Seconds(now - entry.batched_at);
@@ -382,7 +413,6 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
   metrics_.Observe("tgi_request_input_length", result.input_tokens);
   metrics_.Observe("tgi_request_generated_tokens", result.generated_tokens);
   entry.done = true;
-  if (entry.callbacks.on_token) entry.callbacks.on_token(event, &result);
 }
 
 void Engine::Fail(Entry& entry, ErrorKind kind, const std::string& message) {

@@ -84,6 +84,11 @@ class Engine {
       const google::protobuf::RepeatedPtrField<textgen::v1::RequestError>& errors, bool prefill);
   void HandleToken(Entry& entry, const textgen::v1::Generation& gen, int index);
   void Complete(Entry& entry);
+  // max_new_tokens 0: the prompt was scored; the token the shard sampled is dropped.
+  void CompletePromptOnly(Entry& entry);
+  // Timings and metrics of a finished request; marks it done.
+  void Finalize(Entry& entry);
+  std::vector<TokenInfo> TokenInfos(const textgen::v1::Tokens& tokens) const;
   void Fail(Entry& entry, ErrorKind kind, const std::string& message);
   void Remove(uint64_t id);
   void ReconcileWithShard();

@@ -14,6 +14,12 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+void ApplyLogitBias(const SampleRequest& request, std::vector<float>& logits) {
+  for (const LogitBias& b : request.logit_bias) {
+    if (b.token >= 0 && static_cast<size_t>(b.token) < logits.size()) logits[b.token] += b.bias;
+  }
+}
+
 void ApplyPenalties(const SampleRequest& request, std::vector<float>& logits) {
   const SamplingParams& p = request.params;
   const bool repetition = p.repetition_penalty != 1.0f && p.repetition_penalty > 0.0f;
@@ -153,6 +159,7 @@ bool Sampling(const SamplingParams& params) {
 SampleResult SampleRow(std::span<const float> row, const SampleRequest& request) {
   TG_CHECK(!row.empty(), kInvalidArgument, "empty logits row");
   std::vector<float> logits(row.begin(), row.end());
+  ApplyLogitBias(request, logits);
   ApplyPenalties(request, logits);
   SampleResult result;
   const SamplingParams& p = request.params;

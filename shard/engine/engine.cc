@@ -215,6 +215,15 @@ void Engine::Validate(const RequestState& request, uint32_t first_position) cons
                              std::to_string(vocab));
     }
   }
+  auto check_vocab = [&](int32_t token, const char* what) {
+    if (token < 0 || static_cast<uint32_t>(token) >= vocab) {
+      throw RequestError(spec.id, ErrorKind::kInvalidArgument,
+                         std::string(what) + " token id " + std::to_string(token) +
+                             " outside the vocabulary of " + std::to_string(vocab));
+    }
+  };
+  for (const backend::LogitBias& b : spec.logit_bias) check_vocab(b.token, "logit_bias");
+  for (int32_t token : spec.stop_token_ids) check_vocab(token, "stop_token_ids");
   for (uint32_t block : spec.blocks) {
     if (block >= static_cast<uint32_t>(model_.num_blocks())) {
       throw RequestError(spec.id, ErrorKind::kInvalidArgument,
@@ -347,16 +356,35 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs) {
                                            static_cast<int64_t>(logprob_targets.size())),
                                logprob_targets);
   }
+  std::vector<uint32_t> prompt_top_n;  // per logprob row
+  for (const auto& [i, first_row] : logprob_ranges) {
+    const RequestState& r = requests[i];
+    const size_t rows =
+        r.spec.input_ids.size() - std::min<size_t>(r.spec.input_ids.size(), first_positions[i] + 1);
+    prompt_top_n.insert(prompt_top_n.end(), rows, r.spec.top_n_tokens);
+  }
+  std::vector<std::vector<TokenInfo>> prompt_tops;
+  if (std::any_of(prompt_top_n.begin(), prompt_top_n.end(), [](uint32_t n) { return n > 0; })) {
+    prompt_tops = PromptTopTokens(logits.Rows(static_cast<int64_t>(requests.size()),
+                                              static_cast<int64_t>(prompt_top_n.size())),
+                                  prompt_top_n);
+  }
   // Prompt tokens with their logprobs: NaN for the first token and for cached positions.
   std::vector<std::optional<std::vector<TokenInfo>>> prefill_tokens(requests.size());
+  std::vector<std::vector<std::vector<TokenInfo>>> prefill_tops(requests.size());
   size_t next_logprob = 0;
   for (const auto& [i, first_row] : logprob_ranges) {
     const RequestState& r = requests[i];
     std::vector<TokenInfo> tokens;
     for (size_t p = 0; p < r.spec.input_ids.size(); ++p) {
       TokenInfo info{r.spec.input_ids[p], std::numeric_limits<float>::quiet_NaN(), false};
-      if (p > first_positions[i]) info.logprob = prompt_logprobs[next_logprob++];
+      std::vector<TokenInfo> top;
+      if (p > first_positions[i]) {
+        if (!prompt_tops.empty()) top = std::move(prompt_tops[next_logprob]);
+        info.logprob = prompt_logprobs[next_logprob++];
+      }
       tokens.push_back(info);
+      if (r.spec.top_n_tokens > 0) prefill_tops[i].push_back(std::move(top));
     }
     prefill_tokens[i] = std::move(tokens);
   }
@@ -366,6 +394,7 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs) {
                 survivors);
   for (size_t i = 0; i < prefill_tokens.size(); ++i) {
     output.generations[first_generation + i].prefill_tokens = std::move(prefill_tokens[i]);
+    output.generations[first_generation + i].prefill_top_tokens = std::move(prefill_tops[i]);
   }
   output.timings.decode_ns = NowNs() - decode_start;
   output.timings.total_ns = NowNs() - start_ns;
@@ -432,12 +461,16 @@ StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids) {
 void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestState>& requests,
                            std::vector<GenerationOut>& generations, Batch& survivors) {
   std::vector<backend::SampleRequest> sample_requests;
-  for (const RequestState& r : requests) {
+  std::vector<std::vector<backend::LogitBias>> biases(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const RequestState& r = requests[i];
     backend::SampleRequest s;
     s.params = r.spec.sampling;
     s.step = r.generated;
     s.history = r.tokens;
     s.top_n = r.spec.top_n_tokens;
+    biases[i] = StepLogitBias(r);
+    s.logit_bias = biases[i];
     sample_requests.push_back(s);
   }
   const std::vector<backend::SampleResult> results = backend_.Sample(logits, sample_requests);
@@ -463,6 +496,42 @@ void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestSta
     generations.push_back(std::move(gen));
     if (generations.back().finish == FinishReason::kNone) survivors.push_back(std::move(r));
   }
+}
+
+std::vector<backend::LogitBias> Engine::StepLogitBias(const RequestState& r) const {
+  std::vector<backend::LogitBias> bias = r.spec.logit_bias;
+  if (r.generated >= r.spec.min_new_tokens) return bias;
+  auto ban = [&bias](int32_t token) {
+    constexpr float kBanned = -std::numeric_limits<float>::infinity();
+    for (backend::LogitBias& b : bias) {
+      if (b.token == token) {
+        b.bias = kBanned;
+        return;
+      }
+    }
+    bias.push_back({token, kBanned});
+  };
+  if (!r.spec.ignore_eos) {
+    for (int32_t token : eos_ids_) ban(token);
+  }
+  for (int32_t token : r.spec.stop_token_ids) ban(token);
+  return bias;
+}
+
+std::vector<std::vector<TokenInfo>> Engine::PromptTopTokens(const backend::Tensor& rows,
+                                                            const std::vector<uint32_t>& top_n) {
+  // A greedy Sample with no processors reports the top-n of log_softmax(raw logits): the same
+  // distribution the prompt logprobs come from, on every backend.
+  std::vector<backend::SampleRequest> requests(top_n.size());
+  for (size_t i = 0; i < top_n.size(); ++i) requests[i].top_n = top_n[i];
+  const std::vector<backend::SampleResult> results = backend_.Sample(rows, requests);
+  std::vector<std::vector<TokenInfo>> out(results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    for (const auto& [token, logprob] : results[i].top) {
+      out[i].push_back({token, logprob, eos_ids_.contains(token)});
+    }
+  }
+  return out;
 }
 
 std::optional<CachedBatchInfo> Engine::Filter(uint64_t batch_id,

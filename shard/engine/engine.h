@@ -64,6 +64,12 @@ class Engine {
   int32_t SlotOf(const RequestState& request, uint32_t position) const;
   // Samples each request's next token from its logits row, applies stopping, and moves the
   // requests still running into `survivors`.
+  // The request's logit bias for this step: its own entries, with EOS (unless ignored) and its
+  // stop token ids banned until min_new_tokens tokens exist. Tokens stay distinct.
+  std::vector<backend::LogitBias> StepLogitBias(const RequestState& request) const;
+  // Top-n alternatives at each prompt position of the logprob rows (greedy, unprocessed logits).
+  std::vector<std::vector<TokenInfo>> PromptTopTokens(const backend::Tensor& rows,
+                                                      const std::vector<uint32_t>& top_n);
   void SampleAndStop(const backend::Tensor& logits, std::vector<RequestState>& requests,
                      std::vector<GenerationOut>& generations, Batch& survivors);
   CachedBatchInfo Describe(uint64_t id, const Batch& batch) const;

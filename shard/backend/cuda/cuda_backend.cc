@@ -519,6 +519,8 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
 
   std::vector<SampleRowParams> host(rows);
   std::vector<int32_t> history;
+  std::vector<int32_t> bias_tokens;
+  std::vector<float> bias_values;
   for (int r = 0; r < rows; ++r) {
     const SampleRequest& req = requests[r];
     const SamplingParams& sp = req.params;
@@ -540,16 +542,29 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
     h.history_offset = static_cast<int32_t>(history.size());
     h.history_len = penalties ? static_cast<int32_t>(req.history.size()) : 0;
     if (penalties) history.insert(history.end(), req.history.begin(), req.history.end());
+    h.bias_offset = static_cast<int32_t>(bias_tokens.size());
+    h.bias_len = static_cast<int32_t>(req.logit_bias.size());
+    for (const LogitBias& b : req.logit_bias) {
+      bias_tokens.push_back(b.token);
+      bias_values.push_back(b.bias);
+    }
   }
-  // One staging buffer: params, history, then the results coming back.
+  // One staging buffer: params, history, bias tokens and values, then the results coming back.
   const size_t params_bytes = host.size() * sizeof(SampleRowParams);
   const size_t history_bytes = std::max<size_t>(history.size(), 1) * sizeof(int32_t);
+  const size_t bias_bytes = bias_tokens.size() * (sizeof(int32_t) + sizeof(float));
+  const size_t inputs_bytes = params_bytes + history_bytes + bias_bytes;
   const size_t results_bytes = static_cast<size_t>(rows) * (2 + 2 * kMaxTopN) * sizeof(int32_t);
-  char* io = static_cast<char*>(Scratch(params_bytes + history_bytes + results_bytes, 3));
-  std::vector<char> staging(params_bytes + history_bytes);
+  char* io = static_cast<char*>(Scratch(inputs_bytes + results_bytes, 3));
+  std::vector<char> staging(inputs_bytes);
   std::memcpy(staging.data(), host.data(), params_bytes);
   if (!history.empty())
     std::memcpy(staging.data() + params_bytes, history.data(), history.size() * 4);
+  char* bias_at = staging.data() + params_bytes + history_bytes;
+  if (!bias_tokens.empty()) {
+    std::memcpy(bias_at, bias_tokens.data(), bias_tokens.size() * 4);
+    std::memcpy(bias_at + bias_tokens.size() * 4, bias_values.data(), bias_values.size() * 4);
+  }
   CheckCuda(cudaMemcpyAsync(io, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream()),
             "cudaMemcpyAsync sampling params");
 
@@ -557,11 +572,14 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
   p.logits = logits.data_as<float>();
   p.row_params = reinterpret_cast<const SampleRowParams*>(io);
   p.history = reinterpret_cast<const int32_t*>(io + params_bytes);
+  p.bias_tokens = reinterpret_cast<const int32_t*>(io + params_bytes + history_bytes);
+  p.bias_values =
+      reinterpret_cast<const float*>(io + params_bytes + history_bytes + bias_tokens.size() * 4);
   p.rows = rows;
   p.vocab = vocab;
   p.scratch_bytes = SampleScratchBytes(rows, vocab);
   p.scratch = scratch_[4].Get(*pool_, p.scratch_bytes, /*zero=*/true);
-  char* results = io + params_bytes + history_bytes;
+  char* results = io + inputs_bytes;
   p.out_tokens = reinterpret_cast<int32_t*>(results);
   p.out_logprobs = reinterpret_cast<float*>(results + rows * 4);
   p.out_top_tokens = reinterpret_cast<int32_t*>(results + rows * 8);
