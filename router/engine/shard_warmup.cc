@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/startup_markers.h"
 #include "router/client/sharded_client.h"
 
 namespace tg::engine {
@@ -33,7 +34,7 @@ KvPool WarmUpShards(client::ShardedClient& client, const textgen::v1::InfoRespon
   warmup.set_max_total_tokens(limits.max_total_tokens);
   warmup.set_max_batch_size(flags.max_batch_size.value_or(0));
   warmup.set_max_batch_total_tokens(flags.max_batch_total_tokens.value_or(0));
-  spdlog::info("warming up the shards");
+  spdlog::info("{}", kWarmupStartMarker);
   const auto warm = client.Warmup(warmup);
   KvPool pool;
   pool.block_size = warm.block_size() > 0 ? warm.block_size() : info.block_size();
@@ -47,10 +48,10 @@ KvPool WarmUpShards(client::ShardedClient& client, const textgen::v1::InfoRespon
            "the KV cache holds " + std::to_string(tokens) +
                " tokens, fewer than --max-total-tokens " + std::to_string(limits.max_total_tokens));
   spdlog::info(
-      "KV cache: {} blocks of {} tokens; max_input_tokens={} max_total_tokens={} "
+      "{}{} blocks of {} tokens; max_input_tokens={} max_total_tokens={} "
       "max_batch_prefill_tokens={}",
-      pool.num_blocks, pool.block_size, limits.max_input_tokens, limits.max_total_tokens,
-      limits.max_batch_prefill_tokens);
+      kWarmupDoneMarker, pool.num_blocks, pool.block_size, limits.max_input_tokens,
+      limits.max_total_tokens, limits.max_batch_prefill_tokens);
   return pool;
 }
 
