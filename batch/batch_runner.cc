@@ -60,12 +60,11 @@ ProgressSnapshot BatchRunner::Snapshot(uint64_t total) const {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count()};
 }
 
-void BatchRunner::Finish(uint64_t index, json record, uint32_t tokens, bool error) {
+void BatchRunner::Finish(uint64_t index, json record, bool error) {
   output_.Put(index, std::move(record));
   std::lock_guard lock(mutex_);
   ++finished_;
   errors_ += error;
-  tokens_ += tokens;
   changed_.notify_all();
 }
 
@@ -95,7 +94,7 @@ bool BatchRunner::Run(const std::vector<std::string>& lines) {
         throw Error(ErrorKind::kInvalidArgument, "`best_of` > 1 is not supported in batches");
       }
     } catch (const Error& e) {
-      Finish(index, ErrorRecord(index, LineParser::IdOf(lines[index]), e.kind(), e.message()), 0,
+      Finish(index, ErrorRecord(index, LineParser::IdOf(lines[index]), e.kind(), e.message()),
              true);
       continue;
     }
@@ -108,6 +107,11 @@ bool BatchRunner::Run(const std::vector<std::string>& lines) {
     engine::Callbacks callbacks;
     callbacks.on_token = [this, index, id = item.id, request](
                              const engine::TokenEvent&, const engine::GenerationResult* done) {
+      {
+        // Counted as they come, so tokens/s moves before the first line completes.
+        std::lock_guard lock(mutex_);
+        ++tokens_;
+      }
       if (!done) return;
       json record = {{"index", index}};
       if (!id.is_null()) record["id"] = id;
@@ -119,7 +123,7 @@ bool BatchRunner::Run(const std::vector<std::string>& lines) {
         std::lock_guard lock(mutex_);
         --in_flight_;
       }
-      Finish(index, std::move(record), done->generated_tokens, false);
+      Finish(index, std::move(record), false);
     };
     callbacks.on_error = [this, index, id = item.id](ErrorKind kind, const std::string& message) {
       if (kind == ErrorKind::kUnavailable) {
@@ -136,7 +140,7 @@ bool BatchRunner::Run(const std::vector<std::string>& lines) {
         std::lock_guard lock(mutex_);
         --in_flight_;
       }
-      Finish(index, ErrorRecord(index, id, kind, message), 0, true);
+      Finish(index, ErrorRecord(index, id, kind, message), true);
     };
     engine_.Submit(std::move(item.request), std::move(callbacks));
   }

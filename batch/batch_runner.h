@@ -34,7 +34,7 @@ class BatchRunner {
   std::string failure() const;
 
  private:
-  void Finish(uint64_t index, nlohmann::json record, uint32_t tokens, bool error);
+  void Finish(uint64_t index, nlohmann::json record, bool error);
   ProgressSnapshot Snapshot(uint64_t total) const;  // mutex held
 
   engine::Engine& engine_;
@@ -50,7 +50,7 @@ class BatchRunner {
   uint32_t in_flight_ = 0;
   uint64_t finished_ = 0;  // this run
   uint64_t errors_ = 0;
-  uint64_t tokens_ = 0;
+  uint64_t tokens_ = 0;  // generated this run, counted per token
   uint64_t resumed_ = 0;
   std::chrono::steady_clock::time_point start_;
 };

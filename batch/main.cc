@@ -24,6 +24,7 @@
 #include "launcher/model_source.h"
 #include "launcher/shard_health.h"
 #include "launcher/socket_path.h"
+#include "launcher/startup_progress.h"
 #include "launcher/supervisor.h"
 #include "router/api/validation.h"
 #include "router/chat/chat_template.h"
@@ -88,6 +89,14 @@ bool StartShards(Supervisor& supervisor, const launcher::LauncherConfig& config,
         config, plan, placement, {source.weights, source.tokenizer}, shard_binary)));
     probes.emplace_back(socket);
   }
+  // The launcher's weight-loading bar, on a terminal.
+  launcher::StartupProgress progress(isatty(STDERR_FILENO) && !config.json_output &&
+                                     !config.disable_progress);
+  supervisor.set_before_forward([&progress] { progress.Clear(); });
+  supervisor.set_line_observer(
+      [&progress](const launcher::ChildProcess& child, std::string_view line) {
+        progress.OnLine(child.name(), line);
+      });
   std::vector<bool> healthy(probes.size(), false);
   const auto start = Supervisor::Clock::now();
   const auto wake = supervisor.RunUntil(
@@ -97,9 +106,13 @@ bool StartShards(Supervisor& supervisor, const launcher::LauncherConfig& config,
           if (!healthy[i]) healthy[i] = probes[i].Check(milliseconds(500));
           ready += healthy[i];
         }
+        progress.Tick();
         return ready == probes.size();
       },
       start + seconds(config.startup_timeout_s));
+  progress.Done();
+  supervisor.set_before_forward(nullptr);
+  supervisor.set_line_observer(nullptr);
   if (wake == Supervisor::Wake::kDeadline) {
     for (const auto& probe : probes) {
       spdlog::error("shard at {} not healthy: {}", probe.socket_path(), probe.last_error());
@@ -232,10 +245,8 @@ int Run(launcher::LauncherConfig& config, const BatchFlags& flags) {
 
 int main(int argc, char** argv) {
   tg::launcher::LauncherConfig config;
-  // Batch defaults: a private socket prefix (a server may be running) and a deep queue, so the
-  // scheduler always has requests to fill the batch with.
+  // A private socket prefix by default: a server may be running with the launcher's.
   config.shard_uds_path = "/tmp/text-gen-batch-" + std::to_string(getpid());
-  config.max_concurrent_requests = 1024;
   tg::batch::BatchFlags batch;
   tg::FlagParser flags(
       "text-gen-batch",

@@ -79,7 +79,7 @@ void ProgressReporter::Report(const ProgressSnapshot& s, bool final) {
                              {"errors", s.errors},
                              {"generated_tokens", s.tokens},
                              {"tokens_per_second", std::round(TokensPerSecond(s) * 10) / 10},
-                             {"elapsed_seconds", std::round(s.elapsed_s * 10) / 10},
+                             {"elapsed_seconds", std::round(s.elapsed_s * 1000) / 1000},
                              {"eta_seconds", eta < 0 ? nlohmann::json(nullptr)
                                                      : nlohmann::json(std::round(eta * 10) / 10)},
                              {"final", final}}}};
