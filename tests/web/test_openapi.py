@@ -10,7 +10,8 @@ import re
 import pytest
 import requests
 
-from browser import SOURCE_DIR, require_browser, start_chromium, start_server, stop_server
+from browser import (SOURCE_DIR, copy_screenshot, require_browser, start_chromium, start_server,
+                     stop_server)
 from launcher_harness import STORIES
 
 PLAIN_TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
@@ -144,5 +145,8 @@ def test_docs_page_renders_every_operation(server, spec, tmp_path):
         WebDriverWait(driver, 30).until(
             lambda d: generate.find_element("tag name", "pre").text.startswith("HTTP 200"))
         assert "generated_text" in generate.find_element("tag name", "pre").text
+        shot = tmp_path / "docs.png"
+        assert driver.save_screenshot(str(shot))
+        copy_screenshot(shot)
     finally:
         driver.quit()
