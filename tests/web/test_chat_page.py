@@ -122,6 +122,39 @@ def test_overload_429_is_shown_in_the_page(server, browser, tmp_path):
         holder.close()
 
 
+def running_requests(server):
+    text = requests.get(server.url + "/metrics", timeout=10).text
+    return float(re.search(r"^tgi_running_requests (\S+)$", text, re.M).group(1))
+
+
+def test_stop_cancels_the_stream_and_regenerate_replaces_the_reply(server, browser):
+    open_chat(browser, server)
+    wait(browser, lambda d: running_requests(server) == 0)  # the held slot was released
+    set_value(browser, "temperature", 0)
+    set_value(browser, "max-tokens", 1000)
+    set_value(browser, "prompt", "Write a very long story about a dragon.")
+    by_id(browser, "send").click()
+    wait(browser, lambda d: any(assistant_texts(d)))
+    by_id(browser, "stop").click()
+    wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-state") == "idle",
+         timeout=5)
+    partial = assistant_texts(browser)[-1]
+    assert partial.strip() and not by_id(browser, "error").is_displayed()
+    # The server cancelled the request when the page aborted it.
+    wait(browser, lambda d: running_requests(server) == 0, timeout=10)
+
+    set_value(browser, "max-tokens", 12)
+    by_id(browser, "regenerate").click()
+    wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-state")
+         == "streaming")
+    wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-state") == "idle")
+    replies = assistant_texts(browser)
+    assert len(replies) == 1 and replies[0].strip(), replies  # replaced, not appended
+    # Both are the same greedy continuation, cut at different lengths.
+    shorter, longer = sorted([partial, replies[0]], key=len)
+    assert longer.startswith(shorter), (partial, replies[0])
+
+
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory):
     require_browser()
