@@ -122,6 +122,17 @@ def test_overload_429_is_shown_in_the_page(server, browser, tmp_path):
         holder.close()
 
 
+def test_validation_error_422_is_shown_in_the_page(server, browser):
+    open_chat(browser, server)
+    set_value(browser, "temperature", 3)  # the server allows at most 2
+    set_value(browser, "prompt", "Hello")
+    by_id(browser, "send").click()
+    wait(browser, lambda d: by_id(d, "error").is_displayed())
+    error = by_id(browser, "error").text
+    assert error.startswith("HTTP 422") and "temperature" in error, error
+    assert not any(assistant_texts(browser))
+
+
 def running_requests(server):
     text = requests.get(server.url + "/metrics", timeout=10).text
     return float(re.search(r"^tgi_running_requests (\S+)$", text, re.M).group(1))
