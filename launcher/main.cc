@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/flags.h"
@@ -21,6 +22,7 @@
 #include "launcher/model_source.h"
 #include "launcher/shard_health.h"
 #include "launcher/socket_path.h"
+#include "launcher/startup_progress.h"
 #include "launcher/supervisor.h"
 
 namespace tg::launcher {
@@ -101,6 +103,12 @@ int Run(LauncherConfig& config) {
   }
   const ModelPaths paths{source.weights, source.tokenizer};
   Supervisor supervisor(config.json_output ? LogFormat::kJson : LogFormat::kText);
+  StartupProgress progress(isatty(STDERR_FILENO) && !config.json_output &&
+                           !config.disable_progress);
+  supervisor.set_before_forward([&progress] { progress.Clear(); });
+  supervisor.set_line_observer([&progress](const ChildProcess& child, std::string_view line) {
+    progress.OnLine(child.name(), line);
+  });
   std::vector<ChildProcess*> shards;
   std::vector<ShardHealthProbe> probes;
   for (const ShardPlacement& placement : plan.shards) {
@@ -119,6 +127,7 @@ int Run(LauncherConfig& config) {
       if (!healthy[i]) healthy[i] = probes[i].Check(milliseconds(500));
       ready += healthy[i];
     }
+    progress.Tick();
     if (Clock::now() >= next_progress && ready < probes.size()) {
       next_progress += seconds(10);
       spdlog::info("waiting for shards: {}/{} healthy after {} s", ready, probes.size(),
@@ -127,6 +136,7 @@ int Run(LauncherConfig& config) {
     return ready == probes.size();
   };
   Supervisor::Wake wake = supervisor.RunUntil(all_healthy, startup_deadline);
+  progress.Clear();  // the launcher's own log lines are not forwarded, so not cleared for
   if (wake == Supervisor::Wake::kDeadline) {
     for (const ShardHealthProbe& probe : probes) {
       spdlog::error("shard at {} not healthy: {}", probe.socket_path(), probe.last_error());
@@ -144,10 +154,17 @@ int Run(LauncherConfig& config) {
   std::optional<std::string> url;
   ChildProcess* router = nullptr;
   supervisor.set_line_observer([&](const ChildProcess& child, std::string_view line) {
+    progress.OnLine(child.name(), line);
     if (&child == router && !url) url = ListeningUrl(line);
   });
   router = &supervisor.Start(RouterSpec(config, plan, paths, router_binary));
-  wake = supervisor.RunUntil([&] { return url.has_value(); }, startup_deadline);
+  wake = supervisor.RunUntil(
+      [&] {
+        progress.Tick();
+        return url.has_value();
+      },
+      startup_deadline);
+  progress.Done();
   if (wake == Supervisor::Wake::kDeadline) {
     spdlog::error("the router did not report listening within --startup-timeout {} s",
                   config.startup_timeout_s);

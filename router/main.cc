@@ -18,6 +18,7 @@
 #include "router/api/validation.h"
 #include "router/client/sharded_client.h"
 #include "router/engine/engine.h"
+#include "router/engine/shard_warmup.h"
 #include "router/engine/tokenizer_codec.h"
 #include "router/http/server.h"
 #include "router/metrics/metrics.h"
@@ -138,15 +139,16 @@ int Run(int argc, char** argv) {
                client->world_size(), info.model_type(), info.dtype(), info.device_type(),
                info.block_size());
 
-  const uint32_t max_position =
-      info.max_position_embeddings() > 0 ? info.max_position_embeddings() : 4096;
-  const uint32_t max_total = config.max_total_tokens.value_or(std::min(max_position, 4096u));
-  const uint32_t max_input = config.max_input_tokens.value_or(max_total - 1);
-  const uint32_t max_prefill = config.max_batch_prefill_tokens.value_or(max_input + 50);
-  TG_CHECK(max_input < max_total, kInvalidArgument,
-           "--max-input-tokens must be < --max-total-tokens");
-  TG_CHECK(max_prefill >= max_input, kInvalidArgument,
-           "--max-batch-prefill-tokens must be >= --max-input-tokens");
+  const tg::engine::LimitFlags limit_flags{
+      .max_input_tokens = config.max_input_tokens,
+      .max_total_tokens = config.max_total_tokens,
+      .max_batch_prefill_tokens = config.max_batch_prefill_tokens,
+      .max_batch_total_tokens = config.max_batch_total_tokens,
+      .max_batch_size = config.max_batch_size};
+  const tg::engine::ServingLimits limits = tg::engine::DeriveLimits(info, limit_flags);
+  const uint32_t max_total = limits.max_total_tokens;
+  const uint32_t max_input = limits.max_input_tokens;
+  const uint32_t max_prefill = limits.max_batch_prefill_tokens;
 
   tg::metrics::Registry metrics;
   tg::metrics::DeclareRouterMetrics(metrics);
@@ -181,27 +183,9 @@ int Run(int argc, char** argv) {
       });
   server.Start();
 
-  textgen::v1::WarmupRequest warmup;
-  warmup.set_max_input_tokens(max_input);
-  warmup.set_max_batch_prefill_tokens(max_prefill);
-  warmup.set_max_total_tokens(max_total);
-  warmup.set_max_batch_size(config.max_batch_size.value_or(0));
-  warmup.set_max_batch_total_tokens(config.max_batch_total_tokens.value_or(0));
-  spdlog::info("warming up the shards");
-  const auto warm = client->Warmup(warmup);
-  const uint32_t block_size = warm.block_size() > 0 ? warm.block_size() : info.block_size();
-  TG_CHECK(block_size > 0, kInternal, "the shards report no KV block size");
-  uint64_t capacity = warm.max_supported_total_tokens();
-  if (config.max_batch_total_tokens) capacity = std::min(capacity, *config.max_batch_total_tokens);
-  uint32_t num_blocks = static_cast<uint32_t>(capacity / block_size);
-  if (warm.num_blocks() > 0) num_blocks = std::min(num_blocks, warm.num_blocks());
-  TG_CHECK(uint64_t{num_blocks} * block_size >= max_total, kInvalidArgument,
-           "the KV cache holds " + std::to_string(uint64_t{num_blocks} * block_size) +
-               " tokens, fewer than --max-total-tokens " + std::to_string(max_total));
-  spdlog::info(
-      "KV cache: {} blocks of {} tokens; max_input_tokens={} max_total_tokens={} "
-      "max_batch_prefill_tokens={}",
-      num_blocks, block_size, max_input, max_total, max_prefill);
+  const tg::engine::KvPool pool = tg::engine::WarmUpShards(*client, info, limits, limit_flags);
+  const uint32_t block_size = pool.block_size;
+  const uint32_t num_blocks = pool.num_blocks;
 
   app.SetInfo({{"model_id", config.model_id.empty() ? info.model_id() : config.model_id},
                {"model_sha", nullptr},

