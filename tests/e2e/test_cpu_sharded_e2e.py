@@ -1,0 +1,185 @@
+"""Tensor parallelism on the CPU, end to end: text-gen-launcher --device cpu --num-shard N starts N
+real text-gen-shard processes that each load their slice of the weights and all-reduce through
+Gloo, and the router fans every batch out to all of them. Also two launchers on loopback (two
+"nodes", one shard each) forming one TP=2 group.
+
+Greedy outputs must equal one shard's (same dtype), and in float32 the Hugging Face reference."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from launcher_harness import STORIES, Server, free_port, reference_rows
+
+SMOLLM2 = next((Path(__file__).resolve().parents[2] / "models" / "SmolLM2-135M-Instruct")
+               .glob("*.gguf"), None)
+
+
+def generate(server: Server, prompt: str, max_new_tokens: int) -> str:
+    r = requests.post(server.url + "/generate", timeout=120, json={
+        "inputs": prompt, "parameters": {"max_new_tokens": max_new_tokens}})
+    assert r.status_code == 200, r.text
+    return r.json()["generated_text"]
+
+
+def greedy_texts(server: Server, max_new_tokens: int | None = None) -> list[str]:
+    return [generate(server, row["prompt"], max_new_tokens or len(row["greedy_ids"]))
+            for row in reference_rows()]
+
+
+def metric(server: Server, name: str) -> float | None:
+    text = requests.get(server.url + "/metrics", timeout=10).text
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def served_by(server: Server, shards: int) -> None:
+    """The launcher started exactly `shards` shard processes and they form one group."""
+    pids = server.child_pids()
+    assert set(pids) == {f"shard-{r}" for r in range(shards)} | {"router"}, server.log()
+    assert f"num_shard={shards}" in server.log()
+
+
+def stop_cleanly(server: Server) -> None:
+    assert server.stop(60) == 0, server.log()
+    assert server.wait_gone(5) == [], server.log()
+
+
+@pytest.fixture(scope="module")
+def one_shard_outputs():
+    """Greedy outputs of one CPU shard in the default dtype (bfloat16)."""
+    s = Server("tp1")
+    try:
+        s.start()
+        assert "as bf16" in s.log() or "as bfloat16" in s.log(), s.log()
+        texts = greedy_texts(s)
+        stop_cleanly(s)
+        return texts
+    finally:
+        s.kill_everything()
+
+
+@pytest.mark.parametrize("shards", [2, 4])
+def test_sharded_greedy_equals_one_shard(shards, one_shard_outputs):
+    s = Server(f"tp{shards}", extra_args=("--num-shard", str(shards)))
+    try:
+        s.start()
+        served_by(s, shards)
+        assert greedy_texts(s) == one_shard_outputs
+        info = requests.get(s.url + "/info", timeout=10).json()
+        assert info["model_id"] == str(STORIES)
+        stop_cleanly(s)
+    finally:
+        s.kill_everything()
+
+
+def test_two_shards_in_float32_match_the_hf_reference_stream_and_cancel():
+    s = Server("tp2-f32", extra_args=("--num-shard", "2", "--dtype", "float32"))
+    try:
+        s.start()
+        served_by(s, 2)
+        rows = reference_rows()
+        for row in rows:
+            assert generate(s, row["prompt"], len(row["greedy_ids"])) == row["greedy_text"]
+
+        # Streaming: the tokens arrive one event each and add up to the reference.
+        row = rows[0]
+        r = requests.post(s.url + "/generate_stream", stream=True, timeout=120, json={
+            "inputs": row["prompt"], "parameters": {"max_new_tokens": 12}})
+        events = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith(b"data:")]
+        assert [e["token"]["id"] for e in events] == row["greedy_ids"][:12]
+        assert events[-1]["generated_text"] == "".join(e["token"]["text"] for e in events)
+
+        # Cancellation: the client goes away mid-stream; every rank's KV blocks return.
+        cancelled_before = metric(s, "tgi_request_cancelled") or 0
+        r = requests.post(s.url + "/generate_stream", stream=True, timeout=60, json={
+            "inputs": row["prompt"], "parameters": {"max_new_tokens": 500, "ignore_eos": True}})
+        first = next(line for line in r.iter_lines() if line.startswith(b"data:"))
+        assert json.loads(first[5:])["token"]["id"] == row["greedy_ids"][0]
+        r.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (metric(s, "tgi_kv_blocks_used") != 0 or
+                                               metric(s, "tgi_running_requests") != 0):
+            time.sleep(0.05)
+        assert metric(s, "tgi_kv_blocks_used") == 0
+        assert metric(s, "tgi_running_requests") == 0
+        assert metric(s, "tgi_request_cancelled") == cancelled_before + 1
+        # The group still serves after the cancellation.
+        assert generate(s, row["prompt"], 8) == generate(s, row["prompt"], 8)
+        stop_cleanly(s)
+    finally:
+        s.kill_everything()
+
+
+def test_one_shard_killed_brings_the_whole_group_down():
+    s = Server("tp2-kill", extra_args=("--num-shard", "2"))
+    try:
+        s.start()
+        served_by(s, 2)
+        victim = s.child_pids()["shard-1"]
+        start = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        assert s.wait_exit(15) != 0
+        assert time.monotonic() - start < 15
+        assert s.wait_gone(5) == [], s.log()
+        assert f"stopped because shard-1 (pid {victim}) was killed by signal 9 (SIGKILL)" in s.log()
+    finally:
+        s.kill_everything()
+
+
+@pytest.mark.skipif(SMOLLM2 is None, reason="models/SmolLM2-135M-Instruct/*.gguf not fetched")
+def test_smollm2_sharded_equals_one_shard():
+    # SmolLM2-135M has 9 query and 3 key/value heads: 3 is the smallest group that splits them
+    # evenly (2 does not divide 9; the launcher refuses it, see the last assertion).
+    outputs = {}
+    for shards in (1, 3):
+        s = Server(f"smol-tp{shards}", model=SMOLLM2, extra_args=("--num-shard", str(shards)))
+        try:
+            s.start()
+            served_by(s, shards)
+            outputs[shards] = greedy_texts(s, max_new_tokens=16)
+            stop_cleanly(s)
+        finally:
+            s.kill_everything()
+    assert all(len(text) > 10 for text in outputs[1]), outputs[1]
+    assert outputs[3] == outputs[1]
+    s = Server("smol-tp2", model=SMOLLM2, extra_args=("--num-shard", "2"))
+    try:
+        s.start(wait=False)
+        assert s.wait_exit(60) == 2
+        assert "--num-shard 2 does not divide the model's 9 attention heads" in s.log()
+    finally:
+        s.kill_everything()
+
+
+def test_two_launchers_on_loopback_form_one_group(one_shard_outputs):
+    """--nnodes 2: each launcher runs one CPU shard; rank 0's node runs the router."""
+    master_port = free_port()
+    common = ("--num-shard", "2", "--nnodes", "2", "--master-addr", "127.0.0.1")
+    node1 = Server("node1", extra_args=common + ("--node-rank", "1"), master_port=master_port)
+    node0 = Server("node0", extra_args=common + ("--node-rank", "0"), master_port=master_port)
+    try:
+        node1.start(wait=False)
+        node0.start()
+        node1.wait_for_line("node 1 is ready: ranks 1..1 of 2 serve", 60)
+        assert set(node0.child_pids()) == {"shard-0", "router"}, node0.log()
+        assert set(node1.child_pids()) == {"shard-1"}, node1.log()
+        assert greedy_texts(node0) == one_shard_outputs
+        # Rank 1 is reached over TCP (MASTER_PORT + 2 + rank), not through a local socket.
+        assert f"127.0.0.1:{master_port + 3}" in node0.log() + node1.log()
+
+        # Node 0 stops: rank 1 loses its group and node 1's launcher follows on its own.
+        stop_cleanly(node0)
+        assert node1.wait_exit(20) != 0
+        assert node1.wait_gone(5) == [], node1.log()
+        assert "rendezvous store" in node1.log(), node1.log()
+    finally:
+        node0.kill_everything()
+        node1.kill_everything()
