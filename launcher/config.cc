@@ -75,9 +75,14 @@ uint32_t ChooseShardCount(const LauncherConfig& config, DeviceKind device, uint3
   }
   uint32_t count = config.num_shard.value_or(sharded && !*sharded ? 1 : visible_gpus * nodes);
   if (count / nodes > visible_gpus) {
-    Conflict("--num-shard " + Str(count) + " over --nnodes " + Str(nodes) + " asks for " +
-             Str(count / nodes) + " shards on this node but " + Str(visible_gpus) +
-             " GPU(s) are visible (one shard per GPU; check CUDA_VISIBLE_DEVICES)");
+    Conflict(nodes == 1
+                 ? "--num-shard " + Str(count) + " asks for more shards than the " +
+                       Str(visible_gpus) +
+                       " visible GPU(s) (one shard per GPU; check CUDA_VISIBLE_DEVICES)"
+                 : "--num-shard " + Str(count) + " over --nnodes " + Str(nodes) + " asks for " +
+                       Str(count / nodes) + " shards on this node but " + Str(visible_gpus) +
+                       " GPU(s) are visible (one shard per GPU; check "
+                       "CUDA_VISIBLE_DEVICES)");
   }
   if (sharded && *sharded && count < 2) {
     Conflict("--sharded true needs at least 2 GPUs, but " + Str(visible_gpus) + " is visible");

@@ -21,6 +21,8 @@ from launcher_harness import STORIES, Server, free_port, reference_rows
 SMOLLM2 = next((Path(__file__).resolve().parents[2] / "models" / "SmolLM2-135M-Instruct")
                .glob("*.gguf"), None)
 
+SMOL_BUDGET = ("--max-total-tokens", "128", "--max-batch-prefill-tokens", "128")
+
 
 def generate(server: Server, prompt: str, max_new_tokens: int) -> str:
     r = requests.post(server.url + "/generate", timeout=120, json={
@@ -140,7 +142,9 @@ def test_smollm2_sharded_equals_one_shard():
     # evenly (2 does not divide 9; the launcher refuses it, see the last assertion).
     outputs = {}
     for shards in (1, 3):
-        s = Server(f"smol-tp{shards}", model=SMOLLM2, extra_args=("--num-shard", str(shards)))
+        # Short budgets keep the warm-up prefill (and so the test) to seconds on two cores.
+        s = Server(f"smol-tp{shards}", model=SMOLLM2,
+                   extra_args=("--num-shard", str(shards)) + SMOL_BUDGET)
         try:
             s.start()
             served_by(s, shards)
@@ -150,7 +154,7 @@ def test_smollm2_sharded_equals_one_shard():
             s.kill_everything()
     assert all(len(text) > 10 for text in outputs[1]), outputs[1]
     assert outputs[3] == outputs[1]
-    s = Server("smol-tp2", model=SMOLLM2, extra_args=("--num-shard", "2"))
+    s = Server("smol-tp2", model=SMOLLM2, extra_args=("--num-shard", "2") + SMOL_BUDGET)
     try:
         s.start(wait=False)
         assert s.wait_exit(60) == 2
