@@ -74,6 +74,7 @@ class GlooCommunicator final : public Communicator {
 
   void AllReduceSum(backend::Tensor& tensor) override {
     CheckHostF32(tensor, "AllReduceSum");
+    if (tensor.numel() == 0) return;
     Run("AllReduceSum", [&] {
       gloo::AllreduceOptions options(context_);
       options.setOutput(tensor.data_as<float>(), static_cast<size_t>(tensor.numel()));
@@ -88,6 +89,7 @@ class GlooCommunicator final : public Communicator {
     CheckHostF32(local, "AllGatherColumns");
     const int64_t rows = local.dim(0), shard = local.dim(1), total = out.dim(1);
     const size_t block = static_cast<size_t>(rows * shard);
+    if (block == 0) return;
     gathered_.resize(block * static_cast<size_t>(world_size_));
     Run("AllGatherColumns", [&] {
       gloo::AllgatherOptions options(context_);

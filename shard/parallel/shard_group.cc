@@ -15,6 +15,13 @@
 #endif
 
 namespace tg::parallel {
+namespace {
+
+// Ranks publish their URL once their weights are loaded, and large models on slow disks load at
+// different speeds: wait long (the launcher's --startup-timeout bounds the start anyway).
+constexpr std::chrono::milliseconds kLoadTimeout = std::chrono::hours(1);
+
+}  // namespace
 
 void ValidateShardGroupOptions(const ShardGroupOptions& options) {
   const std::string world = std::to_string(options.world_size);
@@ -94,7 +101,7 @@ std::vector<std::string> ShardGroup::ExchangeUrls(const std::string& own_url) {
   store_->Set("url/" + std::to_string(options_.rank), StoreBytes(own_url.begin(), own_url.end()));
   std::vector<std::string> urls;
   for (int r = 0; r < options_.world_size; ++r) {
-    const StoreBytes url = store_->Get("url/" + std::to_string(r), options_.init_timeout);
+    const StoreBytes url = store_->Get("url/" + std::to_string(r), kLoadTimeout);
     urls.emplace_back(url.begin(), url.end());
   }
   store_->StartWatching();
