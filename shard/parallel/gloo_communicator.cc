@@ -8,6 +8,7 @@
 #include <gloo/transport/tcp/device.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <vector>
