@@ -10,6 +10,8 @@ import json
 import os
 import re
 import signal
+import socket
+import struct
 import time
 from pathlib import Path
 
@@ -40,6 +42,24 @@ def metric(server: Server, name: str) -> float | None:
     text = requests.get(server.url + "/metrics", timeout=10).text
     m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
     return float(m.group(1)) if m else None
+
+
+def first_event_then_reset(server: Server, prompt: str, max_new_tokens: int) -> dict:
+    """Streams a long generation, reads the first event, then resets the connection at once (a
+    raw socket, so no client buffering delays it and the router's next write fails)."""
+    body = json.dumps({"inputs": prompt, "parameters": {"max_new_tokens": max_new_tokens,
+                                                        "ignore_eos": True}}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as conn:
+        conn.sendall(b"POST /generate_stream HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        received = b""
+        while not re.search(rb"data:[^\n]*\n", received):
+            chunk = conn.recv(4096)
+            assert chunk, received
+            received += chunk
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return json.loads(re.search(rb"data:([^\n]*)\n", received).group(1))
 
 
 def served_by(server: Server, shards: int) -> None:
@@ -99,20 +119,23 @@ def test_two_shards_in_float32_match_the_hf_reference_stream_and_cancel():
         assert [e["token"]["id"] for e in events] == row["greedy_ids"][:12]
         assert events[-1]["generated_text"] == "".join(e["token"]["text"] for e in events)
 
-        # Cancellation: the client goes away mid-stream; every rank's KV blocks return.
-        cancelled_before = metric(s, "tgi_request_cancelled") or 0
-        r = requests.post(s.url + "/generate_stream", stream=True, timeout=60, json={
-            "inputs": row["prompt"], "parameters": {"max_new_tokens": 500, "ignore_eos": True}})
-        first = next(line for line in r.iter_lines() if line.startswith(b"data:"))
-        assert json.loads(first[5:])["token"]["id"] == row["greedy_ids"][0]
-        r.close()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (metric(s, "tgi_kv_blocks_used") != 0 or
-                                               metric(s, "tgi_running_requests") != 0):
-            time.sleep(0.05)
-        assert metric(s, "tgi_kv_blocks_used") == 0
-        assert metric(s, "tgi_running_requests") == 0
-        assert metric(s, "tgi_request_cancelled") == cancelled_before + 1
+        # Cancellation: the client goes away mid-stream; every rank's KV blocks return. On a
+        # loaded machine the router may finish all 500 tokens before it reads the reset; that
+        # attempt proves nothing, so it is repeated (a cancellation must be seen within three).
+        for attempt in range(3):
+            cancelled_before = metric(s, "tgi_request_cancelled") or 0
+            first = first_event_then_reset(s, row["prompt"], max_new_tokens=500)
+            assert first["token"]["id"] == row["greedy_ids"][0]
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (metric(s, "tgi_kv_blocks_used") != 0 or
+                                                   metric(s, "tgi_running_requests") != 0):
+                time.sleep(0.05)
+            assert metric(s, "tgi_kv_blocks_used") == 0
+            assert metric(s, "tgi_running_requests") == 0
+            if metric(s, "tgi_request_cancelled") == cancelled_before + 1:
+                break
+        else:
+            pytest.fail("no reset stream was cancelled in three attempts:\n" + s.log())
         # The group still serves after the cancellation.
         assert generate(s, row["prompt"], 8) == generate(s, row["prompt"], 8)
         stop_cleanly(s)
@@ -131,7 +154,10 @@ def test_one_shard_killed_brings_the_whole_group_down():
         assert s.wait_exit(15) != 0
         assert time.monotonic() - start < 15
         assert s.wait_gone(5) == [], s.log()
-        assert f"stopped because shard-1 (pid {victim}) was killed by signal 9 (SIGKILL)" in s.log()
+        # Rank 0 also notices (rank 1 left the rendezvous store without a goodbye) and may exit
+        # first; either way the launcher names the killed shard and stops the group.
+        assert f"shard-1 (pid {victim}) was killed by signal 9 (SIGKILL)" in s.log(), s.log()
+        assert "stopped because shard-" in s.log(), s.log()
     finally:
         s.kill_everything()
 
