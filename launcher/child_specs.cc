@@ -46,12 +46,19 @@ ProcessSpec ShardSpec(const LauncherConfig& c, const ServingPlan& plan, const Sh
                       DoubleText(c.gpu_memory_utilization)});
     if (c.cuda_graphs) spec.args.insert(spec.args.end(), {"--cuda-graphs", *c.cuda_graphs});
   }
-  if (c.threads) spec.args.insert(spec.args.end(), {"--threads", std::to_string(*c.threads)});
+  if (plan.threads_per_shard > 0) {
+    spec.args.insert(spec.args.end(), {"--threads", std::to_string(plan.threads_per_shard)});
+  }
+  if (c.nnodes > 1) {
+    // The router on node 0 reaches ranks of other nodes over TCP (rank 0 lists the addresses).
+    spec.args.insert(spec.args.end(),
+                     {"--grpc-listen", "0.0.0.0:" + std::to_string(ShardGrpcPort(c, shard.rank))});
+  }
   if (c.json_output) spec.args.push_back("--json-output");
   // torch.distributed's variables, which the shard also reads; LOCAL_RANK for tools that expect it.
   spec.env = {{"RANK", rank},
               {"WORLD_SIZE", world},
-              {"LOCAL_RANK", rank},
+              {"LOCAL_RANK", std::to_string(shard.local_rank)},
               {"MASTER_ADDR", c.master_addr},
               {"MASTER_PORT", std::to_string(c.master_port)}};
   return spec;

@@ -94,8 +94,11 @@ int Run(LauncherConfig& config) {
     return 0;
   }
   const ServingPlan plan = PlanServing(config, source.limits, gpus.count);
-  spdlog::info("GPUs visible: {} (via {}); running {} shard(s) on {}", gpus.count, gpus.method,
-               plan.num_shard, ToString(plan.device));
+  spdlog::info("GPUs visible: {} (via {}); running {} of {} shard(s) on {}{}", gpus.count,
+               gpus.method, plan.shards.size(), plan.num_shard, ToString(plan.device),
+               config.nnodes > 1 ? " (node " + std::to_string(config.node_rank) + " of " +
+                                       std::to_string(config.nnodes) + ")"
+                                 : "");
   spdlog::info("effective configuration: {}", DescribePlan(config, plan));
 
   for (const ShardPlacement& placement : plan.shards) {
@@ -149,6 +152,14 @@ int Run(LauncherConfig& config) {
   if (wake != Supervisor::Wake::kCondition) return Shutdown(supervisor, shards, nullptr, config);
   spdlog::info("all {} shard(s) healthy after {} ms", shards.size(),
                std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
+  if (!plan.runs_router) {
+    // Another node's launcher: its shards are in the group; node 0 serves HTTP.
+    spdlog::info("node {} is ready: ranks {}..{} of {} serve; the router runs on node 0 ({})",
+                 config.node_rank, plan.shards.front().rank, plan.shards.back().rank,
+                 plan.num_shard, config.master_addr);
+    supervisor.RunUntil([] { return false; }, Clock::time_point::max());
+    return Shutdown(supervisor, shards, nullptr, config);
+  }
 
   // The router connects, runs Info and Warmup, and says where it listens.
   std::optional<std::string> url;
@@ -186,8 +197,10 @@ int Run(LauncherConfig& config) {
 int main(int argc, char** argv) {
   tg::launcher::LauncherConfig config;
   tg::FlagParser flags("text-gen-launcher",
-                       "Serves a model: resolves it, starts one shard per GPU (or one on the CPU) "
-                       "and the HTTP router, and supervises them.");
+                       "Serves a model: resolves it, starts its shards (one per GPU, or CPU "
+                       "processes sharing the cores) and the HTTP router, and supervises them. "
+                       "Across hosts, run one launcher per host with --nnodes, --node-rank, "
+                       "--master-addr and --master-port; node 0 runs the router.");
   tg::launcher::RegisterFlags(flags, config);
   try {
     switch (flags.Parse(argc, argv)) {

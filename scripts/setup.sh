@@ -14,7 +14,7 @@ apt_packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libicu-dev
-  nginx-light python3 python3-pip
+  libgloo-dev nginx-light python3 python3-pip
   chromium chromium-driver fonts-dejavu-core
 )
 missing=()
