@@ -133,14 +133,22 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
       "Prompt + generated tokens per request [default: min(max_position_embeddings, 4096)]", "N");
   add("max-model-len", &c.max_model_len, "vLLM's name for --max-total-tokens", "N");
   add("max-batch-prefill-tokens", &c.max_batch_prefill_tokens,
-      "Token budget of one prefill [default: max(max-input-tokens + 50, 4096)]", "N");
+      "Token budget of one engine step: running decodes plus prompt chunks (vLLM's "
+      "max_num_batched_tokens); with --chunked-prefill false, prompt tokens per prefill "
+      "[default: max(max-input-tokens + 50, 4096)]",
+      "N");
   add("max-batch-total-tokens", &c.max_batch_total_tokens,
       "KV capacity in tokens [default: measured by the shards at warm-up]", "N");
   add("max-batch-size", &c.max_batch_size, "Most requests in one batch", "N");
   add("waiting-served-ratio", &c.waiting_served_ratio,
-      "Waiting/running ratio that triggers a prefill of waiting requests", "F");
+      "Accepted for TGI compatibility; no effect (every step admits prompt chunks)", "F");
   add("max-waiting-tokens", &c.max_waiting_tokens,
-      "Decode steps before waiting requests are forced into a prefill", "N");
+      "Accepted for TGI compatibility; no effect (every step admits prompt chunks)", "N");
+  add("prefix-caching", &c.prefix_caching,
+      "Reuse the KV blocks of shared prompt prefixes (false turns it off)", "BOOL");
+  add("chunked-prefill", &c.chunked_prefill,
+      "Split long prompts into chunks that share engine steps with decodes (false: whole prompts)",
+      "BOOL");
   add("cuda-graphs", &c.cuda_graphs, "Batch sizes to capture as CUDA graphs; 0 disables", "LIST");
   add("json-output", &c.json_output, "Log JSON lines (launcher and children)");
   add("api-key", &c.api_key, "Bearer token required by the HTTP API", "KEY");
@@ -240,9 +248,11 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
     plan.max_input_tokens = plan.max_total_tokens - 1;
   }
   if (c.max_batch_prefill_tokens) {
-    if (*c.max_batch_prefill_tokens < plan.max_input_tokens) {
+    // With chunked prefill it is the step budget: longer prompts are split across steps.
+    if (!c.chunked_prefill && *c.max_batch_prefill_tokens < plan.max_input_tokens) {
       Conflict("--max-batch-prefill-tokens (" + Str(*c.max_batch_prefill_tokens) +
-               ") must be at least --max-input-tokens (" + Str(plan.max_input_tokens) + ")");
+               ") must be at least --max-input-tokens (" + Str(plan.max_input_tokens) +
+               ") with --chunked-prefill false");
     }
     plan.max_batch_prefill_tokens = *c.max_batch_prefill_tokens;
   } else if (c.max_batch_size) {
