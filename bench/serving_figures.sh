@@ -2,7 +2,8 @@
 # scenarios.sh when SCENARIO_SET=serving-figures; uses its start_server/bench/have_time helpers):
 #   serving-256            256 requests of 512 in / 128 out, all at once, concurrency 256
 #   long-prompt-*-bBUDGET  64 streams (512 in / 256 out) decoding while one 32k-token prompt
-#                          arrives 3 s in; one server per step budget in LONG_BUDGETS
+#                          arrives 3 s in; on the main server, then one server per other step
+#                          budget in LONG_BUDGETS
 #   shared-prefix-cache-*  4 prefixes of 1,024 tokens, 128 requests, cache on then off
 #   sharegpt-rates         ShareGPT-like lengths at 4, 16, 64 and inf req/s, goodput
 #   peers                  HF static generate() and continuous batching on serving-256
@@ -10,13 +11,14 @@
 # The model needs max_position_embeddings >= 33024:
 #   SCENARIO_SET=serving-figures MODEL_DIR=/tmp/tg-bench-llama3-8b-40k \
 #     MODEL_ARGS="--max-position-embeddings 40960" bench/run-gpu-scenarios.sh
-# env: FIG_BUDGET (step token budget of the main server, default 8192), LONG_BUDGETS (default
-#      "512"), FIG_SERVER_ARGS (more launcher flags for every server); sizes (issue 19's by
+# env: FIG_BUDGET (step token budget of the main server, default 2048: smaller steps keep ITL
+#      low at little cost in throughput), LONG_BUDGETS (more budgets for the long prompt, default
+#      none), FIG_SERVER_ARGS (more launcher flags for every server); sizes (issue 19's by
 #      default, smaller for a plumbing run on the CPU): FIG_N FIG_IN FIG_OUT, LONG_PROMPT
 #      STREAM_IN STREAM_OUT, PREFIX_LEN PREFIX_SUFFIX PREFIX_OUT PREFIX_N.
 
-FIG_BUDGET=${FIG_BUDGET:-8192}
-LONG_BUDGETS=${LONG_BUDGETS:-512}
+FIG_BUDGET=${FIG_BUDGET:-2048}
+LONG_BUDGETS=${LONG_BUDGETS:-}
 FIG_N=${FIG_N:-256} FIG_IN=${FIG_IN:-512} FIG_OUT=${FIG_OUT:-128}
 LONG_PROMPT=${LONG_PROMPT:-32768} STREAM_IN=${STREAM_IN:-512} STREAM_OUT=${STREAM_OUT:-256}
 PREFIX_N=${PREFIX_N:-128} PREFIX_LEN=${PREFIX_LEN:-1024} PREFIX_SUFFIX=${PREFIX_SUFFIX:-64}
@@ -49,10 +51,11 @@ for line in sys.stdin:
 json.dump(values, open(sys.argv[1], "w"))' "$1" || true
 }
 
+# long_prompt_scenario BUDGET [restart]: on the running server unless told to restart.
 long_prompt_scenario() {
   local budget=$1
   have_time 90 "long-prompt-b$budget" || return 0
-  fig_server "long-b$budget" "$budget" || return 0
+  if [[ "${2:-}" == restart ]]; then fig_server "long-b$budget" "$budget" || return 0; fi
   bench "long-prompt-streams-b$budget" --workload random --num-prompts 64 --input-len "$STREAM_IN" \
     --output-len "$STREAM_OUT" --request-rate inf --max-concurrency 64 &
   local streams=$!
@@ -86,6 +89,7 @@ run_serving_figures() {
         SKIPPED+=(shared-prefix-cache-on)
       save_cache_metrics "$OUT/prefix-cache-metrics.json"
     fi
+    long_prompt_scenario "$FIG_BUDGET"
     if have_time 80 sharegpt-rates; then
       bench sharegpt-rates --workload sharegpt --num-prompts "$SHAREGPT_N" \
         --length-scale "$SHAREGPT_SCALE" --request-rate 4,16,64,inf --goodput "$SLO" ||
@@ -97,7 +101,7 @@ run_serving_figures() {
       --num-prefixes 4 --input-len "$PREFIX_SUFFIX" --output-len "$PREFIX_OUT" --request-rate inf --goodput "$SLO" ||
       SKIPPED+=(shared-prefix-cache-off)
   fi
-  for budget in $LONG_BUDGETS; do long_prompt_scenario "$budget"; done
+  for budget in $LONG_BUDGETS; do long_prompt_scenario "$budget" restart; done
   stop_server
 
   if have_time "${PEER_MIN_S:-60}" peer && python3 -c "import torch, transformers" 2>/dev/null; then

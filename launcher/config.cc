@@ -14,6 +14,9 @@ namespace {
 constexpr uint32_t kDefaultMaxTotalTokens = 4096;
 // TGI's margin between the longest prompt and the prefill budget, for block alignment.
 constexpr uint32_t kPrefillMargin = 50;
+// With chunked prefill the budget is per engine step: long prompts no longer need it, and a
+// step much above this stalls the running decodes (vLLM V1 serves with 8192 on large GPUs).
+constexpr uint32_t kMaxDefaultStepTokens = 8192;
 
 [[noreturn]] void Conflict(const std::string& message) {
   throw Error(ErrorKind::kInvalidArgument, message);
@@ -135,7 +138,7 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
   add("max-batch-prefill-tokens", &c.max_batch_prefill_tokens,
       "Token budget of one engine step: running decodes plus prompt chunks (vLLM's "
       "max_num_batched_tokens); with --chunked-prefill false, prompt tokens per prefill "
-      "[default: max(max-input-tokens + 50, 4096)]",
+      "[default: max(max-input-tokens + 50, 4096), at most 8192 with chunked prefill]",
       "N");
   add("max-batch-total-tokens", &c.max_batch_total_tokens,
       "KV capacity in tokens [default: measured by the shards at warm-up]", "N");
@@ -260,6 +263,9 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
   } else {
     plan.max_batch_prefill_tokens =
         std::max(plan.max_input_tokens + kPrefillMargin, kDefaultMaxTotalTokens);
+  }
+  if (!c.max_batch_prefill_tokens && c.chunked_prefill) {
+    plan.max_batch_prefill_tokens = std::min(plan.max_batch_prefill_tokens, kMaxDefaultStepTokens);
   }
   if (c.max_batch_total_tokens) {
     if (*c.max_batch_total_tokens < plan.max_batch_prefill_tokens) {

@@ -152,7 +152,10 @@ int Run(int argc, char** argv) {
       info.max_position_embeddings() > 0 ? info.max_position_embeddings() : 4096;
   const uint32_t max_total = config.max_total_tokens.value_or(std::min(max_position, 4096u));
   const uint32_t max_input = config.max_input_tokens.value_or(max_total - 1);
-  const uint32_t max_prefill = config.max_batch_prefill_tokens.value_or(max_input + 50);
+  // With chunked prefill the budget is per step, so long prompts do not raise it (as the
+  // launcher's default).
+  const uint32_t max_prefill = config.max_batch_prefill_tokens.value_or(
+      config.chunked_prefill ? std::min(max_input + 50, 8192u) : max_input + 50);
   TG_CHECK(max_input < max_total, kInvalidArgument,
            "--max-input-tokens must be < --max-total-tokens");
   TG_CHECK(config.chunked_prefill || max_prefill >= max_input, kInvalidArgument,

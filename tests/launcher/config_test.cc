@@ -55,7 +55,17 @@ TEST(LauncherConfig, DerivesTokenBudgetsLikeTgi) {
             1024u);
   // Unknown model limit: TGI's 4096.
   EXPECT_EQ(PlanServing(Parse({}), {}, 0).max_total_tokens, 4096u);
-  // With chunked prefill (the default) the budget is per step: prompts may be longer.
+  // With chunked prefill (the default) the budget is per step: prompts may be longer, and the
+  // default stays at 8192 for long-context models.
+  EXPECT_EQ(PlanServing(Parse({"--max-input-tokens", "32768", "--max-total-tokens", "33000"}),
+                        {.max_position_embeddings = 40960}, 0)
+                .max_batch_prefill_tokens,
+            8192u);
+  EXPECT_EQ(PlanServing(Parse({"--max-input-tokens", "32768", "--max-total-tokens", "33000",
+                               "--chunked-prefill", "false"}),
+                        {.max_position_embeddings = 40960}, 0)
+                .max_batch_prefill_tokens,
+            32818u);
   EXPECT_EQ(PlanServing(Parse({"--max-batch-prefill-tokens", "256"}),
                         {.max_position_embeddings = 4096}, 0)
                 .max_batch_prefill_tokens,
