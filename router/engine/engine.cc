@@ -254,7 +254,6 @@ bool Engine::RunStep() {
   }
   if (!plan.preempted.empty()) ReconcileWithShard();
   if (plan.empty()) return false;
-  metrics_.Set("tgi_batch_current_size", static_cast<double>(plan.decodes.size()));
   const auto start = Clock::now();
   const char* method = plan.chunks.empty() ? "method=\"decode\"" : "method=\"prefill\"";
   google::protobuf::RepeatedPtrField<pb::BlockGrant> grants;
