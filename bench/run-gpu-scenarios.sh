@@ -5,46 +5,35 @@
 # transformers peer on the same workloads, and leaves results.md, chart.png and results.tar.gz
 # (every JSON, command and log) in $OUT (the device tool returns at most 8 files).
 #
-# Needs (carried to the machine) bench/.gpu-assets/ from bench/prepare-gpu-assets.sh (tokenizer,
-# commit, and with --bundle the packed binaries + libraries; ../shared does not travel), or a
-# .bundle/ (bin/ + lib/) from scripts/gpu/bundle.sh. Device call used for RESULTS.md:
-#   bench/prepare-gpu-assets.sh --bundle build-cuda build-bench
-#   run command="bench/run-gpu-scenarios.sh" carry=["bench/.gpu-assets"] kind=nvidia-h200
-# (or: scripts/gpu/bundle.sh, then carry=[".bundle", "bench/.gpu-assets"]).
+# Needs the one packed bundle (scripts/gpu/bundle.sh, carried as .bundle: binaries, libraries,
+# the Qwen3 tokenizer; ../shared does not travel). Device call used for RESULTS.md:
+#   scripts/gpu/bundle.sh
+#   run command="bench/run-gpu-scenarios.sh" carry=[".bundle"] kind=nvidia-h200
 # env: LAYERS (default 32: the full 8B shape), MODEL_ARGS (more make_random_model.py flags),
 #      DEVICE (cuda), BUDGET_S (default 560: under the 600 s limit),
-#      BUNDLE (.bundle), ASSETS (bench/.gpu-assets), MODEL_DIR (/tmp/tg-bench-llama3-8b-random).
+#      MODEL_DIR (/tmp/tg-bench-llama3-8b-random).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
 OUT=${OUT:-/tmp/tg-bench-gpu}
-ASSETS=$(realpath "${ASSETS:-bench/.gpu-assets}")
-# A packed bundle from prepare-gpu-assets.sh --bundle wins over .bundle/ (scripts/gpu/bundle.sh).
-if [[ -z "${BUNDLE:-}" && -f "$ASSETS/bundle.tar.xz" ]]; then
-  tar -xJf "$ASSETS/bundle.tar.xz" -C /tmp
-  BUNDLE=/tmp/bundle
-fi
-BUNDLE=$(realpath "${BUNDLE:-.bundle}")
-export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-BIN=$BUNDLE/bin
+source scripts/gpu/bundle-env.sh || exit 1
+BIN=$TG_BIN
 for b in text-gen-launcher text-gen-router text-gen-shard text-gen-bench; do
   [[ -x "$BIN/$b" ]] || { echo "run-gpu-scenarios: $BIN/$b missing (scripts/gpu/bundle.sh)" >&2; exit 1; }
 done
-[[ -f "$ASSETS/tokenizer/tokenizer.json" ]] ||
-  { echo "run-gpu-scenarios: no tokenizer in $ASSETS (bench/prepare-gpu-assets.sh)" >&2; exit 1; }
 mkdir -p "$OUT/logs"
 MODEL=${MODEL_DIR:-/tmp/tg-bench-llama3-8b-random}
 MODEL_HF=$MODEL
-TOKENIZER=$ASSETS/tokenizer/tokenizer.json
+TOKENIZER=$TG_ASSETS/tokenizer/tokenizer.json
 DEVICE=${DEVICE:-cuda}
 PORT=${PORT:-8080}
 BUDGET_S=${BUDGET_S:-560}
-COMMIT=$(cat "$ASSETS/COMMIT" 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT=$TG_COMMIT
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -n1 >"$OUT/device.txt"
 TITLE="text-gen GPU scenarios ($(cat "$OUT/device.txt" | cut -d, -f1), random Llama-3-8B shape, bf16), $COMMIT"
 
 if [[ ! -f "$MODEL/config.json" ]]; then
-  python3 bench/make_random_model.py --out "$MODEL" --tokenizer-dir "$ASSETS/tokenizer" \
+  python3 bench/make_random_model.py --out "$MODEL" --tokenizer-dir "$TG_ASSETS/tokenizer" \
     --layers "${LAYERS:-32}" ${MODEL_ARGS:-} 2>&1 | tee "$OUT/logs/make-model.txt"
 fi
 python3 bench/roofline.py --config "$MODEL/config.json" --batch-size 1 8 32 64 128 \

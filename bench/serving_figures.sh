@@ -9,6 +9,7 @@
 #   peers                  HF static generate() and continuous batching on serving-256
 # then bench/serving_figures.py writes figures.json and figures.md (ratios within this run).
 # The model needs max_position_embeddings >= 33024:
+#   scripts/gpu/bundle.sh, then (device run, carry [".bundle"]):
 #   SCENARIO_SET=serving-figures MODEL_DIR=/tmp/tg-bench-llama3-8b-40k \
 #     MODEL_ARGS="--max-position-embeddings 40960" bench/run-gpu-scenarios.sh
 # env: FIG_BUDGET (step token budget of the main server, default 2048: smaller steps keep ITL

@@ -15,13 +15,14 @@ namespace tg {
 
 // What went wrong, coarse enough for a boundary to map to a status code.
 enum class ErrorKind {
-  kInvalidArgument,  // the caller's input is wrong (HTTP 422, gRPC INVALID_ARGUMENT)
-  kNotFound,         // a file, model or tensor that should exist does not
-  kUnsupported,      // valid input we do not handle (an architecture, a dtype)
-  kCorruptFile,      // a model or tokenizer file that violates its format
-  kResourceExhausted,// out of KV blocks, memory, queue slots
-  kUnavailable,      // a peer (shard, hub) cannot be reached
-  kInternal,         // a bug or a device failure
+  kInvalidArgument,    // the caller's input is wrong (HTTP 422, gRPC INVALID_ARGUMENT)
+  kNotFound,           // a file, model or tensor that should exist does not
+  kUnsupported,        // valid input we do not handle (an architecture, a dtype)
+  kCorruptFile,        // a model or tokenizer file that violates its format
+  kResourceExhausted,  // out of KV blocks, memory, queue slots
+  kUnavailable,        // a peer (shard, hub) cannot be reached
+  kInternal,           // a bug or a failure that leaves the process able to serve
+  kDeviceLost,         // the device context is poisoned (illegal address, ECC...): only exit helps
 };
 
 const char* ToString(ErrorKind kind);
@@ -58,9 +59,9 @@ class RequestError : public Error {
 }  // namespace tg
 
 // Throws tg::Error(kind, message) when cond is false. The message is only built on failure.
-#define TG_CHECK(cond, kind, message)                                 \
-  do {                                                                \
-    if (!(cond)) [[unlikely]] {                                       \
-      throw ::tg::Error(::tg::ErrorKind::kind, (message));            \
-    }                                                                 \
+#define TG_CHECK(cond, kind, message)                      \
+  do {                                                     \
+    if (!(cond)) [[unlikely]] {                            \
+      throw ::tg::Error(::tg::ErrorKind::kind, (message)); \
+    }                                                      \
   } while (0)

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "kernels/common.h"
+#include "kernels/elementwise.h"
 
 namespace tg::kernels {
 
@@ -31,13 +32,21 @@ struct KvCacheWriteParams {
 };
 Status WriteKvCache(const KvCacheWriteParams& p, Stream stream);
 
-// One query token per sequence against its whole cached context (GQA: q head h reads kv head
-// h / (num_q_heads / num_kv_heads)). Long contexts are split into partitions of
-// kDecodePartitionTokens processed by separate blocks and merged by a second kernel (split-K);
-// the grid is sized from max_context_len, so one launch shape serves a CUDA graph while the
-// actual context_lens change between replays.
-constexpr int kDecodePartitionTokens = 128;
+// Rotary(rotary) followed by WriteKvCache(kv) in one launch (kernels/rotary_kv_write.cu), with
+// exactly the values of the two calls: q and k rotated in place, the rotated k and v written to
+// the cache. Both describe the same k rows (pointer and stride), tokens, kv heads and head size.
+Status RotaryWriteKvCache(const RotaryParams& rotary, const KvCacheWriteParams& kv, Stream stream);
 
+// One query token per sequence against its whole cached context (GQA: q head h reads kv head
+// h / (num_q_heads / num_kv_heads)); kernels/decode_attention.cu. One block per (partition, kv
+// head, sequence) covers all query heads of the GQA group, reading each K and V row once with
+// 16-byte loads. A sequence is split into several partitions (FlashDecoding: the partial
+// results are merged by a second kernel) only when (sequences x kv heads) blocks would
+// underfill the GPU, or when the context exceeds what one block holds in shared memory.
+// The plan depends only on the launch shape (max_context_len, never context_lens), so one
+// launch serves a CUDA graph while the actual context_lens change between replays; a split
+// for the grid's sake is sized for contexts up to kDecodePlanContextTokens, so that a graph
+// planned for a long maximum still spreads short contexts over the GPU.
 struct DecodeAttentionParams {
   DType dtype = DType::kBFloat16;
   const float* q = nullptr;  // seq s, head h at q + s * q_stride + h * head_dim
@@ -56,11 +65,21 @@ struct DecodeAttentionParams {
   int block_size = 0;
   int max_context_len = 0;
   float scale = 1.f;
-  void* scratch = nullptr;  // DecodeAttentionScratchBytes(...) bytes
+  int num_sms = 0;          // multiprocessors to fill; 0: those of the current device
+  void* scratch = nullptr;  // DecodeAttentionScratchBytes(p) bytes (none when unsplit)
   size_t scratch_bytes = 0;
 };
-size_t DecodeAttentionScratchBytes(int num_seqs, int num_q_heads, int head_dim,
-                                   int max_context_len);
+
+// How DecodeAttention splits the context: partitions of partition_tokens (a multiple of 64).
+struct DecodeAttentionPlan {
+  int partition_tokens = 0;
+  int partitions = 0;
+};
+constexpr int kDecodeMinPartitionTokens = 64;
+constexpr int kDecodeMaxPartitionTokens = 2048;
+constexpr int kDecodePlanContextTokens = 4096;
+DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p);
+size_t DecodeAttentionScratchBytes(const DecodeAttentionParams& p);
 Status DecodeAttention(const DecodeAttentionParams& p, Stream stream);
 
 // Causal attention for a variable-length batch of prompts whose K/V are already in the cache

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -32,6 +33,8 @@
 namespace tg::shard {
 namespace {
 
+constexpr const char* kDefaultCudaGraphs = "1,2,4,8,16,32,64,128,256";
+
 struct ShardConfig {
   std::string model_id;
   std::string uds_path = "/tmp/text-gen-server";
@@ -46,7 +49,8 @@ struct ShardConfig {
   int device_id = -1;
   std::string dtype = "auto";
   int threads = 0;
-  std::string cuda_graphs = "1,2,4,8,16,32,64,128,256";
+  // Unset: the default sizes below on one GPU, none with tensor parallelism (see MakeBackend).
+  std::optional<std::string> cuda_graphs;
   double gpu_memory_utilization = 0.9;
   bool json_output = false;
   std::string log_level = "info";
@@ -67,6 +71,18 @@ std::vector<int> ParseGraphSizes(const std::string& list) {
   return sizes;
 }
 
+// Test-only (tests/e2e device-lost tests): TG_TEST_DEVICE_FAULT_AT_DECODE=N makes the N-th
+// decode step fault the device on purpose. An environment variable, not a flag, so that it
+// reaches the shards through an unchanged launcher and never shows in --help.
+uint64_t DeviceFaultAtDecode() {
+  const char* value = std::getenv("TG_TEST_DEVICE_FAULT_AT_DECODE");
+  if (value == nullptr || *value == '\0') return 0;
+  const uint64_t step = std::stoull(value);
+  spdlog::warn("TG_TEST_DEVICE_FAULT_AT_DECODE={}: decode step {} will fault the device (test)",
+               step, step);
+  return step;
+}
+
 int DeviceId(const ShardConfig& config) {
   return config.device_id >= 0 ? config.device_id : config.rank;
 }
@@ -85,14 +101,16 @@ std::unique_ptr<backend::Backend> MakeBackend(const ShardConfig& config) {
   backend::BackendOptions options;
   options.device_id = DeviceId(config);
   options.threads = config.threads;
-  options.cuda_graph_batch_sizes = ParseGraphSizes(config.cuda_graphs);
-  // Decode graphs with NCCL collectives inside hit an illegal memory access on 2 H200s
-  // (2026-11-22, scripts/gpu/multi/run.sh); eager decode is correct there. Until that is fixed,
-  // tensor-parallel ranks decode eagerly.
-  if (config.world_size > 1 && !options.cuda_graph_batch_sizes.empty()) {
-    spdlog::warn("CUDA graphs are disabled with tensor parallelism (world size {})",
-                 config.world_size);
-    options.cuda_graph_batch_sizes.clear();
+  // The illegal address that TP=2 with graphs hit on 2 H200s (2026-11-22) looked like the
+  // single-GPU one fixed on 2026-12-03 (graphs baking in scratch a later capture freed), but
+  // that has not been run on several GPUs yet: tensor-parallel ranks capture graphs only when
+  // --cuda-graphs is given explicitly.
+  if (config.cuda_graphs.has_value()) {
+    options.cuda_graph_batch_sizes = ParseGraphSizes(*config.cuda_graphs);
+  } else if (config.world_size == 1) {
+    options.cuda_graph_batch_sizes = ParseGraphSizes(kDefaultCudaGraphs);
+  } else {
+    spdlog::info("CUDA graphs are off with tensor parallelism unless --cuda-graphs is given");
   }
   options.memory_utilization = config.gpu_memory_utilization;
   if (config.device == "cuda" || config.device == "auto") {
@@ -136,7 +154,9 @@ int Run(int argc, char** argv) {
   flags.Add("device-id", &config.device_id, "GPU index (default: the rank)");
   flags.Add("dtype", &config.dtype, "auto, float32, bfloat16 or float16");
   flags.Add("threads", &config.threads, "CPU backend threads (0: all cores)");
-  flags.Add("cuda-graphs", &config.cuda_graphs, "decode batch sizes to capture, 0 disables");
+  flags.Add("cuda-graphs", &config.cuda_graphs,
+            std::string("decode batch sizes to capture, 0 disables [default: ") +
+                kDefaultCudaGraphs + "; none with --world-size > 1]");
   flags.Add("gpu-memory-utilization", &config.gpu_memory_utilization,
             "fraction of GPU memory to use");
   flags.Add("json-output", &config.json_output, "log JSON lines");
@@ -194,7 +214,8 @@ int Run(int argc, char** argv) {
   source.reset();  // weights are on the device now; unmap the files
   spdlog::info("weights: {:.1f} MB", static_cast<double>(model.weight_bytes()) / 1e6);
   Engine engine(model, *device,
-                {.kv_memory_fraction = on_cpu ? 0.5 : config.gpu_memory_utilization});
+                {.kv_memory_fraction = on_cpu ? 0.5 : config.gpu_memory_utilization,
+                 .device_fault_at_decode = DeviceFaultAtDecode()});
 
   ServiceInfo info;
   info.model_id = config.model_id;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -11,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <chrono>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -147,11 +149,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnRequest(beast::error_code ec) {
     if (ec == bhttp::error::body_limit) {
-      const std::string body = R"({"error":"Payload too large","error_type":"payload_too_large"})";
-      Post(StatusLine(413) + "Content-Type: application/json\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body,
-           true, true);
-      return;
+      return RejectUnread(413, R"({"error":"Payload too large","error_type":"payload_too_large"})");
+    }
+    if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      return RejectUnread(400, R"({"error":"Malformed HTTP request","error_type":"bad_request"})");
     }
     if (ec) return Close();
     auto& message = parser_->get();
@@ -171,6 +173,39 @@ class Session : public std::enable_shared_from_this<Session> {
     in_response_ = true;
     WatchPeer();
     handler_(std::move(request), responder_);
+  }
+
+  // Answers a request whose body was not read, then closes with a lingering close: the client
+  // is still sending, and closing at once would reset the connection before it reads the status
+  // (Python's http.client then sees a broken pipe instead of the 413), as nginx's lingering_close
+  // avoids by reading and discarding the rest for a bounded time.
+  void RejectUnread(int status, const std::string& body) {
+    linger_on_close_ = true;
+    Post(StatusLine(status) + "Content-Type: application/json\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body,
+         true, true);
+  }
+
+  // After the response: no more writes, then read and drop what the client still sends until
+  // it closes, it pauses longer than kLingerIdle, or kLingerTotal has passed.
+  static constexpr auto kLingerIdle = std::chrono::seconds(5);
+  static constexpr auto kLingerTotal = std::chrono::seconds(30);
+  void LingerThenClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    linger_until_ = std::chrono::steady_clock::now() + kLingerTotal;
+    DiscardInput();
+  }
+
+  void DiscardInput() {
+    const auto left = linger_until_ - std::chrono::steady_clock::now();
+    if (closed_ || left <= std::chrono::steady_clock::duration::zero()) return Close();
+    stream_.expires_after(std::min<std::chrono::steady_clock::duration>(kLingerIdle, left));
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->DiscardInput();
+                            });
   }
 
   // While a response is pending, a read tells us when the peer goes away (EOF or reset) so
@@ -227,7 +262,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (done.last) {
       in_response_ = false;
       responder_.reset();
-      if (done.close_after) return Close();
+      if (done.close_after) return linger_on_close_ ? LingerThenClose() : Close();
       keep_alive_next_ = true;
       if (watching_) {
         // The watch read must finish before the next request is read from the same buffer.
@@ -272,6 +307,9 @@ class Session : public std::enable_shared_from_this<Session> {
   const Handler& handler_;
   std::atomic<size_t>& open_;
   beast::flat_buffer buffer_;
+  bool linger_on_close_ = false;  // the request's body was left unread (RejectUnread)
+  std::chrono::steady_clock::time_point linger_until_;
+  std::array<char, 16384> discard_{};
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<SessionResponder> responder_;
   std::deque<PendingWrite> writes_;

@@ -105,6 +105,11 @@ class Backend {
   // Throws when a capture could not be instantiated (the key then stays unavailable).
   virtual void EndGraph(bool /*ok*/) {}
 
+  // Test-only fault injection: leaves the device the way a real fatal fault would (CUDA: a
+  // kernel writes to an unmapped address, poisoning the context) and throws the resulting
+  // tg::Error(kDeviceLost), with the failing op in its message.
+  virtual void InjectDeviceFault() = 0;
+
   // ---- Ops (see conventions above) ----
 
   // out[i, :] = float32(table[ids[i], :]). table [vocab, hidden] any float dtype, ids int32 [n],
@@ -153,6 +158,25 @@ class Backend {
   // out[n, i] = silu(gate_up[n, i]) * gate_up[n, I + i], gate_up float32 [n, 2I], out [n, I];
   // silu(x) = x / (1 + exp(-x)).
   virtual void SiluAndMul(const Tensor& gate_up, Tensor& out) = 0;
+
+  // ---- Fused ops: the same contract as the composition they replace, one launch where the
+  // backend can (the defaults run the composition). ----
+
+  // Rotary(q, k, positions, inv_freq), then WriteKv(k, v, slots, k_cache, v_cache).
+  virtual void RotaryWriteKv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions,
+                             const Tensor& inv_freq, const Tensor& slots, Tensor& k_cache,
+                             Tensor& v_cache) {
+    Rotary(q, k, positions, inv_freq);
+    WriteKv(k, v, slots, k_cache, v_cache);
+  }
+
+  // SiluAndMul(gate_up, act), then Linear(act, weight, nullptr, out): an MLP's down projection.
+  // act (float32 [n, I]) is workspace; its contents afterwards are unspecified.
+  virtual void SiluAndMulLinear(const Tensor& gate_up, const Tensor& weight, Tensor& act,
+                                Tensor& out) {
+    SiluAndMul(gate_up, act);
+    Linear(act, weight, nullptr, out);
+  }
 
   // Logits processing and sampling of each row of logits (float32 [rows, vocab]) with its
   // request (rows == requests.size()); results exactly as SampleRow (shard/backend/sampling.h)

@@ -148,6 +148,7 @@ void Engine::CaptureDecodeGraphs(const WarmupParams& params) {
       backend_.EndGraph(true);
       graph_sizes_.push_back(size);
     } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kDeviceLost) throw;
       spdlog::warn("decode graph of batch size {} not captured (runs eagerly): {}", size, e.what());
     }
     if (params.max_batch_size > 0 && size >= static_cast<int>(params.max_batch_size)) break;
@@ -169,6 +170,7 @@ std::optional<backend::Tensor> Engine::DecodeWithGraph(const ForwardBatch& batch
   try {
     logits = model_.Forward(padded);
   } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kDeviceLost) throw;
     // A replay that diverges from its capture is a bug: stop using graphs, keep serving.
     backend_.EndGraph(false);
     spdlog::error("decode graph replay failed, graphs disabled: {}", e.what());
@@ -462,6 +464,7 @@ StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids,
                           const std::vector<BlockGrant>& grants) {
   const uint64_t start_ns = NowNs();
   TG_CHECK(!batch_ids.empty(), kInvalidArgument, "Decode of no batch");
+  if (++decode_calls_ == options_.device_fault_at_decode) backend_.InjectDeviceFault();
   StepOutput output;
   std::vector<RequestState> requests = TakeBatches(batch_ids, grants);
   // The last sampled token of each request goes through the model now.

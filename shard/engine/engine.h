@@ -22,6 +22,9 @@ namespace tg::shard {
 struct EngineOptions {
   // Fraction of FreeMemoryBytes() the KV pool may take when Warmup gets no token budget.
   double kv_memory_fraction = 0.5;
+  // Test-only: the n-th Decode call (1-based) injects a fatal device fault first; 0 never does.
+  // Set from TG_TEST_DEVICE_FAULT_AT_DECODE by text-gen-shard.
+  uint64_t device_fault_at_decode = 0;
 };
 
 class Engine {
@@ -97,6 +100,7 @@ class Engine {
   std::map<uint64_t, Batch> batches_;
   std::vector<int> graph_sizes_;  // captured decode graphs (ascending)
   int graph_max_blocks_ = 0;      // block-table columns of every graph
+  uint64_t decode_calls_ = 0;     // for EngineOptions::device_fault_at_decode
 };
 
 }  // namespace tg::shard

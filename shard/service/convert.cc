@@ -55,6 +55,7 @@ grpc::StatusCode ToStatusCode(ErrorKind kind) {
     case ErrorKind::kResourceExhausted:
       return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case ErrorKind::kUnavailable:
+    case ErrorKind::kDeviceLost:
       return grpc::StatusCode::UNAVAILABLE;
     case ErrorKind::kInternal:
       break;

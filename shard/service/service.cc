@@ -1,5 +1,10 @@
 #include "shard/service/service.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+
 #include "common/error.h"
 #include "shard/service/convert.h"
 
@@ -13,6 +18,16 @@ ShardService::ShardService(Engine& engine, const model::ModelConfig& config, Ser
       group_(group),
       bind_thread_(std::move(bind_thread)) {}
 
+// A poisoned device context fails every later call, so a live process would only look healthy
+// while failing each request. Exit at once (no destructors: they would call into the dead
+// context) and let the launcher stop or restart the group; the router sees the shard go away.
+[[noreturn]] void ExitOnDeviceLost(const Error& error) {
+  spdlog::critical("device lost, exiting with code {}: {}", kDeviceLostExitCode, error.what());
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  std::_Exit(kDeviceLostExitCode);
+}
+
 template <typename Fn>
 grpc::Status ShardService::Guarded(Fn&& fn) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -25,6 +40,7 @@ grpc::Status ShardService::Guarded(Fn&& fn) {
     try {
       std::rethrow_exception(error);
     } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kDeviceLost) ExitOnDeviceLost(e);
       // Caller mistakes do not make the shard unhealthy; device or internal failures do.
       if (e.kind() == ErrorKind::kInternal) failed_ = true;
     } catch (...) {

@@ -9,11 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "generate.grpc.pb.h"
 #include "shard/engine/engine.h"
 #include "shard/parallel/communicator.h"
 
 namespace tg::shard {
+
+// The shard's exit status after a sticky device error (ErrorKind::kDeviceLost).
+inline constexpr int kDeviceLostExitCode = 3;
+
+[[noreturn]] void ExitOnDeviceLost(const Error& error);
 
 // Static facts reported by Info and ServiceDiscovery.
 struct ServiceInfo {

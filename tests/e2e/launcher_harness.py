@@ -71,8 +71,9 @@ def processes_with(marker: str) -> list[int]:
 
 class Server:
     def __init__(self, name: str = "server", model: Path = STORIES, extra_args: tuple = (),
-                 port: int | None = None):
+                 port: int | None = None, env: dict | None = None):
         self.name = name
+        self.extra_env = dict(env or {})
         self.model = model
         self.extra_args = list(extra_args)
         self.port = port or free_port()
@@ -97,6 +98,7 @@ class Server:
         env = dict(os.environ)
         for var in ("MODEL_ID", "PORT", "NUM_SHARD", "API_KEY", "MAX_TOTAL_TOKENS"):
             env.pop(var, None)
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=env, text=True,
                                      errors="replace", start_new_session=True)

@@ -70,6 +70,29 @@ def test_shard_killed_brings_the_launcher_down_within_10s(server):
     assert f"shard-0 (pid {shard}) was killed by signal 9 (SIGKILL)" in server.log()
 
 
+def test_device_lost_exits_the_shard_and_stops_the_group():
+    """A fatal device error (injected at the 3rd decode step: the CPU half of the GPU's
+    illegal-address test) must not leave a live shard that fails every request: the shard exits
+    with its device-lost code, naming the failing op, and the launcher stops the whole group."""
+    s = Server("e2e-device-lost", env={"TG_TEST_DEVICE_FAULT_AT_DECODE": "3"})
+    try:
+        s.start()
+        shard = s.child_pids()["shard-0"]
+        try:
+            r = requests.post(s.url + "/generate", timeout=60, json={
+                "inputs": "Once upon a time", "parameters": {"max_new_tokens": 20}})
+            assert r.status_code >= 400, r.text  # an error, never a hang or a truncated success
+        except requests.ConnectionError:
+            pass  # the launcher may stop the router before it answers
+        assert s.wait_exit(20) != 0, s.log()
+        assert s.wait_gone(5) == [], s.log()
+        log = s.log()
+        assert "device lost, exiting with code 3" in log and "InjectDeviceFault" in log, log
+        assert f"shard-0 (pid {shard}) exited with code 3" in log, log
+    finally:
+        s.kill_everything()
+
+
 def test_launcher_killed_leaves_no_process_behind(tmp_path):
     s = Server("e2e-json", extra_args=("--json-output",))
     try:

@@ -2,6 +2,8 @@
 // as a ratio to a ceiling measured in the same run:
 //   decode_roofline = (weight bytes per token / batch-1 decode step time) / D2D copy bandwidth
 //   prefill_vs_gemm = (linear FLOPs of one 4096-token prefill / its time) / cuBLASLt bf16 GEMM rate
+// then the decode sweeps of decode_bench.h (batch 1..64 step times against the weights + KV
+// roofline, Linear per shape at decode row counts, decode attention 1k..32k), one JSON line each.
 // The layer stack calls the same Backend ops as the model code (separate q/k/v projections,
 // fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul, lm_head, greedy
 // sampling); weights are filled with a tiny constant, which does not change the timing.
@@ -21,6 +23,7 @@
 
 #include "kernels/gemm.h"
 #include "shard/backend/cuda/cuda_backend.h"
+#include "tests/kernels/decode_bench.h"
 
 namespace tg::backend {
 namespace {
@@ -395,6 +398,18 @@ int main(int argc, char** argv) {
       attn_flops / attention_s / 1e12, linear_only_s * 1e3, m.weight_bytes / linear_only_s / 1e9,
       graph_step_s * 1e3, graph_bw / 1e9, graph_bw / copy_bw);
   std::fputs(json, stdout);
-  if (!out_path.empty()) std::ofstream(out_path) << json;
+
+  // The decode figures (decode_bench.h), one JSON line each, also kept in the output file.
+  std::string all = json;
+  all.resize(all.rfind('}'));
+  all += ", \"decode_figures\": [";
+  try {
+    const std::vector<std::string> figures = RunDecodeBench(copy_bw, shape.layers);
+    for (size_t i = 0; i < figures.size(); ++i) all += (i ? ", " : "") + figures[i];
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "decode bench: %s\n", e.what());
+  }
+  all += "]}\n";
+  if (!out_path.empty()) std::ofstream(out_path) << all;
   return 0;
 }

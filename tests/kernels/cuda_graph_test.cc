@@ -31,7 +31,8 @@ struct GenerationRun {
 
 // Three greedy requests; request 2 is filtered out after 4 steps, request 1 stops at 10 tokens.
 // `wide`: request 1 gets more blocks than max_total_tokens covers: eager until it stops.
-GenerationRun Generate(std::vector<int> graph_sizes, bool wide) {
+// `pool_blocks`: the KV pool's size; the requests use its 64 highest blocks.
+GenerationRun Generate(std::vector<int> graph_sizes, bool wide, uint32_t pool_blocks = 64) {
   auto source = model::WeightSource::Open(Assets() + "/models/stories260K");
   setenv("TG_CUDA_KV_DTYPE", "bfloat16", 1);
   auto gpu = backend::MakeCudaBackend(
@@ -44,7 +45,7 @@ GenerationRun Generate(std::vector<int> graph_sizes, bool wide) {
   params.max_batch_prefill_tokens = 128;
   params.max_total_tokens = 64;
   params.max_batch_size = 4;
-  params.max_batch_total_tokens = 64 * kBlockSize;
+  params.max_batch_total_tokens = pool_blocks * kBlockSize;
   GenerationRun run;
   run.graph_sizes = engine.Warmup(params).cuda_graph_batch_sizes;
 
@@ -58,7 +59,9 @@ GenerationRun Generate(std::vector<int> graph_sizes, bool wide) {
     spec.max_new_tokens = i == 1 ? 10 : 24;
     spec.ignore_eos = true;
     const uint32_t blocks = wide && i == 1 ? 6 : 4;  // 4 blocks = max_total_tokens
-    for (uint32_t b = 0; b < blocks; ++b) spec.blocks.push_back(8 * static_cast<uint32_t>(i) + b);
+    for (uint32_t b = 0; b < blocks; ++b) {
+      spec.blocks.push_back(pool_blocks - 64 + 8 * static_cast<uint32_t>(i) + b);
+    }
     specs.push_back(spec);
   }
   auto record = [&](const StepOutput& out) {
@@ -91,6 +94,37 @@ TEST(CudaGraphTest, GraphDecodeEqualsEagerDecode) {
     EXPECT_EQ(eager.tokens.at(100).size(), 24u);
     EXPECT_EQ(eager.tokens.at(101).size(), 10u);
     EXPECT_EQ(eager.tokens.at(102).size(), 5u);  // prefill + 4 decode steps, then filtered
+    for (const auto& [id, logprobs] : eager.logprobs) {
+      const std::vector<float>& other = graphs.logprobs.at(id);
+      ASSERT_EQ(other.size(), logprobs.size());
+      for (size_t i = 0; i < logprobs.size(); ++i) {
+        EXPECT_NEAR(other[i], logprobs[i], 1e-4f + 1e-4f * std::abs(logprobs[i]))
+            << "request " << id << " token " << i;
+      }
+    }
+  }
+}
+
+// The highest blocks of a pool whose per-layer K and V tensors are each past 2^31 bytes (the
+// issue of 2026-12-03: the default plan on an H200 faulted in graph decode): prefill, the KV
+// write, and eager and graph decode at every captured size must give what the smallest pool
+// gives. 2^21 + 4096 blocks of stories260K in bf16 is 2.15 GB per tensor, 21.5 GB in all.
+TEST(CudaGraphTest, HighestBlocksOfAPoolPast2GiBPerLayer) {
+  if (backend::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  constexpr uint32_t kPoolBlocks = (1u << 21) + 4096;
+  size_t free = 0, total = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
+  if (free < 24ull << 30) GTEST_SKIP() << "needs 24 GiB of free device memory";
+  const GenerationRun small = Generate({}, /*wide=*/true);
+  for (bool wide : {false, true}) {
+    SCOPED_TRACE(wide ? "one request wider than the graphs" : "all requests fit the graphs");
+    const GenerationRun eager = Generate({}, wide, kPoolBlocks);
+    const GenerationRun graphs = Generate({1, 2, 4}, wide, kPoolBlocks);
+    EXPECT_EQ(graphs.graph_sizes, (std::vector<uint32_t>{1, 2, 4}));
+    EXPECT_EQ(eager.tokens, graphs.tokens);
+    if (wide) {
+      EXPECT_EQ(eager.tokens, small.tokens);
+    }
     for (const auto& [id, logprobs] : eager.logprobs) {
       const std::vector<float>& other = graphs.logprobs.at(id);
       ASSERT_EQ(other.size(), logprobs.size());

@@ -108,6 +108,43 @@ TEST_F(CudaOpsTest, LinearAgainstCpu) {
   }
 }
 
+// Decode-sized Linear (the skinny kernels, kernels/gemm_skinny.cu) at every row count class up
+// to kSkinnyMaxRows and past it (cuBLASLt): odd n (partial 16- and 32-column tiles), k a
+// multiple of 8 but not of 32 (a partial k chunk), 16-bit weights of both kinds, with a bias.
+TEST_F(CudaOpsTest, LinearDecodeRowsAgainstCpu) {
+  struct Shape {
+    int n, k;
+  };
+  // Every block shape of the 16-bit kernel (LaunchForRows): few column tiles (16-warp blocks),
+  // one tile per warp for every SM (2200 columns), two per warp for every SM (4250 columns).
+  for (const Shape s :
+       {Shape{131, 584}, Shape{1000, 256}, Shape{48, 1032}, Shape{2200, 264}, Shape{4250, 72}}) {
+    for (int m : {1, 2, 3, 5, 8, 9, 13, 16, 17, 31, 33, 48, 64, 65}) {
+      for (DType dtype : {DType::kBF16, DType::kF16, DType::kF32}) {
+        const bool bias = m % 2 == 1;
+        const auto x = RandomVector(static_cast<size_t>(m) * s.k, 20 + m);
+        const auto w = RandomVector(static_cast<size_t>(s.n) * s.k, 21, 0.05f);
+        const auto b = RandomVector(s.n, 22);
+        Tensor cb = Upload(*cpu_, DType::kF32, {s.n}, b);
+        Tensor cout = cpu_->Allocate(DType::kF32, {m, s.n});
+        cpu_->Linear(Upload(*cpu_, DType::kF32, {m, s.k}, x), Upload(*cpu_, dtype, {s.n, s.k}, w),
+                     bias ? &cb : nullptr, cout);
+        Tensor gb = Upload(*gpu_, DType::kF32, {s.n}, b);
+        auto g = AllocateGuarded(*gpu_, {m, s.n});
+        Tensor gout = g.Out();
+        gpu_->Linear(Upload(*gpu_, DType::kF32, {m, s.k}, x), Upload(*gpu_, dtype, {s.n, s.k}, w),
+                     bias ? &gb : nullptr, gout);
+        // 16-bit weights: x is rounded to the weight type (2^-9 relative for bf16, 2^-12 for
+        // f16 per product); float32: only the summation order differs.
+        const float tol = dtype == DType::kF32 ? 1e-4f : 2e-2f;
+        ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, cout), tol, tol,
+                    "Linear m=" + std::to_string(m) + " n=" + std::to_string(s.n) +
+                        " k=" + std::to_string(s.k) + " " + ToString(dtype));
+      }
+    }
+  }
+}
+
 TEST_F(CudaOpsTest, RotaryInPlace) {
   for (int d : {8, 64, 128}) {
     const int n = 5, hq = 6, hk = 2;
@@ -144,12 +181,91 @@ TEST_F(CudaOpsTest, SiluAndMul) {
   }
 }
 
+// The fused rotary + KV-cache write against the CPU's Rotary then WriteKv: q and k rotated in
+// place, the rotated k and v in their slots, a padding token (slot -1) stored nowhere, every
+// other slot left as it was (a sentinel), GQA 1/4/8, head sizes 64 and 128, both cache types.
+TEST_F(CudaOpsTest, RotaryWriteKvMatchesComposition) {
+  auto bf16 = MakeCudaBackend({.device = DeviceKind::kCuda});
+  for (int d : {64, 128}) {
+    for (int group : {1, 4, 8}) {
+      const int n = 5, hk = 2, hq = hk * group, blocks = 3, block_size = 4;
+      const auto q = RandomVector(n * hq * d, 30);
+      const auto k = RandomVector(n * hk * d, 31);
+      const auto v = RandomVector(n * hk * d, 32);
+      std::vector<float> inv(d / 2);
+      for (int i = 0; i < d / 2; ++i) inv[i] = std::pow(500000.f, -2.f * i / d);
+      const std::vector<int32_t> pos = {0, 1, 17, 4095, 100000};
+      const std::vector<int32_t> slots = {7, -1, 0, 11, 5};
+      const std::vector<int64_t> cache_shape = {blocks, block_size, hk, d};
+      const std::vector<float> sentinel(blocks * block_size * hk * d, 7.f);
+      const std::string what =
+          "RotaryWriteKv d=" + std::to_string(d) + " group=" + std::to_string(group);
+      Tensor cq = Upload(*cpu_, DType::kF32, {n, hq, d}, q);
+      Tensor ck = Upload(*cpu_, DType::kF32, {n, hk, d}, k);
+      Tensor ckc = Upload(*cpu_, DType::kF32, cache_shape, sentinel);
+      Tensor cvc = Upload(*cpu_, DType::kF32, cache_shape, sentinel);
+      cpu_->Rotary(cq, ck, UploadInts(*cpu_, {n}, pos), Upload(*cpu_, DType::kF32, {d / 2}, inv));
+      cpu_->WriteKv(ck, Upload(*cpu_, DType::kF32, {n, hk, d}, v), UploadInts(*cpu_, {n}, slots),
+                    ckc, cvc);
+      for (Backend* gpu : {gpu_.get(), bf16.get()}) {
+        Tensor gq = Upload(*gpu, DType::kF32, {n, hq, d}, q);
+        Tensor gk = Upload(*gpu, DType::kF32, {n, hk, d}, k);
+        Tensor gkc = Upload(*gpu, gpu->KvDType(), cache_shape, sentinel);
+        Tensor gvc = Upload(*gpu, gpu->KvDType(), cache_shape, sentinel);
+        gpu->RotaryWriteKv(gq, gk, Upload(*gpu, DType::kF32, {n, hk, d}, v),
+                           UploadInts(*gpu, {n}, pos), Upload(*gpu, DType::kF32, {d / 2}, inv),
+                           UploadInts(*gpu, {n}, slots), gkc, gvc);
+        // Angles up to 1e5 rad as in RotaryInPlace; a bf16 cache adds its rounding (2^-9).
+        const bool exact = gpu->KvDType() == DType::kF32;
+        const float cache_tol = exact ? 2e-4f : 1e-2f;
+        const std::string kind = exact ? " float32 cache" : " bf16 cache";
+        ExpectClose(Download(*gpu, gq), Download(*cpu_, cq), 2e-4f, 1e-4f, what + " q" + kind);
+        ExpectClose(Download(*gpu, gk), Download(*cpu_, ck), 2e-4f, 1e-4f, what + " k" + kind);
+        ExpectClose(Download(*gpu, gkc), Download(*cpu_, ckc), cache_tol, cache_tol,
+                    what + " k cache" + kind);
+        ExpectClose(Download(*gpu, gvc), Download(*cpu_, cvc), cache_tol, cache_tol,
+                    what + " v cache" + kind);
+      }
+    }
+  }
+}
+
+// SiLU-and-mul fused into the down projection against the CPU's SiluAndMul then Linear: the
+// fused skinny path (up to kSkinnyGatedMaxRows rows, 16-bit and float32 weights) and the
+// unfused fallbacks (more rows; an intermediate size that is not a multiple of 8).
+TEST_F(CudaOpsTest, SiluAndMulLinearMatchesComposition) {
+  for (int inter : {584, 172}) {
+    for (int m : {1, 3, 8, 9, 33}) {
+      for (DType dtype : {DType::kBF16, DType::kF16, DType::kF32}) {
+        const int n = m == 3 ? 2200 : 131;  // 8- and 16-warp blocks of the skinny kernel
+        const auto gu = RandomVector(static_cast<size_t>(m) * 2 * inter, 40 + m, 2.f);
+        const auto w = RandomVector(static_cast<size_t>(n) * inter, 41, 0.05f);
+        Tensor cact = cpu_->Allocate(DType::kF32, {m, inter});
+        Tensor cout = cpu_->Allocate(DType::kF32, {m, n});
+        cpu_->SiluAndMul(Upload(*cpu_, DType::kF32, {m, 2 * inter}, gu), cact);
+        cpu_->Linear(cact, Upload(*cpu_, dtype, {n, inter}, w), nullptr, cout);
+        Tensor gact = gpu_->Allocate(DType::kF32, {m, inter});
+        auto g = AllocateGuarded(*gpu_, {m, n});
+        Tensor gout = g.Out();
+        gpu_->SiluAndMulLinear(Upload(*gpu_, DType::kF32, {m, 2 * inter}, gu),
+                               Upload(*gpu_, dtype, {n, inter}, w), gact, gout);
+        const float tol = dtype == DType::kF32 ? 1e-4f : 2e-2f;
+        ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, cout), tol, tol,
+                    "SiluAndMulLinear m=" + std::to_string(m) + " inter=" + std::to_string(inter) +
+                        " " + ToString(dtype));
+      }
+    }
+  }
+}
+
 // A batch of sequences in a shuffled paged cache: the prefix of each (cache hit or previous
 // steps) and its new tokens are written with WriteKv, then attention runs on both backends.
 struct PagedBatch {
   std::vector<int> cached;  // tokens already in the cache per sequence
   std::vector<int> fresh;   // new tokens per sequence
   int hq, hk, d, block_size = 16;
+  int launch_len = 0;   // > the longest sequence: a graph's launch shape (wider block table)
+  bool poison = false;  // fill the cache with NaN first: reading any unwritten slot shows
 };
 
 void RunAttention(Backend& b, const PagedBatch& pb, bool decode, std::vector<float>* out) {
@@ -162,7 +278,8 @@ void RunAttention(Backend& b, const PagedBatch& pb, bool decode, std::vector<flo
     total_new += pb.fresh[s];
     total_blocks += (len + pb.block_size - 1) / pb.block_size;
   }
-  const int max_blocks = (max_len + pb.block_size - 1) / pb.block_size;
+  const int launch_len = std::max(max_len, pb.launch_len);
+  const int max_blocks = (launch_len + pb.block_size - 1) / pb.block_size;
   const int num_blocks = total_blocks + 3;
   // Blocks handed out in a scrambled order, as an allocator would after churn.
   std::vector<int32_t> perm(num_blocks);
@@ -189,8 +306,11 @@ void RunAttention(Backend& b, const PagedBatch& pb, bool decode, std::vector<flo
   const auto k = RandomVector(static_cast<size_t>(total) * pb.hk * pb.d, 12);
   const auto v = RandomVector(static_cast<size_t>(total) * pb.hk * pb.d, 13);
   const auto q = RandomVector(static_cast<size_t>(total_new) * pb.hq * pb.d, 14);
-  Tensor kc = b.Allocate(b.KvDType(), {num_blocks, pb.block_size, pb.hk, pb.d});
-  Tensor vc = b.Allocate(b.KvDType(), {num_blocks, pb.block_size, pb.hk, pb.d});
+  const std::vector<int64_t> cache_shape = {num_blocks, pb.block_size, pb.hk, pb.d};
+  const std::vector<float> fill(static_cast<size_t>(num_blocks) * pb.block_size * pb.hk * pb.d,
+                                pb.poison ? std::nanf("") : 0.f);
+  Tensor kc = Upload(b, b.KvDType(), cache_shape, fill);
+  Tensor vc = Upload(b, b.KvDType(), cache_shape, fill);
   b.WriteKv(Upload(b, DType::kF32, {total, pb.hk, pb.d}, k),
             Upload(b, DType::kF32, {total, pb.hk, pb.d}, v), UploadInts(b, {total}, all_slots), kc,
             vc);
@@ -198,7 +318,7 @@ void RunAttention(Backend& b, const PagedBatch& pb, bool decode, std::vector<flo
   batch.num_seqs = seqs;
   batch.num_tokens = total_new;
   batch.max_query_len = max_q;
-  batch.max_seq_len = max_len;
+  batch.max_seq_len = launch_len;
   batch.block_size = pb.block_size;
   batch.query_start = UploadInts(b, {seqs + 1}, qstart);
   batch.seq_lens = UploadInts(b, {seqs}, lens);
@@ -229,6 +349,41 @@ TEST_F(CudaOpsTest, DecodeAttentionSplitK) {
   RunAttention(*cpu_, mha, true, &ref);
   RunAttention(*gpu_, mha, true, &got);
   ExpectClose(got, ref, 1e-5f, 1e-4f, "DecodeAttention long");
+}
+
+// The decode kernel's launch plans (kernels/decode_attention.cu): few blocks split the context
+// into partitions, many blocks (40 sequences x 8 kv heads) do not unless a context outgrows
+// one block's shared memory (one sequence of 2501 tokens); each at GQA ratios 1, 4 and 8 and head
+// sizes 64 and 128, odd lengths, a launch shape longer than every context (a CUDA graph), and a
+// NaN-filled cache around the context.
+TEST_F(CudaOpsTest, DecodeAttentionPlansAgainstCpu) {
+  auto bf16 = MakeCudaBackend({.device = DeviceKind::kCuda});
+  std::vector<int> many_cached(40), many_fresh(40, 1);
+  for (int i = 0; i < 40; ++i) many_cached[i] = (i * 37) % 301;
+  many_cached[7] = 2500;  // past one block's score buffer: split although the grid is full
+  for (int d : {64, 128}) {
+    for (int group : {1, 4, 8}) {
+      const int hk = group == 1 ? 8 : 4;
+      const int hq = hk * group;
+      const std::vector<PagedBatch> batches = {
+          {{0, 130, 1500}, {1, 1, 1}, hq, hk, d, 16, 1700, true},
+          {many_cached, many_fresh, hq, 8, d, 16, 0, true},
+          {{4999}, {1}, hq, hk, d, 16, 5100, true},
+      };
+      for (size_t i = 0; i < batches.size(); ++i) {
+        PagedBatch pb = batches[i];
+        pb.hq = pb.hk * group;
+        const std::string what = "DecodeAttention case " + std::to_string(i) +
+                                 " d=" + std::to_string(d) + " group=" + std::to_string(group);
+        std::vector<float> ref, got, got_bf16;
+        RunAttention(*cpu_, pb, true, &ref);
+        RunAttention(*gpu_, pb, true, &got);
+        ExpectClose(got, ref, 1e-5f, 1e-4f, what + " float32 cache");
+        RunAttention(*bf16, pb, true, &got_bf16);
+        ExpectClose(got_bf16, ref, 2e-2f, 2e-2f, what + " bf16 cache");
+      }
+    }
+  }
 }
 
 TEST_F(CudaOpsTest, PrefillAttentionVarlenWithCacheHits) {

@@ -2,7 +2,11 @@
 // rows that write no KV, block tables widened to the graph's width, the capture batch.
 #include "shard/engine/decode_graph_batch.h"
 
+#include "shard/engine/types.h"
+
 #include <gtest/gtest.h>
+
+#include <limits>
 
 namespace tg::shard {
 namespace {
@@ -39,6 +43,21 @@ TEST(DecodeGraphBatchTest, PaddingRowsWriteNoKvAndTablesWiden) {
   EXPECT_EQ(p.logit_rows, (std::vector<int32_t>{0, 1, 2, 3}));
   EXPECT_EQ(p.max_blocks, 3);
   EXPECT_EQ(p.block_tables, (std::vector<int32_t>{1, 3, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0}));
+}
+
+// The largest pool the engine plans (block ids travel as int32 slots: INT32_MAX / 16 blocks):
+// the highest block ids and slots pass through the padding unchanged.
+TEST(DecodeGraphBatchTest, HighestBlocksOfTheLargestPoolSurvivePadding) {
+  constexpr int32_t kTopBlock = std::numeric_limits<int32_t>::max() / kBlockSize - 1;
+  ForwardBatch b = TwoSequences();
+  b.block_tables = {kTopBlock - 1, kTopBlock, kTopBlock - 2, 0};
+  b.slots = {kTopBlock * kBlockSize + 4, (kTopBlock - 2) * kBlockSize + 3};
+  const ForwardBatch p = PadDecodeBatch(b, 4, 3);
+  EXPECT_EQ(p.block_tables, (std::vector<int32_t>{kTopBlock - 1, kTopBlock, 0, kTopBlock - 2, 0, 0,
+                                                  0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(p.slots, (std::vector<int32_t>{kTopBlock * kBlockSize + 4,
+                                           (kTopBlock - 2) * kBlockSize + 3, -1, -1}));
+  EXPECT_GT(p.slots[0], 0);  // no wrap-around
 }
 
 TEST(DecodeGraphBatchTest, FitsOnlyWithinTheGraphsBlockTableAndContext) {

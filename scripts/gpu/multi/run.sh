@@ -4,14 +4,10 @@
 # nvidia-h200-x2; the other stages are separate calls. Results (JSON lines, logs, summary.md)
 # go to $OUT.
 #
-# Needs, carried to the machine, ONE path: build-tp/tp-bundle.tar.xz from
-#   scripts/gpu/multi/pack.sh build-tp/tp-bundle.tar.xz build-tp build-launcher
-# (binaries, their libraries and the tokenizer, xz-packed; TP_PACK names another file). Without
-# it: .bundle/ (scripts/gpu/bundle.sh + add-to-bundle.sh; too small for the router's libraries,
-# so only the nccl stage) and bench/.gpu-assets/tokenizer/.
+# Needs the one packed bundle, carried as .bundle (scripts/gpu/bundle.sh on a CUDA build: the
+# servers, nccl_collectives_check, tg_make_random_model, their libraries and the tokenizer).
 # Example:
-#   run kind=nvidia-h200-x2 carry=["build-tp/tp-bundle.tar.xz"] timeout_s=480 \
-#       command="scripts/gpu/multi/run.sh"
+#   run kind=nvidia-h200-x2 carry=[".bundle"] timeout_s=480 command="scripts/gpu/multi/run.sh"
 #
 # Stages (STAGES, comma-separated; default nccl,greedy):
 #   nccl        per world size in WORLDS: NCCL communicator correctness (all-reduce f32/bf16,
@@ -30,29 +26,15 @@
 #               (weights / 4 per token / bandwidth), scaled to 80 layers.
 # Env: WORLDS ("2 4", capped by the GPUs present), LAYERS8B (16), LAYERS70 (20), PORT (8300),
 #      BUDGET_S (450: served steps that would start later are skipped and reported as failed),
-#      MODEL_ROOT (/tmp/tg-tp-models), TOKENIZER (bench/.gpu-assets/tokenizer/tokenizer.json),
+#      MODEL_ROOT (/tmp/tg-tp-models), TOKENIZER (the bundle's Qwen3 tokenizer.json),
 #      HBM_GBS (4800: H200 spec, used for the roofline when torch cannot measure it).
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/tg-tp-out}
 mkdir -p "$OUT/logs"
-# Binaries: the packed file of pack.sh (TP_PACK, unpacked once per machine), else .bundle/.
-TP_PACK=${TP_PACK:-build-tp/tp-bundle.tar.xz}
-TOKENIZER_DEFAULT=bench/.gpu-assets/tokenizer/tokenizer.json
-if [[ -z ${BUNDLE:-} && -f $TP_PACK ]]; then
-  unpacked=/tmp/tg-tp-unpacked
-  stamp=$(md5sum <"$TP_PACK")
-  if [[ "$(cat "$unpacked/.stamp" 2>/dev/null)" != "$stamp" ]]; then
-    rm -rf "$unpacked" && mkdir -p "$unpacked"
-    xz -dc -T0 "$TP_PACK" | tar -C "$unpacked" -xf - && echo "$stamp" >"$unpacked/.stamp"
-  fi
-  BUNDLE=$unpacked/bundle
-  TOKENIZER_DEFAULT=$unpacked/tokenizer/tokenizer.json
-fi
-BUNDLE=$(realpath "${BUNDLE:-.bundle}")
-BIN=$BUNDLE/bin
-export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export NCCL_NVLS_ENABLE=0  # NVLink multicast is off on the lent machines on purpose
+source scripts/gpu/bundle-env.sh || exit 1
+BIN=$TG_BIN
+TOKENIZER_DEFAULT=$TG_ASSETS/tokenizer/tokenizer.json
 STAGES=${STAGES:-nccl,greedy}
 BUDGET_S=${BUDGET_S:-450}
 STARTED=$(date +%s)
@@ -69,7 +51,7 @@ FAILED=()
 seconds_left() { echo $((BUDGET_S - ($(date +%s) - STARTED))); }
 
 log() { echo "[tp $(date +%H:%M:%S)] $*" | tee -a "$OUT/logs/run.txt" >&2; }
-need() { [[ -x "$BIN/$1" ]] || { log "missing $BIN/$1 (scripts/gpu/multi/add-to-bundle.sh)"; return 1; }; }
+need() { [[ -x "$BIN/$1" ]] || { log "missing $BIN/$1 (scripts/gpu/bundle.sh on a CUDA build)"; return 1; }; }
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader >"$OUT/devices.txt" 2>&1
 nvidia-smi topo -m >"$OUT/topology.txt" 2>&1 || true
 log "GPUs: $GPUS; worlds:$WORLDS; stages: $STAGES"
@@ -109,7 +91,7 @@ stage_nccl() {
 make_model() {  # make_model DIR SHAPE LAYERS
   [[ -f "$1/config.json" ]] && return 0
   need tg_make_random_model || return 1
-  [[ -f "$TOKENIZER" ]] || { log "no tokenizer at $TOKENIZER (bench/prepare-gpu-assets.sh)"; return 1; }
+  [[ -f "$TOKENIZER" ]] || { log "no tokenizer at $TOKENIZER (scripts/gpu/bundle.sh)"; return 1; }
   log "writing random $2 model ($3 layers) to $1"
   local started=$(date +%s) rc=0
   # The vocabulary covers the benchmark tokenizer (Qwen3's 151,669 ids, rounded up to 128).
@@ -232,7 +214,7 @@ for stage in "${stage_list[@]}"; do
 done
 
 {
-  echo "# Tensor-parallel run ($(date -u +%FT%TZ), commit $(cat "$BUNDLE/COMMIT" 2>/dev/null))"
+  echo "# Tensor-parallel run ($(date -u +%FT%TZ), commit $TG_COMMIT)"
   echo; echo '```'; cat "$OUT/devices.txt"; echo '```'
   for f in "$OUT"/nccl-check.jsonl "$OUT"/nccl-timeout.jsonl "$OUT"/startup.jsonl \
     "$OUT"/greedy-speed.jsonl "$OUT"/greedy-summary.jsonl "$OUT"/logs/server-8b-tp*-group.txt \

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "common/error.h"
 #include "shard/backend/backend.h"
 #include "shard/backend/cpu/thread_pool.h"
 
@@ -21,6 +22,10 @@ class CpuBackend final : public Backend {
   void CopyToHost(const Tensor& src, void* dst) override;
   void Synchronize() override {}
   DType KvDType() const override { return DType::kF32; }
+  // The CPU has no context to poison: this only raises what a fatal device fault raises.
+  void InjectDeviceFault() override {
+    throw Error(ErrorKind::kDeviceLost, "InjectDeviceFault: injected fatal CPU backend error");
+  }
 
   void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void RmsNorm(const Tensor& input, Tensor* residual, const Tensor& weight, float eps,

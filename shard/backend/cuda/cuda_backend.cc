@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
+#include "kernels/fault_injection.h"
 #include "kernels/gemm.h"
 #include "shard/backend/cuda/cuda_check.h"
 #include "shard/backend/cuda/decode_graphs.h"
@@ -77,8 +78,9 @@ class CudaBackend final : public Backend {
     pool_ = std::make_shared<StreamPool>(device_, stream);
     gemm_ = kernels::GemmContext::Create();
     TG_CHECK(gemm_ != nullptr, kUnavailable, "cuBLASLt could not be initialised");
-    gemm_workspace_ = Scratch(kernels::kGemmWorkspaceBytes);
     graphs_ = std::make_unique<DecodeGraphs>(stream, kGraphStagingBytes);
+    // Allocated once and never grown: graphs may bake it in.
+    gemm_workspace_ = Scratch(kernels::kGemmWorkspaceBytes);
   }
 
   ~CudaBackend() override {
@@ -141,6 +143,12 @@ class CudaBackend final : public Backend {
   }
 
   void EndGraph(bool ok) override { graphs_->End(ok); }
+
+  void InjectDeviceFault() override {
+    CheckKernel(kernels::LaunchIllegalAddressFault(stream()), "InjectDeviceFault");
+    Synchronize();  // reports the sticky cudaErrorIllegalAddress as kDeviceLost
+    throw Error(ErrorKind::kInternal, "InjectDeviceFault: the faulting kernel did not fault");
+  }
 
   Tensor Allocate(DType dtype, std::vector<int64_t> shape) override {
     if (InGraph()) return graphs_->Allocate(dtype, std::move(shape));
@@ -272,54 +280,24 @@ class CudaBackend final : public Backend {
 
   void Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& inv_freq) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
-    ExpectDType(q, DType::kF32, "q");
-    ExpectDType(k, DType::kF32, "k");
-    ExpectDType(positions, DType::kI32, "positions");
-    ExpectDType(inv_freq, DType::kF32, "inv_freq");
-    Expect(q.rank() == 3 && k.rank() == 3 && q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2) &&
-               positions.numel() == q.dim(0) && inv_freq.numel() * 2 == q.dim(2),
-           "Rotary shapes");
-    kernels::RotaryParams p;
-    p.q = q.data_as<float>();
-    p.k = k.data_as<float>();
-    p.positions = positions.data_as<int32_t>();
-    p.inv_freq = inv_freq.data_as<float>();
-    p.num_tokens = AsInt(q.dim(0));
-    p.num_q_heads = AsInt(q.dim(1));
-    p.num_kv_heads = AsInt(k.dim(1));
-    p.head_dim = AsInt(q.dim(2));
-    p.rotary_dim = p.head_dim;
-    p.q_stride = p.num_q_heads * p.head_dim;
-    p.k_stride = p.num_kv_heads * p.head_dim;
-    CheckKernel(kernels::Rotary(p, stream()), "Rotary");
+    CheckKernel(kernels::Rotary(RotaryParamsFor(q, k, positions, inv_freq), stream()), "Rotary");
   }
 
   void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
                Tensor& v_cache) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
-    ExpectDType(k, DType::kF32, "k");
-    ExpectDType(v, DType::kF32, "v");
-    ExpectDType(slots, DType::kI32, "slots");
-    ExpectDType(k_cache, kv_dtype_, "k_cache");
-    ExpectDType(v_cache, kv_dtype_, "v_cache");
-    Expect(k.rank() == 3 && k_cache.rank() == 4 && k.dim(1) == k_cache.dim(2) &&
-               k.dim(2) == k_cache.dim(3) && v.numel() == k.numel() && slots.numel() == k.dim(0) &&
-               v_cache.numel() == k_cache.numel(),
-           "WriteKv shapes");
-    kernels::KvCacheWriteParams p;
-    p.dtype = ToKernel(kv_dtype_);
-    p.k = k.data_as<float>();
-    p.v = v.data_as<float>();
-    p.num_kv_heads = AsInt(k.dim(1));
-    p.head_dim = AsInt(k.dim(2));
-    p.k_stride = p.v_stride = p.num_kv_heads * p.head_dim;
-    p.slots = slots.data_as<int32_t>();
-    p.k_cache = k_cache.data();
-    p.v_cache = v_cache.data();
-    p.num_tokens = AsInt(k.dim(0));
-    p.block_size = AsInt(k_cache.dim(1));
-    p.num_blocks = AsInt(k_cache.dim(0));
-    CheckKernel(kernels::WriteKvCache(p, stream()), "WriteKv");
+    CheckKernel(kernels::WriteKvCache(KvWriteParamsFor(k, v, slots, k_cache, v_cache), stream()),
+                "WriteKv");
+  }
+
+  void RotaryWriteKv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions,
+                     const Tensor& inv_freq, const Tensor& slots, Tensor& k_cache,
+                     Tensor& v_cache) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
+    CheckKernel(
+        kernels::RotaryWriteKvCache(RotaryParamsFor(q, k, positions, inv_freq),
+                                    KvWriteParamsFor(k, v, slots, k_cache, v_cache), stream()),
+        "RotaryWriteKv");
   }
 
   void PrefillAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
@@ -369,8 +347,7 @@ class CudaBackend final : public Backend {
     p.block_size = AsInt(k_cache.dim(1));
     p.max_context_len = std::max(1, batch.max_seq_len);
     p.scale = scale;
-    p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p.num_seqs, p.num_q_heads, p.head_dim,
-                                                           p.max_context_len);
+    p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
     p.scratch = Scratch(p.scratch_bytes, /*slot=*/2);
     CheckKernel(kernels::DecodeAttention(p, stream()), "DecodeAttention");
   }
@@ -389,6 +366,34 @@ class CudaBackend final : public Backend {
     CheckKernel(kernels::SiluAndMul(p, stream()), "SiluAndMul");
   }
 
+  // One launch when the skinny GEMM applies (decode row counts): it applies SiLU-and-mul while
+  // reading its input, so act is never written.
+  void SiluAndMulLinear(const Tensor& gate_up, const Tensor& weight, Tensor& act,
+                        Tensor& out) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
+    ExpectDType(gate_up, DType::kF32, "gate_up");
+    ExpectDType(out, DType::kF32, "out");
+    Expect(weight.rank() == 2 && gate_up.dim(-1) == 2 * weight.dim(1) &&
+               out.numel() * weight.dim(1) == act.numel() * weight.dim(0) &&
+               act.numel() * 2 == gate_up.numel(),
+           "SiluAndMulLinear shapes");
+    kernels::SkinnyGemmParams sk;
+    sk.dtype = ToKernel(weight.dtype());
+    sk.x = gate_up.data_as<float>();
+    sk.w = weight.data();
+    sk.y = out.data_as<float>();
+    sk.m = AsInt(gate_up.numel() / gate_up.dim(-1));
+    sk.n = AsInt(weight.dim(0));
+    sk.k = AsInt(weight.dim(1));
+    sk.silu_gated_input = true;
+    if (kernels::SkinnyGemmApplies(sk)) {
+      CheckKernel(kernels::SkinnyGemm(sk, stream()), "SiluAndMulLinear");
+      return;
+    }
+    SiluAndMul(gate_up, act);
+    Linear(act, weight, nullptr, out);
+  }
+
   std::vector<SampleResult> Sample(const Tensor& logits,
                                    std::span<const SampleRequest> requests) override;
   std::vector<float> TokenLogprobs(const Tensor& logits, std::span<const int32_t> targets) override;
@@ -402,9 +407,67 @@ class CudaBackend final : public Backend {
     return pool;
   }
 
-  // A device buffer of at least `bytes` reused across calls (one per slot). Growing it frees
-  // the old one in stream order, so work queued before still sees valid memory.
-  void* Scratch(size_t bytes, int slot = 0) { return scratch_[slot].Get(*pool_, bytes, false); }
+  // A device buffer of at least `bytes` reused across eager calls (one per slot). Growing it
+  // frees the old one in stream order, so work queued before still sees valid memory. A graph
+  // being captured gets scratch of its own instead: a replay writes whatever pointer the capture
+  // saw, so the graph must own it (a shared slot that grows later would leave the graph writing
+  // into memory the pool has handed to someone else).
+  void* Scratch(size_t bytes, int slot = 0) {
+    if (graphs_->capturing()) return graphs_->AllocateOwned(bytes);
+    return scratch_[slot].Get(*pool_, bytes, false);
+  }
+
+  kernels::RotaryParams RotaryParamsFor(Tensor& q, Tensor& k, const Tensor& positions,
+                                        const Tensor& inv_freq) const {
+    ExpectDType(q, DType::kF32, "q");
+    ExpectDType(k, DType::kF32, "k");
+    ExpectDType(positions, DType::kI32, "positions");
+    ExpectDType(inv_freq, DType::kF32, "inv_freq");
+    Expect(q.rank() == 3 && k.rank() == 3 && q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2) &&
+               positions.numel() == q.dim(0) && inv_freq.numel() * 2 == q.dim(2),
+           "Rotary shapes");
+    kernels::RotaryParams p;
+    p.q = q.data_as<float>();
+    p.k = k.data_as<float>();
+    p.positions = positions.data_as<int32_t>();
+    p.inv_freq = inv_freq.data_as<float>();
+    p.num_tokens = AsInt(q.dim(0));
+    p.num_q_heads = AsInt(q.dim(1));
+    p.num_kv_heads = AsInt(k.dim(1));
+    p.head_dim = AsInt(q.dim(2));
+    p.rotary_dim = p.head_dim;
+    p.q_stride = p.num_q_heads * p.head_dim;
+    p.k_stride = p.num_kv_heads * p.head_dim;
+    return p;
+  }
+
+  kernels::KvCacheWriteParams KvWriteParamsFor(const Tensor& k, const Tensor& v,
+                                               const Tensor& slots, Tensor& k_cache,
+                                               Tensor& v_cache) const {
+    ExpectDType(k, DType::kF32, "k");
+    ExpectDType(v, DType::kF32, "v");
+    ExpectDType(slots, DType::kI32, "slots");
+    ExpectDType(k_cache, kv_dtype_, "k_cache");
+    ExpectDType(v_cache, kv_dtype_, "v_cache");
+    Expect(k.rank() == 3 && k_cache.rank() == 4 && k.dim(1) == k_cache.dim(2) &&
+               k.dim(2) == k_cache.dim(3) && v.numel() == k.numel() && slots.numel() == k.dim(0) &&
+               v_cache.numel() == k_cache.numel(),
+           "WriteKv shapes");
+    kernels::KvCacheWriteParams p;
+    p.dtype = ToKernel(kv_dtype_);
+    p.k = k.data_as<float>();
+    p.v = v.data_as<float>();
+    p.num_kv_heads = AsInt(k.dim(1));
+    p.head_dim = AsInt(k.dim(2));
+    p.k_stride = p.v_stride = p.num_kv_heads * p.head_dim;
+    p.slots = slots.data_as<int32_t>();
+    p.k_cache = k_cache.data();
+    p.v_cache = v_cache.data();
+    p.num_tokens = AsInt(k.dim(0));
+    p.block_size = AsInt(k_cache.dim(1));
+    p.num_blocks = AsInt(k_cache.dim(0));
+    return p;
+  }
 
   void CheckAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                       const AttentionBatch& batch, const Tensor& out) const {

@@ -41,6 +41,7 @@ void DecodeGraphs::Discard(Graph& graph) {
   graph.exec = nullptr;
   graph.tensors.clear();
   graph.copies.clear();
+  graph.owned.clear();
 }
 
 bool DecodeGraphs::Has(int key) const {
@@ -126,17 +127,30 @@ Tensor DecodeGraphs::Allocate(DType dtype, std::vector<int64_t> shape) {
   }
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
-  const size_t bytes = AlignUp(std::max<size_t>(static_cast<size_t>(n) * DTypeSize(dtype), 1));
-  void* ptr = nullptr;
-  {
-    RelaxedCaptureScope relaxed;
-    CheckCuda(cudaMalloc(&ptr, bytes), "cudaMalloc graph tensor");
-  }
-  device_bytes_ += bytes;
-  std::shared_ptr<void> storage(ptr, [](void* p) { cudaFree(p); });
+  std::shared_ptr<void> storage = DeviceMalloc(static_cast<size_t>(n) * DTypeSize(dtype));
+  void* ptr = storage.get();
   Tensor t(std::move(storage), ptr, dtype, std::move(shape), DeviceKind::kCuda);
   recording_.tensors.push_back(t);
   return t;
+}
+
+void* DecodeGraphs::AllocateOwned(size_t bytes) {
+  TG_CHECK(mode_ == Mode::kCapture, kInternal, "graph-owned memory outside a capture");
+  recording_.owned.push_back(DeviceMalloc(bytes));
+  return recording_.owned.back().get();
+}
+
+// Plain cudaMalloc, outside the stream-ordered pool: memory a graph bakes in must never go back
+// to a pool that could hand it to someone else while the graph lives.
+std::shared_ptr<void> DecodeGraphs::DeviceMalloc(size_t bytes) {
+  bytes = AlignUp(std::max<size_t>(bytes, 1));
+  void* ptr = nullptr;
+  {
+    RelaxedCaptureScope relaxed;
+    CheckCuda(cudaMalloc(&ptr, bytes), "cudaMalloc graph memory");
+  }
+  device_bytes_ += bytes;
+  return std::shared_ptr<void>(ptr, [](void* p) { cudaFree(p); });
 }
 
 void DecodeGraphs::CopyFromHost(const void* src, const Tensor& dst) {

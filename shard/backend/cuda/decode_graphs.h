@@ -44,6 +44,10 @@ class DecodeGraphs {
 
   // While capturing or replaying.
   Tensor Allocate(DType dtype, std::vector<int64_t> shape);
+  // While capturing: device memory that the graph being recorded owns for as long as it exists
+  // (an op's scratch). Never handed out again, so no later allocation can overlap what a replay
+  // writes; replays skip the ops, so these are not replayed in order like Allocate.
+  void* AllocateOwned(size_t bytes);
   void CopyFromHost(const void* src, const Tensor& dst);
 
   // Device bytes owned by the recorded graphs.
@@ -58,8 +62,9 @@ class DecodeGraphs {
   };
   struct Graph {
     cudaGraphExec_t exec = nullptr;
-    std::vector<Tensor> tensors;  // in Allocate order
-    std::vector<Copy> copies;     // in CopyFromHost order
+    std::vector<Tensor> tensors;               // in Allocate order
+    std::vector<std::shared_ptr<void>> owned;  // AllocateOwned memory
+    std::vector<Copy> copies;                  // in CopyFromHost order
   };
 
   void Discard(Graph& graph);
@@ -72,6 +77,7 @@ class DecodeGraphs {
   Mode mode_ = Mode::kNone;
   int key_ = 0;
   Graph recording_;
+  std::shared_ptr<void> DeviceMalloc(size_t bytes);
   size_t next_tensor_ = 0, next_copy_ = 0, staging_used_ = 0;
   uint64_t device_bytes_ = 0;
 };

@@ -26,6 +26,9 @@ class StreamPool : public std::enable_shared_from_this<StreamPool> {
   ~StreamPool() {
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);
+    // The device's default pool outlives this backend: give back what it kept for reuse.
+    cudaMemPool_t pool = nullptr;
+    if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess) cudaMemPoolTrimTo(pool, 0);
   }
   StreamPool(const StreamPool&) = delete;
   StreamPool& operator=(const StreamPool&) = delete;
@@ -38,9 +41,9 @@ class StreamPool : public std::enable_shared_from_this<StreamPool> {
     const cudaError_t status = cudaMallocAsync(&ptr, bytes, stream_);
     if (status != cudaSuccess) {
       cudaGetLastError();
-      throw Error(ErrorKind::kResourceExhausted,
-                  "device allocation of " + std::to_string(bytes) +
-                      " bytes failed: " + cudaGetErrorString(status));
+      // Out of memory fails this allocation only; a poisoned context is kDeviceLost.
+      throw Error(CudaErrorKind(status), "device allocation of " + std::to_string(bytes) +
+                                             " bytes failed: " + cudaGetErrorString(status));
     }
     std::shared_ptr<StreamPool> self = shared_from_this();
     return std::shared_ptr<void>(ptr, [self](void* p) { cudaFreeAsync(p, self->stream_); });
