@@ -178,7 +178,8 @@ int Run(launcher::LauncherConfig& config, const BatchFlags& flags) {
                                        .max_total_tokens = plan.max_total_tokens,
                                        .max_batch_prefill_tokens = plan.max_batch_prefill_tokens,
                                        .max_batch_total_tokens = plan.max_batch_total_tokens,
-                                       .max_batch_size = plan.max_batch_size};
+                                       .max_batch_size = plan.max_batch_size,
+                                       .chunked_prefill = config.chunked_prefill};
   const engine::ServingLimits limits = engine::DeriveLimits(info, limit_flags);
   const engine::KvPool pool = engine::WarmUpShards(*client, info, limits, limit_flags);
 
@@ -196,11 +197,10 @@ int Run(launcher::LauncherConfig& config, const BatchFlags& flags) {
   metrics::DeclareRouterMetrics(metrics);
   engine::Engine engine({.scheduler = {.block_size = pool.block_size,
                                        .num_blocks = pool.num_blocks,
-                                       .max_batch_prefill_tokens = limits.max_batch_prefill_tokens,
+                                       .token_budget = limits.max_batch_prefill_tokens,
                                        .max_batch_size = config.max_batch_size.value_or(0),
-                                       .waiting_served_ratio = config.waiting_served_ratio,
-                                       .max_waiting_tokens = config.max_waiting_tokens,
-                                       .prefix_caching = false},
+                                       .prefix_caching = config.prefix_caching,
+                                       .chunked_prefill = config.chunked_prefill},
                          // The engine calls a request's last callback before it releases the
                          // permit, so the runner's window may briefly overlap the next step's.
                          .max_concurrent_requests = 2 * config.max_concurrent_requests},

@@ -97,6 +97,10 @@ ProcessSpec RouterSpec(const LauncherConfig& c, const ServingPlan& plan, const M
                DoubleText(c.waiting_served_ratio),
                "--max-waiting-tokens",
                std::to_string(c.max_waiting_tokens),
+               "--prefix-caching",
+               c.prefix_caching ? "true" : "false",
+               "--chunked-prefill",
+               c.chunked_prefill ? "true" : "false",
                "--payload-limit",
                std::to_string(c.payload_limit)};
   auto add = [&spec](const std::string& flag, const std::string& value) {

@@ -15,6 +15,9 @@ namespace {
 constexpr uint32_t kDefaultMaxTotalTokens = 4096;
 // TGI's margin between the longest prompt and the prefill budget, for block alignment.
 constexpr uint32_t kPrefillMargin = 50;
+// With chunked prefill the budget is per engine step: long prompts no longer need it, and a
+// step much above this stalls the running decodes (vLLM V1 serves with 8192 on large GPUs).
+constexpr uint32_t kMaxDefaultStepTokens = 8192;
 
 [[noreturn]] void Conflict(const std::string& message) {
   throw Error(ErrorKind::kInvalidArgument, message);
@@ -157,14 +160,22 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
       "Prompt + generated tokens per request [default: min(max_position_embeddings, 4096)]", "N");
   add("max-model-len", &c.max_model_len, "vLLM's name for --max-total-tokens", "N");
   add("max-batch-prefill-tokens", &c.max_batch_prefill_tokens,
-      "Token budget of one prefill [default: max(max-input-tokens + 50, 4096)]", "N");
+      "Token budget of one engine step: running decodes plus prompt chunks (vLLM's "
+      "max_num_batched_tokens); with --chunked-prefill false, prompt tokens per prefill "
+      "[default: max(max-input-tokens + 50, 4096), at most 8192 with chunked prefill]",
+      "N");
   add("max-batch-total-tokens", &c.max_batch_total_tokens,
       "KV capacity in tokens [default: measured by the shards at warm-up]", "N");
   add("max-batch-size", &c.max_batch_size, "Most requests in one batch", "N");
   add("waiting-served-ratio", &c.waiting_served_ratio,
-      "Waiting/running ratio that triggers a prefill of waiting requests", "F");
+      "Accepted for TGI compatibility; no effect (every step admits prompt chunks)", "F");
   add("max-waiting-tokens", &c.max_waiting_tokens,
-      "Decode steps before waiting requests are forced into a prefill", "N");
+      "Accepted for TGI compatibility; no effect (every step admits prompt chunks)", "N");
+  add("prefix-caching", &c.prefix_caching,
+      "Reuse the KV blocks of shared prompt prefixes (false turns it off)", "BOOL");
+  add("chunked-prefill", &c.chunked_prefill,
+      "Split long prompts into chunks that share engine steps with decodes (false: whole prompts)",
+      "BOOL");
   add("cuda-graphs", &c.cuda_graphs, "Batch sizes to capture as CUDA graphs; 0 disables", "LIST");
   add("json-output", &c.json_output, "Log JSON lines (launcher and children)");
   add("api-key", &c.api_key, "Bearer token required by the HTTP API", "KEY");
@@ -301,9 +312,11 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
     plan.max_input_tokens = plan.max_total_tokens - 1;
   }
   if (c.max_batch_prefill_tokens) {
-    if (*c.max_batch_prefill_tokens < plan.max_input_tokens) {
+    // With chunked prefill it is the step budget: longer prompts are split across steps.
+    if (!c.chunked_prefill && *c.max_batch_prefill_tokens < plan.max_input_tokens) {
       Conflict("--max-batch-prefill-tokens (" + Str(*c.max_batch_prefill_tokens) +
-               ") must be at least --max-input-tokens (" + Str(plan.max_input_tokens) + ")");
+               ") must be at least --max-input-tokens (" + Str(plan.max_input_tokens) +
+               ") with --chunked-prefill false");
     }
     plan.max_batch_prefill_tokens = *c.max_batch_prefill_tokens;
   } else if (c.max_batch_size) {
@@ -311,6 +324,9 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
   } else {
     plan.max_batch_prefill_tokens =
         std::max(plan.max_input_tokens + kPrefillMargin, kDefaultMaxTotalTokens);
+  }
+  if (!c.max_batch_prefill_tokens && c.chunked_prefill) {
+    plan.max_batch_prefill_tokens = std::min(plan.max_batch_prefill_tokens, kMaxDefaultStepTokens);
   }
   if (c.max_batch_total_tokens) {
     if (*c.max_batch_total_tokens < plan.max_batch_prefill_tokens) {

@@ -44,6 +44,8 @@ struct LauncherConfig {
   std::optional<uint32_t> max_batch_size;
   double waiting_served_ratio = 1.2;
   uint32_t max_waiting_tokens = 20;
+  bool prefix_caching = true;
+  bool chunked_prefill = true;
   std::optional<std::string> cuda_graphs;
   bool json_output = false;
   std::optional<std::string> api_key;

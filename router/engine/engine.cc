@@ -135,12 +135,12 @@ void Engine::Loop() {
       if (stop_) break;
       incoming.swap(incoming_);
     }
+    bool stepped = false;
     try {
       TakeIncoming(incoming);
       DropCancelled();
       ReconcileWithShard();
-      PrefillNext();
-      if (!running_.empty()) DecodeRunning();
+      stepped = RunStep();
     } catch (const Error& e) {
       spdlog::error("shard call failed: {}", e.message());
       healthy_.store(false);
@@ -153,6 +153,12 @@ void Engine::Loop() {
       }
     }
     UpdateGauges();
+    if (!stepped) {
+      // Queued requests that cannot start yet (no KV blocks free): wait for news, not spin.
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, std::chrono::milliseconds(5),
+                     [&] { return stop_ || !incoming_.empty(); });
+    }
   }
   std::deque<std::unique_ptr<Entry>> incoming;
   {
@@ -172,10 +178,12 @@ void Engine::TakeIncoming(std::deque<std::unique_ptr<Entry>>& incoming) {
           .id = id,
           .input_tokens = static_cast<uint32_t>(entry->request.input_ids.size()),
           .max_new_tokens = ShardMaxNewTokens(entry->request.stopping)};
-      // Prompt logprobs need every prompt position computed, so those requests skip the cache.
+      // Prompt logprobs need every prompt position computed in one call, so those requests
+      // skip the cache and are not chunked.
       if (config_.scheduler.prefix_caching && !entry->request.decoder_input_details) {
         queued.prompt_ids = entry->request.input_ids;
       }
+      queued.chunkable = !entry->request.decoder_input_details;
       state_.Enqueue(queued);
     } catch (const Error& e) {
       Fail(*entry, e.kind(), e.message());
@@ -193,7 +201,7 @@ void Engine::DropCancelled() {
     if (entry->handle->cancelled()) cancelled.push_back(id);
   }
   for (uint64_t id : cancelled) {
-    state_.RemoveQueued(id);
+    state_.Release(id);
     queued_.erase(id);
     queue_size_.fetch_sub(1);
     in_flight_.fetch_sub(1);
@@ -209,79 +217,100 @@ void Engine::DropCancelled() {
   }
 }
 
-void Engine::PrefillNext() {
-  std::vector<scheduler::ScheduledRequest> scheduled =
-      state_.NextBatch(static_cast<uint32_t>(running_.size()));
-  if (scheduled.empty()) return;
-  pb::PrefillRequest call;
-  pb::Batch* batch = call.mutable_batch();
-  batch->set_id(next_batch_id_++);
-  uint32_t max_tokens = 0;
-  uint32_t max_blocks = 0;
+void Engine::AddChunk(const scheduler::PrefillChunk& chunk, pb::Batch& batch) {
+  Entry& entry = *queued_.at(chunk.id);
+  const api::ValidatedRequest& r = entry.request;
+  pb::Request* out = batch.add_requests();
+  out->set_id(chunk.id);
+  out->set_inputs(r.inputs);
+  for (uint32_t token : r.input_ids) out->add_input_ids(token);
+  // After a preemption the tokens it had generated are prefilled again behind the prompt.
+  for (uint32_t i = 0; i < chunk.generated; ++i) out->add_generated_ids(entry.result.tokens[i].id);
+  out->set_truncate(r.truncate);
+  FillSampling(r.sampling, out->mutable_parameters());
+  pb::StoppingCriteriaParameters* stop = out->mutable_stopping_parameters();
+  stop->set_max_new_tokens(ShardMaxNewTokens(r.stopping));
+  stop->set_min_new_tokens(r.stopping.min_new_tokens);
+  for (uint32_t id : r.stopping.stop_token_ids) stop->add_stop_token_ids(id);
+  for (const std::string& seq : r.stopping.stop_sequences) stop->add_stop_sequences(seq);
+  stop->set_ignore_eos_token(r.stopping.ignore_eos);
+  out->set_prefill_logprobs(r.decoder_input_details && chunk.generated == 0);
+  out->set_top_n_tokens(r.top_n_tokens);
+  for (uint32_t b : chunk.blocks) out->add_blocks(b);
+  out->set_cache_len(chunk.start);
+  out->set_chunk_len(chunk.length);
   const auto now = Clock::now();
-  for (scheduler::ScheduledRequest& s : scheduled) {
-    std::unique_ptr<Entry> entry = std::move(queued_.at(s.id));
-    queued_.erase(s.id);
-    queue_size_.fetch_sub(1);
-    const api::ValidatedRequest& r = entry->request;
-    pb::Request* out = batch->add_requests();
-    out->set_id(s.id);
-    out->set_inputs(r.inputs);
-    for (uint32_t token : r.input_ids) out->add_input_ids(token);
-    out->set_truncate(r.truncate);
-    FillSampling(r.sampling, out->mutable_parameters());
-    pb::StoppingCriteriaParameters* stop = out->mutable_stopping_parameters();
-    stop->set_max_new_tokens(ShardMaxNewTokens(r.stopping));
-    stop->set_min_new_tokens(r.stopping.min_new_tokens);
-    for (uint32_t id : r.stopping.stop_token_ids) stop->add_stop_token_ids(id);
-    for (const std::string& seq : r.stopping.stop_sequences) stop->add_stop_sequences(seq);
-    stop->set_ignore_eos_token(r.stopping.ignore_eos);
-    out->set_prefill_logprobs(r.decoder_input_details);
-    out->set_top_n_tokens(r.top_n_tokens);
-    for (uint32_t b : s.blocks) out->add_blocks(b);
-    for (uint32_t slot : s.slots) out->add_slots(slot);
-    out->set_cache_len(s.cache_len);
-    if (s.cache_len > 0) metrics_.Increment("tgi_prefix_cache_hit_tokens", "", s.cache_len);
-    max_tokens += static_cast<uint32_t>(s.slots.size());
-    max_blocks = std::max(max_blocks, static_cast<uint32_t>(s.blocks.size()));
-    entry->batched_at = now;
-    entry->decoder = codec_.NewStreamDecoder();
-    metrics_.Observe("tgi_request_queue_duration", Seconds(now - entry->queued_at));
-    running_[s.id] = std::move(entry);
+  if (chunk.first) {
+    metrics_.Increment("tgi_prompt_tokens", "", entry.result.input_tokens);
+    metrics_.Increment("tgi_prefix_cache_hit_tokens", "", chunk.start);
+    entry.batched_at = now;
+    entry.decoder = codec_.NewStreamDecoder();
+    metrics_.Observe("tgi_request_queue_duration", Seconds(now - entry.queued_at));
   }
-  batch->set_size(static_cast<uint32_t>(scheduled.size()));
-  batch->set_max_tokens(max_tokens);
-  batch->set_max_blocks(max_blocks);
-  metrics_.Set("tgi_batch_current_size", static_cast<double>(running_.size()));
-
-  const auto start = Clock::now();
-  pb::PrefillResponse response = client_.Prefill(call);
-  metrics_.Observe("tgi_batch_inference_duration", Seconds(Clock::now() - start),
-                   "method=\"prefill\"");
-  metrics_.Observe("tgi_batch_forward_duration", response.timings().forward_ns() * 1e-9,
-                   "method=\"prefill\"");
-  if (response.has_batch()) batches_.push_back(response.batch());
-  // Requests that got a token have their prompt K/V written: their blocks may now be shared.
-  for (const pb::Generation& gen : response.generations()) state_.CommitPrefill(gen.request_id());
-  HandleGenerations(response.generations(), response.errors(), /*prefill=*/true);
-  ReconcileWithShard();
+  if (chunk.last) {
+    // It joins the shard's batch with this step.
+    running_[chunk.id] = std::move(queued_.at(chunk.id));
+    queued_.erase(chunk.id);
+    queue_size_.fetch_sub(1);
+  }
 }
 
-void Engine::DecodeRunning() {
-  if (batches_.empty()) return;
-  pb::DecodeRequest call;
-  for (const pb::CachedBatch& b : batches_) *call.add_batches() = b;
+bool Engine::RunStep() {
+  scheduler::StepPlan plan = state_.Schedule();
+  for (uint64_t id : plan.preempted) {
+    metrics_.Increment("tgi_request_preempted");
+    auto it = running_.find(id);
+    if (it == running_.end()) continue;  // part-way through its prompt: not in the shard batch
+    queued_[id] = std::move(it->second);
+    running_.erase(it);
+    queue_size_.fetch_add(1);
+  }
+  if (!plan.preempted.empty()) ReconcileWithShard();
+  if (plan.empty()) return false;
   const auto start = Clock::now();
-  pb::DecodeResponse response = client_.Decode(call);
-  metrics_.Observe("tgi_batch_inference_duration", Seconds(Clock::now() - start),
-                   "method=\"decode\"");
-  metrics_.Observe("tgi_batch_forward_duration", response.timings().forward_ns() * 1e-9,
-                   "method=\"decode\"");
+  const char* method = plan.chunks.empty() ? "method=\"decode\"" : "method=\"prefill\"";
+  google::protobuf::RepeatedPtrField<pb::BlockGrant> grants;
+  for (const scheduler::BlockGrant& g : plan.grants) {
+    pb::BlockGrant* grant = grants.Add();
+    grant->set_request_id(g.id);
+    for (uint32_t b : g.blocks) grant->add_blocks(b);
+  }
+  pb::Timings timings;
+  google::protobuf::RepeatedPtrField<pb::Generation> generations;
+  google::protobuf::RepeatedPtrField<pb::RequestError> errors;
+  std::optional<pb::CachedBatch> next;
+  if (plan.chunks.empty()) {
+    pb::DecodeRequest call;
+    for (const pb::CachedBatch& b : batches_) *call.add_batches() = b;
+    *call.mutable_block_grants() = std::move(grants);
+    pb::DecodeResponse response = client_.Decode(call);
+    if (response.has_batch()) next = response.batch();
+    timings = response.timings();
+    generations.Swap(response.mutable_generations());
+    errors.Swap(response.mutable_errors());
+  } else {
+    pb::PrefillRequest call;
+    pb::Batch* batch = call.mutable_batch();
+    batch->set_id(next_batch_id_++);
+    for (const scheduler::PrefillChunk& chunk : plan.chunks) AddChunk(chunk, *batch);
+    batch->set_size(static_cast<uint32_t>(plan.chunks.size()));
+    for (const pb::CachedBatch& b : batches_) *call.add_cached_batches() = b;
+    *call.mutable_block_grants() = std::move(grants);
+    pb::PrefillResponse response = client_.Prefill(call);
+    if (response.has_batch()) next = response.batch();
+    timings = response.timings();
+    generations.Swap(response.mutable_generations());
+    errors.Swap(response.mutable_errors());
+  }
+  metrics_.Observe("tgi_batch_inference_duration", Seconds(Clock::now() - start), method);
+  metrics_.Observe("tgi_batch_forward_duration", timings.forward_ns() * 1e-9, method);
   batches_.clear();
-  if (response.has_batch()) batches_.push_back(response.batch());
-  state_.OnDecodeStep();
-  HandleGenerations(response.generations(), response.errors(), /*prefill=*/false);
+  if (next) batches_.push_back(std::move(*next));
+  // The step's K/V are written: full prompt blocks may now be shared.
+  state_.CommitStep();
+  HandleGenerations(generations, errors, /*prefill=*/!plan.chunks.empty());
   ReconcileWithShard();
+  return true;
 }
 
 void Engine::HandleGenerations(const google::protobuf::RepeatedPtrField<pb::Generation>& gens,
@@ -289,9 +318,18 @@ void Engine::HandleGenerations(const google::protobuf::RepeatedPtrField<pb::Gene
                                bool prefill) {
   for (const pb::RequestError& error : errors) {
     auto it = running_.find(error.request_id());
-    if (it == running_.end()) continue;
-    Fail(*it->second, ErrorKind::kUnavailable, error.message());
-    Remove(error.request_id());
+    if (it != running_.end()) {
+      Fail(*it->second, ErrorKind::kUnavailable, error.message());
+      Remove(error.request_id());
+      continue;
+    }
+    auto queued = queued_.find(error.request_id());  // a prompt chunk that failed
+    if (queued == queued_.end()) continue;
+    Fail(*queued->second, ErrorKind::kUnavailable, error.message());
+    state_.Release(error.request_id());
+    queued_.erase(queued);
+    queue_size_.fetch_sub(1);
+    in_flight_.fetch_sub(1);
   }
   for (const pb::Generation& gen : gens) {
     auto it = running_.find(gen.request_id());
@@ -467,7 +505,6 @@ void Engine::FailAll(ErrorKind kind, const std::string& message) {
   for (auto* table : {&running_, &queued_}) {
     for (auto& [id, entry] : *table) {
       Fail(*entry, kind, message);
-      if (table == &running_) state_.Release(id);
       if (table == &queued_) queue_size_.fetch_sub(1);
       in_flight_.fetch_sub(1);
     }

@@ -17,12 +17,14 @@ ServingLimits DeriveLimits(const textgen::v1::InfoResponse& info, const LimitFla
   ServingLimits limits;
   limits.max_total_tokens = flags.max_total_tokens.value_or(std::min(max_position, 4096u));
   limits.max_input_tokens = flags.max_input_tokens.value_or(limits.max_total_tokens - 1);
-  limits.max_batch_prefill_tokens =
-      flags.max_batch_prefill_tokens.value_or(limits.max_input_tokens + 50);
+  limits.max_batch_prefill_tokens = flags.max_batch_prefill_tokens.value_or(
+      flags.chunked_prefill ? std::min(limits.max_input_tokens + 50, 8192u)
+                            : limits.max_input_tokens + 50);
   TG_CHECK(limits.max_input_tokens < limits.max_total_tokens, kInvalidArgument,
            "--max-input-tokens must be < --max-total-tokens");
-  TG_CHECK(limits.max_batch_prefill_tokens >= limits.max_input_tokens, kInvalidArgument,
-           "--max-batch-prefill-tokens must be >= --max-input-tokens");
+  TG_CHECK(flags.chunked_prefill || limits.max_batch_prefill_tokens >= limits.max_input_tokens,
+           kInvalidArgument,
+           "--max-batch-prefill-tokens must be >= --max-input-tokens without --chunked-prefill");
   return limits;
 }
 

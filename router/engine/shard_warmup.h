@@ -20,6 +20,9 @@ struct LimitFlags {
   std::optional<uint32_t> max_batch_prefill_tokens;
   std::optional<uint64_t> max_batch_total_tokens;
   std::optional<uint32_t> max_batch_size;
+  // Chunked prefill makes --max-batch-prefill-tokens a per-step budget (vLLM's
+  // max_num_batched_tokens): long prompts neither raise its default nor have to fit in it.
+  bool chunked_prefill = true;
 };
 
 struct ServingLimits {

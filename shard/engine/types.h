@@ -28,6 +28,15 @@ struct RequestSpec {
   std::vector<uint32_t> blocks;  // KV blocks, in order
   std::vector<uint32_t> slots;   // optional: one slot per position (else derived from blocks)
   uint32_t cache_len = 0;        // prompt tokens already in the cache
+  // Positions computed now, from cache_len on (0: all the rest). A chunk that ends before the
+  // last position only writes K/V: no token, and the engine keeps nothing of it.
+  uint32_t chunk_len = 0;
+};
+
+// KV blocks appended to a cached request's table.
+struct BlockGrant {
+  uint64_t request_id = 0;
+  std::vector<uint32_t> blocks;
 };
 
 enum class FinishReason { kNone, kLength, kEosToken };

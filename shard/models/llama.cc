@@ -1,5 +1,6 @@
 #include "shard/models/llama.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -242,6 +243,37 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
   attn.slots = UploadInts(batch.slots);
   attn.positions = UploadInts(batch.positions);
   const bool decode = attn.max_query_len == 1;
+  // A mixed step (decodes first, then prompt chunks): the leading one-token sequences go through
+  // the decode kernel, which splits long contexts across blocks, and only the chunks through the
+  // prefill kernel, whose grid is sized by the longest chunk.
+  int decode_seqs = 0;
+  while (!decode && decode_seqs < num_seqs &&
+         batch.query_start[decode_seqs + 1] - batch.query_start[decode_seqs] == 1) {
+    ++decode_seqs;
+  }
+  backend::AttentionBatch decode_part, chunk_part;
+  if (decode_seqs > 0) {
+    decode_part = attn;
+    decode_part.num_seqs = decode_seqs;
+    decode_part.num_tokens = decode_seqs;
+    decode_part.max_query_len = 1;
+    decode_part.max_seq_len =
+        *std::max_element(batch.seq_lens.begin(), batch.seq_lens.begin() + decode_seqs);
+    decode_part.query_start = attn.query_start.Rows(0, decode_seqs + 1);
+    decode_part.seq_lens = attn.seq_lens.Rows(0, decode_seqs);
+    decode_part.block_tables = attn.block_tables.Rows(0, decode_seqs);
+    chunk_part = attn;
+    chunk_part.num_seqs = num_seqs - decode_seqs;
+    chunk_part.num_tokens = static_cast<int>(n) - decode_seqs;
+    chunk_part.max_seq_len =
+        *std::max_element(batch.seq_lens.begin() + decode_seqs, batch.seq_lens.end());
+    std::vector<int32_t> chunk_starts(batch.query_start.begin() + decode_seqs,
+                                      batch.query_start.end());
+    for (int32_t& start : chunk_starts) start -= decode_seqs;
+    chunk_part.query_start = UploadInts(chunk_starts);
+    chunk_part.seq_lens = attn.seq_lens.Rows(decode_seqs, num_seqs - decode_seqs);
+    chunk_part.block_tables = attn.block_tables.Rows(decode_seqs, num_seqs - decode_seqs);
+  }
 
   Tensor ids = UploadInts(batch.tokens);
   Tensor residual = backend_.Allocate(DType::kF32, {n, hidden});
@@ -299,6 +331,13 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
     Tensor out = attn_out.Reshape({n, hq, d});
     if (decode) {
       backend_.DecodeAttention(q, k_cache_[i], v_cache_[i], attn, scale, out);
+    } else if (decode_seqs > 0) {
+      const Tensor q_decode = q.Rows(0, decode_seqs),
+                   q_chunks = q.Rows(decode_seqs, n - decode_seqs);
+      Tensor out_decode = out.Rows(0, decode_seqs),
+             out_chunks = out.Rows(decode_seqs, n - decode_seqs);
+      backend_.DecodeAttention(q_decode, k_cache_[i], v_cache_[i], decode_part, scale, out_decode);
+      backend_.PrefillAttention(q_chunks, k_cache_[i], v_cache_[i], chunk_part, scale, out_chunks);
     } else {
       backend_.PrefillAttention(q, k_cache_[i], v_cache_[i], attn, scale, out);
     }

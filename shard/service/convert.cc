@@ -103,7 +103,18 @@ RequestSpec FromProto(const textgen::v1::Request& request) {
   spec.blocks.assign(request.blocks().begin(), request.blocks().end());
   spec.slots.assign(request.slots().begin(), request.slots().end());
   spec.cache_len = request.cache_len();
+  spec.chunk_len = request.chunk_len();
   return spec;
+}
+
+std::vector<BlockGrant> FromProto(
+    const google::protobuf::RepeatedPtrField<textgen::v1::BlockGrant>& grants) {
+  std::vector<BlockGrant> out;
+  for (const textgen::v1::BlockGrant& g : grants) {
+    out.push_back({.request_id = g.request_id(),
+                   .blocks = std::vector<uint32_t>(g.blocks().begin(), g.blocks().end())});
+  }
+  return out;
 }
 
 WarmupParams FromProto(const textgen::v1::WarmupRequest& request) {

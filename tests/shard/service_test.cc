@@ -223,6 +223,74 @@ TEST_F(ShardServiceTest, PrefixCacheHitGivesTheSameLogits) {
   EXPECT_EQ(response.generations(0).tokens().ids(0), static_cast<uint32_t>(ref.greedy_ids[0]));
 }
 
+// One mixed step: a running request decodes while another's prompt arrives in two chunks (the
+// first only writes K/V), and the running one's table grows by a granted block.
+TEST_F(ShardServiceTest, ChunksAndDecodesInOneForwardMatchTheReference) {
+  const auto refs = LoadStoriesReference();
+  // The running prompt is the reference's prompt plus its first greedy tokens, 15 in all, so
+  // its decodes soon need a second block.
+  std::vector<int32_t> prompt = refs[0].input_ids;
+  const size_t forced = 15 - prompt.size();
+  prompt.insert(prompt.end(), refs[0].greedy_ids.begin(), refs[0].greedy_ids.begin() + forced);
+  pb::Request running = MakeRequest(1, prompt, 40);
+  const int prompt_blocks = 1;
+  std::vector<uint32_t> spare(running.blocks().begin() + prompt_blocks, running.blocks().end());
+  running.mutable_blocks()->Truncate(prompt_blocks);  // later positions come as grants
+  std::vector<uint32_t> generated;
+  pb::PrefillResponse first = Prefill(1, {running});
+  ASSERT_EQ(first.generations_size(), 1);
+  generated.push_back(first.generations(0).tokens().ids(0));
+  pb::CachedBatch batch = first.batch();
+
+  const auto& ref = refs[1];
+  ASSERT_GT(ref.input_ids.size(), 4u);
+  pb::Request chunk = MakeRequest(2, ref.input_ids, 4);
+  chunk.set_top_n_tokens(512);
+  uint32_t start = 0;
+  std::optional<pb::Generation> chunked;
+  for (uint64_t step = 2; !chunked; ++step) {
+    const uint32_t position = static_cast<uint32_t>(prompt.size() + generated.size());
+    pb::PrefillRequest request;
+    request.mutable_batch()->set_id(10 + step);
+    pb::Request* piece = request.mutable_batch()->add_requests();
+    *piece = chunk;
+    piece->set_cache_len(start);
+    piece->set_chunk_len(2);
+    *request.add_cached_batches() = batch;
+    // The decode computes `position - 1`; a new block is due when it starts one.
+    if ((position - 1) % kBlock == 0 &&
+        (position - 1) / kBlock >= static_cast<uint32_t>(prompt_blocks)) {
+      pb::BlockGrant* grant = request.add_block_grants();
+      grant->set_request_id(1);
+      grant->add_blocks(spare.at((position - 1) / kBlock - prompt_blocks));
+    }
+    grpc::ClientContext context;
+    pb::PrefillResponse response;
+    ASSERT_TRUE(shard_->stub().Prefill(&context, request, &response).ok());
+    ASSERT_EQ(response.errors_size(), 0);
+    start += 2;
+    const bool last = start >= ref.input_ids.size();
+    ASSERT_EQ(response.generations_size(), last ? 2 : 1) << "a partial chunk yields no token";
+    EXPECT_EQ(response.generations(0).request_id(), 1u);
+    generated.push_back(response.generations(0).tokens().ids(0));
+    if (last) chunked = response.generations(1);
+    batch = response.batch();
+    EXPECT_EQ(batch.id(), 10 + step);
+    EXPECT_EQ(batch.request_ids_size(), last ? 2 : 1);
+  }
+  EXPECT_EQ(chunked->request_id(), 2u);
+  EXPECT_EQ(chunked->tokens().ids(0), static_cast<uint32_t>(ref.greedy_ids[0]));
+  const std::vector<float> expected = LogSoftmax(ref.last_logits);
+  const pb::Tokens& top = chunked->top_tokens(0);
+  for (int i = 0; i < top.ids_size(); ++i) {
+    EXPECT_NEAR(top.logprobs(i), expected[top.ids(i)], 1e-4f);
+  }
+  ASSERT_GT(prompt.size() + generated.size(), kBlock + 1u) << "no block was granted";
+  EXPECT_EQ(generated,
+            std::vector<uint32_t>(refs[0].greedy_ids.begin() + forced,
+                                  refs[0].greedy_ids.begin() + forced + generated.size()));
+}
+
 TEST_F(ShardServiceTest, GreedyIsBatchInvariant) {
   const auto refs = LoadStoriesReference();
   const pb::Request target = MakeRequest(1, refs[0].input_ids, 40);
