@@ -285,7 +285,6 @@ __global__ void DecodeCombineKernel(DecodeAttentionParams p, DecodeAttentionPlan
   float* out = p.out + static_cast<size_t>(s) * p.out_stride + static_cast<size_t>(h) * HD;
   for (int d = threadIdx.x; d < HD; d += blockDim.x) {
     float acc = 0.f;
-#pragma unroll 4
     for (int i = 0; i < used; ++i) acc += scratch.out[(base + i) * HD + d] * weight[i];
     out[d] = acc / total;
   }
@@ -359,7 +358,10 @@ Status DecodeAttention(const DecodeAttentionParams& p, Stream stream) {
           <<<dim3(plan.partitions, p.num_kv_heads, p.num_seqs), kDecodeThreads, smem, stream>>>(
               p, plan, scratch);
       if (plan.partitions > 1) {
-        const size_t weights = static_cast<size_t>(plan.partitions) * sizeof(float);
+        // Padded to whole 16-byte groups and one spare group: compute-sanitizer caught the
+        // weights loop reading a 16-byte vector that ended past an unpadded array (head dim 8).
+        const size_t weights =
+            (static_cast<size_t>(plan.partitions + 3) / 4 + 1) * 4 * sizeof(float);
         const void* combine = reinterpret_cast<const void*>(&DecodeCombineKernel<HD>);
         if (detail::SetSharedMemory(combine, weights) != Status::kOk) return Status::kUnsupported;
         DecodeCombineKernel<HD>

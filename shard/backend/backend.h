@@ -142,7 +142,8 @@ class Backend {
   virtual void Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& inv_freq) = 0;
 
   // Writes the new tokens' k/v (float32 [n, hk, d]) into the caches
-  // ([num_blocks, block_size, hk, d]) at slots[t] (int32 [n]).
+  // ([num_blocks, block_size, hk, d]) at slots[t] (int32 [n]). A negative slot skips its token
+  // (the padding rows of a CUDA-graph decode batch); a slot past the cache throws.
   virtual void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
                        Tensor& v_cache) = 0;
 

@@ -263,8 +263,8 @@ void CpuBackend::WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, 
   Expect(slots.numel() == n && k_cache.dim(2) * k_cache.dim(3) == row, "write_kv shapes");
   const int32_t* slot = slots.data_as<int32_t>();
   for (int64_t t = 0; t < n; ++t) {
-    Expect(slot[t] >= 0 && slot[t] < num_slots,
-           "slot " + std::to_string(slot[t]) + " outside the cache");
+    if (slot[t] < 0) continue;  // padding
+    Expect(slot[t] < num_slots, "slot " + std::to_string(slot[t]) + " outside the cache");
     std::memcpy(k_cache.data_as<float>() + slot[t] * row, k.data_as<float>() + t * row,
                 row * sizeof(float));
     std::memcpy(v_cache.data_as<float>() + slot[t] * row, v.data_as<float>() + t * row,
