@@ -45,6 +45,7 @@ struct ShardConfig {
   std::string device = "auto";
   int device_id = -1;
   std::string dtype = "auto";
+  std::string block_weights = "keep";
   int threads = 0;
   std::string cuda_graphs = "1,2,4,8,16,32,64,128,256";
   double gpu_memory_utilization = 0.9;
@@ -135,6 +136,9 @@ int Run(int argc, char** argv) {
   flags.Add("device", &config.device, "auto, cpu or cuda");
   flags.Add("device-id", &config.device_id, "GPU index (default: the rank)");
   flags.Add("dtype", &config.dtype, "auto, float32, bfloat16 or float16");
+  flags.Add("block-weights", &config.block_weights,
+            "GGUF Q8_0/Q4_0/Q4_1 weights: keep (compute on the blocks where the backend can) or "
+            "dequantize (to --dtype)");
   flags.Add("threads", &config.threads, "CPU backend threads (0: all cores)");
   flags.Add("cuda-graphs", &config.cuda_graphs, "decode batch sizes to capture, 0 disables");
   flags.Add("gpu-memory-utilization", &config.gpu_memory_utilization,
@@ -180,8 +184,9 @@ int Run(int argc, char** argv) {
   const backend::DType dtype = config.dtype == "auto"
                                    ? (on_cpu ? backend::DType::kF32 : backend::DType::kBF16)
                                    : backend::ParseFloatDType(config.dtype);
-  spdlog::info("loading {} on {} ({}) as {}", config.model_id, backend::ToString(device->device()),
-               device->DeviceName(), backend::ToString(dtype));
+  spdlog::info("loading {} on {} ({}) as {}, block weights: {}", config.model_id,
+               backend::ToString(device->device()), device->DeviceName(), backend::ToString(dtype),
+               config.block_weights);
   std::unique_ptr<model::WeightSource> source = model::WeightSource::Open(config.model_id);
   const model::ModelConfig model_config = source->config();
   spdlog::info("model: {}", model::Describe(model_config));
@@ -190,7 +195,8 @@ int Run(int argc, char** argv) {
         "{}",
         parallel::TensorParallelPlan(model_config, config.rank, config.world_size).Describe());
   }
-  LlamaModel model(model_config, *source, *device, dtype, *group);
+  LlamaModel model(model_config, *source, *device, dtype, *group,
+                   ParseBlockWeights(config.block_weights));
   source.reset();  // weights are on the device now; unmap the files
   spdlog::info("weights: {:.1f} MB", static_cast<double>(model.weight_bytes()) / 1e6);
   Engine engine(model, *device,
