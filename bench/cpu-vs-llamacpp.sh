@@ -14,7 +14,9 @@
 # Usage: bench/cpu-vs-llamacpp.sh [OUT_DIR]
 #   env: MODEL (default models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf),
 #        BUILD_DIR (default build), THREADS (default: all cores), INPUT_LEN (default 64),
-#        OUTPUT_LEN (default 128), CONCURRENCY (default "8 32"), PORT (default 3390)
+#        OUTPUT_LEN (default 128), CONCURRENCY (default "8 32"), PORT (default 3390),
+#        LLAMA_BIN (a folder with llama-server and llama-bench; default: bench/build-llamacpp.sh),
+#        SKIP_LLAMA_SERVER=1 (only llama-bench from llama.cpp: HTTP rows show ours alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/tg-cpu-vs-llamacpp}
@@ -29,7 +31,8 @@ mkdir -p "$OUT"
 for b in launcher/text-gen-launcher bench/text-gen-bench shard/text-gen-shard-bench; do
   [[ -x $BUILD_DIR/$b ]] || { echo "missing $BUILD_DIR/$b: run scripts/build.sh" >&2; exit 1; }
 done
-LLAMA_BIN=$(bench/build-llamacpp.sh)
+LLAMA_BIN=${LLAMA_BIN:-$(bench/build-llamacpp.sh)}
+SKIP_LLAMA_SERVER=${SKIP_LLAMA_SERVER:-0}
 LOAD_BEFORE=$(uptime)
 echo "load before: $LOAD_BEFORE"
 
@@ -66,6 +69,9 @@ load() {
     --result-json "$OUT/$1-c$2.json" >"$OUT/$1-c$2.txt"
 }
 
+# One wave of requests per level (two one after the other for the single stream).
+prompts() { echo $(($1 == 1 ? 2 : $1)); }
+
 levels=(1 $CONCURRENCY)
 max_level=${levels[-1]}
 
@@ -76,17 +82,18 @@ nice "$BUILD_DIR/launcher/text-gen-launcher" --model-id "$MODEL" --port "$PORT" 
 SERVER_PID=$!
 wait_ready "http://127.0.0.1:$PORT/health" "$OUT/ours-server.log"
 for c in "${levels[@]}"; do
-  load ours "$c" $((c == 1 ? 3 : 2 * c > 32 ? c : 2 * c))
+  load ours "$c" "$(prompts "$c")"
 done
 stop_server
 
 # ---- llama.cpp: one server per level, with that many parallel slots ----
 for c in "${levels[@]}"; do
+  [[ $SKIP_LLAMA_SERVER == 1 ]] && break
   nice "$LLAMA_BIN/llama-server" -m "$MODEL" --port "$PORT" -t "$THREADS" -np "$c" \
     -c $((c * 1024)) --no-webui >"$OUT/llamacpp-server-c$c.log" 2>&1 &
   SERVER_PID=$!
   wait_ready "http://127.0.0.1:$PORT/health" "$OUT/llamacpp-server-c$c.log"
-  load llamacpp "$c" $((c == 1 ? 3 : 2 * c > 32 ? c : 2 * c))
+  load llamacpp "$c" "$(prompts "$c")"
   stop_server
 done
 
@@ -109,13 +116,17 @@ def run(name, c):
     with open(f"{out}/{name}-c{c}.json") as f:
         return json.load(f)["runs"][0]
 
-rows = []  # (metric, ours, llama.cpp)
+import os
+rows = []  # (metric, ours, llama.cpp or None)
 for c in levels:
-    ours, theirs = run("ours", c), run("llamacpp", c)
+    ours = run("ours", c)
+    theirs = run("llamacpp", c) if os.path.exists(f"{out}/llamacpp-c{c}.json") else None
     if c == 1:
-        rows.append(("decode_c1", 1000 / ours["mean_tpot_ms"], 1000 / theirs["mean_tpot_ms"]))
+        rows.append(("decode_c1", 1000 / ours["mean_tpot_ms"],
+                     1000 / theirs["mean_tpot_ms"] if theirs else None))
     else:
-        rows.append((f"c{c}", ours["output_throughput"], theirs["output_throughput"]))
+        rows.append((f"c{c}", ours["output_throughput"],
+                     theirs["output_throughput"] if theirs else None))
 bench = json.load(open(f"{out}/llama-bench.json"))
 pp = next(r["avg_ts"] for r in bench if r["n_prompt"] == 128 and r["n_gen"] == 0)
 tg = next(r["avg_ts"] for r in bench if r["n_gen"] == 128 and r["n_prompt"] == 0)
@@ -132,13 +143,17 @@ print(f"\nmodel {model}, {threads} threads, prompts {input_len} tokens, {output_
 print(f"{'':46} {'ours':>9} {'llama.cpp':>10} {'ratio':>7}")
 for metric, ours, theirs in rows:
     label = names.get(metric, f"{metric[1:]} concurrent streams, aggregate tok/s (HTTP)")
-    print(f"{label:46} {ours:9.1f} {theirs:10.1f} {ours / theirs:7.2f}")
+    if theirs is None:
+        print(f"{label:46} {ours:9.1f} {'-':>10} {'-':>7}")
+    else:
+        print(f"{label:46} {ours:9.1f} {theirs:10.1f} {ours / theirs:7.2f}")
 print(f"load before: {load_before}\nload after:  {load_after}")
 headline = {"decode_c1": "cpu_decode_vs_llamacpp", "c8": "cpu_c8_vs_llamacpp",
-            "c32": "cpu_c32_vs_llamacpp", "pp128": "cpu_pp128_vs_llamacpp"}
+            "c32": "cpu_c32_vs_llamacpp", "pp128": "cpu_pp128_vs_llamacpp",
+            "tg128_in_process": "cpu_tg128_vs_llamabench"}
 with open(f"{out}/summary.jsonl", "w") as f:
     for metric, ours, theirs in rows:
-        if metric not in headline:
+        if metric not in headline or theirs is None:
             continue
         line = json.dumps({"metric": headline[metric], "value": round(ours / theirs, 3),
                            "ours": round(ours, 2), "llamacpp": round(theirs, 2),
