@@ -48,6 +48,7 @@ struct ShardConfig {
   std::string device = "auto";
   int device_id = -1;
   std::string dtype = "auto";
+  std::string block_weights = "keep";
   int threads = 0;
   // Unset: the default sizes below on one GPU, none with tensor parallelism (see MakeBackend).
   std::optional<std::string> cuda_graphs;
@@ -170,6 +171,9 @@ int Run(int argc, char** argv) {
   flags.Add("device", &config.device, "auto, cpu or cuda");
   flags.Add("device-id", &config.device_id, "GPU index (default: the rank)");
   flags.Add("dtype", &config.dtype, "auto (bfloat16), float32, bfloat16 or float16");
+  flags.Add("block-weights", &config.block_weights,
+            "GGUF Q8_0/Q4_0/Q4_1 weights: keep (compute on the blocks where the backend can) or "
+            "dequantize (to --dtype)");
   flags.Add("threads", &config.threads, "CPU backend threads (0: all cores)");
   flags.Add("cuda-graphs", &config.cuda_graphs,
             std::string("decode batch sizes to capture, 0 disables [default: ") +
@@ -213,8 +217,9 @@ int Run(int argc, char** argv) {
   // (1.6x float32's decode speed on SmolLM2-135M, issue 20); float32 stays for exact comparisons.
   const backend::DType dtype =
       config.dtype == "auto" ? backend::DType::kBF16 : backend::ParseFloatDType(config.dtype);
-  spdlog::info("loading {} on {} ({}) as {}", config.model_id, backend::ToString(device->device()),
-               device->DeviceName(), backend::ToString(dtype));
+  spdlog::info("loading {} on {} ({}) as {}, block weights: {}", config.model_id,
+               backend::ToString(device->device()), device->DeviceName(), backend::ToString(dtype),
+               config.block_weights);
   std::unique_ptr<model::WeightSource> source = model::WeightSource::Open(config.model_id);
   const model::ModelConfig model_config = source->config();
   spdlog::info("model: {}", model::Describe(model_config));
@@ -223,7 +228,8 @@ int Run(int argc, char** argv) {
         "{}",
         parallel::TensorParallelPlan(model_config, config.rank, config.world_size).Describe());
   }
-  LlamaModel model(model_config, *source, *device, dtype, group.communicator());
+  LlamaModel model(model_config, *source, *device, dtype, group.communicator(),
+                   ParseBlockWeights(config.block_weights));
   source.reset();  // weights are on the device now; unmap the files
   spdlog::info("weights: {:.1f} MB", static_cast<double>(model.weight_bytes()) / 1e6);
   // CPU ranks of one group usually share a host's memory: together they take half of it.

@@ -7,7 +7,9 @@
 // Conventions for every op:
 // - Tensors are contiguous, row-major, on this backend's device. "Activations" are float32.
 //   Weights (W of Linear, the embedding table, norm weights) may be float32, bfloat16 or
-//   float16; all arithmetic accumulates in float32. Index tensors are int32.
+//   float16; all arithmetic accumulates in float32. Index tensors are int32. Where
+//   ComputesOnBlocks says so, W of Linear and the embedding table may be a GGML block dtype:
+//   Linear then quantizes x to int8 per block of 32 (shard/backend/cpu/quant_kernels.h).
 // - Ops are asynchronous (queued on the backend's stream) and never synchronise, except those
 //   that return results to the host (CopyToHost, Sample, TokenLogprobs) and Synchronize.
 // - `out` may alias an input only where an op says so.
@@ -79,6 +81,10 @@ class Backend {
   virtual void Synchronize() = 0;
   // The dtype K/V are stored in for activations of float32 (CPU: float32).
   virtual DType KvDType() const = 0;
+  // True when Linear and Embedding take weights in this GGML block dtype (kQ8_0, kQ4_0, kQ4_1)
+  // and compute on them directly (faster than on dequantized weights); the model then keeps
+  // such weights as the file stores them.
+  virtual bool ComputesOnBlocks(DType /*dtype*/) const { return false; }
   // The native stream every op is queued on (CUDA: the cudaStream_t), so a collective library
   // (NCCL) can be ordered with the ops; nullptr for backends without one (CPU).
   virtual void* NativeStream() { return nullptr; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
@@ -24,19 +25,45 @@ parallel::Communicator& SingleRank() {
   return *single;
 }
 
+// The backend dtype of a stored GGML block format, if it is one a backend may compute on.
+std::optional<DType> BlockDType(model::DType stored) {
+  switch (stored) {
+    case model::DType::kQ8_0:
+      return DType::kQ8_0;
+    case model::DType::kQ4_0:
+      return DType::kQ4_0;
+    case model::DType::kQ4_1:
+      return DType::kQ4_1;
+    default:
+      return std::nullopt;
+  }
+}
+
 std::string LayerName(int layer, const std::string& suffix) {
   return "model.layers." + std::to_string(layer) + "." + suffix;
 }
 
 }  // namespace
 
-LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
-                       backend::Backend& backend, DType weight_dtype)
-    : LlamaModel(config, source, backend, weight_dtype, SingleRank()) {}
+BlockWeights ParseBlockWeights(const std::string& name) {
+  if (name == "keep") return BlockWeights::kKeep;
+  if (name == "dequantize") return BlockWeights::kDequantize;
+  throw Error(ErrorKind::kInvalidArgument,
+              "unknown block weights mode '" + name + "' (expected keep or dequantize)");
+}
 
 LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
-                       backend::Backend& backend, DType weight_dtype, parallel::Communicator& comm)
-    : config_(config), backend_(backend), comm_(comm), weight_dtype_(weight_dtype) {
+                       backend::Backend& backend, DType weight_dtype, BlockWeights block_weights)
+    : LlamaModel(config, source, backend, weight_dtype, SingleRank(), block_weights) {}
+
+LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
+                       backend::Backend& backend, DType weight_dtype, parallel::Communicator& comm,
+                       BlockWeights block_weights)
+    : config_(config),
+      backend_(backend),
+      comm_(comm),
+      weight_dtype_(weight_dtype),
+      block_weights_(block_weights) {
   if (comm.world_size() > 1) plan_.emplace(config, comm.rank(), comm.world_size());
   local_heads_ = sliced() ? plan_->num_heads() : config.num_attention_heads;
   local_kv_heads_ = sliced() ? plan_->num_kv_heads() : config.num_key_value_heads;
@@ -142,6 +169,7 @@ Tensor LlamaModel::LoadMatrix(const model::WeightSource& source,
   for (const std::string& name : names) {
     TG_CHECK(source.Info(name).shape.size() == 2, kCorruptFile, name + " is not a matrix");
   }
+  if (Tensor blocks = LoadBlocks(source, names, replicated); blocks.defined()) return blocks;
   int64_t rows = 0, cols = -1;
   auto stack = [&](auto& values, auto&& read) {
     for (const std::string& name : names) {
@@ -188,6 +216,32 @@ Tensor LlamaModel::LoadMatrix(const model::WeightSource& source,
     });
   }
   return Upload(values, {rows, cols}, weight_dtype_);
+}
+
+Tensor LlamaModel::LoadBlocks(const model::WeightSource& source,
+                              const std::vector<std::string>& names, bool replicated) {
+  if (block_weights_ != BlockWeights::kKeep || (sliced() && !replicated)) return Tensor();
+  const model::TensorInfo first = source.Info(names.front());
+  std::optional<DType> dtype = BlockDType(first.dtype);
+  if (!dtype || !backend_.ComputesOnBlocks(*dtype)) return Tensor();
+  int64_t rows = 0;
+  for (const std::string& name : names) {
+    const model::TensorInfo info = source.Info(name);
+    // Parts in different formats (e.g. a Q6_K v_proj beside Q4_K q/k) are dequantized together.
+    if (info.dtype != first.dtype || info.shape[1] != first.shape[1]) return Tensor();
+    rows += info.shape[0];
+  }
+  if (first.shape[1] % backend::DTypeBlockElems(*dtype) != 0) return Tensor();
+  std::vector<uint8_t> bytes;
+  for (const std::string& name : names) {
+    const std::vector<uint8_t> part = source.ReadStoredRows(name);
+    bytes.insert(bytes.end(), part.begin(), part.end());
+  }
+  Tensor tensor = backend_.Allocate(*dtype, {rows, first.shape[1]});
+  TG_CHECK(tensor.bytes() == bytes.size(), kInternal, "block weight size");
+  backend_.CopyFromHost(bytes.data(), tensor);
+  weight_bytes_ += tensor.bytes();
+  return tensor;
 }
 
 Tensor LlamaModel::LoadVector(const model::WeightSource& source,

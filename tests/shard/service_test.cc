@@ -444,8 +444,11 @@ TEST(SmolLm2Test, AnswersTheCapitalOfFrance) {
   const std::vector<uint32_t> prompt = {1,    4093, 198, 1780, 314, 260, 3575, 282,
                                         4649, 47,   2,   198,  1,   520, 9531, 198};
   const std::vector<uint32_t> answer = {504, 3575, 282, 4649, 314, 7042, 30, 2};
-  for (const char* dtype : {"float32", "bfloat16"}) {
-    ShardProcess shard(model, {"--dtype", dtype});
+  // Dequantized to float32 and bfloat16, and computed on the Q4_1/Q8_0 blocks as stored.
+  for (const char* mode : {"float32", "bfloat16", "blocks"}) {
+    const bool blocks = std::string(mode) == "blocks";
+    ShardProcess shard(model, {"--dtype", blocks ? "bfloat16" : mode, "--block-weights",
+                               blocks ? "keep" : "dequantize"});
     grpc::ClientContext warmup_context;
     pb::WarmupRequest warmup;
     warmup.set_max_total_tokens(64);
@@ -474,7 +477,7 @@ TEST(SmolLm2Test, AnswersTheCapitalOfFrance) {
       batch =
           response.has_batch() ? std::optional<pb::CachedBatch>(response.batch()) : std::nullopt;
     }
-    EXPECT_EQ(generated, answer) << dtype;
+    EXPECT_EQ(generated, answer) << mode;
   }
 }
 

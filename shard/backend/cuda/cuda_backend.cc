@@ -35,6 +35,9 @@ kernels::DType ToKernel(DType dtype) {
     case DType::kF16:
       return kernels::DType::kFloat16;
     case DType::kI32:
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
       break;
   }
   throw Error(ErrorKind::kUnsupported, std::string("dtype ") + ToString(dtype) + " in a float op");
