@@ -58,7 +58,7 @@ Status AddBias(float* y, const float* bias, int m, int n, Stream stream);
 //    nearly flat in m: each weight tile is applied to all m rows at once.
 //  - float32 weights, m <= kSkinnyFloatMaxRows: CUDA cores, float32 throughout (the exact
 //    configuration the CPU comparisons use).
-// Linear uses it whenever it applies; larger m goes to cuBLASLt.
+// Linear uses it where it applies and SkinnyGemmPreferred says it wins; otherwise cuBLASLt.
 constexpr int kSkinnyMaxRows = 64;
 constexpr int kSkinnyFloatMaxRows = 8;
 // Every block recomputes SiLU over the whole input, so the fused activation only pays off
@@ -78,6 +78,17 @@ struct SkinnyGemmParams {
   bool silu_gated_input = false;
 };
 bool SkinnyGemmApplies(const SkinnyGemmParams& p);
+// Whether the skinny kernel should serve a Linear it applies to. Measured on an H200
+// (2026-12-03, cuda_bench "linear" lines, Llama-3-8B shapes): with 16-bit weights it beats
+// cuBLASLt only on narrow outputs (n <= 4096: the q/o and k/v projections) at up to 8 rows;
+// cuBLASLt streams the wide weights (fused qkv, gate_up, down, lm_head) 4-12% faster even at one
+// row, and every shape faster from 12 rows on. Float32 weights keep the exact float32 kernel.
+constexpr int kSkinnyPreferredMaxRows = 8;
+constexpr int kSkinnyPreferredMaxOutputs = 4096;
+inline bool SkinnyGemmPreferred(const SkinnyGemmParams& p) {
+  if (p.dtype == DType::kFloat32) return true;
+  return p.m <= kSkinnyPreferredMaxRows && p.n <= kSkinnyPreferredMaxOutputs;
+}
 Status SkinnyGemm(const SkinnyGemmParams& p, Stream stream);
 
 }  // namespace tg::kernels

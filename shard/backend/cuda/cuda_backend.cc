@@ -249,7 +249,7 @@ class CudaBackend final : public Backend {
       sk.m = AsInt(m);
       sk.n = AsInt(n);
       sk.k = AsInt(k);
-      if (kernels::SkinnyGemmApplies(sk)) {
+      if (kernels::SkinnyGemmApplies(sk) && kernels::SkinnyGemmPreferred(sk)) {
         CheckKernel(kernels::SkinnyGemm(sk, stream()), "Linear (skinny)");
         return;
       }
@@ -402,7 +402,7 @@ class CudaBackend final : public Backend {
     sk.n = AsInt(weight.dim(0));
     sk.k = AsInt(weight.dim(1));
     sk.silu_gated_input = true;
-    if (kernels::SkinnyGemmApplies(sk)) {
+    if (kernels::SkinnyGemmApplies(sk) && kernels::SkinnyGemmPreferred(sk)) {
       CheckKernel(kernels::SkinnyGemm(sk, stream()), "SiluAndMulLinear");
       return;
     }
