@@ -34,11 +34,6 @@ struct KvCacheWriteParams {
 };
 Status WriteKvCache(const KvCacheWriteParams& p, Stream stream);
 
-// Rotary(rotary) followed by WriteKvCache(kv) in one launch (kernels/rotary_kv_write.cu), with
-// exactly the values of the two calls: q and k rotated in place, the rotated k and v written to
-// the cache. Both describe the same k rows (pointer and stride), tokens, kv heads and head size.
-Status RotaryWriteKvCache(const RotaryParams& rotary, const KvCacheWriteParams& kv, Stream stream);
-
 // One query token per sequence against its whole cached context (GQA: q head h reads kv head
 // h / (num_q_heads / num_kv_heads)); kernels/decode_attention.cu. One block per (partition, kv
 // head, sequence) covers all query heads of the GQA group, reading each K and V row once with

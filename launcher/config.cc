@@ -149,6 +149,10 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
       "PATH");
   add("dtype", &c.dtype,
       "Weights dtype: auto (bfloat16 on CPU and GPU), float32, bfloat16, float16", "DTYPE");
+  add("block-weights", &c.block_weights,
+      "GGUF Q8_0/Q4_0/Q4_1 weights: keep (compute on the blocks where the backend can) or "
+      "dequantize (to --dtype)",
+      "MODE");
   add("device", &c.device, "auto, cpu or cuda", "DEVICE");
   add("max-concurrent-requests", &c.max_concurrent_requests, "Requests in flight before 429", "N");
   add("max-best-of", &c.max_best_of, "Largest best_of a request may ask for", "N");
@@ -198,6 +202,9 @@ void ValidateFlags(const LauncherConfig& c) {
   ParseDeviceKind(c.device);
   if (c.dtype != "auto" && c.dtype != "float32" && c.dtype != "bfloat16" && c.dtype != "float16") {
     Conflict("--dtype expects auto, float32, bfloat16 or float16, got '" + c.dtype + "'");
+  }
+  if (c.block_weights != "keep" && c.block_weights != "dequantize") {
+    Conflict("--block-weights expects keep or dequantize, got '" + c.block_weights + "'");
   }
   if (c.port == 0 || c.port > 65535) Conflict("--port must be in 1..65535");
   if (c.master_port == 0 || c.master_port > 65534) {

@@ -31,6 +31,7 @@ struct LauncherConfig {
   uint32_t node_rank = 0;  // this host's index; node 0 runs rank 0 and the router
   std::string shard_uds_path = "/tmp/text-gen-server";
   std::string dtype = "auto";
+  std::string block_weights = "keep";  // GGUF Q8_0/Q4_0/Q4_1: keep the blocks or dequantize
   std::string device = "auto";
   uint32_t max_concurrent_requests = 128;
   uint32_t max_best_of = 2;

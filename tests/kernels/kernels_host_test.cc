@@ -170,43 +170,6 @@ TEST(KernelDispatchTest, SkinnyGemmTakesDecodeRowCounts) {
   EXPECT_EQ(kernels::SkinnyGemm(p, nullptr), Status::kInvalidArgument);
 }
 
-TEST(KernelDispatchTest, RotaryWriteKvNeedsOneDescriptionOfK) {
-  kernels::RotaryParams r;
-  r.q = r.k = static_cast<float*>(Fake());
-  r.positions = static_cast<const int32_t*>(Fake());
-  r.inv_freq = static_cast<const float*>(Fake());
-  r.num_tokens = 3;
-  r.num_q_heads = 8;
-  r.num_kv_heads = 2;
-  r.head_dim = r.rotary_dim = 64;
-  r.q_stride = 8 * 64;
-  r.k_stride = 2 * 64;
-  kernels::KvCacheWriteParams kv;
-  kv.k = kv.v = r.k;
-  kv.k_stride = kv.v_stride = r.k_stride;
-  kv.slots = static_cast<const int32_t*>(Fake());
-  kv.k_cache = kv.v_cache = Fake();
-  kv.num_tokens = 3;
-  kv.num_kv_heads = 2;
-  kv.head_dim = 64;
-  kv.block_size = 16;
-  kv.num_blocks = 4;
-  auto bad = kv;
-  bad.k = r.q + 1;  // rotating one k and storing another
-  EXPECT_EQ(kernels::RotaryWriteKvCache(r, bad, nullptr), Status::kInvalidArgument);
-  bad = kv;
-  bad.num_tokens = 2;
-  EXPECT_EQ(kernels::RotaryWriteKvCache(r, bad, nullptr), Status::kInvalidArgument);
-  bad = kv;
-  bad.head_dim = 128;
-  EXPECT_EQ(kernels::RotaryWriteKvCache(r, bad, nullptr), Status::kInvalidArgument);
-  auto odd = r;
-  odd.rotary_dim = 63;
-  EXPECT_EQ(kernels::RotaryWriteKvCache(odd, kv, nullptr), Status::kInvalidArgument);
-  r.num_tokens = kv.num_tokens = 0;
-  EXPECT_EQ(kernels::RotaryWriteKvCache(r, kv, nullptr), Status::kOk);
-}
-
 TEST(KernelDispatchTest, PrefillAndElementwiseParameterChecks) {
   kernels::PrefillAttentionParams p;
   p.num_seqs = 1;
