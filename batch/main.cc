@@ -8,6 +8,7 @@
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "batch/batch_input.h"
@@ -261,24 +262,9 @@ int main(int argc, char** argv) {
   flags.Add("progress", &batch.progress,
             "auto (a bar on a terminal, else JSON lines), bar, json or none");
   tg::launcher::RegisterFlags(flags, config);
-  try {
-    switch (flags.Parse(argc, argv)) {
-      case tg::ParseResult::kHelp:
-        std::cout << flags.Help();
-        return 0;
-      case tg::ParseResult::kVersion:
-        std::cout << "text-gen-batch " TG_VERSION "\n";
-        return 0;
-      case tg::ParseResult::kRun:
-        break;
-    }
-    if (!flags.positionals().empty()) {
-      throw tg::Error(tg::ErrorKind::kInvalidArgument,
-                      "unexpected argument '" + flags.positionals().front() + "'");
-    }
-  } catch (const tg::Error& e) {
-    std::cerr << "text-gen-batch: " << e.message() << "\n";
-    return 2;
+  if (const std::optional<int> exit_code =
+          tg::ParseProgramFlags(flags, argc, argv, "text-gen-batch", TG_VERSION)) {
+    return *exit_code;
   }
   tg::InitLogging({.component = "batch",
                    .format = config.json_output ? tg::LogFormat::kJson : tg::LogFormat::kText});

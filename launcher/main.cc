@@ -202,24 +202,9 @@ int main(int argc, char** argv) {
                        "Across hosts, run one launcher per host with --nnodes, --node-rank, "
                        "--master-addr and --master-port; node 0 runs the router.");
   tg::launcher::RegisterFlags(flags, config);
-  try {
-    switch (flags.Parse(argc, argv)) {
-      case tg::ParseResult::kHelp:
-        std::cout << flags.Help();
-        return 0;
-      case tg::ParseResult::kVersion:
-        std::cout << "text-gen-launcher " TG_VERSION "\n";
-        return 0;
-      case tg::ParseResult::kRun:
-        break;
-    }
-    if (!flags.positionals().empty()) {
-      throw tg::Error(tg::ErrorKind::kInvalidArgument,
-                      "unexpected argument '" + flags.positionals().front() + "'");
-    }
-  } catch (const tg::Error& e) {
-    std::cerr << "text-gen-launcher: " << e.message() << "\n";
-    return 2;
+  if (const std::optional<int> exit_code =
+          tg::ParseProgramFlags(flags, argc, argv, "text-gen-launcher", TG_VERSION)) {
+    return *exit_code;
   }
   tg::InitLogging({.component = "launcher",
                    .format = config.json_output ? tg::LogFormat::kJson : tg::LogFormat::kText});
