@@ -18,8 +18,6 @@
 namespace tg::kernels::detail {
 namespace {
 
-using detail::CeilDiv;
-
 // Split the KV (FlashDecoding) until the grid has about this many 128-thread blocks per SM
 // (FlashInfer's decode blocks are small; several per SM keep enough loads in flight), never
 // into chunks shorter than kMinChunkTokens (each chunk's partial output costs a write and a
