@@ -457,21 +457,30 @@ void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines)
       p.scale = 1.f / std::sqrt(float(kHeadDim));
       const kernels::DecodeKernel picked = kernels::DecodeKernelFor(p);
       const double bytes = KvBytes(seqs, context, 1);
+      int sms = 0;
+      Check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "sms");
       for (kernels::DecodeKernel kernel :
            {kernels::DecodeKernel::kOurs, kernels::DecodeKernel::kFlashInfer}) {
         p.kernel = kernel;
+        p.num_sms = 0;
         if (kernel == kernels::DecodeKernel::kFlashInfer && !kernels::FlashInferDecodeServes(p)) {
           continue;  // not built in, or not an sm_90 GPU
         }
-        p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
-        Tensor scratch = b.Allocate(DType::kI32, {static_cast<int64_t>(p.scratch_bytes / 4 + 1)});
-        p.scratch = scratch.data();
-        const double sec = DecodeAttentionSeconds(p, tables, stream);
-        Emit(lines,
-             "{\"name\": \"decode_attention\", \"kernel\": \"%s\", \"picked\": %s, \"batch\": %d, "
-             "\"context\": %d, \"us\": %.1f, \"kv_GBps\": %.1f, \"vs_copy\": %.3f}",
-             kernels::ToString(kernel), kernel == picked ? "true" : "false", seqs, context,
-             sec * 1e6, bytes / sec / 1e9, bytes / sec / copy_bw);
+        // The kernels' split heuristics aim at filling num_sms multiprocessors; planning for half
+        // and twice the real count (sm_fill 0.5, 2) shows whether their targets are right.
+        for (double fill : {1.0, 0.5, 2.0}) {
+          p.num_sms = static_cast<int>(sms * fill);
+          p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
+          Tensor scratch = b.Allocate(DType::kI32, {static_cast<int64_t>(p.scratch_bytes / 4 + 1)});
+          p.scratch = scratch.data();
+          const double sec = DecodeAttentionSeconds(p, tables, stream);
+          Emit(lines,
+               "{\"name\": \"decode_attention\", \"kernel\": \"%s\", \"sm_fill\": %.1f, "
+               "\"picked\": %s, \"batch\": %d, \"context\": %d, \"us\": %.1f, \"kv_GBps\": "
+               "%.1f, \"vs_copy\": %.3f}",
+               kernels::ToString(kernel), fill, kernel == picked && fill == 1.0 ? "true" : "false",
+               seqs, context, sec * 1e6, bytes / sec / 1e9, bytes / sec / copy_bw);
+        }
       }
     }
   }
