@@ -1,11 +1,11 @@
 // Attention over the paged KV cache.
 //
 // Cache layout (per layer, K and V alike): [num_blocks, block_size, num_kv_heads, head_dim] in
-// `dtype` (the KV dtype: float32 or bfloat16; WriteKvCache also float16); queries, new K/V rows and
-// outputs are float32 activations. A sequence's token at position p lives in block
-// block_tables[seq][p / block_size], offset p % block_size. Supported head sizes are the
-// instantiations listed in attention.cu (8, 16, 32, 64, 96, 128, 256); anything else returns
-// kUnsupported.
+// `dtype` (the KV dtype: float32 or bfloat16; WriteKvCache also float16, and DecodeAttention on
+// FlashInfer's kernel); queries, new K/V rows and outputs are float32 activations. A sequence's
+// token at position p lives in block block_tables[seq][p / block_size], offset p % block_size.
+// Supported head sizes are the instantiations listed in attention_common.cuh (8, 16, 32, 64, 96,
+// 128, 256); anything else returns kUnsupported.
 #pragma once
 
 #include "kernels/common.h"
