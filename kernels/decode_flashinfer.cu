@@ -189,6 +189,23 @@ __global__ void __launch_bounds__(kPrepareThreads) PrepareFlashInferDecode(Prepa
   }
 }
 
+// The instantiation for (dtype, head_dim) (FlashInferDecodeServes checked them).
+Status RunFlashInfer(DType dtype, int head_dim, const FlashInferDecodeRunParams& run,
+                     Stream stream) {
+#ifdef TG_HAVE_FLASHINFER
+  const bool bf16 = dtype == DType::kBFloat16;
+  if (head_dim == 64) {
+    return bf16 ? FlashInferDecodeRun<DType::kBFloat16, 64>(run, stream)
+                : FlashInferDecodeRun<DType::kFloat16, 64>(run, stream);
+  }
+  return bf16 ? FlashInferDecodeRun<DType::kBFloat16, 128>(run, stream)
+              : FlashInferDecodeRun<DType::kFloat16, 128>(run, stream);
+#else
+  (void)dtype, (void)head_dim, (void)run, (void)stream;
+  return Status::kUnsupported;
+#endif
+}
+
 bool Aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
 bool DeviceIsSm90() {
@@ -249,7 +266,7 @@ size_t FlashInferDecodeScratchBytes(const DecodeAttentionParams& p) {
 }
 
 Status FlashInferDecode(const DecodeAttentionParams& p, Stream stream) {
-#ifdef TG_HAVE_FLASHINFER
+  if (!FlashInferDecodeCompiled()) return Status::kUnsupported;
   const Layout l = LayoutFor(p);
   if (!p.scratch || p.scratch_bytes < l.bytes) return Status::kInvalidArgument;
   auto* base = static_cast<char*>(p.scratch);
@@ -296,17 +313,7 @@ Status FlashInferDecode(const DecodeAttentionParams& p, Stream stream) {
   run.num_kv_heads = p.num_kv_heads;
   run.block_size = p.block_size;
   run.scale = p.scale;
-  const bool bf16 = p.dtype == DType::kBFloat16;
-  if (p.head_dim == 64) {
-    return bf16 ? FlashInferDecodeRun<DType::kBFloat16, 64>(run, stream)
-                : FlashInferDecodeRun<DType::kFloat16, 64>(run, stream);
-  }
-  return bf16 ? FlashInferDecodeRun<DType::kBFloat16, 128>(run, stream)
-              : FlashInferDecodeRun<DType::kFloat16, 128>(run, stream);
-#else
-  (void)p, (void)stream;
-  return Status::kUnsupported;
-#endif
+  return RunFlashInfer(p.dtype, p.head_dim, run, stream);
 }
 
 }  // namespace tg::kernels::detail
