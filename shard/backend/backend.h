@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "shard/backend/sampling.h"
 #include "shard/backend/tensor.h"
 
@@ -59,6 +60,18 @@ struct AttentionBatch {
   // schedules prefill attention from them (once per forward) without reading device memory.
   std::vector<int32_t> host_query_start;
   std::vector<int32_t> host_seq_lens;
+
+  // Whether the host copies are given. Given copies that do not describe this batch (a part of a
+  // batch must carry its own slice of them) throw kInvalidArgument: a backend would otherwise
+  // quietly fall back to a slower kernel.
+  bool HasHostLengths() const {
+    if (host_query_start.empty() && host_seq_lens.empty()) return false;
+    TG_CHECK(static_cast<int>(host_query_start.size()) == num_seqs + 1 &&
+                 static_cast<int>(host_seq_lens.size()) == num_seqs &&
+                 host_query_start.back() - host_query_start.front() == num_tokens,
+             kInvalidArgument, "AttentionBatch host lengths do not match the batch");
+    return true;
+  }
 };
 
 class Backend {

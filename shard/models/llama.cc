@@ -324,6 +324,11 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
     std::vector<int32_t> chunk_starts(batch.query_start.begin() + decode_seqs,
                                       batch.query_start.end());
     for (int32_t& start : chunk_starts) start -= decode_seqs;
+    decode_part.host_query_start.resize(decode_seqs + 1);
+    decode_part.host_seq_lens.resize(decode_seqs);
+    chunk_part.host_query_start = chunk_starts;
+    chunk_part.host_seq_lens.erase(chunk_part.host_seq_lens.begin(),
+                                   chunk_part.host_seq_lens.begin() + decode_seqs);
     chunk_part.query_start = UploadInts(chunk_starts);
     chunk_part.seq_lens = attn.seq_lens.Rows(decode_seqs, num_seqs - decode_seqs);
     chunk_part.block_tables = attn.block_tables.Rows(decode_seqs, num_seqs - decode_seqs);

@@ -339,6 +339,11 @@ void CpuBackend::PrefillAttention(const Tensor& q, const Tensor& k_cache, const 
   const int32_t* tables = batch.block_tables.data_as<int32_t>();
   const int64_t max_blocks = batch.block_tables.dim(1);
   const int64_t num_blocks = k_cache.dim(0);
+  if (batch.HasHostLengths()) {
+    Expect(std::equal(batch.host_query_start.begin(), batch.host_query_start.end(), start) &&
+               std::equal(batch.host_seq_lens.begin(), batch.host_seq_lens.end(), seq_lens),
+           "attention host lengths differ from query_start / seq_lens");
+  }
   for (int s = 0; s < batch.num_seqs; ++s) {
     const int64_t needed = (seq_lens[s] + batch.block_size - 1) / batch.block_size;
     Expect(needed <= max_blocks, "sequence longer than its block table");

@@ -317,10 +317,8 @@ class CudaBackend final : public Backend {
     p.block_size = AsInt(k_cache.dim(1));
     p.scale = scale;
     // FlashInfer's Hopper kernel when it serves the shape; it schedules from the host lengths.
-    const bool host_lengths =
-        static_cast<int>(batch.host_query_start.size()) == batch.num_seqs + 1 &&
-        static_cast<int>(batch.host_seq_lens.size()) == batch.num_seqs;
-    if (hopper_prefill_ && host_lengths && kernels::HopperPrefill::Supports(p.dtype, p.head_dim)) {
+    if (hopper_prefill_ && batch.HasHostLengths() &&
+        kernels::HopperPrefill::Supports(p.dtype, p.head_dim)) {
       p.hopper = hopper_prefill_.get();
       p.host_query_starts = batch.host_query_start.data();
       p.host_seq_lens = batch.host_seq_lens.data();
