@@ -166,6 +166,10 @@ class Backend {
   virtual void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
                        Tensor& v_cache) = 0;
 
+  // Copies consecutive column ranges of `input` [rows, sum of widths] into contiguous float32
+  // tensors, outs[i] being [rows, width_i] (at most 4): the fused q|k|v projection into q, k, v.
+  virtual void SplitColumns(const Tensor& input, std::span<Tensor* const> outs) = 0;
+
   // Causal attention of a variable-length batch of new tokens over the paged cache (their own
   // K/V already written by WriteKv). q float32 [num_tokens, hq, d]; out float32 [num_tokens,
   // hq, d]. Sequence s has q_len = query_start[s+1] - query_start[s] new tokens; its query j

@@ -378,6 +378,29 @@ void CpuBackend::DecodeAttention(const Tensor& q, const Tensor& k_cache, const T
   PrefillAttention(q, k_cache, v_cache, batch, scale, out);
 }
 
+void CpuBackend::SplitColumns(const Tensor& input, std::span<Tensor* const> outs) {
+  ExpectF32(input, "input");
+  const int64_t rows = LeadingRows(input), width = LastDim(input);
+  int64_t covered = 0;
+  for (Tensor* out : outs) {
+    ExpectF32(*out, "out");
+    Expect(LeadingRows(*out) == rows, "SplitColumns rows");
+    covered += LastDim(*out);
+  }
+  Expect(!outs.empty() && outs.size() <= 4 && covered == width, "SplitColumns widths");
+  const float* in = input.data_as<float>();
+  pool_.ParallelFor(rows, GrainFor(width), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      int64_t offset = 0;
+      for (Tensor* out : outs) {
+        const int64_t w = LastDim(*out);
+        std::memcpy(out->data_as<float>() + r * w, in + r * width + offset, w * sizeof(float));
+        offset += w;
+      }
+    }
+  });
+}
+
 void CpuBackend::SiluAndMul(const Tensor& gate_up, Tensor& out) {
   ExpectF32(gate_up, "gate_up");
   ExpectF32(out, "out");

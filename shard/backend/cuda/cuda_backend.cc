@@ -356,6 +356,31 @@ class CudaBackend final : public Backend {
     CheckKernel(kernels::DecodeAttention(p, stream()), "DecodeAttention");
   }
 
+  void SplitColumns(const Tensor& input, std::span<Tensor* const> outs) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
+    ExpectDType(input, DType::kF32, "input");
+    Expect(
+        !outs.empty() && outs.size() <= kernels::SplitColumnsParams::kMaxParts && input.rank() >= 1,
+        "SplitColumns parts");
+    const int64_t width = input.dim(-1), rows = input.numel() / width;
+    kernels::SplitColumnsParams p;
+    p.input = input.data_as<float>();
+    p.num_parts = static_cast<int>(outs.size());
+    p.num_rows = AsInt(rows);
+    int64_t covered = 0;
+    for (int part = 0; part < p.num_parts; ++part) {
+      Tensor& out = *outs[part];
+      ExpectDType(out, DType::kF32, "out");
+      const int64_t w = out.dim(-1);
+      Expect(out.numel() == rows * w, "SplitColumns rows");
+      p.outs[part] = out.data_as<float>();
+      p.widths[part] = AsInt(w);
+      covered += w;
+    }
+    Expect(covered == width, "SplitColumns widths");
+    CheckKernel(kernels::SplitColumns(p, stream()), "SplitColumns");
+  }
+
   void SiluAndMul(const Tensor& gate_up, Tensor& out) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(gate_up, DType::kF32, "gate_up");
