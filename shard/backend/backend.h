@@ -190,14 +190,6 @@ class Backend {
   // ---- Fused ops: the same contract as the composition they replace, one launch where the
   // backend can (the defaults run the composition). ----
 
-  // Rotary(q, k, positions, inv_freq), then WriteKv(k, v, slots, k_cache, v_cache).
-  virtual void RotaryWriteKv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions,
-                             const Tensor& inv_freq, const Tensor& slots, Tensor& k_cache,
-                             Tensor& v_cache) {
-    Rotary(q, k, positions, inv_freq);
-    WriteKv(k, v, slots, k_cache, v_cache);
-  }
-
   // SiluAndMul(gate_up, act), then Linear(act, weight, nullptr, out): an MLP's down projection.
   // act (float32 [n, I]) is workspace; its contents afterwards are unspecified.
   virtual void SiluAndMulLinear(const Tensor& gate_up, const Tensor& weight, Tensor& act,
