@@ -1,6 +1,6 @@
 // Decode benchmarks (decode_bench.h). The layer stack issues the Backend ops of
-// shard/models/llama.cc for a decode step (fused q/k/v projection at one row, separate ones
-// above; fused rotary + KV write and SiLU + down projection), with the Llama-3-8B shape in bfloat16
+// shard/models/llama.cc for a decode step (one fused q/k/v projection, split by SplitColumns
+// above one row; SiLU fused into the down projection), with the Llama-3-8B shape in bfloat16
 // and a bfloat16 KV cache; weights hold a small constant, which does not change the timing.
 #include "tests/kernels/decode_bench.h"
 
@@ -151,9 +151,8 @@ Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launc
   Tensor residual = b.Allocate(DType::kF32, {n, kHidden});
   Tensor normed = b.Allocate(DType::kF32, {n, kHidden});
   Tensor qkv = b.Allocate(DType::kF32, {n, kQkvRows});
-  const bool fused_qkv = n == 1;
   Tensor q, k, v;
-  if (fused_qkv) {
+  if (n == 1) {
     Tensor flat = qkv.Reshape({kQkvRows});
     q = flat.Rows(0, kHeads * kHeadDim).Reshape({1, kHeads, kHeadDim});
     k = flat.Rows(kHeads * kHeadDim, kKvHeads * kHeadDim).Reshape({1, kKvHeads, kHeadDim});
@@ -177,18 +176,16 @@ Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launc
     } else {
       b.RmsNorm(branch, &residual, L.ln1, 1e-5f, normed);
     }
-    if (fused_qkv) {
-      b.Linear(normed, L.qkv, nullptr, qkv);
-    } else {
-      const int64_t offsets[4] = {0, kHeads * kHeadDim, (kHeads + kKvHeads) * kHeadDim, kQkvRows};
-      Tensor* outputs[3] = {&q, &k, &v};
-      for (int part = 0; part < 3; ++part) {
-        const int64_t count = offsets[part + 1] - offsets[part];
-        Tensor flat = outputs[part]->Reshape({n, count});
-        b.Linear(normed, L.qkv.Rows(offsets[part], count), nullptr, flat);
-      }
+    b.Linear(normed, L.qkv, nullptr, qkv);
+    if (n > 1) {
+      Tensor flat_q = q.Reshape({n, kHeads * kHeadDim}),
+             flat_k = k.Reshape({n, kKvHeads * kHeadDim}),
+             flat_v = v.Reshape({n, kKvHeads * kHeadDim});
+      Tensor* parts[3] = {&flat_q, &flat_k, &flat_v};
+      b.SplitColumns(qkv, parts);
     }
-    b.RotaryWriteKv(q, k, v, batch.positions, m.inv_freq, batch.slots, L.k_cache, L.v_cache);
+    b.Rotary(q, k, batch.positions, m.inv_freq);
+    b.WriteKv(k, v, batch.slots, L.k_cache, L.v_cache);
     b.DecodeAttention(q, L.k_cache, L.v_cache, batch, scale, attn);
     b.Linear(attn.Reshape({n, kHeads * kHeadDim}), L.wo, nullptr, branch);
     b.RmsNorm(branch, &residual, L.ln2, 1e-5f, normed);
