@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <random>
 #include <unordered_set>
 
 #include "router/client/sharded_client.h"
@@ -56,6 +55,7 @@ uint32_t ShardMaxNewTokens(const api::StoppingParams& s) {
 }  // namespace
 
 struct Engine::Entry {
+  Permit permit;  // returned when the entry is dropped, however the request ended
   uint64_t id = 0;
   api::ValidatedRequest request;
   Callbacks callbacks;
@@ -74,7 +74,8 @@ Engine::Engine(EngineConfig config, client::ShardedClient& client, const TextCod
       client_(client),
       codec_(codec),
       metrics_(metrics),
-      state_(config_.scheduler) {
+      state_(config_.scheduler),
+      admission_(config_.max_concurrent_requests) {
   metrics_.Set("tgi_kv_blocks_total", state_.allocator().total_blocks());
   thread_ = std::thread([this] { Loop(); });
 }
@@ -91,23 +92,12 @@ void Engine::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Engine::Admit(uint32_t count) {
-  uint32_t current = in_flight_.load();
-  do {
-    if (current + count > config_.max_concurrent_requests) {
-      throw Error(ErrorKind::kResourceExhausted, "Model is overloaded");
-    }
-  } while (!in_flight_.compare_exchange_weak(current, current + count));
-}
-
-void Engine::Unadmit(uint32_t count) { in_flight_.fetch_sub(count); }
-
-std::shared_ptr<RequestHandle> Engine::Submit(api::ValidatedRequest request, Callbacks callbacks) {
+std::shared_ptr<RequestHandle> Engine::Submit(Permit permit, api::ValidatedRequest request,
+                                              Callbacks callbacks) {
+  TG_CHECK(permit.held(), kInternal, "a request was submitted without an admission permit");
   auto entry = std::make_unique<Entry>();
+  entry->permit = std::move(permit);
   entry->id = next_request_id_.fetch_add(1);
-  if (request.sampling.do_sample && !request.seed_given) {
-    request.sampling.seed = std::random_device{}() * uint64_t{0x100000001} ^ entry->id;
-  }
   entry->request = std::move(request);
   entry->callbacks = std::move(callbacks);
   entry->handle = std::make_shared<RequestHandle>();
@@ -187,8 +177,7 @@ void Engine::TakeIncoming(std::deque<std::unique_ptr<Entry>>& incoming) {
       state_.Enqueue(queued);
     } catch (const Error& e) {
       Fail(*entry, e.kind(), e.message());
-      in_flight_.fetch_sub(1);
-      continue;
+      continue;  // dropped with `incoming`, permit and all
     }
     queue_size_.fetch_add(1);
     queued_[id] = std::move(entry);
@@ -204,7 +193,6 @@ void Engine::DropCancelled() {
     state_.Release(id);
     queued_.erase(id);
     queue_size_.fetch_sub(1);
-    in_flight_.fetch_sub(1);
     metrics_.Increment("tgi_request_cancelled");
   }
   cancelled.clear();
@@ -232,7 +220,6 @@ void Engine::AddChunk(const scheduler::PrefillChunk& chunk, pb::Batch& batch) {
   stop->set_max_new_tokens(ShardMaxNewTokens(r.stopping));
   stop->set_min_new_tokens(r.stopping.min_new_tokens);
   for (uint32_t id : r.stopping.stop_token_ids) stop->add_stop_token_ids(id);
-  for (const std::string& seq : r.stopping.stop_sequences) stop->add_stop_sequences(seq);
   stop->set_ignore_eos_token(r.stopping.ignore_eos);
   out->set_prefill_logprobs(r.decoder_input_details && chunk.generated == 0);
   out->set_top_n_tokens(r.top_n_tokens);
@@ -329,7 +316,6 @@ void Engine::HandleGenerations(const google::protobuf::RepeatedPtrField<pb::Gene
     state_.Release(error.request_id());
     queued_.erase(queued);
     queue_size_.fetch_sub(1);
-    in_flight_.fetch_sub(1);
   }
   for (const pb::Generation& gen : gens) {
     auto it = running_.find(gen.request_id());
@@ -359,6 +345,10 @@ void Engine::HandleGenerations(const google::protobuf::RepeatedPtrField<pb::Gene
       continue;
     }
     for (int i = 0; i < gen.tokens().ids_size() && !entry.done; ++i) HandleToken(entry, gen, i);
+    if (!entry.done && entry.result.generated_tokens >= entry.request.stopping.max_new_tokens) {
+      // The shard owns the length rule; a shard that breaks it must not run on unbounded.
+      Fail(entry, ErrorKind::kUnavailable, "the shard generated past max_new_tokens");
+    }
     if (entry.done) Remove(entry.id);
   }
 }
@@ -389,12 +379,12 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
 
   const size_t previous_length = result.generated_text.size();
   if (!event.token.special) result.generated_text += event.token.text;
+  // Stop strings and stop token ids are matched here; EOS and length are the shard's (see
+  // stopping.h), reported with the step's last token.
   std::optional<FinishReason> finish =
       MatchStop(entry.request.stopping, event.token.id, previous_length, result);
   if (!finish && gen.has_generated_text() && index == gen.tokens().ids_size() - 1) {
     finish = FromProto(gen.generated_text().finish_reason());
-  } else if (!finish && result.generated_tokens >= entry.request.stopping.max_new_tokens) {
-    finish = FinishReason::kLength;
   }
   result.tokens.push_back(event.token);
   result.top_tokens.push_back(event.top_tokens);
@@ -467,7 +457,6 @@ void Engine::Remove(uint64_t id) {
   if (it == running_.end()) return;
   state_.Release(id);
   running_.erase(it);
-  in_flight_.fetch_sub(1);
 }
 
 void Engine::ReconcileWithShard() {
@@ -506,7 +495,6 @@ void Engine::FailAll(ErrorKind kind, const std::string& message) {
     for (auto& [id, entry] : *table) {
       Fail(*entry, kind, message);
       if (table == &queued_) queue_size_.fetch_sub(1);
-      in_flight_.fetch_sub(1);
     }
     table->clear();
   }
@@ -516,7 +504,7 @@ void Engine::FailAll(ErrorKind kind, const std::string& message) {
 void Engine::UpdateGauges() {
   metrics_.Set("tgi_queue_size", queue_size_.load());
   metrics_.Set("tgi_batch_current_size", static_cast<double>(running_.size()));
-  metrics_.Set("tgi_running_requests", in_flight_.load());
+  metrics_.Set("tgi_running_requests", admission_.in_flight());
   metrics_.Set("tgi_kv_blocks_used", state_.used_blocks());
   metrics_.Set("tgi_prefix_cache_blocks", state_.prefix_cache().cached_blocks());
 }

@@ -22,6 +22,7 @@
 #include "generate.pb.h"
 
 #include "router/api/request.h"
+#include "router/engine/admission.h"
 #include "router/engine/generation.h"
 #include "router/engine/text_codec.h"
 #include "router/scheduler/state.h"
@@ -59,17 +60,17 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Reserves `count` of the --max-concurrent-requests permits, or throws
-  // Error(kResourceExhausted) (HTTP 429) at once. Each Submit consumes one permit.
-  void Admit(uint32_t count);
-  // Returns permits reserved by Admit but never submitted.
-  void Unadmit(uint32_t count);
-  // Queues an admitted request. Callbacks run on the engine thread.
-  std::shared_ptr<RequestHandle> Submit(api::ValidatedRequest request, Callbacks callbacks);
+  // `count` of the --max-concurrent-requests permits, or throws Error(kResourceExhausted)
+  // (HTTP 429) at once. Permits never submitted return when dropped.
+  std::vector<Permit> Admit(uint32_t count) { return admission_.Acquire(count); }
+  // Queues an admitted request; its entry holds `permit` until the engine drops it. Callbacks
+  // run on the engine thread.
+  std::shared_ptr<RequestHandle> Submit(Permit permit, api::ValidatedRequest request,
+                                        Callbacks callbacks);
 
   // False after a shard failure (HTTP /health answers 503).
   bool healthy() const { return healthy_.load(); }
-  uint32_t in_flight() const { return in_flight_.load(); }
+  uint32_t in_flight() const { return admission_.in_flight(); }
   uint32_t queue_size() const { return queue_size_.load(); }
   // Stops the loop after failing whatever is still in flight.
   void Stop();
@@ -119,7 +120,7 @@ class Engine {
   std::atomic<uint64_t> next_request_id_{1};
 
   std::atomic<bool> healthy_{true};
-  std::atomic<uint32_t> in_flight_{0};
+  Admission admission_;
   std::atomic<uint32_t> queue_size_{0};
   std::thread thread_;
 };

@@ -76,7 +76,11 @@ RequestSpec FromProto(const textgen::v1::Request& request) {
   spec.generated_ids.assign(request.generated_ids().begin(), request.generated_ids().end());
   const textgen::v1::NextTokenChooserParameters& p = request.parameters();
   // Proto3 zeros mean "unset": map them to the neutral values the sampler expects.
-  spec.sampling.temperature = p.temperature() == 0.0f && !p.do_sample() ? 1.0f : p.temperature();
+  // Whether to sample is the router's decision (do_sample); the shard never derives it.
+  if (p.temperature() < 0.0f) {
+    throw RequestError(request.id(), ErrorKind::kInvalidArgument, "temperature must be >= 0");
+  }
+  spec.sampling.temperature = p.temperature() == 0.0f ? 1.0f : p.temperature();
   spec.sampling.top_k = p.top_k();
   spec.sampling.top_p = p.top_p() == 0.0f ? 1.0f : p.top_p();
   spec.sampling.typical_p = p.typical_p() == 0.0f ? 1.0f : p.typical_p();
