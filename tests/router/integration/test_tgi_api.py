@@ -64,9 +64,10 @@ def test_sampling_parameters_are_accepted_and_seeded(stack, reference):
     b = generate(stack, prompt, **unseeded)
     assert isinstance(a["details"]["seed"], int) and isinstance(b["details"]["seed"], int)
     assert a["details"]["seed"] != b["details"]["seed"]
-    # The reported logprobs are of the distribution sampled from: b repeats a's 64 tokens with
-    # probability exp(sum), so a near-deterministic model would make this test meaningless.
-    assert sum(t["logprob"] for t in a["details"]["tokens"]) < -20
+    # The reported logprobs are of the distribution sampled from, so b repeats a's 64 tokens with
+    # probability exp(sum): under 5e-5 here (stories260K's sums run from -26 to -49), and a
+    # near-deterministic model, which would make the test meaningless, is caught.
+    assert sum(t["logprob"] for t in a["details"]["tokens"]) < -10
     assert ids(a) != ids(b)
     # The returned seed replays the request exactly.
     again = generate(stack, prompt, seed=a["details"]["seed"], **unseeded)
