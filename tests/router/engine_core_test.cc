@@ -167,10 +167,11 @@ struct Outcome {
 
 class EngineCoreTest : public ::testing::Test {
  protected:
-  scheduler::SchedulerConfig Scheduler() {
+  static scheduler::SchedulerConfig Scheduler(uint32_t num_blocks = 64,
+                                              uint32_t token_budget = 64) {
     return {.block_size = 4,
-            .num_blocks = 64,
-            .token_budget = 64,
+            .num_blocks = num_blocks,
+            .token_budget = token_budget,
             .max_batch_size = 0,
             .prefix_caching = false,
             .chunked_prefill = true};
@@ -304,12 +305,7 @@ TEST_F(EngineCoreTest, CancelledWhileQueuedNeverReachesTheShard) {
 }
 
 TEST_F(EngineCoreTest, CancelledPartWayThroughItsPromptLeavesAtTheNextStep) {
-  MakeCore({.block_size = 4,
-            .num_blocks = 64,
-            .token_budget = 8,
-            .max_batch_size = 0,
-            .prefix_caching = false,
-            .chunked_prefill = true});
+  MakeCore(Scheduler(/*num_blocks=*/64, /*token_budget=*/8));
   auto handle = Add(1, 20, 4);  // three chunks of at most 8
   core_->Step();
   EXPECT_EQ(shard_.calls, (std::vector<std::string>{"prefill"}));
@@ -350,30 +346,22 @@ TEST_F(EngineCoreTest, TheLastRunningRequestCancelledClearsItsBatch) {
   EXPECT_EQ(admission_.in_flight(), 0u);
 }
 
-TEST_F(EngineCoreTest, ARequestTheShardDropsFailsAndTheOthersGoOn) {
+// One request lost from the shard's batch, another with a per-request error: only they fail.
+TEST_F(EngineCoreTest, ARequestTheShardDropsOrFailsFailsAloneAndTheOthersGoOn) {
   Add(1, 3, 6);
   Add(2, 3, 6);
+  Add(3, 3, 6);
   core_->Step();
   shard_.drop = {1};
+  shard_.error_for = {2};
   core_->Step();
   ASSERT_TRUE(outcomes_.at(1).error);
   EXPECT_EQ(*outcomes_.at(1).error, ErrorKind::kUnavailable);
   EXPECT_EQ(outcomes_.at(1).message, "the shard dropped the request");
-  RunToIdle();
-  EXPECT_TRUE(outcomes_.at(2).result);
-  EXPECT_EQ(admission_.in_flight(), 0u);
-}
-
-TEST_F(EngineCoreTest, APerRequestShardErrorFailsOnlyThatRequest) {
-  Add(1, 3, 6);
-  Add(2, 3, 6);
-  core_->Step();
-  shard_.error_for = {2};
-  core_->Step();
   ASSERT_TRUE(outcomes_.at(2).error);
   EXPECT_EQ(outcomes_.at(2).message, "CUDA out of memory");
   RunToIdle();
-  EXPECT_TRUE(outcomes_.at(1).result);
+  EXPECT_TRUE(outcomes_.at(3).result);
   EXPECT_TRUE(core_->healthy());
   EXPECT_EQ(admission_.in_flight(), 0u);
 }
@@ -401,12 +389,7 @@ TEST_F(EngineCoreTest, AShardFailureFailsEverythingInFlightAndReturnsEveryPermit
 }
 
 TEST_F(EngineCoreTest, ARequestTheSchedulerRefusesFailsAtOnceAndReturnsItsPermit) {
-  MakeCore({.block_size = 4,
-            .num_blocks = 2,
-            .token_budget = 64,
-            .max_batch_size = 0,
-            .prefix_caching = false,
-            .chunked_prefill = true});
+  MakeCore(Scheduler(/*num_blocks=*/2, /*token_budget=*/64));
   Add(1, 40, 4);  // can never fit in 2 blocks of 4
   ASSERT_TRUE(outcomes_.at(1).error);
   EXPECT_FALSE(core_->has_work());
@@ -415,12 +398,7 @@ TEST_F(EngineCoreTest, ARequestTheSchedulerRefusesFailsAtOnceAndReturnsItsPermit
 
 TEST_F(EngineCoreTest, PreemptedRequestsArePrefilledAgainWithTheirTokensAndFinish) {
   // 6 blocks of 4: two requests of prompt 4 growing to 14 tokens cannot both fit.
-  MakeCore({.block_size = 4,
-            .num_blocks = 6,
-            .token_budget = 64,
-            .max_batch_size = 0,
-            .prefix_caching = false,
-            .chunked_prefill = true});
+  MakeCore(Scheduler(/*num_blocks=*/6, /*token_budget=*/64));
   shard_.scripts[1] = {1, 2, 3, 4};
   shard_.scripts[2] = {3, 4};
   Add(1, 4, 10);
