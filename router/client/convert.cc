@@ -45,6 +45,21 @@ std::vector<ShardTokens> TokensFromProto(
   return out;
 }
 
+ErrorKind KindFromProto(pb::RequestErrorKind kind) {
+  switch (kind) {
+    case pb::REQUEST_ERROR_KIND_INVALID_ARGUMENT:
+      return ErrorKind::kInvalidArgument;
+    case pb::REQUEST_ERROR_KIND_UNSUPPORTED:
+      return ErrorKind::kUnsupported;
+    case pb::REQUEST_ERROR_KIND_RESOURCE_EXHAUSTED:
+      return ErrorKind::kResourceExhausted;
+    case pb::REQUEST_ERROR_KIND_INTERNAL:
+      return ErrorKind::kInternal;
+    default:
+      return ErrorKind::kUnavailable;  // a generation failure
+  }
+}
+
 engine::FinishReason FinishFromProto(pb::FinishReason reason) {
   switch (reason) {
     case pb::FINISH_REASON_EOS_TOKEN:
@@ -135,7 +150,8 @@ StepResult StepFromProto(const Response& response) {
   }
   if (response.has_batch()) result.batch = FromProto(response.batch());
   for (const pb::RequestError& e : response.errors()) {
-    result.errors.push_back({.request_id = e.request_id(), .message = e.message()});
+    result.errors.push_back(
+        {.request_id = e.request_id(), .message = e.message(), .kind = KindFromProto(e.kind())});
   }
   result.timings = {.forward_ns = response.timings().forward_ns(),
                     .decode_ns = response.timings().decode_ns(),

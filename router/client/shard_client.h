@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "router/api/request.h"
 #include "router/engine/generation.h"
 
@@ -68,9 +69,12 @@ struct ShardGeneration {
   std::optional<uint64_t> seed;
 };
 
+// One request failed inside a step; the others go on. `kind` is the shard's, so a request the
+// shard finds invalid is answered 422 like any invalid request (kUnavailable: 424).
 struct ShardRequestError {
   uint64_t request_id = 0;
   std::string message;
+  ErrorKind kind = ErrorKind::kUnavailable;
 };
 
 struct StepTimings {

@@ -202,13 +202,13 @@ void EngineCore::HandleResult(const client::StepResult& result, bool prefill) {
   for (const client::ShardRequestError& error : result.errors) {
     auto it = running_.find(error.request_id);
     if (it != running_.end()) {
-      Fail(*it->second, ErrorKind::kUnavailable, error.message);
+      Fail(*it->second, error.kind, error.message);
       Remove(error.request_id);
       continue;
     }
     auto queued = queued_.find(error.request_id);  // a prompt chunk that failed
     if (queued == queued_.end()) continue;
-    Fail(*queued->second, ErrorKind::kUnavailable, error.message);
+    Fail(*queued->second, error.kind, error.message);
     state_.Release(error.request_id);
     queued_.erase(queued);
   }

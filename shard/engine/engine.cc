@@ -310,7 +310,7 @@ void Engine::AddDecodeRows(std::vector<RequestState>& requests, ForwardBatch& ba
       batch.seq_lens.push_back(static_cast<int32_t>(r.tokens.size()));
       runnable.push_back(std::move(r));
     } catch (const RequestError& e) {
-      errors.push_back({e.request_id(), e.message()});
+      errors.push_back({e.request_id(), e.message(), e.kind()});
     }
   }
 }
@@ -381,7 +381,7 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
                            "prompt logprobs need the whole prompt in one chunk");
       }
     } catch (const RequestError& e) {
-      output.errors.push_back({e.request_id(), e.message()});
+      output.errors.push_back({e.request_id(), e.message(), e.kind()});
       continue;
     }
     for (uint32_t p = first; p < end; ++p) {

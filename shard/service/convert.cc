@@ -23,6 +23,22 @@ textgen::v1::FinishReason ToProto(FinishReason reason) {
   return textgen::v1::FINISH_REASON_UNSPECIFIED;
 }
 
+textgen::v1::RequestErrorKind ToProto(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalidArgument:
+      return textgen::v1::REQUEST_ERROR_KIND_INVALID_ARGUMENT;
+    case ErrorKind::kUnsupported:
+      return textgen::v1::REQUEST_ERROR_KIND_UNSUPPORTED;
+    case ErrorKind::kResourceExhausted:
+      return textgen::v1::REQUEST_ERROR_KIND_RESOURCE_EXHAUSTED;
+    case ErrorKind::kInternal:
+      return textgen::v1::REQUEST_ERROR_KIND_INTERNAL;
+    default:
+      break;
+  }
+  return textgen::v1::REQUEST_ERROR_KIND_UNSPECIFIED;
+}
+
 void ToProto(const GenerationOut& gen, textgen::v1::Generation* out) {
   out->set_request_id(gen.request_id);
   if (gen.prefill_tokens.has_value()) {
@@ -162,6 +178,7 @@ void ToProto(const StepOutput& step, Response* response) {
     textgen::v1::RequestError* error = response->add_errors();
     error->set_request_id(failure.request_id);
     error->set_message(failure.message);
+    error->set_kind(ToProto(failure.kind));
   }
 }
 template void ToProto(const StepOutput&, textgen::v1::PrefillResponse*);

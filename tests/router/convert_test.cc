@@ -82,6 +82,8 @@ TEST(RouterConvertTest, AResponseComesBackWithFinishSeedErrorsAndBatch) {
   pb::RequestError* error = response.add_errors();
   error->set_request_id(9);
   error->set_message("boom");
+  error->set_kind(pb::REQUEST_ERROR_KIND_INVALID_ARGUMENT);
+  response.add_errors()->set_request_id(10);  // an older shard's error, with no kind
   response.mutable_timings()->set_forward_ns(1000);
 
   const StepResult result = FromProto(response);
@@ -98,8 +100,10 @@ TEST(RouterConvertTest, AResponseComesBackWithFinishSeedErrorsAndBatch) {
   ASSERT_TRUE(result.batch);
   EXPECT_EQ(result.batch->id, 5u);
   EXPECT_EQ(result.batch->request_ids, std::vector<uint64_t>{8});
-  ASSERT_EQ(result.errors.size(), 1u);
+  ASSERT_EQ(result.errors.size(), 2u);
   EXPECT_EQ(result.errors[0].message, "boom");
+  EXPECT_EQ(result.errors[0].kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(result.errors[1].kind, ErrorKind::kUnavailable);
   EXPECT_EQ(result.timings.forward_ns, 1000u);
   EXPECT_FALSE(FromProto(pb::DecodeResponse()).batch) << "no batch: every request finished";
 }

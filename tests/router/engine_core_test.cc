@@ -121,7 +121,9 @@ class FakeShard : public client::ShardClient {
     std::vector<uint64_t> survivors;
     for (uint64_t id : ids) {
       if (error_for.erase(id)) {
-        result.errors.push_back({.request_id = id, .message = "CUDA out of memory"});
+        result.errors.push_back({.request_id = id,
+                                 .message = "CUDA out of memory",
+                                 .kind = ErrorKind::kResourceExhausted});
         live_.erase(id);
         continue;
       }
@@ -360,6 +362,7 @@ TEST_F(EngineCoreTest, ARequestTheShardDropsOrFailsFailsAloneAndTheOthersGoOn) {
   EXPECT_EQ(outcomes_.at(1).message, "the shard dropped the request");
   ASSERT_TRUE(outcomes_.at(2).error);
   EXPECT_EQ(outcomes_.at(2).message, "CUDA out of memory");
+  EXPECT_EQ(*outcomes_.at(2).error, ErrorKind::kResourceExhausted) << "the shard's kind, intact";
   RunToIdle();
   EXPECT_TRUE(outcomes_.at(3).result);
   EXPECT_TRUE(core_->healthy());
