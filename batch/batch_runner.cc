@@ -98,7 +98,8 @@ bool BatchRunner::Run(const std::vector<std::string>& lines) {
              true);
       continue;
     }
-    engine_.Admit(1);  // never over the limit: the runner keeps in_flight_ below it
+    // Never refused: the engine's limit is twice what the runner keeps in flight.
+    engine::Permit permit = std::move(engine_.Admit(1).front());
     {
       std::lock_guard lock(mutex_);
       ++in_flight_;
@@ -142,7 +143,7 @@ bool BatchRunner::Run(const std::vector<std::string>& lines) {
       }
       Finish(index, ErrorRecord(index, id, kind, message), true);
     };
-    engine_.Submit(std::move(item.request), std::move(callbacks));
+    engine_.Submit(std::move(permit), std::move(item.request), std::move(callbacks));
   }
   std::unique_lock lock(mutex_);
   while (!stop_ && resumed_ + finished_ < total) {

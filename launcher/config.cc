@@ -188,7 +188,10 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
   add("chat-template", &c.chat_template, "Jinja chat template file overriding the model's", "FILE");
   add("gpu-memory-utilization", &c.gpu_memory_utilization,
       "Fraction of GPU memory for weights + KV cache", "F");
-  add("served-model-name", &c.served_model_name, "Model name reported by the API", "NAME");
+  add("served-model-name", &c.served_model_name,
+      "Model name in /v1/models and responses (default: the hub id, or the model directory's "
+      "name or file's stem)",
+      "NAME");
   add("download-only", &c.download_only, "Resolve/download the model, then exit");
   add("disable-progress", &c.disable_progress, "No download progress bars");
   add("startup-timeout", &c.startup_timeout_s, "Seconds for shards to load and answer Health", "S");

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "router/api/served_model_name.h"
 #include "router/api/validation.h"
 #include "router/client/sharded_client.h"
 #include "router/engine/engine.h"
@@ -74,7 +75,9 @@ int Run(int argc, char** argv) {
   flags.Add("tokenizer-name", &config.tokenizer_name,
             "tokenizer.json, a directory holding one, or a .gguf", {.required = true});
   flags.Add("model-id", &config.model_id, "Model shown in /info", {.env = "MODEL_ID"});
-  flags.Add("served-model-name", &config.served_model_name, "Model name in the OpenAI API");
+  flags.Add("served-model-name", &config.served_model_name,
+            "Model name in /v1/models and responses (default: the hub id, or the model "
+            "directory's name or file's stem; never a path)");
   flags.Add("chat-template", &config.chat_template, "Jinja chat template file (overrides)");
   flags.Add("max-concurrent-requests", &config.max_concurrent_requests,
             "Requests in flight before answering 429");
@@ -126,7 +129,7 @@ int Run(int argc, char** argv) {
                    .format = config.json_output ? tg::LogFormat::kJson : tg::LogFormat::kText,
                    .level = config.log_level});
   if (config.served_model_name.empty()) {
-    config.served_model_name = config.model_id.empty() ? "tgi" : config.model_id;
+    config.served_model_name = tg::api::DefaultServedModelName(config.model_id);
   }
 
   // Signals are taken synchronously by main (sigwait), so block them before any thread starts.

@@ -45,7 +45,7 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
     if (!v->is_string()) Invalid("`model` must be a string");
     out.model = v->get<std::string>();
   }
-  // OpenAI's default temperature is 1 (sampling); 0 means greedy.
+  // OpenAI samples by default (temperature 1); validation turns temperature 0 into greedy.
   r.sampling.do_sample = true;
   if (const json* v = Field(body, "temperature")) {
     r.sampling.temperature = static_cast<float>(Number(*v, "temperature"));
@@ -119,7 +119,6 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
   if (const json* v = Field(body, "include_stop_str_in_output")) {
     r.stopping.include_stop_str_in_output = Bool(*v, "include_stop_str_in_output");
   }
-  if (r.sampling.temperature == 0.0f) r.sampling.do_sample = false;
 }
 
 }  // namespace

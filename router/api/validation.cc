@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "router/api/json_fields.h"
+#include "router/api/sampling_decision.h"
 
 namespace tg::api {
 namespace {
@@ -162,10 +163,6 @@ ValidatedRequest Validator::FinishTokens(std::string prompt, std::vector<uint32_
   SamplingParams& s = r.sampling;
   // temperature 0 means greedy (TGI rejects it; OpenAI clients send it all the time).
   if (!(s.temperature >= 0.0f)) Invalid("`temperature` must be >= 0");
-  if (s.temperature == 0.0f) {
-    s.temperature = 1.0f;
-    s.do_sample = false;
-  }
   // top_p 1.0 means "off" (TGI rejects it too).
   if (!(s.top_p > 0.0f && s.top_p <= 1.0f)) Invalid("`top_p` must be > 0.0 and <= 1.0");
   if (!(s.typical_p > 0.0f && s.typical_p <= 1.0f)) {
@@ -179,13 +176,12 @@ ValidatedRequest Validator::FinishTokens(std::string prompt, std::vector<uint32_
   if (!(s.presence_penalty >= -2.0f && s.presence_penalty <= 2.0f)) {
     Invalid("`presence_penalty` must be >= -2.0 and <= 2.0");
   }
-  const bool sampling = s.do_sample || s.temperature != 1.0f || s.top_k > 0 || s.top_p < 1.0f ||
-                        s.typical_p < 1.0f || s.min_p > 0.0f;
+  DecideSampling(s, r.seed_given);
   if (r.best_of == 0) Invalid("`best_of` must be strictly positive");
   if (r.best_of > limits_.max_best_of) {
     Invalid("`best_of` must be <= " + std::to_string(limits_.max_best_of));
   }
-  if (r.best_of > 1 && !sampling) Invalid("you must use sampling when `best_of` is > 1");
+  if (r.best_of > 1 && !s.do_sample) Invalid("you must use sampling when `best_of` is > 1");
   if (r.best_of > 1 && r.seed_given) Invalid("`seed` must not be set when `best_of` > 1");
   if (r.stopping.stop_sequences.size() > limits_.max_stop_sequences) {
     Invalid("`stop` supports up to " + std::to_string(limits_.max_stop_sequences) +

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "generate.grpc.pb.h"
+#include "router/client/convert.h"
 
 namespace tg::client {
 namespace {
@@ -138,26 +139,27 @@ pb::WarmupResponse ShardedClient::Warmup(const pb::WarmupRequest& request) {
   return result;
 }
 
-pb::PrefillResponse ShardedClient::Prefill(const pb::PrefillRequest& request) {
+StepResult ShardedClient::Prefill(const PrefillCall& call) {
+  const pb::PrefillRequest request = ToProto(call);
   auto responses = impl_->All<pb::PrefillResponse>(
       "Prefill", [&](Stub& s, grpc::ClientContext* c, pb::PrefillResponse* out) {
         return s.Prefill(c, request, out);
       });
   KeepSlowestTimings(responses);
-  return std::move(responses[0]);
+  return FromProto(responses[0]);
 }
 
-pb::DecodeResponse ShardedClient::Decode(const pb::DecodeRequest& request) {
+StepResult ShardedClient::Decode(const DecodeCall& call) {
+  const pb::DecodeRequest request = ToProto(call);
   auto responses = impl_->All<pb::DecodeResponse>(
       "Decode", [&](Stub& s, grpc::ClientContext* c, pb::DecodeResponse* out) {
         return s.Decode(c, request, out);
       });
   KeepSlowestTimings(responses);
-  return std::move(responses[0]);
+  return FromProto(responses[0]);
 }
 
-pb::FilterBatchResponse ShardedClient::FilterBatch(uint64_t batch_id,
-                                                   const std::vector<uint64_t>& keep) {
+CachedBatch ShardedClient::FilterBatch(uint64_t batch_id, const std::vector<uint64_t>& keep) {
   pb::FilterBatchRequest request;
   request.set_batch_id(batch_id);
   for (uint64_t id : keep) request.add_request_ids(id);
@@ -165,7 +167,7 @@ pb::FilterBatchResponse ShardedClient::FilterBatch(uint64_t batch_id,
       "FilterBatch", [&](Stub& s, grpc::ClientContext* c, pb::FilterBatchResponse* out) {
         return s.FilterBatch(c, request, out);
       });
-  return std::move(responses[0]);
+  return FromProto(responses[0].batch());
 }
 
 void ShardedClient::ClearCache(std::optional<uint64_t> batch_id) {

@@ -2,7 +2,8 @@
 //
 // Generations come from rank 0 (all ranks compute the same tokens); timings are the slowest
 // rank's; any failed rank fails the whole call with tg::Error(kUnavailable), which the engine
-// turns into 424 for the in-flight requests. gRPC stays behind a pimpl.
+// turns into 424 for the in-flight requests. gRPC stays behind a pimpl. The engine sees it only
+// as a ShardClient (engine types; router/client/convert.cc converts).
 #pragma once
 
 #include <chrono>
@@ -13,16 +14,17 @@
 #include <vector>
 
 #include "generate.pb.h"
+#include "router/client/shard_client.h"
 
 namespace tg::client {
 
-class ShardedClient {
+class ShardedClient : public ShardClient {
  public:
   // Connects to the master shard's socket path (e.g. /tmp/text-gen-server-0), asks it for the
   // addresses of all ranks (ServiceDiscovery) and connects to each.
   static std::unique_ptr<ShardedClient> Connect(const std::string& master_uds_path,
                                                 std::chrono::seconds connect_timeout);
-  ~ShardedClient();
+  ~ShardedClient() override;
 
   size_t world_size() const;
   const std::vector<std::string>& urls() const;
@@ -32,11 +34,10 @@ class ShardedClient {
   void Health();
   // Minimum max_supported_total_tokens and num_blocks over ranks.
   textgen::v1::WarmupResponse Warmup(const textgen::v1::WarmupRequest& request);
-  textgen::v1::PrefillResponse Prefill(const textgen::v1::PrefillRequest& request);
-  textgen::v1::DecodeResponse Decode(const textgen::v1::DecodeRequest& request);
-  textgen::v1::FilterBatchResponse FilterBatch(uint64_t batch_id,
-                                               const std::vector<uint64_t>& keep);
-  void ClearCache(std::optional<uint64_t> batch_id);
+  StepResult Prefill(const PrefillCall& call) override;
+  StepResult Decode(const DecodeCall& call) override;
+  CachedBatch FilterBatch(uint64_t batch_id, const std::vector<uint64_t>& keep) override;
+  void ClearCache(std::optional<uint64_t> batch_id) override;
 
  private:
   struct Impl;

@@ -1,5 +1,10 @@
-// The router's stopping rules for one new token: stop token ids (vLLM) and stop sequences
-// matched on the detokenized text. Neither applies before min_new_tokens tokens.
+// Where a request stops, one home per rule:
+//   - length (max_new_tokens, counted across preemption re-prefills) and EOS (unless ignore_eos):
+//     the shard (shard/engine/engine.cc), reported as the finish reason of its last token;
+//   - stop token ids (vLLM) and stop sequences, matched on the detokenized text: here, the
+//     router's only stopping rules. The shard receives stop token ids solely to ban them (and
+//     EOS) before min_new_tokens; stop sequences never leave the router.
+// Neither router rule applies before min_new_tokens tokens.
 #pragma once
 
 #include <cstddef>

@@ -198,8 +198,6 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
                 "`n` must be <= " + std::to_string(c.validator.limits().max_best_of));
   }
   // One validated request per prompt: chat renders one; completions take one or more.
-  const bool seed_given = parsed.request.seed_given;
-  parsed.request.seed_given = false;  // n > 1 with a seed is fine here: choices get seed + i
   std::vector<api::ValidatedRequest> prompts;
   if (chat) {
     if (!c.chat) throw Error(ErrorKind::kInvalidArgument, c.chat_error);
@@ -222,7 +220,7 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
     }
   }
   const uint32_t total = static_cast<uint32_t>(prompts.size()) * parsed.n;
-  engine.Admit(total);
+  std::vector<engine::Permit> permits = engine.Admit(total);
 
   auto pending = std::make_shared<Pending>();
   pending->request = parsed;
@@ -274,9 +272,9 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
     };
     // Choice index = prompt * n + i, as OpenAI numbers them.
     api::ValidatedRequest copy = prompts[i / parsed.n];
-    if (seed_given) copy.sampling.seed += i % parsed.n;
-    copy.seed_given = seed_given;
-    auto handle = engine.Submit(std::move(copy), std::move(callbacks));
+    // The n choices of a prompt draw apart: seed (given or drawn in validation) + i.
+    if (copy.sampling.do_sample) copy.sampling.seed += i % parsed.n;
+    auto handle = engine.Submit(std::move(permits[i]), std::move(copy), std::move(callbacks));
     std::lock_guard lock(pending->mutex);
     pending->handles.push_back(std::move(handle));
   }

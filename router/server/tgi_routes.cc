@@ -78,7 +78,7 @@ void HandleGenerate(App::Context& c, const http::Request& request,
     throw Error(ErrorKind::kInvalidArgument, "`best_of` != 1 is not allowed for this endpoint");
   }
   const uint32_t count = validated.best_of;
-  engine.Admit(count);
+  std::vector<engine::Permit> permits = engine.Admit(count);
 
   auto pending = std::make_shared<Pending>();
   pending->request = validated;
@@ -127,7 +127,9 @@ void HandleGenerate(App::Context& c, const http::Request& request,
   };
   for (uint32_t i = 0; i < count; ++i) {
     api::ValidatedRequest copy = validated;
-    auto handle = engine.Submit(std::move(copy), callbacks);
+    // best_of sequences draw apart (validation refuses a given seed with best_of > 1).
+    copy.sampling.seed += i;
+    auto handle = engine.Submit(std::move(permits[i]), std::move(copy), callbacks);
     std::lock_guard lock(pending->mutex);
     pending->handles.push_back(std::move(handle));
   }

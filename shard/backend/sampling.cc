@@ -150,12 +150,6 @@ std::vector<float> LogSoftmax(const std::vector<float>& logits) {
 
 }  // namespace
 
-bool Sampling(const SamplingParams& params) {
-  if (params.temperature <= 0.0f) return false;
-  return params.do_sample || params.temperature != 1.0f || params.top_k != 0 ||
-         params.top_p < 1.0f || params.typical_p < 1.0f || params.min_p > 0.0f;
-}
-
 SampleResult SampleRow(std::span<const float> row, const SampleRequest& request) {
   TG_CHECK(!row.empty(), kInvalidArgument, "empty logits row");
   std::vector<float> logits(row.begin(), row.end());
@@ -163,9 +157,10 @@ SampleResult SampleRow(std::span<const float> row, const SampleRequest& request)
   ApplyPenalties(request, logits);
   SampleResult result;
   const SamplingParams& p = request.params;
-  if (!Sampling(p)) {
+  if (!p.do_sample) {
     result.token = Argmax(logits);
   } else {
+    TG_CHECK(p.temperature > 0.0f, kInvalidArgument, "sampling needs temperature > 0");
     if (p.temperature != 1.0f) {
       for (float& x : logits) x /= p.temperature;
     }

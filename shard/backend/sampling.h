@@ -8,7 +8,9 @@
 //        logit[t] = logit[t] > 0 ? logit[t] / r : logit[t] * r
 //   2. frequency f and presence p penalties: logit[t] -= f * count(t) + p * (count(t) > 0),
 //      counts over `history` (prompt and generated tokens, as TGI)
-//   3. greedy (!Sampling(params)): token = argmax (lowest id on ties); skip to 9
+//   3. greedy (!do_sample): token = argmax (lowest id on ties); skip to 9. Whether a request
+//      samples is the router's decision (router/api/sampling_decision.h); warpers are ignored
+//      when greedy, and sampling needs temperature > 0
 //   4. temperature T: logit /= T
 //   5. top-k (k > 0): keep the k largest logits (ties at the k-th value all kept)
 //   6. top-p (p < 1): sort kept tokens by probability descending (ties: lower id first), keep the
@@ -44,10 +46,6 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;
   float presence_penalty = 0.0f;
 };
-
-// True when the request samples: do_sample, or any warper away from its neutral value (TGI's
-// rule). temperature <= 0 always means greedy.
-bool Sampling(const SamplingParams& params);
 
 // One additive bias on a raw logit (OpenAI logit_bias; -inf bans the token).
 struct LogitBias {

@@ -310,7 +310,7 @@ void Engine::AddDecodeRows(std::vector<RequestState>& requests, ForwardBatch& ba
       batch.seq_lens.push_back(static_cast<int32_t>(r.tokens.size()));
       runnable.push_back(std::move(r));
     } catch (const RequestError& e) {
-      errors.push_back({e.request_id(), e.message()});
+      errors.push_back({e.request_id(), e.message(), e.kind()});
     }
   }
 }
@@ -381,7 +381,7 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
                            "prompt logprobs need the whole prompt in one chunk");
       }
     } catch (const RequestError& e) {
-      output.errors.push_back({e.request_id(), e.message()});
+      output.errors.push_back({e.request_id(), e.message(), e.kind()});
       continue;
     }
     for (uint32_t p = first; p < end; ++p) {
@@ -448,9 +448,9 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
   }
   std::vector<std::vector<TokenInfo>> prompt_tops;
   if (std::any_of(prompt_top_n.begin(), prompt_top_n.end(), [](uint32_t n) { return n > 0; })) {
-    prompt_tops = PromptTopTokens(logits.Rows(static_cast<int64_t>(sampled_rows),
-                                              static_cast<int64_t>(prompt_top_n.size())),
-                                  prompt_top_n);
+    prompt_tops = PromptTopTokens(
+        logits.Rows(static_cast<int64_t>(sampled_rows), static_cast<int64_t>(prompt_top_n.size())),
+        prompt_top_n);
   }
   // Prompt tokens with their logprobs: NaN for the first token and for cached positions.
   std::vector<std::optional<std::vector<TokenInfo>>> prefill_tokens(complete.size());
@@ -550,7 +550,9 @@ void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestSta
       gen.top_tokens.push_back({token, logprob, eos_ids_.contains(token)});
     }
     gen.generated_tokens = r.generated;
-    if (backend::Sampling(r.spec.sampling)) gen.seed = r.spec.sampling.seed;
+    if (r.spec.sampling.do_sample) gen.seed = r.spec.sampling.seed;
+    // The one home of the EOS and length rules (the router matches stop strings and stop token
+    // ids itself: router/engine/stopping.h). `generated` counts re-prefilled tokens too.
     if (is_eos && !r.spec.ignore_eos) {
       gen.finish = FinishReason::kEosToken;
     } else if (r.generated >= std::max<uint32_t>(1, r.spec.max_new_tokens)) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "shard/backend/sampling.h"
 
 namespace tg::shard {
@@ -69,6 +70,7 @@ struct CachedBatchInfo {
 struct RequestFailure {
   uint64_t request_id = 0;
   std::string message;
+  ErrorKind kind = ErrorKind::kInternal;  // crosses to the router, which answers by it
 };
 
 struct StepTimings {

@@ -23,6 +23,22 @@ textgen::v1::FinishReason ToProto(FinishReason reason) {
   return textgen::v1::FINISH_REASON_UNSPECIFIED;
 }
 
+textgen::v1::RequestErrorKind ToProto(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalidArgument:
+      return textgen::v1::REQUEST_ERROR_KIND_INVALID_ARGUMENT;
+    case ErrorKind::kUnsupported:
+      return textgen::v1::REQUEST_ERROR_KIND_UNSUPPORTED;
+    case ErrorKind::kResourceExhausted:
+      return textgen::v1::REQUEST_ERROR_KIND_RESOURCE_EXHAUSTED;
+    case ErrorKind::kInternal:
+      return textgen::v1::REQUEST_ERROR_KIND_INTERNAL;
+    default:
+      break;
+  }
+  return textgen::v1::REQUEST_ERROR_KIND_UNSPECIFIED;
+}
+
 void ToProto(const GenerationOut& gen, textgen::v1::Generation* out) {
   out->set_request_id(gen.request_id);
   if (gen.prefill_tokens.has_value()) {
@@ -76,7 +92,11 @@ RequestSpec FromProto(const textgen::v1::Request& request) {
   spec.generated_ids.assign(request.generated_ids().begin(), request.generated_ids().end());
   const textgen::v1::NextTokenChooserParameters& p = request.parameters();
   // Proto3 zeros mean "unset": map them to the neutral values the sampler expects.
-  spec.sampling.temperature = p.temperature() == 0.0f && !p.do_sample() ? 1.0f : p.temperature();
+  // Whether to sample is the router's decision (do_sample); the shard never derives it.
+  if (p.temperature() < 0.0f) {
+    throw RequestError(request.id(), ErrorKind::kInvalidArgument, "temperature must be >= 0");
+  }
+  spec.sampling.temperature = p.temperature() == 0.0f ? 1.0f : p.temperature();
   spec.sampling.top_k = p.top_k();
   spec.sampling.top_p = p.top_p() == 0.0f ? 1.0f : p.top_p();
   spec.sampling.typical_p = p.typical_p() == 0.0f ? 1.0f : p.typical_p();
@@ -158,6 +178,7 @@ void ToProto(const StepOutput& step, Response* response) {
     textgen::v1::RequestError* error = response->add_errors();
     error->set_request_id(failure.request_id);
     error->set_message(failure.message);
+    error->set_kind(ToProto(failure.kind));
   }
 }
 template void ToProto(const StepOutput&, textgen::v1::PrefillResponse*);

@@ -111,7 +111,7 @@ grpc::Status ShardService::Prefill(grpc::ServerContext*, const textgen::v1::Pref
       try {
         specs.push_back(FromProto(r));
       } catch (const RequestError& e) {
-        rejected.push_back({e.request_id(), e.message()});
+        rejected.push_back({e.request_id(), e.message(), e.kind()});
       }
     }
     std::vector<uint64_t> cached;

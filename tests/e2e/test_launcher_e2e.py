@@ -50,6 +50,10 @@ def test_serves_generate_and_chat_then_stops_cleanly_on_sigterm(server):
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == 20
     assert len(content) > 20 and first["greedy_text"].startswith(content), content
+    # --model-id was a directory path: the API names the model after it, never by the path.
+    assert body["model"] == STORIES.name
+    models = requests.get(server.url + "/v1/models", timeout=10).json()
+    assert [m["id"] for m in models["data"]] == [STORIES.name], models
 
     pids = server.child_pids()
     assert set(pids) == {"shard-0", "router"}, server.log()

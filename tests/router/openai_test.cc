@@ -18,7 +18,8 @@ TEST(OpenAiTest, ParsesChatRequests) {
     "max_completion_tokens": 7, "stop": "x", "n": 2, "logprobs": true, "top_logprobs": 3,
     "stream": true, "stream_options": {"include_usage": true}, "seed": 5, "ignore_eos": true})"));
   EXPECT_EQ(r.route, OpenAiRoute::kChat);
-  EXPECT_FALSE(r.request.sampling.do_sample) << "temperature 0 is greedy";
+  // Validation turns temperature 0 into greedy (ValidationTest.TemperatureZeroIsGreedy).
+  EXPECT_FLOAT_EQ(r.request.sampling.temperature, 0.0f);
   EXPECT_TRUE(r.max_tokens_given);
   EXPECT_EQ(r.request.stopping.max_new_tokens, 7u);
   EXPECT_EQ(r.request.stopping.stop_sequences, (std::vector<std::string>{"x"}));

@@ -59,6 +59,43 @@ TEST(ValidationTest, TemperatureZeroIsGreedy) {
   EXPECT_FLOAT_EQ(r.sampling.temperature, 1.0f);
 }
 
+TEST(ValidationTest, TemperatureZeroIsGreedyWhateverTheOtherWarpers) {
+  const auto r = MakeValidator().ValidateTgi(json::parse(
+      R"({"inputs": "a", "parameters": {"temperature": 0, "top_k": 5, "top_p": 0.5}})"));
+  EXPECT_FALSE(r.sampling.do_sample);
+  EXPECT_EQ(r.sampling.top_k, 0u);
+  EXPECT_FLOAT_EQ(r.sampling.top_p, 1.0f);
+  EXPECT_EQ(r.sampling.seed, 0u);
+}
+
+// TGI: any warper away from neutral samples, even with do_sample false; the request gets a
+// random seed once, here, unless it gave one.
+TEST(ValidationTest, AWarperSamplesAndGetsARandomSeed) {
+  for (const char* warper :
+       {R"("temperature": 0.7)", R"("top_k": 5)", R"("top_p": 0.9)", R"("typical_p": 0.9)",
+        R"("min_p": 0.1)", R"("do_sample": true)", R"("temperature": 0.7, "do_sample": false)"}) {
+    const json body =
+        json::parse(std::string(R"({"inputs": "a", "parameters": {)") + warper + "}}");
+    const auto a = MakeValidator().ValidateTgi(body);
+    const auto b = MakeValidator().ValidateTgi(body);
+    EXPECT_TRUE(a.sampling.do_sample) << warper;
+    EXPECT_FALSE(a.seed_given) << warper;
+    // Two 64-bit draws agreeing would be a broken generator.
+    EXPECT_NE(a.sampling.seed, b.sampling.seed) << warper;
+  }
+}
+
+TEST(ValidationTest, AGivenSeedIsKeptAndGreedyHasNone) {
+  const auto seeded = MakeValidator().ValidateTgi(
+      json::parse(R"({"inputs": "a", "parameters": {"temperature": 0.7, "seed": 9}})"));
+  EXPECT_TRUE(seeded.sampling.do_sample);
+  EXPECT_EQ(seeded.sampling.seed, 9u);
+  const auto greedy = MakeValidator().ValidateTgi(
+      json::parse(R"({"inputs": "a", "parameters": {"temperature": 1.0, "top_p": 1.0}})"));
+  EXPECT_FALSE(greedy.sampling.do_sample);
+  EXPECT_EQ(greedy.sampling.seed, 0u);
+}
+
 TEST(ValidationTest, NullsFromClientsMeanAbsent) {
   const auto r = MakeValidator().ValidateTgi(json::parse(
       R"({"inputs": "a", "stream": false, "parameters": {"top_k": null, "seed": null,

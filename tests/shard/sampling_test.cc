@@ -8,6 +8,7 @@
 #include <numeric>
 #include <set>
 
+#include "common/error.h"
 #include "shard/backend/philox.h"
 #include "shard/backend/sampling.h"
 
@@ -172,10 +173,19 @@ TEST(SamplingTest, GreedyPicksTheArgmaxAndReportsItsLogprob) {
   EXPECT_EQ(r.top[1].first, 6);
   EXPECT_EQ(r.top[2].first, 1);
   EXPECT_NEAR(r.top[1].second, std::log(p[6]), 1e-5);
-  // Temperature <= 0 is greedy even with do_sample.
+  // The router decides whether a request samples: without do_sample the warpers change nothing.
+  SamplingParams warped;
+  warped.temperature = 3.0f;
+  warped.top_k = 4;
+  warped.top_p = 0.5f;
+  warped.seed = 11;
+  for (uint64_t step = 0; step < 20; ++step) {
+    EXPECT_EQ(SampleRow(kLogits, {.params = warped, .step = step}).token, 0);
+  }
+  // Sampling at temperature 0 is a contract violation, not a silent greedy pick.
   SamplingParams cold = Sampled();
   cold.temperature = 0.0f;
-  EXPECT_EQ(SampleRow(kLogits, {.params = cold, .step = 5}).token, 0);
+  EXPECT_THROW(SampleRow(kLogits, {.params = cold, .step = 5}), Error);
 }
 
 TEST(SamplingTest, LogprobIsOfTheProcessedDistribution) {

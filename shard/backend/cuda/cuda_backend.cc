@@ -549,7 +549,7 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
     h.frequency_penalty = sp.frequency_penalty;
     h.presence_penalty = sp.presence_penalty;
     h.top_k = sp.top_k;
-    h.sampling = Sampling(sp) ? 1 : 0;
+    h.sampling = sp.do_sample ? 1 : 0;
     h.top_n = static_cast<int32_t>(std::min<uint32_t>(req.top_n, kMaxTopN));
     h.seed = sp.seed;
     h.step = req.step;

@@ -139,8 +139,14 @@ def test_continuous_usage_stats_in_every_chunk(stack, reference):
     ({"prompt": "x", "best_of": 3}, "best_of"),
     ({"prompt": "x", "suffix": "y"}, "suffix"),
     ({"prompt": "x", "guided_json": {}}, "guided_json"),
+    # Found invalid by the shard, which knows the vocabulary: its error kind crosses the process
+    # boundary intact (it used to be a 424 "generation" error).
+    ({"prompt": [1, 99999], "max_tokens": 2}, "token id 99999"),
+    ({"prompt": "x", "max_tokens": 2, "stop_token_ids": [99999]}, "stop_token_ids"),
+    ({"prompt": "x", "max_tokens": 2, "logit_bias": {"99999": 5}}, "logit_bias"),
 ])
 def test_unsupported_or_invalid_is_a_422_naming_it(stack, body, field):
     r = post(stack, body)
     assert r.status_code == 422, r.text
     assert field in r.json()["error"]["message"]
+    assert requests.get(stack.url + "/health", timeout=10).status_code == 200

@@ -57,14 +57,36 @@ def test_text_generation_client(stack, reference):
 
 def test_sampling_parameters_are_accepted_and_seeded(stack, reference):
     prompt = reference[0]["prompt"]
-    a = generate(stack, prompt, max_new_tokens=16, do_sample=True, temperature=0.8, top_k=20,
-                 top_p=0.9, typical_p=0.95, min_p=0.01, repetition_penalty=1.1,
-                 frequency_penalty=0.1, presence_penalty=0.1, seed=7, details=True)
-    b = generate(stack, prompt, max_new_tokens=16, do_sample=True, temperature=0.8, top_k=20,
-                 top_p=0.9, typical_p=0.95, min_p=0.01, repetition_penalty=1.1,
-                 frequency_penalty=0.1, presence_penalty=0.1, seed=7, details=True)
-    assert a["generated_text"] == b["generated_text"]
-    assert a["details"]["seed"] == 7
+    ids = lambda out: [t["id"] for t in out["details"]["tokens"]]
+    # A warper alone samples (TGI), with a random seed drawn once per request and returned.
+    unseeded = dict(max_new_tokens=64, temperature=0.7, details=True)
+    a = generate(stack, prompt, **unseeded)
+    b = generate(stack, prompt, **unseeded)
+    assert isinstance(a["details"]["seed"], int) and isinstance(b["details"]["seed"], int)
+    assert a["details"]["seed"] != b["details"]["seed"]
+    # The reported logprobs are of the distribution sampled from, so b repeats a's 64 tokens with
+    # probability exp(sum): under 5e-5 here (stories260K's sums run from -26 to -49), and a
+    # near-deterministic model, which would make the test meaningless, is caught.
+    assert sum(t["logprob"] for t in a["details"]["tokens"]) < -10
+    assert ids(a) != ids(b)
+    # The returned seed replays the request exactly.
+    again = generate(stack, prompt, seed=a["details"]["seed"], **unseeded)
+    assert ids(again) == ids(a) and again["details"]["seed"] == a["details"]["seed"]
+    # Every processor at once, seeded: the pair is identical.
+    seeded = dict(max_new_tokens=16, do_sample=True, temperature=0.8, top_k=20, top_p=0.9,
+                  typical_p=0.95, min_p=0.01, repetition_penalty=1.1, frequency_penalty=0.1,
+                  presence_penalty=0.1, seed=7, details=True)
+    c = generate(stack, prompt, **seeded)
+    d = generate(stack, prompt, **seeded)
+    assert ids(c) == ids(d) and c["generated_text"] == d["generated_text"]
+    assert c["details"]["seed"] == 7
+    # Greedy requests have no seed.
+    assert generate(stack, prompt, max_new_tokens=4, details=True)["details"]["seed"] is None
+    # TGI's own client sees the same: two unseeded warped requests differ.
+    client = Client(stack.url, timeout=60)
+    texts = {client.generate(prompt, max_new_tokens=64, temperature=0.7).generated_text
+             for _ in range(2)}
+    assert len(texts) == 2
 
 
 def test_temperature_zero_and_top_p_one_mean_greedy(stack, reference):

@@ -1,0 +1,114 @@
+// The continuous-batching engine's core: a plain single-threaded class that owns the scheduler
+// state and drives the shards one step at a time (DESIGN.md "Router internals"). Engine
+// (engine.h) is the thread around it; tests drive it directly with a fake ShardClient.
+//
+// Each Step: drop cancelled requests (freeing their blocks, filtering them out of the shard
+// batch); ask the scheduler for the step's plan; take preempted requests out of the shard's
+// batch; run the step as one shard call (Prefill with the running batches when it has prompt
+// chunks, so decodes and chunks share one forward pass; Decode otherwise); detokenize, match
+// stop strings, report tokens; filter finished requests out at once. A shard failure fails
+// everything in flight and clears the shards' caches.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "router/api/request.h"
+#include "router/client/shard_client.h"
+#include "router/engine/admission.h"
+#include "router/engine/generation.h"
+#include "router/engine/text_codec.h"
+#include "router/scheduler/state.h"
+
+namespace tg::metrics {
+class Registry;
+}
+
+namespace tg::engine {
+
+struct EngineConfig {
+  scheduler::SchedulerConfig scheduler;
+  uint32_t max_concurrent_requests = 128;
+};
+
+// Lets a route cancel its request (client disconnected). Thread-safe.
+// The engine checks the flag every step, so a cancelled request leaves within one step.
+class RequestHandle {
+ public:
+  void Cancel() { cancelled_.store(true); }
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+// An admitted, validated request on its way into the engine.
+struct Submission {
+  uint64_t id = 0;
+  Permit permit;  // held by the request's entry until the engine drops it
+  api::ValidatedRequest request;
+  Callbacks callbacks;
+  std::shared_ptr<RequestHandle> handle;
+  std::chrono::steady_clock::time_point queued_at;
+};
+
+class EngineCore {
+ public:
+  EngineCore(EngineConfig config, client::ShardClient& shard, const TextCodec& codec,
+             metrics::Registry& metrics);
+  ~EngineCore();
+  EngineCore(const EngineCore&) = delete;
+  EngineCore& operator=(const EngineCore&) = delete;
+
+  // Queues a request; one the scheduler cannot take fails at once (its callback runs here).
+  void Add(Submission submission);
+  // Runs one step; false when there was nothing to run (no request, or none can start yet).
+  bool Step();
+  // Fails every request still queued or running and forgets the shards' batches.
+  void FailAll(ErrorKind kind, const std::string& message);
+
+  bool has_work() const { return !queued_.empty() || !running_.empty(); }
+  size_t queued() const { return queued_.size(); }
+  size_t running() const { return running_.size(); }
+  // False after a shard failure; set before the failed requests' callbacks run. Thread-safe.
+  bool healthy() const { return healthy_.load(); }
+
+ private:
+  struct Entry;
+  void DropCancelled();
+  bool RunStep();
+  client::ShardRequest ChunkRequest(const scheduler::PrefillChunk& chunk);
+  void HandleResult(const client::StepResult& result, bool prefill);
+  void HandlePrefillTokens(Entry& entry, const client::ShardGeneration& gen);
+  void HandleToken(Entry& entry, const client::ShardGeneration& gen, size_t index);
+  void CompletePromptOnly(Entry& entry);
+  void Finalize(Entry& entry);
+  std::vector<TokenInfo> TokenInfos(const client::ShardTokens& tokens) const;
+  void Fail(Entry& entry, ErrorKind kind, const std::string& message);
+  void Remove(uint64_t id);
+  void ReconcileWithShard();
+  void OnShardFailure(const std::string& message);
+  void UpdateGauges();
+
+  EngineConfig config_;
+  client::ShardClient& shard_;
+  const TextCodec& codec_;
+  metrics::Registry& metrics_;
+  scheduler::State state_;
+
+  // queued_: not in a shard batch (waiting, part-way through its prompt, or preempted);
+  // running_: in the shard's cached batch, decoding.
+  std::unordered_map<uint64_t, std::unique_ptr<Entry>> queued_;
+  std::unordered_map<uint64_t, std::unique_ptr<Entry>> running_;
+  // The shard's cached batches (one after every step; FilterBatch keeps it in step).
+  std::vector<client::CachedBatch> batches_;
+  uint64_t next_batch_id_ = 1;
+  std::atomic<bool> healthy_{true};
+};
+
+}  // namespace tg::engine

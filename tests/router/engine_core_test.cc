@@ -1,0 +1,429 @@
+// The engine core driven step by step with a fake shard and a fake tokenizer: admission and
+// permits, cancellation at every stage, reconcile and filter, stop strings across token
+// boundaries, the shard's length/EOS rules, shard failure.
+#include "router/engine/engine_core.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "router/metrics/metrics.h"
+
+namespace tg::engine {
+namespace {
+
+constexpr uint32_t kEos = 0;
+
+// Token t is the text kPieces[t]; token 0 is the special EOS.
+const std::vector<std::string> kPieces = {"</s>", "Hel", "lo", " wor", "ld", "!", " St", "OP"};
+
+class PieceDecoder : public StreamDecoder {
+ public:
+  std::string Push(uint32_t id) override { return kPieces.at(id); }
+  std::string Flush() override { return ""; }
+};
+
+class FakeCodec : public TextCodec {
+ public:
+  std::vector<uint32_t> Encode(const std::string&, bool) const override { return {}; }
+  std::string Decode(const std::vector<uint32_t>& ids, bool skip_special) const override {
+    std::string text;
+    for (uint32_t id : ids) {
+      if (!(skip_special && IsSpecial(id))) text += kPieces.at(id);
+    }
+    return text;
+  }
+  bool IsSpecial(uint32_t id) const override { return id == kEos; }
+  std::unique_ptr<StreamDecoder> NewStreamDecoder() const override {
+    return std::make_unique<PieceDecoder>();
+  }
+  std::string chat_template() const override { return ""; }
+  std::string bos_token() const override { return ""; }
+  std::string eos_token() const override { return kPieces[kEos]; }
+};
+
+// A shard that follows the protocol: a request whose prompt is complete samples one token per
+// step from its script (cycling), finishes on length (max_new_tokens, counting re-prefilled
+// tokens) or EOS; chunks that stop short of the end only write K/V. Faults are injected by hand.
+class FakeShard : public client::ShardClient {
+ public:
+  std::map<uint64_t, std::vector<uint32_t>> scripts;  // by request id; default {1}
+  bool fail_next = false;                             // the next call throws (a dead shard)
+  std::set<uint64_t> drop;         // left out of the next returned batch (lost by the shard)
+  std::set<uint64_t> error_for;    // get a per-request error in the next step
+  std::vector<std::string> calls;  // "prefill", "decode", "filter", "clear"
+  std::vector<std::vector<uint64_t>> filters;  // the `keep` lists of FilterBatch calls
+
+  client::StepResult Prefill(const client::PrefillCall& call) override {
+    calls.push_back("prefill");
+    MaybeFail();
+    client::StepResult result;
+    std::vector<uint64_t> ids = CachedIds(call.cached);
+    for (const client::ShardRequest& r : call.requests) {
+      const uint32_t total = static_cast<uint32_t>(r.input_ids.size() + r.generated_ids.size());
+      const uint32_t end = r.chunk_len == 0 ? total : r.cache_len + r.chunk_len;
+      if (end < total) continue;  // a chunk short of the end: K/V only
+      live_[r.id] = {.request = r, .generated = static_cast<uint32_t>(r.generated_ids.size())};
+      ids.push_back(r.id);
+    }
+    Step(ids, call.batch_id, result);
+    return result;
+  }
+
+  client::StepResult Decode(const client::DecodeCall& call) override {
+    calls.push_back("decode");
+    MaybeFail();
+    client::StepResult result;
+    Step(CachedIds(call.batches), call.batches.empty() ? 0 : call.batches[0].id, result);
+    return result;
+  }
+
+  client::CachedBatch FilterBatch(uint64_t batch_id, const std::vector<uint64_t>& keep) override {
+    calls.push_back("filter");
+    filters.push_back(keep);
+    MaybeFail();
+    for (auto it = live_.begin(); it != live_.end();) {
+      it = std::find(keep.begin(), keep.end(), it->first) == keep.end() ? live_.erase(it)
+                                                                        : std::next(it);
+    }
+    return {.id = batch_id, .request_ids = keep, .size = static_cast<uint32_t>(keep.size())};
+  }
+
+  void ClearCache(std::optional<uint64_t>) override {
+    calls.push_back("clear");
+    live_.clear();
+  }
+
+  size_t live() const { return live_.size(); }
+
+ private:
+  struct Live {
+    client::ShardRequest request;
+    uint32_t generated = 0;
+  };
+
+  void MaybeFail() {
+    if (!fail_next) return;
+    fail_next = false;
+    throw Error(ErrorKind::kUnavailable, "Decode failed on rank 0: socket closed");
+  }
+
+  static std::vector<uint64_t> CachedIds(const std::vector<client::CachedBatch>& batches) {
+    std::vector<uint64_t> ids;
+    for (const auto& b : batches) ids.insert(ids.end(), b.request_ids.begin(), b.request_ids.end());
+    return ids;
+  }
+
+  void Step(const std::vector<uint64_t>& ids, uint64_t batch_id, client::StepResult& result) {
+    std::vector<uint64_t> survivors;
+    for (uint64_t id : ids) {
+      if (error_for.erase(id)) {
+        result.errors.push_back({.request_id = id,
+                                 .message = "CUDA out of memory",
+                                 .kind = ErrorKind::kResourceExhausted});
+        live_.erase(id);
+        continue;
+      }
+      Live& r = live_.at(id);
+      const auto it = scripts.find(id);
+      const std::vector<uint32_t> script =
+          it == scripts.end() ? std::vector<uint32_t>{1} : it->second;
+      const uint32_t token = script[r.generated % script.size()];
+      ++r.generated;
+      client::ShardGeneration gen{.request_id = id};
+      gen.tokens.ids = {token};
+      gen.tokens.logprobs = {-0.5f};
+      if (token == kEos && !r.request.ignore_eos) {
+        gen.finish = FinishReason::kEosToken;
+      } else if (r.generated >= r.request.max_new_tokens) {
+        gen.finish = FinishReason::kLength;
+      }
+      result.generations.push_back(gen);
+      if (gen.finish) {
+        live_.erase(id);
+      } else if (!drop.erase(id)) {
+        survivors.push_back(id);
+      }
+    }
+    if (!survivors.empty()) {
+      result.batch = client::CachedBatch{.id = batch_id,
+                                         .request_ids = survivors,
+                                         .size = static_cast<uint32_t>(survivors.size())};
+    }
+  }
+
+  std::map<uint64_t, Live> live_;
+};
+
+// What the callbacks saw for one request.
+struct Outcome {
+  std::vector<std::string> pieces;
+  std::optional<GenerationResult> result;
+  std::optional<ErrorKind> error;
+  std::string message;
+  bool finished() const { return result.has_value() || error.has_value(); }
+};
+
+class EngineCoreTest : public ::testing::Test {
+ protected:
+  static scheduler::SchedulerConfig Scheduler(uint32_t num_blocks = 64,
+                                              uint32_t token_budget = 64) {
+    return {.block_size = 4,
+            .num_blocks = num_blocks,
+            .token_budget = token_budget,
+            .max_batch_size = 0,
+            .prefix_caching = false,
+            .chunked_prefill = true};
+  }
+
+  void MakeCore(scheduler::SchedulerConfig scheduler) {
+    core_ = std::make_unique<EngineCore>(EngineConfig{.scheduler = scheduler}, shard_, codec_,
+                                         metrics_);
+  }
+  void SetUp() override {
+    metrics::DeclareRouterMetrics(metrics_);
+    MakeCore(Scheduler());
+  }
+
+  // Admits (one permit) and adds a request of `prompt_len` prompt tokens.
+  std::shared_ptr<RequestHandle> Add(uint64_t id, uint32_t prompt_len, uint32_t max_new_tokens,
+                                     std::vector<std::string> stops = {}) {
+    api::ValidatedRequest request;
+    request.input_ids.assign(prompt_len, 5);
+    request.stopping.max_new_tokens = max_new_tokens;
+    request.stopping.stop_sequences = std::move(stops);
+    return Add(id, std::move(request));
+  }
+
+  std::shared_ptr<RequestHandle> Add(uint64_t id, api::ValidatedRequest request) {
+    auto handle = std::make_shared<RequestHandle>();
+    Outcome& outcome = outcomes_[id];
+    Callbacks callbacks;
+    callbacks.on_token = [&outcome](const TokenEvent& event, const GenerationResult* done) {
+      outcome.pieces.push_back(event.token.text);
+      if (done) outcome.result = *done;
+    };
+    callbacks.on_error = [&outcome](ErrorKind kind, const std::string& message) {
+      outcome.error = kind;
+      outcome.message = message;
+    };
+    core_->Add({.id = id,
+                .permit = std::move(admission_.Acquire(1).front()),
+                .request = std::move(request),
+                .callbacks = std::move(callbacks),
+                .handle = handle,
+                .queued_at = std::chrono::steady_clock::now()});
+    return handle;
+  }
+
+  // Steps until nothing is left (or `limit` steps).
+  int RunToIdle(int limit = 100) {
+    int steps = 0;
+    while (core_->has_work() && steps < limit) {
+      core_->Step();
+      ++steps;
+    }
+    return steps;
+  }
+
+  FakeShard shard_;
+  FakeCodec codec_;
+  metrics::Registry metrics_;
+  Admission admission_{16};
+  std::unique_ptr<EngineCore> core_;
+  std::map<uint64_t, Outcome> outcomes_;
+};
+
+TEST_F(EngineCoreTest, LengthIsTheShardsRuleAndPermitsReturn) {
+  shard_.scripts[1] = {1, 2, 3, 4};
+  Add(1, 5, 4);
+  EXPECT_EQ(admission_.in_flight(), 1u);
+  RunToIdle();
+  const Outcome& o = outcomes_.at(1);
+  ASSERT_TRUE(o.result) << o.message;
+  EXPECT_EQ(o.result->generated_text, "Hello world");
+  EXPECT_EQ(o.result->finish_reason, FinishReason::kLength);
+  EXPECT_EQ(o.result->generated_tokens, 4u);
+  EXPECT_EQ(o.pieces, (std::vector<std::string>{"Hel", "lo", " wor", "ld"}));
+  EXPECT_EQ(admission_.in_flight(), 0u);
+  EXPECT_EQ(shard_.live(), 0u);
+  EXPECT_EQ(shard_.calls.front(), "prefill");
+}
+
+TEST_F(EngineCoreTest, EosFinishesAndIsNotInTheText) {
+  shard_.scripts[1] = {1, 2, kEos};
+  Add(1, 3, 10);
+  RunToIdle();
+  ASSERT_TRUE(outcomes_.at(1).result);
+  EXPECT_EQ(outcomes_.at(1).result->finish_reason, FinishReason::kEosToken);
+  EXPECT_EQ(outcomes_.at(1).result->generated_text, "Hello");
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+TEST_F(EngineCoreTest, AStopStringAcrossTokenBoundariesIsFoundAndCut) {
+  // "Hel" "lo" " wor" "ld": the stop "lo wo" spans three tokens.
+  shard_.scripts[1] = {1, 2, 3, 4, 5};
+  Add(1, 3, 10, {"lo wo"});
+  RunToIdle();
+  const Outcome& o = outcomes_.at(1);
+  ASSERT_TRUE(o.result);
+  EXPECT_EQ(o.result->finish_reason, FinishReason::kStopSequence);
+  EXPECT_EQ(o.result->generated_text, "Hello wo");
+  EXPECT_EQ(o.result->stop_sequence, "lo wo");
+  EXPECT_EQ(o.result->generated_tokens, 3u);
+  // The shard's batch no longer holds it: filtered out (or cleared) at once.
+  EXPECT_EQ(shard_.live(), 0u);
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+TEST_F(EngineCoreTest, FinishedRequestsAreFilteredOutOfTheShardBatch) {
+  shard_.scripts[1] = {1, 6, 7};  // " StOP" on the third token
+  shard_.scripts[2] = {2};
+  Add(1, 3, 10, {"StOP"});
+  Add(2, 3, 10);
+  core_->Step();  // prefill both
+  core_->Step();  // decode
+  core_->Step();  // request 1 stops on a string the shard cannot see
+  ASSERT_TRUE(outcomes_.at(1).result);
+  ASSERT_FALSE(shard_.filters.empty());
+  EXPECT_EQ(shard_.filters.back(), (std::vector<uint64_t>{2}));
+  RunToIdle();
+  EXPECT_EQ(outcomes_.at(2).result->generated_tokens, 10u);
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+TEST_F(EngineCoreTest, CancelledWhileQueuedNeverReachesTheShard) {
+  auto handle = Add(1, 5, 4);
+  handle->Cancel();
+  core_->Step();
+  EXPECT_TRUE(shard_.calls.empty());
+  EXPECT_FALSE(core_->has_work());
+  EXPECT_FALSE(outcomes_.at(1).finished()) << "a cancelled request gets no callback";
+  EXPECT_EQ(admission_.in_flight(), 0u);
+  EXPECT_EQ(metrics_.Value("tgi_request_cancelled"), 1.0);
+}
+
+TEST_F(EngineCoreTest, CancelledPartWayThroughItsPromptLeavesAtTheNextStep) {
+  MakeCore(Scheduler(/*num_blocks=*/64, /*token_budget=*/8));
+  auto handle = Add(1, 20, 4);  // three chunks of at most 8
+  core_->Step();
+  EXPECT_EQ(shard_.calls, (std::vector<std::string>{"prefill"}));
+  EXPECT_EQ(shard_.live(), 0u) << "a chunk short of the end keeps nothing";
+  handle->Cancel();
+  core_->Step();
+  EXPECT_EQ(shard_.calls.size(), 1u);
+  EXPECT_FALSE(core_->has_work());
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+TEST_F(EngineCoreTest, CancelledWhileRunningIsFilteredOut) {
+  shard_.scripts[1] = {1};
+  shard_.scripts[2] = {2};
+  auto first = Add(1, 3, 50);
+  Add(2, 3, 5);
+  core_->Step();
+  core_->Step();
+  EXPECT_EQ(shard_.live(), 2u);
+  first->Cancel();
+  core_->Step();
+  EXPECT_EQ(shard_.filters.back(), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(admission_.in_flight(), 1u);
+  RunToIdle();
+  EXPECT_FALSE(outcomes_.at(1).finished());
+  EXPECT_EQ(outcomes_.at(1).pieces.size(), 2u);
+  EXPECT_TRUE(outcomes_.at(2).result);
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+TEST_F(EngineCoreTest, TheLastRunningRequestCancelledClearsItsBatch) {
+  auto handle = Add(1, 3, 50);
+  core_->Step();
+  handle->Cancel();
+  core_->Step();
+  EXPECT_EQ(shard_.calls.back(), "clear");
+  EXPECT_EQ(shard_.live(), 0u);
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+// One request lost from the shard's batch, another with a per-request error: only they fail.
+TEST_F(EngineCoreTest, ARequestTheShardDropsOrFailsFailsAloneAndTheOthersGoOn) {
+  Add(1, 3, 6);
+  Add(2, 3, 6);
+  Add(3, 3, 6);
+  core_->Step();
+  shard_.drop = {1};
+  shard_.error_for = {2};
+  core_->Step();
+  ASSERT_TRUE(outcomes_.at(1).error);
+  EXPECT_EQ(*outcomes_.at(1).error, ErrorKind::kUnavailable);
+  EXPECT_EQ(outcomes_.at(1).message, "the shard dropped the request");
+  ASSERT_TRUE(outcomes_.at(2).error);
+  EXPECT_EQ(outcomes_.at(2).message, "CUDA out of memory");
+  EXPECT_EQ(*outcomes_.at(2).error, ErrorKind::kResourceExhausted) << "the shard's kind, intact";
+  RunToIdle();
+  EXPECT_TRUE(outcomes_.at(3).result);
+  EXPECT_TRUE(core_->healthy());
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+TEST_F(EngineCoreTest, AShardFailureFailsEverythingInFlightAndReturnsEveryPermit) {
+  Add(1, 3, 20);
+  Add(2, 3, 20);
+  core_->Step();
+  Add(3, 3, 20);  // still queued when the shard dies
+  shard_.fail_next = true;
+  core_->Step();
+  for (uint64_t id : {1, 2, 3}) {
+    ASSERT_TRUE(outcomes_.at(id).error) << id;
+    EXPECT_EQ(*outcomes_.at(id).error, ErrorKind::kUnavailable);
+    EXPECT_NE(outcomes_.at(id).message.find("socket closed"), std::string::npos);
+  }
+  EXPECT_FALSE(core_->healthy());
+  EXPECT_FALSE(core_->has_work());
+  EXPECT_EQ(shard_.calls.back(), "clear");
+  EXPECT_EQ(admission_.in_flight(), 0u);
+  // The engine goes on with new requests.
+  Add(4, 3, 2);
+  RunToIdle();
+  EXPECT_TRUE(outcomes_.at(4).result);
+}
+
+TEST_F(EngineCoreTest, ARequestTheSchedulerRefusesFailsAtOnceAndReturnsItsPermit) {
+  MakeCore(Scheduler(/*num_blocks=*/2, /*token_budget=*/64));
+  Add(1, 40, 4);  // can never fit in 2 blocks of 4
+  ASSERT_TRUE(outcomes_.at(1).error);
+  EXPECT_FALSE(core_->has_work());
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+TEST_F(EngineCoreTest, PreemptedRequestsArePrefilledAgainWithTheirTokensAndFinish) {
+  // 6 blocks of 4: two requests of prompt 4 growing to 14 tokens cannot both fit.
+  MakeCore(Scheduler(/*num_blocks=*/6, /*token_budget=*/64));
+  shard_.scripts[1] = {1, 2, 3, 4};
+  shard_.scripts[2] = {3, 4};
+  Add(1, 4, 10);
+  Add(2, 4, 10);
+  RunToIdle(200);
+  for (uint64_t id : {1, 2}) {
+    ASSERT_TRUE(outcomes_.at(id).result) << id << ": " << outcomes_.at(id).message;
+    EXPECT_EQ(outcomes_.at(id).result->generated_tokens, 10u);
+  }
+  EXPECT_EQ(outcomes_.at(1).result->generated_text, "Hello worldHello worldHello");
+  EXPECT_GT(metrics_.Value("tgi_request_preempted"), 0.0) << "the pool was meant to run dry";
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+TEST_F(EngineCoreTest, FailAllOnShutdownReturnsEveryPermit) {
+  Add(1, 3, 20);
+  core_->Step();
+  Add(2, 3, 20);
+  core_->FailAll(ErrorKind::kUnavailable, "the server is shutting down");
+  EXPECT_TRUE(outcomes_.at(1).error && outcomes_.at(2).error);
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+}  // namespace
+}  // namespace tg::engine
