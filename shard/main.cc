@@ -215,7 +215,8 @@ int Run(int argc, char** argv) {
   spdlog::info("weights: {:.1f} MB", static_cast<double>(model.weight_bytes()) / 1e6);
   Engine engine(model, *device,
                 {.kv_memory_fraction = on_cpu ? 0.5 : config.gpu_memory_utilization,
-                 .device_fault_at_decode = DeviceFaultAtDecode()});
+                 .device_fault_at_decode = DeviceFaultAtDecode(),
+                 .tokenizer_path = config.model_id});
 
   ServiceInfo info;
   info.model_id = config.model_id;

@@ -1,6 +1,7 @@
 #include "router/api/openai.h"
 
 #include "common/error.h"
+#include "router/api/grammar_params.h"
 #include "router/api/json_fields.h"
 #include "router/api/validation.h"
 
@@ -96,6 +97,7 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
     Invalid("`logit_bias` is not supported");
   }
   if (r.sampling.temperature == 0.0f) r.sampling.do_sample = false;
+  r.grammar = ParseGuidedFields(body);
 }
 
 }  // namespace
@@ -124,7 +126,10 @@ OpenAiRequest ParseCompletionRequest(const json& body) {
                      "user",
                      "suffix",
                      "logit_bias",
-                     "ignore_eos"},
+                     "ignore_eos",
+                     "guided_json",
+                     "guided_regex",
+                     "guided_choice"},
                     "the request");
   OpenAiRequest out;
   out.route = OpenAiRoute::kCompletions;
@@ -178,7 +183,10 @@ OpenAiRequest ParseChatRequest(const json& body) {
                      "tool_choice",
                      "parallel_tool_calls",
                      "response_format",
-                     "ignore_eos"},
+                     "ignore_eos",
+                     "guided_json",
+                     "guided_regex",
+                     "guided_choice"},
                     "the request");
   OpenAiRequest out;
   out.route = OpenAiRoute::kChat;
@@ -199,8 +207,12 @@ OpenAiRequest ParseChatRequest(const json& body) {
     if (!out.logprobs) Invalid("`top_logprobs` requires `logprobs: true`");
   }
   if (const json* v = Field(body, "response_format")) {
-    if (!v->is_object() || v->value("type", "") != "text") {
-      Invalid("`response_format` other than text is not supported");
+    const GrammarRequest format = ParseResponseFormat(*v);
+    if (format.type != GrammarType::kNone) {
+      if (out.request.grammar.type != GrammarType::kNone) {
+        Invalid("`response_format` and `guided_*` cannot be combined");
+      }
+      out.request.grammar = format;
     }
   }
   if (const json* v = Field(body, "tools")) out.tools = *v;

@@ -29,6 +29,28 @@ FinishReason FromProto(pb::FinishReason reason) {
   }
 }
 
+void FillGrammar(const api::GrammarRequest& g, pb::Request* out) {
+  if (g.type == api::GrammarType::kNone) return;
+  pb::Grammar* grammar = out->mutable_grammar();
+  switch (g.type) {
+    case api::GrammarType::kJsonSchema:
+      grammar->set_type(pb::Grammar::TYPE_JSON_SCHEMA);
+      break;
+    case api::GrammarType::kJsonObject:
+      grammar->set_type(pb::Grammar::TYPE_JSON_OBJECT);
+      break;
+    case api::GrammarType::kRegex:
+      grammar->set_type(pb::Grammar::TYPE_REGEX);
+      break;
+    case api::GrammarType::kEbnf:
+      grammar->set_type(pb::Grammar::TYPE_EBNF);
+      break;
+    case api::GrammarType::kNone:
+      break;
+  }
+  grammar->set_value(g.value);
+}
+
 void FillSampling(const api::SamplingParams& s, pb::NextTokenChooserParameters* p) {
   p->set_temperature(s.temperature);
   p->set_top_k(s.top_k);
@@ -219,6 +241,7 @@ void Engine::PrefillNext() {
     for (uint32_t token : r.input_ids) out->add_input_ids(token);
     out->set_truncate(r.truncate);
     FillSampling(r.sampling, out->mutable_parameters());
+    FillGrammar(r.grammar, out);
     pb::StoppingCriteriaParameters* stop = out->mutable_stopping_parameters();
     stop->set_max_new_tokens(r.stopping.max_new_tokens);
     for (const std::string& seq : r.stopping.stop_sequences) stop->add_stop_sequences(seq);

@@ -150,9 +150,19 @@ bool Sampling(const SamplingParams& params) {
          params.top_p < 1.0f || params.typical_p < 1.0f || params.min_p > 0.0f;
 }
 
+void ApplyAllowedMask(std::span<const int32_t> allowed, std::span<float> logits) {
+  if (allowed.empty()) return;
+  TG_CHECK(allowed.size() * 32 >= logits.size(), kInvalidArgument,
+           "allowed-token mask shorter than the vocabulary");
+  for (size_t t = 0; t < logits.size(); ++t) {
+    if (((static_cast<uint32_t>(allowed[t / 32]) >> (t % 32)) & 1u) == 0) logits[t] = kNegInf;
+  }
+}
+
 SampleResult SampleRow(std::span<const float> row, const SampleRequest& request) {
   TG_CHECK(!row.empty(), kInvalidArgument, "empty logits row");
   std::vector<float> logits(row.begin(), row.end());
+  ApplyAllowedMask(request.allowed, logits);
   ApplyPenalties(request, logits);
   SampleResult result;
   const SamplingParams& p = request.params;

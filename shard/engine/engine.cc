@@ -26,6 +26,7 @@ uint64_t NowNs() {
 Engine::Engine(LlamaModel& model, backend::Backend& backend, EngineOptions options)
     : model_(model), backend_(backend), options_(options) {
   for (uint32_t id : model.config().eos_token_ids) eos_ids_.insert(static_cast<int32_t>(id));
+  grammar_ = grammar::MakeRuntime(options_.tokenizer_path, model.config(), eos_ids_);
 }
 
 WarmupResult Engine::Warmup(const WarmupParams& params) {
@@ -288,6 +289,7 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs) {
                                  static_cast<uint32_t>(request.tokens.size()) - 1);
     try {
       Validate(request, first);
+      request.matcher = grammar::StartMatcher(grammar_.get(), request.spec, request.tokens);
     } catch (const RequestError& e) {
       output.errors.push_back({e.request_id(), e.message()});
       continue;
@@ -438,6 +440,7 @@ void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestSta
     s.step = r.generated;
     s.history = r.tokens;
     s.top_n = r.spec.top_n_tokens;
+    if (r.matcher) s.allowed = r.matcher->FillMask();
     sample_requests.push_back(s);
   }
   const std::vector<backend::SampleResult> results = backend_.Sample(logits, sample_requests);
@@ -449,13 +452,14 @@ void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestSta
     GenerationOut gen;
     gen.request_id = r.spec.id;
     const bool is_eos = eos_ids_.contains(result.token);
+    const bool grammar_done = r.matcher && r.matcher->AcceptSampled(result.token);
     gen.token = {result.token, result.logprob, is_eos};
     for (const auto& [token, logprob] : result.top) {
       gen.top_tokens.push_back({token, logprob, eos_ids_.contains(token)});
     }
     gen.generated_tokens = r.generated;
     if (backend::Sampling(r.spec.sampling)) gen.seed = r.spec.sampling.seed;
-    if (is_eos && !r.spec.ignore_eos) {
+    if ((is_eos && !r.spec.ignore_eos) || grammar_done) {
       gen.finish = FinishReason::kEosToken;
     } else if (r.generated >= std::max<uint32_t>(1, r.spec.max_new_tokens)) {
       gen.finish = FinishReason::kLength;

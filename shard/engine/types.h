@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shard/backend/sampling.h"
+#include "shard/grammar/grammar_spec.h"
 
 namespace tg::shard {
 
@@ -25,6 +26,7 @@ struct RequestSpec {
   std::vector<uint32_t> blocks;  // KV blocks, in order
   std::vector<uint32_t> slots;   // optional: one slot per position (else derived from blocks)
   uint32_t cache_len = 0;        // prompt tokens already in the cache
+  grammar::GrammarSpec grammar;  // constrained decoding; kNone for free generation
 };
 
 enum class FinishReason { kNone, kLength, kEosToken };
