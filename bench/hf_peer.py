@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""The peer every benchmark report is compared with: Hugging Face transformers generate().
+"""The peers every benchmark report is compared with: Hugging Face transformers.
 
-Runs the exact workload text-gen-bench sent (its --save-workload file: prompts and output lengths)
-through `model.generate()` in static batches: bf16 (float32 on CPU), SDPA attention, greedy,
+--mode static (default) runs the exact workload text-gen-bench sent (its --save-workload file:
+prompts and output lengths) through `model.generate()` in static batches: bf16 (float32 on CPU),
+SDPA attention, greedy,
 left padding, every request of a batch generating the batch's largest output length with EOS
 ignored (min_new_tokens = max_new_tokens), which is what a static-batch server does. Requests
 are taken in workload order, as they would arrive.
@@ -15,6 +16,13 @@ max_new_tokens=1 call, so TTFT here is "queueing for earlier batches + this batc
     bench/hf_peer.py --model DIR --batch-size 32 --workload a.workload.json --out a.peer.json \
         [--workload b.workload.json --out b.peer.json ...]
 The model is loaded once for all workloads; each result file is written as soon as it is done.
+
+--mode continuous runs the same workload through transformers' continuous batching (the
+ContinuousBatchingManager behind `generate_batch()`: paged attention, requests join and leave
+every step, chunked prefill), the peer a user who wants throughput would pick. Every request is
+submitted at t = 0 with its own max_new_tokens and EOS ignored; per-token timestamps give TTFT,
+TPOT and latency. --mode both writes the continuous result beside the static one
+(OUT with .continuous before .json).
 """
 import argparse
 import json
@@ -69,6 +77,10 @@ def main():
     parser.add_argument("--dtype", default="auto", help="bfloat16, float32 or auto")
     parser.add_argument("--max-requests", type=int, default=0, help="use only the first N")
     parser.add_argument("--out", action="append", required=True, help="one per --workload")
+    parser.add_argument("--mode", choices=["static", "continuous", "both"], default="static",
+                        help="generate() in static batches, continuous batching, or both")
+    parser.add_argument("--max-batch-tokens", type=int, default=0,
+                        help="continuous: tokens per step (0: transformers' default)")
     args = parser.parse_args()
 
     dtype_name = args.dtype
@@ -98,7 +110,92 @@ def main():
         if args.max_requests:
             requests = requests[: args.max_requests]
         label = os.path.basename(workload_path).split(".")[0]
-        run_one(args, generate, requests, label, dtype_name, load_seconds, out_path)
+        if args.mode in ("static", "both"):
+            run_one(args, generate, requests, label, dtype_name, load_seconds, out_path)
+        if args.mode in ("continuous", "both"):
+            if args.mode == "both":
+                out_path = out_path[: -len(".json")] + ".continuous.json"
+            run_continuous(args, model, tokenizer, requests, label, dtype_name, load_seconds,
+                           out_path)
+
+
+def device_name(device):
+    return torch.cuda.get_device_name() if device.startswith("cuda") else device
+
+
+def run_continuous(args, model, tokenizer, requests, label, dtype_name, load_seconds, out_path):
+    from transformers.generation import GenerationConfig
+
+    inputs = [tokenizer(r["prompt"])["input_ids"] for r in requests]
+    config = GenerationConfig(do_sample=False, max_new_tokens=max(r["output_len"] for r in requests),
+                              eos_token_id=None, pad_token_id=tokenizer.pad_token_id)
+    if args.max_batch_tokens:
+        config.max_batch_tokens = args.max_batch_tokens
+
+    def serve(batch):
+        # Requests in, results out; eos_token_id=[] ignores EOS (exact output lengths).
+        manager = model.init_continuous_batching(generation_config=config)
+        manager.start()
+        try:
+            start = time.perf_counter()
+            ids = [manager.add_request(ids, max_new_tokens=r["output_len"], eos_token_id=[],
+                                       record_timestamps=True)
+                   for ids, r in zip(batch[0], batch[1])]
+            results = {}
+            while len(results) < len(ids):
+                out = manager.get_result(timeout=1)
+                if out is not None and out.is_finished():
+                    results[out.request_id] = out
+            return start, [results[i] for i in ids]
+        finally:
+            manager.stop(block=True)
+
+    with torch.inference_mode():
+        serve((inputs[: args.batch_size], requests[: args.batch_size]))  # warm-up
+        sync(args.device)
+        start, outputs = serve((inputs, requests))
+        sync(args.device)
+    errors = [o.error for o in outputs if o.error]
+    if errors:
+        raise RuntimeError(f"continuous batching failed: {errors[0]}")
+    ttfts, latencies, tpots = [], [], []
+    total_input = total_output = 0
+    for r, o in zip(requests, outputs):
+        stamps = o.timestamps or []
+        assert len(o.generated_tokens) == r["output_len"], (len(o.generated_tokens), r["output_len"])
+        first, last = stamps[0] - start, stamps[-1] - start
+        ttfts.append(first)
+        latencies.append(last)
+        if len(stamps) > 1:
+            tpots.append((last - first) / (len(stamps) - 1))
+        total_input += r["prompt_len"]
+        total_output += r["output_len"]
+    duration = max(latencies)
+    result = {
+        "label": label,
+        "backend": f"hf-transformers {transformers.__version__} continuous batching "
+                   f"(generate_batch manager, {model.config._attn_implementation})",
+        "torch": torch.__version__,
+        "device": device_name(args.device),
+        "dtype": dtype_name,
+        "batch_size": "continuous",
+        "completed": len(requests),
+        "load_seconds": load_seconds,
+        "duration": duration,
+        "total_input_tokens": total_input,
+        "total_output_tokens": total_output,
+        "request_throughput": len(requests) / duration,
+        "output_throughput": total_output / duration,
+        "total_token_throughput": (total_input + total_output) / duration,
+        "ttft_ms": summary_ms(ttfts),
+        "tpot_ms": summary_ms(tpots) if tpots else None,
+        "e2el_ms": summary_ms(latencies),
+    }
+    with open(out_path, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"hf_peer {label} (continuous): {len(requests)} requests in {duration:.2f} s: "
+          f"{result['request_throughput']:.2f} req/s, {result['output_throughput']:.1f} output "
+          f"tok/s ({dtype_name}, {result['device']})")
 
 
 def run_one(args, generate, requests, label, dtype_name, load_seconds, out_path):

@@ -29,6 +29,8 @@ def main():
     parser.add_argument("--intermediate", type=int, default=14336)
     parser.add_argument("--heads", type=int, default=32)
     parser.add_argument("--kv-heads", type=int, default=8)
+    parser.add_argument("--max-position-embeddings", type=int, default=8192,
+                        help="longer for long-prompt scenarios (serving_figures.sh: 40960)")
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
@@ -40,7 +42,7 @@ def main():
     config = LlamaConfig(
         vocab_size=vocab, hidden_size=args.hidden, intermediate_size=args.intermediate,
         num_hidden_layers=args.layers, num_attention_heads=args.heads,
-        num_key_value_heads=args.kv_heads, max_position_embeddings=8192, rope_theta=500000.0,
+        num_key_value_heads=args.kv_heads, max_position_embeddings=args.max_position_embeddings, rope_theta=500000.0,
         rms_norm_eps=1e-5, tie_word_embeddings=False, bos_token_id=None, eos_token_id=None)
     begin = time.perf_counter()
     dtype = getattr(torch, args.dtype)

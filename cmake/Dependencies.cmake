@@ -46,3 +46,31 @@ if(NOT TG_CUDA STREQUAL "OFF")
   endif()
 endif()
 message(STATUS "text-gen: CUDA backend ${TG_HAVE_CUDA}")
+
+# FlashInfer's Hopper prefill (optional): its headers and the CUTLASS it pins come from the
+# flashinfer-python wheel, a newer CCCL than CUDA 13.0's from nvidia-cuda-cccl; both are fetched
+# into third_party/ by scripts/setup.sh (scripts/fetch-flashinfer.sh). Without them prefill runs
+# on our own kernels only.
+set(TG_FLASHINFER "AUTO" CACHE STRING "Build FlashInfer's Hopper prefill: AUTO, ON or OFF")
+set(TG_FLASHINFER_DIR "${PROJECT_SOURCE_DIR}/third_party" CACHE PATH
+    "Where scripts/fetch-flashinfer.sh put the FlashInfer and CCCL headers")
+set(TG_HAVE_FLASHINFER OFF)
+if(TG_HAVE_CUDA AND NOT TG_FLASHINFER STREQUAL "OFF")
+  set(TG_FLASHINFER_INCLUDE_DIRS
+      ${TG_FLASHINFER_DIR}/cccl/include  # first: it must shadow the toolkit's CCCL
+      ${TG_FLASHINFER_DIR}/flashinfer/include
+      ${TG_FLASHINFER_DIR}/flashinfer/cutlass/include
+      ${TG_FLASHINFER_DIR}/flashinfer/cutlass/tools/util/include)
+  if(EXISTS ${TG_FLASHINFER_DIR}/flashinfer/include/flashinfer/attention/hopper/prefill_sm90.cuh
+     AND EXISTS ${TG_FLASHINFER_DIR}/flashinfer/cutlass/include/cute/tensor.hpp
+     AND EXISTS ${TG_FLASHINFER_DIR}/flashinfer/cutlass/tools/util/include/cutlass/util/command_line.h
+     AND EXISTS ${TG_FLASHINFER_DIR}/cccl/include/cuda/version)
+    set(TG_HAVE_FLASHINFER ON)
+  elseif(TG_FLASHINFER STREQUAL "ON")
+    message(FATAL_ERROR "TG_FLASHINFER=ON but ${TG_FLASHINFER_DIR} lacks the FlashInfer/CCCL "
+                        "headers (run scripts/fetch-flashinfer.sh)")
+  endif()
+elseif(TG_FLASHINFER STREQUAL "ON")
+  message(FATAL_ERROR "TG_FLASHINFER=ON needs the CUDA backend")
+endif()
+message(STATUS "text-gen: FlashInfer Hopper prefill ${TG_HAVE_FLASHINFER}")

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <iostream>
 #include <sstream>
 #include <type_traits>
 
@@ -224,6 +225,30 @@ std::string FlagParser::Help() const {
   }
   out << "  -h, --help\n      Print this help\n  -V, --version\n      Print the version\n";
   return out.str();
+}
+
+std::optional<int> ParseProgramFlags(FlagParser& flags, int argc, const char* const* argv,
+                                     const std::string& program, const std::string& version) {
+  try {
+    switch (flags.Parse(argc, argv)) {
+      case ParseResult::kHelp:
+        std::cout << flags.Help();
+        return 0;
+      case ParseResult::kVersion:
+        std::cout << program << " " << version << "\n";
+        return 0;
+      case ParseResult::kRun:
+        break;
+    }
+    if (!flags.positionals().empty()) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "unexpected argument '" + flags.positionals().front() + "'");
+    }
+  } catch (const Error& e) {
+    std::cerr << program << ": " << e.message() << "\n";
+    return 2;
+  }
+  return std::nullopt;
 }
 
 }  // namespace tg

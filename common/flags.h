@@ -80,4 +80,10 @@ class FlagParser {
   const std::function<std::optional<std::string>(const std::string&)> getenv_;
 };
 
+// The command-line step of a program's main(): parses argv, prints --help or --version to stdout,
+// and refuses positional arguments. Returns the exit code when main() should stop now (0 after
+// help or version, 2 after printing "PROGRAM: reason" to stderr), nothing when it should run.
+std::optional<int> ParseProgramFlags(FlagParser& flags, int argc, const char* const* argv,
+                                     const std::string& program, const std::string& version);
+
 }  // namespace tg

@@ -9,8 +9,11 @@
 #pragma once
 
 #include "kernels/common.h"
+#include "kernels/elementwise.h"
 
 namespace tg::kernels {
+
+class HopperPrefill;
 
 // Scatters new K/V rows into the cache: token t goes to slot slots[t] (block * block_size +
 // offset); a negative slot skips the token (padding).
@@ -32,12 +35,15 @@ struct KvCacheWriteParams {
 Status WriteKvCache(const KvCacheWriteParams& p, Stream stream);
 
 // One query token per sequence against its whole cached context (GQA: q head h reads kv head
-// h / (num_q_heads / num_kv_heads)). Long contexts are split into partitions of
-// kDecodePartitionTokens processed by separate blocks and merged by a second kernel (split-K);
-// the grid is sized from max_context_len, so one launch shape serves a CUDA graph while the
-// actual context_lens change between replays.
-constexpr int kDecodePartitionTokens = 128;
-
+// h / (num_q_heads / num_kv_heads)); kernels/decode_attention.cu. One block per (partition, kv
+// head, sequence) covers all query heads of the GQA group, reading each K and V row once with
+// 16-byte loads. A sequence is split into several partitions (FlashDecoding: the partial
+// results are merged by a second kernel) only when (sequences x kv heads) blocks would
+// underfill the GPU, or when the context exceeds what one block holds in shared memory.
+// The plan depends only on the launch shape (max_context_len, never context_lens), so one
+// launch serves a CUDA graph while the actual context_lens change between replays; a split
+// for the grid's sake is sized for contexts up to kDecodePlanContextTokens, so that a graph
+// planned for a long maximum still spreads short contexts over the GPU.
 struct DecodeAttentionParams {
   DType dtype = DType::kBFloat16;
   const float* q = nullptr;  // seq s, head h at q + s * q_stride + h * head_dim
@@ -56,17 +62,29 @@ struct DecodeAttentionParams {
   int block_size = 0;
   int max_context_len = 0;
   float scale = 1.f;
-  void* scratch = nullptr;  // DecodeAttentionScratchBytes(...) bytes
+  int num_sms = 0;          // multiprocessors to fill; 0: those of the current device
+  void* scratch = nullptr;  // DecodeAttentionScratchBytes(p) bytes (none when unsplit)
   size_t scratch_bytes = 0;
 };
-size_t DecodeAttentionScratchBytes(int num_seqs, int num_q_heads, int head_dim,
-                                   int max_context_len);
+
+// How DecodeAttention splits the context: partitions of partition_tokens (a multiple of 64).
+struct DecodeAttentionPlan {
+  int partition_tokens = 0;
+  int partitions = 0;
+};
+constexpr int kDecodeMinPartitionTokens = 64;
+constexpr int kDecodeMaxPartitionTokens = 2048;
+constexpr int kDecodePlanContextTokens = 4096;
+DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p);
+size_t DecodeAttentionScratchBytes(const DecodeAttentionParams& p);
 Status DecodeAttention(const DecodeAttentionParams& p, Stream stream);
 
 // Causal attention for a variable-length batch of prompts whose K/V are already in the cache
-// (WriteKvCache first). Sequence s has q_len = query_starts[s + 1] - query_starts[s] query
-// tokens; its query i sits at position seq_lens[s] - q_len + i (a prefix-cache hit makes
-// seq_lens[s] > q_len) and sees cache positions [0, that position].
+// (WriteKvCache first). Dispatch: FlashInfer's Hopper kernel when given and served, else our
+// tensor-core kernel (bf16 cache, head sizes 64/128), else the SIMT kernel. Sequence s has q_len =
+// query_starts[s + 1] - query_starts[s] query tokens; its query i sits at position seq_lens[s] -
+// q_len + i (a prefix-cache hit makes seq_lens[s] > q_len) and sees cache positions [0, that
+// position].
 struct PrefillAttentionParams {
   DType dtype = DType::kBFloat16;
   const float* q = nullptr;  // token t, head h at q + t * q_stride + h * head_dim
@@ -86,6 +104,14 @@ struct PrefillAttentionParams {
   int head_dim = 0;
   int block_size = 0;
   float scale = 1.f;
+  // Optional: FlashInfer's Hopper kernel (kernels/prefill_hopper.h) runs instead of ours when
+  // `hopper` is set and serves the shape. It schedules from host copies of query_starts and
+  // seq_lens and needs hopper->WorkspaceBytes(...) of device workspace.
+  HopperPrefill* hopper = nullptr;
+  const int32_t* host_query_starts = nullptr;  // [num_seqs + 1]
+  const int32_t* host_seq_lens = nullptr;      // [num_seqs]
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
 };
 Status PrefillAttention(const PrefillAttentionParams& p, Stream stream);
 

@@ -80,6 +80,18 @@ __device__ __forceinline__ float BlockMax(float v, float* shared) {
   return WarpMax(v);
 }
 
+// Multiprocessors of the current device (launch shapes that must fill the GPU); 132 (an
+// H100/H200) when there is no device, so host-side planning still answers.
+inline int DeviceMultiprocessors() {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 132;
+  }
+  return sms;
+}
+
 inline Status LaunchStatus() {
   return cudaGetLastError() == cudaSuccess ? Status::kOk : Status::kLaunchFailed;
 }

@@ -2,6 +2,7 @@
 
 #include "kernels/device_utils.cuh"
 #include "kernels/elementwise.h"
+#include "kernels/rotary.cuh"
 
 namespace tg::kernels {
 namespace {
@@ -69,16 +70,9 @@ __global__ void RotaryKernel(RotaryParams p) {
                                         static_cast<size_t>(h) * p.head_dim
                                   : p.k + static_cast<size_t>(t) * p.k_stride +
                                         static_cast<size_t>(h - p.num_q_heads) * p.head_dim;
-  const int half = p.rotary_dim / 2;
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    float s, c;
-    sincosf(pos * p.inv_freq[i], &s, &c);
-    const int a = p.neox_style ? i : 2 * i;
-    const int b = p.neox_style ? i + half : 2 * i + 1;
-    const float x = head[a];
-    const float y = head[b];
-    head[a] = x * c - y * s;
-    head[b] = y * c + x * s;
+  for (int i = threadIdx.x; i < p.rotary_dim / 2; i += blockDim.x) {
+    int a, b;
+    detail::RotatePair(p, head, pos, i, &a, &b);
   }
 }
 
@@ -140,16 +134,8 @@ Status SiluAndMul(const SiluAndMulParams& p, Stream stream) {
 }
 
 Status Rotary(const RotaryParams& p, Stream stream) {
-  if (p.num_tokens < 0 || p.head_dim <= 0 || p.rotary_dim <= 0 || p.rotary_dim > p.head_dim ||
-      p.rotary_dim % 2 != 0 || p.num_q_heads < 0 || p.num_kv_heads < 0 ||
-      p.q_stride < p.num_q_heads * p.head_dim || p.k_stride < p.num_kv_heads * p.head_dim ||
-      p.num_q_heads + p.num_kv_heads > 65535) {
-    return Status::kInvalidArgument;
-  }
+  if (const Status status = detail::CheckRotary(p); status != Status::kOk) return status;
   if (p.num_tokens == 0 || p.num_q_heads + p.num_kv_heads == 0) return Status::kOk;
-  if (!p.positions || !p.inv_freq || (p.num_q_heads > 0 && !p.q) || (p.num_kv_heads > 0 && !p.k)) {
-    return Status::kInvalidArgument;
-  }
   const dim3 grid(p.num_tokens, p.num_q_heads + p.num_kv_heads);
   RotaryKernel<<<grid, std::min(128, std::max(32, p.rotary_dim / 2)), 0, stream>>>(p);
   return detail::LaunchStatus();

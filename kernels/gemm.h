@@ -51,12 +51,22 @@ Status SimpleGemm(const GemmParams& p, Stream stream);
 // y[m, n] += bias[n] (float32): the bias of a Linear, kept out of cuBLASLt's epilogue.
 Status AddBias(float* y, const float* bias, int m, int n, Stream stream);
 
-// Decode-sized GEMMs (m <= kSkinnyMaxRows) straight from float32 activations: weights read once
-// with 16-byte loads (k a multiple of 8 elements, 16-byte aligned pointers).
-constexpr int kSkinnyMaxRows = 8;
+// Decode-sized GEMMs straight from float32 activations, reading every weight once with 16-byte
+// loads (k a multiple of 8 elements, 16-byte aligned x and w); kernels/gemm_skinny.cu.
+//  - bfloat16/float16 weights, m <= kSkinnyMaxRows: tensor cores (mma.sync); x is rounded to the
+//    weight dtype on the fly (as cuBLASLt's path does), accumulation in float32. The cost is
+//    nearly flat in m: each weight tile is applied to all m rows at once.
+//  - float32 weights, m <= kSkinnyFloatMaxRows: CUDA cores, float32 throughout (the exact
+//    configuration the CPU comparisons use).
+// Linear uses it where it applies and SkinnyGemmPreferred says it wins; otherwise cuBLASLt.
+constexpr int kSkinnyMaxRows = 64;
+constexpr int kSkinnyFloatMaxRows = 8;
+// Every block recomputes SiLU over the whole input, so the fused activation only pays off
+// while the input is a few rows (the caller runs SiluAndMul + GEMM above).
+constexpr int kSkinnyGatedMaxRows = 8;
 struct SkinnyGemmParams {
   DType dtype = DType::kBFloat16;  // of w
-  const float* x = nullptr;        // [m, k]
+  const float* x = nullptr;        // [m, k], or [m, 2k] (gate | up) with silu_gated_input
   const void* w = nullptr;         // [n, k]
   const float* bias = nullptr;     // optional [n]
   float* y = nullptr;              // [m, n]
@@ -64,8 +74,21 @@ struct SkinnyGemmParams {
   int n = 0;
   int k = 0;
   bool accumulate = false;
+  // The input row is silu(x[:, :k]) * x[:, k:] (SiluAndMul fused into the down projection).
+  bool silu_gated_input = false;
 };
 bool SkinnyGemmApplies(const SkinnyGemmParams& p);
+// Whether the skinny kernel should serve a Linear it applies to. Measured on an H200
+// (2026-12-03, cuda_bench "linear" lines, Llama-3-8B shapes): with 16-bit weights it beats
+// cuBLASLt only on narrow outputs (n <= 4096: the q/o and k/v projections) at up to 8 rows;
+// cuBLASLt streams the wide weights (fused qkv, gate_up, down, lm_head) 4-12% faster even at one
+// row, and every shape faster from 12 rows on. Float32 weights keep the exact float32 kernel.
+constexpr int kSkinnyPreferredMaxRows = 8;
+constexpr int kSkinnyPreferredMaxOutputs = 4096;
+inline bool SkinnyGemmPreferred(const SkinnyGemmParams& p) {
+  if (p.dtype == DType::kFloat32) return true;
+  return p.m <= kSkinnyPreferredMaxRows && p.n <= kSkinnyPreferredMaxOutputs;
+}
 Status SkinnyGemm(const SkinnyGemmParams& p, Stream stream);
 
 }  // namespace tg::kernels

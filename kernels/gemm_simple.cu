@@ -46,53 +46,6 @@ __global__ void AddBiasKernel(float* y, const float* bias, int m, int n) {
   }
 }
 
-// Skinny GEMM for decode (m <= kSkinnyMaxRows): one warp per output column n streams the
-// weight row w[n, :] once with 16-byte loads and multiplies it with every x row (float32,
-// read through L1/L2), so the weights are read exactly once at full bandwidth and no
-// activation conversion is needed.
-constexpr int kSkinnyWarps = 8;
-
-template <typename T, int M>
-__global__ void __launch_bounds__(kSkinnyWarps * 32) SkinnyGemmKernel(SkinnyGemmParams p) {
-  constexpr int kVec = 16 / sizeof(T);
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  const int n = blockIdx.x * kSkinnyWarps + warp;
-  if (n >= p.n) return;
-  const T* w = static_cast<const T*>(p.w) + static_cast<size_t>(n) * p.k;
-  float acc[M];
-#pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = 0.f;
-#pragma unroll 2
-  for (int k0 = lane * kVec; k0 < p.k; k0 += 32 * kVec) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(w + k0);
-    const T* wv = reinterpret_cast<const T*>(&raw);
-    float wf[kVec];
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) wf[e] = detail::ToFloat(wv[e]);
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-      if (m >= p.m) break;
-      const float4* xv = reinterpret_cast<const float4*>(p.x + static_cast<size_t>(m) * p.k + k0);
-#pragma unroll
-      for (int e = 0; e < kVec / 4; ++e) {
-        const float4 x = xv[e];
-        acc[m] += wf[4 * e] * x.x + wf[4 * e + 1] * x.y + wf[4 * e + 2] * x.z + wf[4 * e + 3] * x.w;
-      }
-    }
-  }
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-    if (m >= p.m) break;
-    const float sum = detail::WarpSum(acc[m]);
-    if (lane == 0) {
-      float* y = p.y + static_cast<size_t>(m) * p.n + n;
-      const float v = sum + (p.bias ? p.bias[n] : 0.f);
-      *y = p.accumulate ? *y + v : v;
-    }
-  }
-}
-
 }  // namespace
 
 Status AddBias(float* y, const float* bias, int m, int n, Stream stream) {
@@ -103,30 +56,6 @@ Status AddBias(float* y, const float* bias, int m, int n, Stream stream) {
   const int blocks = static_cast<int>(std::min<size_t>((total + 255) / 256, 65536));
   AddBiasKernel<float><<<blocks, 256, 0, stream>>>(y, bias, m, n);
   return detail::LaunchStatus();
-}
-
-bool SkinnyGemmApplies(const SkinnyGemmParams& p) {
-  const size_t vec = 16 / DTypeSize(p.dtype);
-  return p.m >= 1 && p.m <= kSkinnyMaxRows && p.k % vec == 0 && p.k % 4 == 0 &&
-         reinterpret_cast<uintptr_t>(p.w) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0;
-}
-
-Status SkinnyGemm(const SkinnyGemmParams& p, Stream stream) {
-  if (p.n <= 0 || p.k <= 0 || !p.x || !p.w || !p.y) return Status::kInvalidArgument;
-  if (p.m == 0) return Status::kOk;
-  if (!SkinnyGemmApplies(p)) return Status::kUnsupported;
-  const int blocks = (p.n + kSkinnyWarps - 1) / kSkinnyWarps;
-  return DispatchDType(p.dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    if (p.m <= 2) {
-      SkinnyGemmKernel<T, 2><<<blocks, kSkinnyWarps * 32, 0, stream>>>(p);
-    } else if (p.m <= 4) {
-      SkinnyGemmKernel<T, 4><<<blocks, kSkinnyWarps * 32, 0, stream>>>(p);
-    } else {
-      SkinnyGemmKernel<T, kSkinnyMaxRows><<<blocks, kSkinnyWarps * 32, 0, stream>>>(p);
-    }
-    return detail::LaunchStatus();
-  });
 }
 
 Status SimpleGemm(const GemmParams& p, Stream stream) {

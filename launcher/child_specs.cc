@@ -32,26 +32,34 @@ ProcessSpec ShardSpec(const LauncherConfig& c, const ServingPlan& plan, const Sh
   spec.executable = executable.string();
   const std::string rank = std::to_string(shard.rank);
   const std::string world = std::to_string(plan.num_shard);
-  spec.args = {"--model-id",    model.weights.string(),
-               "--uds-path",    c.shard_uds_path,
-               "--rank",        rank,
-               "--world-size",  world,
-               "--master-addr", c.master_addr,
-               "--master-port", std::to_string(c.master_port),
-               "--device",      ToString(shard.device),
-               "--dtype",       c.dtype};
+  spec.args = {"--model-id",      model.weights.string(),
+               "--uds-path",      c.shard_uds_path,
+               "--rank",          rank,
+               "--world-size",    world,
+               "--master-addr",   c.master_addr,
+               "--master-port",   std::to_string(c.master_port),
+               "--device",        ToString(shard.device),
+               "--dtype",         c.dtype,
+               "--block-weights", c.block_weights};
   if (shard.device == DeviceKind::kCuda) {
     spec.args.insert(spec.args.end(),
                      {"--device-id", std::to_string(shard.device_id), "--gpu-memory-utilization",
                       DoubleText(c.gpu_memory_utilization)});
     if (c.cuda_graphs) spec.args.insert(spec.args.end(), {"--cuda-graphs", *c.cuda_graphs});
   }
-  if (c.threads) spec.args.insert(spec.args.end(), {"--threads", std::to_string(*c.threads)});
+  if (plan.threads_per_shard > 0) {
+    spec.args.insert(spec.args.end(), {"--threads", std::to_string(plan.threads_per_shard)});
+  }
+  if (c.nnodes > 1) {
+    // The router on node 0 reaches ranks of other nodes over TCP (rank 0 lists the addresses).
+    spec.args.insert(spec.args.end(),
+                     {"--grpc-listen", "0.0.0.0:" + std::to_string(ShardGrpcPort(c, shard.rank))});
+  }
   if (c.json_output) spec.args.push_back("--json-output");
   // torch.distributed's variables, which the shard also reads; LOCAL_RANK for tools that expect it.
   spec.env = {{"RANK", rank},
               {"WORLD_SIZE", world},
-              {"LOCAL_RANK", rank},
+              {"LOCAL_RANK", std::to_string(shard.local_rank)},
               {"MASTER_ADDR", c.master_addr},
               {"MASTER_PORT", std::to_string(c.master_port)}};
   return spec;
@@ -90,6 +98,10 @@ ProcessSpec RouterSpec(const LauncherConfig& c, const ServingPlan& plan, const M
                DoubleText(c.waiting_served_ratio),
                "--max-waiting-tokens",
                std::to_string(c.max_waiting_tokens),
+               "--prefix-caching",
+               c.prefix_caching ? "true" : "false",
+               "--chunked-prefill",
+               c.chunked_prefill ? "true" : "false",
                "--payload-limit",
                std::to_string(c.payload_limit)};
   auto add = [&spec](const std::string& flag, const std::string& value) {

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/flags.h"
+#include "launcher/devices.h"
 
 namespace tg::launcher {
 namespace {
@@ -14,6 +15,9 @@ namespace {
 constexpr uint32_t kDefaultMaxTotalTokens = 4096;
 // TGI's margin between the longest prompt and the prefill budget, for block alignment.
 constexpr uint32_t kPrefillMargin = 50;
+// With chunked prefill the budget is per engine step: long prompts no longer need it, and a
+// step much above this stalls the running decodes (vLLM V1 serves with 8192 on large GPUs).
+constexpr uint32_t kMaxDefaultStepTokens = 8192;
 
 [[noreturn]] void Conflict(const std::string& message) {
   throw Error(ErrorKind::kInvalidArgument, message);
@@ -63,19 +67,25 @@ uint32_t ChooseShardCount(const LauncherConfig& config, DeviceKind device, uint3
       Conflict("--sharded false conflicts with --num-shard " + Str(*config.num_shard));
     }
   }
+  const uint32_t nodes = config.nnodes;
   if (device == DeviceKind::kCpu) {
-    if ((config.num_shard && *config.num_shard > 1) || (sharded && *sharded)) {
-      Conflict("the CPU backend runs one shard: --num-shard " + Str(config.num_shard.value_or(2)) +
-               " / --sharded need GPUs, and " +
-               (config.device == "cpu" ? std::string("--device cpu was given")
-                                       : std::string("no GPU is visible")));
+    // CPU shards are processes that split the host's cores (ThreadsPerShard), talking over Gloo.
+    const uint32_t count = config.num_shard.value_or(sharded && *sharded ? 2 : nodes);
+    if (sharded && *sharded && count < 2) {
+      Conflict("--sharded true needs --num-shard of at least 2");
     }
-    return 1;
+    return count;
   }
-  uint32_t count = config.num_shard.value_or(sharded && !*sharded ? 1 : visible_gpus);
-  if (count > visible_gpus) {
-    Conflict("--num-shard " + Str(count) + " asks for more shards than the " + Str(visible_gpus) +
-             " visible GPU(s) (one shard per GPU; check CUDA_VISIBLE_DEVICES)");
+  uint32_t count = config.num_shard.value_or(sharded && !*sharded ? 1 : visible_gpus * nodes);
+  if (count / nodes > visible_gpus) {
+    Conflict(nodes == 1
+                 ? "--num-shard " + Str(count) + " asks for more shards than the " +
+                       Str(visible_gpus) +
+                       " visible GPU(s) (one shard per GPU; check CUDA_VISIBLE_DEVICES)"
+                 : "--num-shard " + Str(count) + " over --nnodes " + Str(nodes) + " asks for " +
+                       Str(count / nodes) + " shards on this node but " + Str(visible_gpus) +
+                       " GPU(s) are visible (one shard per GPU; check "
+                       "CUDA_VISIBLE_DEVICES)");
   }
   if (sharded && *sharded && count < 2) {
     Conflict("--sharded true needs at least 2 GPUs, but " + Str(visible_gpus) + " is visible");
@@ -113,15 +123,36 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
             "Hub model id (org/name), local model directory, or .gguf file",
             {.env = "MODEL_ID", .required = true, .value_name = "MODEL"});
   add("revision", &c.revision, "Hub revision (branch, tag or commit)", "REV");
-  add("num-shard", &c.num_shard, "Shards (one per GPU) [default: all visible GPUs, 1 on CPU]", "N");
+  add("num-shard", &c.num_shard,
+      "Tensor-parallel shards over all nodes: one per GPU, or CPU processes splitting the cores "
+      "[default: all visible GPUs x nnodes; 1 per node on CPU]",
+      "N");
   add("sharded", &c.sharded, "Force sharding on (true) or off (false)", "BOOL");
   flags.Add("hostname", &c.hostname, "Address the HTTP server listens on", {.value_name = "HOST"});
   add("port", &c.port, "HTTP port", "PORT");
-  add("master-addr", &c.master_addr, "Rendezvous address of rank 0 for NCCL", "ADDR");
-  add("master-port", &c.master_port, "Rendezvous port of rank 0 for NCCL", "PORT");
+  add("master-addr", &c.master_addr,
+      "Address of node 0 where rank 0 serves the shards' rendezvous (Gloo on CPU, NCCL on GPU)",
+      "ADDR");
+  add("master-port", &c.master_port,
+      "Rendezvous port on node 0; MASTER_PORT + 1 carries the NCCL id, and with --nnodes > 1 "
+      "rank r serves gRPC on MASTER_PORT + 2 + r",
+      "PORT");
+  add("nnodes", &c.nnodes,
+      "Hosts the shards span; run one launcher per host with the same --num-shard, "
+      "--master-addr and --master-port",
+      "N");
+  add("node-rank", &c.node_rank,
+      "This host's index in 0..nnodes-1; node k runs ranks k*num_shard/nnodes and up, node 0 "
+      "also runs the router",
+      "K");
   add("shard-uds-path", &c.shard_uds_path, "Socket path prefix; shard r serves on PREFIX-r",
       "PATH");
-  add("dtype", &c.dtype, "Weights/activations dtype: auto, float32, bfloat16, float16", "DTYPE");
+  add("dtype", &c.dtype,
+      "Weights dtype: auto (bfloat16 on CPU and GPU), float32, bfloat16, float16", "DTYPE");
+  add("block-weights", &c.block_weights,
+      "GGUF Q8_0/Q4_0/Q4_1 weights: keep (compute on the blocks where the backend can) or "
+      "dequantize (to --dtype)",
+      "MODE");
   add("device", &c.device, "auto, cpu or cuda", "DEVICE");
   add("max-concurrent-requests", &c.max_concurrent_requests, "Requests in flight before 429", "N");
   add("max-best-of", &c.max_best_of, "Largest best_of a request may ask for", "N");
@@ -133,14 +164,22 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
       "Prompt + generated tokens per request [default: min(max_position_embeddings, 4096)]", "N");
   add("max-model-len", &c.max_model_len, "vLLM's name for --max-total-tokens", "N");
   add("max-batch-prefill-tokens", &c.max_batch_prefill_tokens,
-      "Token budget of one prefill [default: max(max-input-tokens + 50, 4096)]", "N");
+      "Token budget of one engine step: running decodes plus prompt chunks (vLLM's "
+      "max_num_batched_tokens); with --chunked-prefill false, prompt tokens per prefill "
+      "[default: max(max-input-tokens + 50, 4096), at most 8192 with chunked prefill]",
+      "N");
   add("max-batch-total-tokens", &c.max_batch_total_tokens,
       "KV capacity in tokens [default: measured by the shards at warm-up]", "N");
   add("max-batch-size", &c.max_batch_size, "Most requests in one batch", "N");
   add("waiting-served-ratio", &c.waiting_served_ratio,
-      "Waiting/running ratio that triggers a prefill of waiting requests", "F");
+      "Accepted for TGI compatibility; no effect (every step admits prompt chunks)", "F");
   add("max-waiting-tokens", &c.max_waiting_tokens,
-      "Decode steps before waiting requests are forced into a prefill", "N");
+      "Accepted for TGI compatibility; no effect (every step admits prompt chunks)", "N");
+  add("prefix-caching", &c.prefix_caching,
+      "Reuse the KV blocks of shared prompt prefixes (false turns it off)", "BOOL");
+  add("chunked-prefill", &c.chunked_prefill,
+      "Split long prompts into chunks that share engine steps with decodes (false: whole prompts)",
+      "BOOL");
   add("cuda-graphs", &c.cuda_graphs, "Batch sizes to capture as CUDA graphs; 0 disables", "LIST");
   add("json-output", &c.json_output, "Log JSON lines (launcher and children)");
   add("api-key", &c.api_key, "Bearer token required by the HTTP API", "KEY");
@@ -155,7 +194,8 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
   add("startup-timeout", &c.startup_timeout_s, "Seconds for shards to load and answer Health", "S");
   add("shutdown-timeout", &c.shutdown_timeout_s,
       "Seconds for the router to drain and shards to stop before they are killed", "S");
-  add("threads", &c.threads, "CPU backend threads per shard [default: all cores]", "N");
+  add("threads", &c.threads,
+      "CPU backend threads per shard [default: this host's cores / its shards]", "N");
 }
 
 void ValidateFlags(const LauncherConfig& c) {
@@ -163,10 +203,41 @@ void ValidateFlags(const LauncherConfig& c) {
   if (c.dtype != "auto" && c.dtype != "float32" && c.dtype != "bfloat16" && c.dtype != "float16") {
     Conflict("--dtype expects auto, float32, bfloat16 or float16, got '" + c.dtype + "'");
   }
+  if (c.block_weights != "keep" && c.block_weights != "dequantize") {
+    Conflict("--block-weights expects keep or dequantize, got '" + c.block_weights + "'");
+  }
   if (c.port == 0 || c.port > 65535) Conflict("--port must be in 1..65535");
-  if (c.master_port == 0 || c.master_port > 65535) Conflict("--master-port must be in 1..65535");
-  if (c.port == c.master_port) {
-    Conflict("--port and --master-port are both " + Str(c.port) + "; they must differ");
+  if (c.master_port == 0 || c.master_port > 65534) {
+    Conflict("--master-port must be in 1..65534 (the next port carries the NCCL id), got " +
+             Str(c.master_port));
+  }
+  if (c.port == c.master_port || c.port == c.master_port + 1) {
+    Conflict("--port " + Str(c.port) + " collides with --master-port " + Str(c.master_port) +
+             " (the shards' rendezvous uses MASTER_PORT and MASTER_PORT + 1)");
+  }
+  if (c.nnodes == 0) Conflict("--nnodes must be at least 1");
+  if (c.node_rank >= c.nnodes) {
+    Conflict("--node-rank " + Str(c.node_rank) + " is outside 0.." + Str(c.nnodes - 1) +
+             " for --nnodes " + Str(c.nnodes));
+  }
+  if (c.nnodes > 1) {
+    if (c.master_addr.empty()) Conflict("--master-addr is required with --nnodes > 1");
+    if (c.num_shard && *c.num_shard % c.nnodes != 0) {
+      Conflict("--num-shard " + Str(*c.num_shard) + " must be a multiple of --nnodes " +
+               Str(c.nnodes) + " (every node runs the same number of shards)");
+    }
+    // Ranks serve gRPC on MASTER_PORT + 2 + rank so the router on node 0 can reach them.
+    const uint64_t last_port = uint64_t{c.master_port} + 2 + c.num_shard.value_or(c.nnodes) - 1;
+    if (last_port > 65535) {
+      Conflict("--master-port " + Str(c.master_port) +
+               " is too high: with --nnodes > 1 the "
+               "shards also serve on MASTER_PORT + 2 + rank, up to " +
+               Str(last_port));
+    }
+    if (c.port >= c.master_port + 2 && c.port <= last_port) {
+      Conflict("--port " + Str(c.port) + " collides with the shards' gRPC ports " +
+               Str(c.master_port + 2) + ".." + Str(last_port) + " (MASTER_PORT + 2 + rank)");
+    }
   }
   if (c.max_concurrent_requests == 0) Conflict("--max-concurrent-requests must be at least 1");
   if (c.max_best_of == 0) Conflict("--max-best-of must be at least 1");
@@ -195,11 +266,19 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
   ServingPlan plan;
   plan.device = ChooseDevice(ParseDeviceKind(c.device), visible_gpus);
   plan.num_shard = ChooseShardCount(c, plan.device, visible_gpus);
-  for (uint32_t rank = 0; rank < plan.num_shard; ++rank) {
-    plan.shards.push_back({.rank = rank,
-                           .device = plan.device,
-                           .device_id = plan.device == DeviceKind::kCuda ? int(rank) : -1});
+  if (plan.num_shard % c.nnodes != 0) {
+    Conflict("--num-shard " + Str(plan.num_shard) + " must be a multiple of --nnodes " +
+             Str(c.nnodes) + " (every node runs the same number of shards)");
   }
+  const uint32_t per_node = plan.num_shard / c.nnodes;
+  for (uint32_t local = 0; local < per_node; ++local) {
+    plan.shards.push_back({.rank = c.node_rank * per_node + local,
+                           .local_rank = local,
+                           .device = plan.device,
+                           .device_id = plan.device == DeviceKind::kCuda ? int(local) : -1});
+  }
+  plan.runs_router = c.node_rank == 0;
+  plan.threads_per_shard = ThreadsPerShard(c, plan, UsableCpuCores());
 
   // Tensor parallelism splits query heads evenly; KV heads are split, or replicated when there
   // are fewer of them than shards (then each must serve a whole number of shards).
@@ -240,9 +319,11 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
     plan.max_input_tokens = plan.max_total_tokens - 1;
   }
   if (c.max_batch_prefill_tokens) {
-    if (*c.max_batch_prefill_tokens < plan.max_input_tokens) {
+    // With chunked prefill it is the step budget: longer prompts are split across steps.
+    if (!c.chunked_prefill && *c.max_batch_prefill_tokens < plan.max_input_tokens) {
       Conflict("--max-batch-prefill-tokens (" + Str(*c.max_batch_prefill_tokens) +
-               ") must be at least --max-input-tokens (" + Str(plan.max_input_tokens) + ")");
+               ") must be at least --max-input-tokens (" + Str(plan.max_input_tokens) +
+               ") with --chunked-prefill false");
     }
     plan.max_batch_prefill_tokens = *c.max_batch_prefill_tokens;
   } else if (c.max_batch_size) {
@@ -250,6 +331,9 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
   } else {
     plan.max_batch_prefill_tokens =
         std::max(plan.max_input_tokens + kPrefillMargin, kDefaultMaxTotalTokens);
+  }
+  if (!c.max_batch_prefill_tokens && c.chunked_prefill) {
+    plan.max_batch_prefill_tokens = std::min(plan.max_batch_prefill_tokens, kMaxDefaultStepTokens);
   }
   if (c.max_batch_total_tokens) {
     if (*c.max_batch_total_tokens < plan.max_batch_prefill_tokens) {
@@ -268,13 +352,24 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
   return plan;
 }
 
+uint32_t ThreadsPerShard(const LauncherConfig& c, const ServingPlan& plan, uint32_t cpu_cores) {
+  if (c.threads) return *c.threads;
+  if (plan.device != DeviceKind::kCpu || plan.shards.empty()) return 0;
+  return std::max<uint32_t>(1, cpu_cores / static_cast<uint32_t>(plan.shards.size()));
+}
+
+uint32_t ShardGrpcPort(const LauncherConfig& c, uint32_t rank) { return c.master_port + 2 + rank; }
+
 std::string DescribePlan(const LauncherConfig& c, const ServingPlan& plan) {
   std::ostringstream out;
   out << "model_id=" << c.model_id << " revision=" << c.revision.value_or("main")
       << " device=" << ToString(plan.device) << " num_shard=" << plan.num_shard
       << " dtype=" << c.dtype << " hostname=" << c.hostname << " port=" << c.port
       << " shard_uds_path=" << c.shard_uds_path << " master=" << c.master_addr << ":"
-      << c.master_port << " max_input_tokens=" << plan.max_input_tokens
+      << c.master_port << " nnodes=" << c.nnodes << " node_rank=" << c.node_rank
+      << " local_ranks=" << plan.shards.front().rank << ".." << plan.shards.back().rank
+      << " threads_per_shard=" << plan.threads_per_shard
+      << " max_input_tokens=" << plan.max_input_tokens
       << " max_total_tokens=" << plan.max_total_tokens
       << " max_batch_prefill_tokens=" << plan.max_batch_prefill_tokens << " max_batch_total_tokens="
       << (plan.max_batch_total_tokens ? Str(*plan.max_batch_total_tokens) : "warmup")

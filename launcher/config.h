@@ -27,8 +27,11 @@ struct LauncherConfig {
   uint32_t port = 3000;
   std::string master_addr = "127.0.0.1";
   uint32_t master_port = 29500;
+  uint32_t nnodes = 1;     // hosts the --num-shard ranks are spread over
+  uint32_t node_rank = 0;  // this host's index; node 0 runs rank 0 and the router
   std::string shard_uds_path = "/tmp/text-gen-server";
   std::string dtype = "auto";
+  std::string block_weights = "keep";  // GGUF Q8_0/Q4_0/Q4_1: keep the blocks or dequantize
   std::string device = "auto";
   uint32_t max_concurrent_requests = 128;
   uint32_t max_best_of = 2;
@@ -42,6 +45,8 @@ struct LauncherConfig {
   std::optional<uint32_t> max_batch_size;
   double waiting_served_ratio = 1.2;
   uint32_t max_waiting_tokens = 20;
+  bool prefix_caching = true;
+  bool chunked_prefill = true;
   std::optional<std::string> cuda_graphs;
   bool json_output = false;
   std::optional<std::string> api_key;
@@ -69,9 +74,10 @@ struct ModelLimits {
   uint32_t num_key_value_heads = 0;      // 0: unknown
 };
 
-// One shard process: its rank and the device it is pinned to.
+// One shard process: its (global) rank and the device it is pinned to.
 struct ShardPlacement {
   uint32_t rank = 0;
+  uint32_t local_rank = 0;  // index among this node's shards
   DeviceKind device = DeviceKind::kCpu;
   int device_id = -1;  // index among the visible GPUs; -1 on the CPU
 };
@@ -79,8 +85,11 @@ struct ShardPlacement {
 // The validated, fully derived configuration the launcher runs.
 struct ServingPlan {
   DeviceKind device = DeviceKind::kCpu;
-  uint32_t num_shard = 1;
-  std::vector<ShardPlacement> shards;
+  uint32_t num_shard = 1;              // the tensor-parallel world, over every node
+  std::vector<ShardPlacement> shards;  // this node's: ranks node_rank * per_node + 0..per_node-1
+  bool runs_router = true;             // node 0 only
+  // CPU: --threads, or this node's cores split evenly between its shards (0: the shard decides).
+  uint32_t threads_per_shard = 0;
   uint32_t max_input_tokens = 0;
   uint32_t max_total_tokens = 0;
   uint32_t max_batch_prefill_tokens = 0;
@@ -95,6 +104,15 @@ const char* ToString(DeviceKind kind);
 // way TGI does. Throws tg::Error(kInvalidArgument) naming the conflicting flags.
 ServingPlan PlanServing(const LauncherConfig& config, const ModelLimits& limits,
                         uint32_t visible_gpus);
+
+// The CPU threads each local shard gets: --threads when given, else the `cpu_cores` this
+// process may use divided by the local shard count (at least 1), so N shards do not
+// oversubscribe the cores. 0 on GPUs (the shard's default).
+uint32_t ThreadsPerShard(const LauncherConfig& config, const ServingPlan& plan, uint32_t cpu_cores);
+
+// The TCP port a rank serves gRPC on when the group spans several nodes (the router on node 0
+// reaches remote ranks there): MASTER_PORT + 2 + rank (MASTER_PORT + 1 carries the NCCL id).
+uint32_t ShardGrpcPort(const LauncherConfig& config, uint32_t rank);
 
 // Checks of the flags alone (no model, no devices), run before any download.
 void ValidateFlags(const LauncherConfig& config);

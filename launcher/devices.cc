@@ -1,6 +1,7 @@
 #include "launcher/devices.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <charconv>
@@ -9,6 +10,7 @@
 #include <set>
 #include <sstream>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace tg::launcher {
@@ -78,6 +80,15 @@ GpuDiscovery DiscoverGpus() {
   const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
   return {CountVisibleGpus(physical, visible ? std::optional<std::string>(visible) : std::nullopt),
           "procfs"};
+}
+
+uint32_t UsableCpuCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    return std::max(1, CPU_COUNT(&set));
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 }  // namespace tg::launcher

@@ -25,4 +25,8 @@ struct GpuDiscovery {
 // Discovers the GPUs visible to this process (and so to the shards it spawns).
 GpuDiscovery DiscoverGpus();
 
+// The CPU cores this process may run on (its affinity mask, as taskset/cgroups set it), at
+// least 1; the shards it spawns inherit the same mask.
+uint32_t UsableCpuCores();
+
 }  // namespace tg::launcher

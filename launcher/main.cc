@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/flags.h"
@@ -21,6 +22,7 @@
 #include "launcher/model_source.h"
 #include "launcher/shard_health.h"
 #include "launcher/socket_path.h"
+#include "launcher/startup_progress.h"
 #include "launcher/supervisor.h"
 
 namespace tg::launcher {
@@ -92,8 +94,11 @@ int Run(LauncherConfig& config) {
     return 0;
   }
   const ServingPlan plan = PlanServing(config, source.limits, gpus.count);
-  spdlog::info("GPUs visible: {} (via {}); running {} shard(s) on {}", gpus.count, gpus.method,
-               plan.num_shard, ToString(plan.device));
+  spdlog::info("GPUs visible: {} (via {}); running {} of {} shard(s) on {}{}", gpus.count,
+               gpus.method, plan.shards.size(), plan.num_shard, ToString(plan.device),
+               config.nnodes > 1 ? " (node " + std::to_string(config.node_rank) + " of " +
+                                       std::to_string(config.nnodes) + ")"
+                                 : "");
   spdlog::info("effective configuration: {}", DescribePlan(config, plan));
 
   for (const ShardPlacement& placement : plan.shards) {
@@ -101,6 +106,12 @@ int Run(LauncherConfig& config) {
   }
   const ModelPaths paths{source.weights, source.tokenizer};
   Supervisor supervisor(config.json_output ? LogFormat::kJson : LogFormat::kText);
+  StartupProgress progress(isatty(STDERR_FILENO) && !config.json_output &&
+                           !config.disable_progress);
+  supervisor.set_before_forward([&progress] { progress.Clear(); });
+  supervisor.set_line_observer([&progress](const ChildProcess& child, std::string_view line) {
+    progress.OnLine(child.name(), line);
+  });
   std::vector<ChildProcess*> shards;
   std::vector<ShardHealthProbe> probes;
   for (const ShardPlacement& placement : plan.shards) {
@@ -119,6 +130,7 @@ int Run(LauncherConfig& config) {
       if (!healthy[i]) healthy[i] = probes[i].Check(milliseconds(500));
       ready += healthy[i];
     }
+    progress.Tick();
     if (Clock::now() >= next_progress && ready < probes.size()) {
       next_progress += seconds(10);
       spdlog::info("waiting for shards: {}/{} healthy after {} s", ready, probes.size(),
@@ -127,6 +139,7 @@ int Run(LauncherConfig& config) {
     return ready == probes.size();
   };
   Supervisor::Wake wake = supervisor.RunUntil(all_healthy, startup_deadline);
+  progress.Clear();  // the launcher's own log lines are not forwarded, so not cleared for
   if (wake == Supervisor::Wake::kDeadline) {
     for (const ShardHealthProbe& probe : probes) {
       spdlog::error("shard at {} not healthy: {}", probe.socket_path(), probe.last_error());
@@ -139,15 +152,30 @@ int Run(LauncherConfig& config) {
   if (wake != Supervisor::Wake::kCondition) return Shutdown(supervisor, shards, nullptr, config);
   spdlog::info("all {} shard(s) healthy after {} ms", shards.size(),
                std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
+  if (!plan.runs_router) {
+    // Another node's launcher: its shards are in the group; node 0 serves HTTP.
+    spdlog::info("node {} is ready: ranks {}..{} of {} serve; the router runs on node 0 ({})",
+                 config.node_rank, plan.shards.front().rank, plan.shards.back().rank,
+                 plan.num_shard, config.master_addr);
+    supervisor.RunUntil([] { return false; }, Clock::time_point::max());
+    return Shutdown(supervisor, shards, nullptr, config);
+  }
 
   // The router connects, runs Info and Warmup, and says where it listens.
   std::optional<std::string> url;
   ChildProcess* router = nullptr;
   supervisor.set_line_observer([&](const ChildProcess& child, std::string_view line) {
+    progress.OnLine(child.name(), line);
     if (&child == router && !url) url = ListeningUrl(line);
   });
   router = &supervisor.Start(RouterSpec(config, plan, paths, router_binary));
-  wake = supervisor.RunUntil([&] { return url.has_value(); }, startup_deadline);
+  wake = supervisor.RunUntil(
+      [&] {
+        progress.Tick();
+        return url.has_value();
+      },
+      startup_deadline);
+  progress.Done();
   if (wake == Supervisor::Wake::kDeadline) {
     spdlog::error("the router did not report listening within --startup-timeout {} s",
                   config.startup_timeout_s);
@@ -169,27 +197,14 @@ int Run(LauncherConfig& config) {
 int main(int argc, char** argv) {
   tg::launcher::LauncherConfig config;
   tg::FlagParser flags("text-gen-launcher",
-                       "Serves a model: resolves it, starts one shard per GPU (or one on the CPU) "
-                       "and the HTTP router, and supervises them.");
+                       "Serves a model: resolves it, starts its shards (one per GPU, or CPU "
+                       "processes sharing the cores) and the HTTP router, and supervises them. "
+                       "Across hosts, run one launcher per host with --nnodes, --node-rank, "
+                       "--master-addr and --master-port; node 0 runs the router.");
   tg::launcher::RegisterFlags(flags, config);
-  try {
-    switch (flags.Parse(argc, argv)) {
-      case tg::ParseResult::kHelp:
-        std::cout << flags.Help();
-        return 0;
-      case tg::ParseResult::kVersion:
-        std::cout << "text-gen-launcher " TG_VERSION "\n";
-        return 0;
-      case tg::ParseResult::kRun:
-        break;
-    }
-    if (!flags.positionals().empty()) {
-      throw tg::Error(tg::ErrorKind::kInvalidArgument,
-                      "unexpected argument '" + flags.positionals().front() + "'");
-    }
-  } catch (const tg::Error& e) {
-    std::cerr << "text-gen-launcher: " << e.message() << "\n";
-    return 2;
+  if (const std::optional<int> exit_code =
+          tg::ParseProgramFlags(flags, argc, argv, "text-gen-launcher", TG_VERSION)) {
+    return *exit_code;
   }
   tg::InitLogging({.component = "launcher",
                    .format = config.json_output ? tg::LogFormat::kJson : tg::LogFormat::kText});

@@ -97,6 +97,7 @@ void Supervisor::Forward(const ChildProcess& child, std::string_view line) {
     out.append(line);
   }
   out.push_back('\n');
+  if (before_forward_) before_forward_();
   WriteAll(STDERR_FILENO, out);
   if (observer_) observer_(child, line);
 }

@@ -35,6 +35,8 @@ class Supervisor {
   ChildProcess& Start(const ProcessSpec& spec);
   // Called for every complete output line of a child, after it was forwarded.
   void set_line_observer(LineObserver observer) { observer_ = std::move(observer); }
+  // Called before each forwarded line (a progress display clears its line there).
+  void set_before_forward(std::function<void()> hook) { before_forward_ = std::move(hook); }
 
   enum class Wake { kCondition, kChildExited, kShutdownSignal, kDeadline };
   // Pumps output and reaps children until `condition` holds (checked after every event and at
@@ -68,6 +70,7 @@ class Supervisor {
   std::list<ChildProcess> children_;
   std::map<int, std::string> partial_lines_;  // by output fd
   LineObserver observer_;
+  std::function<void()> before_forward_;
   bool stopping_ = false;
   bool force_kill_ = false;
   const ChildProcess* unexpected_exit_ = nullptr;

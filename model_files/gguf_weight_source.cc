@@ -1,6 +1,8 @@
 // WeightSource over a GGUF file: GGUF tensor names mapped to HF names, GGUF dims (innermost first)
 // turned into row-major shapes, and llama.cpp's rope permutation of q/k rows undone.
+#include <cstring>
 #include <map>
+#include <optional>
 
 #include "common/error.h"
 #include "model_files/gguf.h"
@@ -63,6 +65,23 @@ class GgufWeightSource final : public WeightSource {
     const auto& e = Get(name);
     ReadSliceInto(e.tensor->dtype, file_.TensorData(*e.tensor),
                   ResolveSlice(e.tensor->shape, rows, cols, name), RowMapFor(e), dst);
+  }
+  std::vector<uint8_t> ReadStoredRows(const std::string& name) const override {
+    const auto& e = Get(name);
+    const std::vector<int64_t>& shape = e.tensor->shape;
+    TG_CHECK(shape.size() == 2, kInvalidArgument, name + " is not a matrix");
+    const std::optional<int64_t> row_bytes = DTypeBytes(e.tensor->dtype, shape[1]);
+    TG_CHECK(row_bytes.has_value(), kCorruptFile,
+             file_.origin() + ": rows of " + name + " are not whole blocks");
+    const uint8_t* data = file_.TensorData(*e.tensor);
+    std::vector<uint8_t> out(static_cast<size_t>(*row_bytes * shape[0]));
+    const RowMap map = RowMapFor(e);
+    for (int64_t r = 0; r < shape[0]; ++r) {
+      const int64_t from = map ? map(r) : r;
+      std::memcpy(out.data() + r * *row_bytes, data + from * *row_bytes,
+                  static_cast<size_t>(*row_bytes));
+    }
+    return out;
   }
   const void* RawData(const std::string& name) const override {
     const auto& e = Get(name);

@@ -30,6 +30,11 @@ std::vector<uint16_t> WeightSource::ReadBF16(const std::string& name, RowRange r
   return out;
 }
 
+std::vector<uint8_t> WeightSource::ReadStoredRows(const std::string& name) const {
+  throw Error(ErrorKind::kUnsupported,
+              "the stored rows of " + name + " are not readable as blocks");
+}
+
 std::unique_ptr<WeightSource> WeightSource::Open(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   TG_CHECK(fs::exists(path), kNotFound, "model path " + path.string() + " does not exist");

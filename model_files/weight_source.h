@@ -49,6 +49,10 @@ class WeightSource {
   virtual void ReadBF16Into(const std::string& name, uint16_t* dst, RowRange rows = {},
                             RowRange cols = {}) const = 0;
   int64_t SliceElems(const std::string& name, RowRange rows = {}, RowRange cols = {}) const;
+  // A whole 2-D tensor's stored bytes, GGML blocks included, with rows in HF order (llama.cpp's
+  // q/k row permutation undone; blocks never straddle rows). For backends that compute on the
+  // stored blocks. Throws kUnsupported where the format has no such blocks (safetensors).
+  virtual std::vector<uint8_t> ReadStoredRows(const std::string& name) const;
   // Zero-copy view into the mapped file when the stored dtype is F32/F16/BF16 and the stored
   // layout is the HF layout (nullptr otherwise, e.g. quantized or permuted GGUF q/k).
   virtual const void* RawData(const std::string& name) const = 0;

@@ -18,6 +18,7 @@
 #include "router/api/validation.h"
 #include "router/client/sharded_client.h"
 #include "router/engine/engine.h"
+#include "router/engine/shard_warmup.h"
 #include "router/engine/tokenizer_codec.h"
 #include "router/http/server.h"
 #include "router/metrics/metrics.h"
@@ -44,7 +45,8 @@ struct RouterConfig {
   std::optional<uint32_t> max_batch_size;
   double waiting_served_ratio = 1.2;
   uint32_t max_waiting_tokens = 20;
-  bool prefix_caching = false;
+  bool prefix_caching = true;
+  bool chunked_prefill = true;
   std::string api_key;
   uint64_t payload_limit = 2'000'000;
   std::vector<std::string> cors_allow_origin;
@@ -82,17 +84,22 @@ int Run(int argc, char** argv) {
   flags.Add("max-input-tokens", &config.max_input_tokens, "Prompt token limit");
   flags.Add("max-total-tokens", &config.max_total_tokens, "Prompt + new tokens limit");
   flags.Add("max-batch-prefill-tokens", &config.max_batch_prefill_tokens,
-            "Prompt tokens per prefill batch");
+            "Token budget of one engine step: with --chunked-prefill, running decodes plus prompt "
+            "chunks (vLLM's max_num_batched_tokens); without, prompt tokens per prefill");
   flags.Add("max-batch-total-tokens", &config.max_batch_total_tokens,
             "KV tokens for all running requests (default: from the shards' Warmup)");
   flags.Add("max-batch-size", &config.max_batch_size, "Requests per batch");
   flags.Add("waiting-served-ratio", &config.waiting_served_ratio,
-            "Waiting/running ratio that interrupts decoding for a prefill");
+            "Accepted for TGI compatibility; no effect (every step admits prompt chunks)");
   flags.Add("max-waiting-tokens", &config.max_waiting_tokens,
-            "Decode steps after which waiting requests are prefilled anyway");
+            "Accepted for TGI compatibility; no effect (every step admits prompt chunks)");
   flags.Add("prefix-caching", &config.prefix_caching,
-            "Share the KV blocks of common prompt prefixes between requests",
+            "Share the KV blocks of common prompt prefixes between requests (false: off)",
             {.env = "PREFIX_CACHING"});
+  flags.Add("chunked-prefill", &config.chunked_prefill,
+            "Split long prompts into chunks that share engine steps with running decodes "
+            "(false: whole prompts, at most --max-batch-prefill-tokens each)",
+            {.env = "CHUNKED_PREFILL"});
   flags.Add("api-key", &config.api_key, "Require Authorization: Bearer KEY", {.env = "API_KEY"});
   flags.Add("payload-limit", &config.payload_limit, "Largest request body in bytes");
   flags.Add("cors-allow-origin", &config.cors_allow_origin, "Allowed CORS origins (or *)");
@@ -137,16 +144,22 @@ int Run(int argc, char** argv) {
   spdlog::info("shards: {} rank(s), model_type={} dtype={} device={} block_size={}",
                client->world_size(), info.model_type(), info.dtype(), info.device_type(),
                info.block_size());
+  TG_CHECK(info.mixed_batches(), kInvalidArgument,
+           "the shards (" + info.backend_version() +
+               ") predate mixed batches (chunk_len, cached_batches, block_grants); run shards "
+               "of this release");
 
-  const uint32_t max_position =
-      info.max_position_embeddings() > 0 ? info.max_position_embeddings() : 4096;
-  const uint32_t max_total = config.max_total_tokens.value_or(std::min(max_position, 4096u));
-  const uint32_t max_input = config.max_input_tokens.value_or(max_total - 1);
-  const uint32_t max_prefill = config.max_batch_prefill_tokens.value_or(max_input + 50);
-  TG_CHECK(max_input < max_total, kInvalidArgument,
-           "--max-input-tokens must be < --max-total-tokens");
-  TG_CHECK(max_prefill >= max_input, kInvalidArgument,
-           "--max-batch-prefill-tokens must be >= --max-input-tokens");
+  const tg::engine::LimitFlags limit_flags{
+      .max_input_tokens = config.max_input_tokens,
+      .max_total_tokens = config.max_total_tokens,
+      .max_batch_prefill_tokens = config.max_batch_prefill_tokens,
+      .max_batch_total_tokens = config.max_batch_total_tokens,
+      .max_batch_size = config.max_batch_size,
+      .chunked_prefill = config.chunked_prefill};
+  const tg::engine::ServingLimits limits = tg::engine::DeriveLimits(info, limit_flags);
+  const uint32_t max_total = limits.max_total_tokens;
+  const uint32_t max_input = limits.max_input_tokens;
+  const uint32_t max_prefill = limits.max_batch_prefill_tokens;
 
   tg::metrics::Registry metrics;
   tg::metrics::DeclareRouterMetrics(metrics);
@@ -181,27 +194,11 @@ int Run(int argc, char** argv) {
       });
   server.Start();
 
-  textgen::v1::WarmupRequest warmup;
-  warmup.set_max_input_tokens(max_input);
-  warmup.set_max_batch_prefill_tokens(max_prefill);
-  warmup.set_max_total_tokens(max_total);
-  warmup.set_max_batch_size(config.max_batch_size.value_or(0));
-  warmup.set_max_batch_total_tokens(config.max_batch_total_tokens.value_or(0));
-  spdlog::info("warming up the shards");
-  const auto warm = client->Warmup(warmup);
-  const uint32_t block_size = warm.block_size() > 0 ? warm.block_size() : info.block_size();
-  TG_CHECK(block_size > 0, kInternal, "the shards report no KV block size");
-  uint64_t capacity = warm.max_supported_total_tokens();
-  if (config.max_batch_total_tokens) capacity = std::min(capacity, *config.max_batch_total_tokens);
-  uint32_t num_blocks = static_cast<uint32_t>(capacity / block_size);
-  if (warm.num_blocks() > 0) num_blocks = std::min(num_blocks, warm.num_blocks());
-  TG_CHECK(uint64_t{num_blocks} * block_size >= max_total, kInvalidArgument,
-           "the KV cache holds " + std::to_string(uint64_t{num_blocks} * block_size) +
-               " tokens, fewer than --max-total-tokens " + std::to_string(max_total));
-  spdlog::info(
-      "KV cache: {} blocks of {} tokens; max_input_tokens={} max_total_tokens={} "
-      "max_batch_prefill_tokens={}",
-      num_blocks, block_size, max_input, max_total, max_prefill);
+  const tg::engine::KvPool pool = tg::engine::WarmUpShards(*client, info, limits, limit_flags);
+  const uint32_t block_size = pool.block_size;
+  const uint32_t num_blocks = pool.num_blocks;
+  spdlog::info("chunked_prefill={} prefix_caching={}", config.chunked_prefill,
+               config.prefix_caching);
 
   app.SetInfo({{"model_id", config.model_id.empty() ? info.model_id() : config.model_id},
                {"model_sha", nullptr},
@@ -220,6 +217,7 @@ int Run(int argc, char** argv) {
                {"waiting_served_ratio", config.waiting_served_ratio},
                {"max_waiting_tokens", config.max_waiting_tokens},
                {"prefix_caching", config.prefix_caching},
+               {"chunked_prefill", config.chunked_prefill},
                {"validation_workers", 1},
                {"max_client_batch_size", 1},
                {"block_size", block_size},
@@ -231,11 +229,10 @@ int Run(int argc, char** argv) {
 
   tg::engine::Engine engine({.scheduler = {.block_size = block_size,
                                            .num_blocks = num_blocks,
-                                           .max_batch_prefill_tokens = max_prefill,
+                                           .token_budget = max_prefill,
                                            .max_batch_size = config.max_batch_size.value_or(0),
-                                           .waiting_served_ratio = config.waiting_served_ratio,
-                                           .max_waiting_tokens = config.max_waiting_tokens,
-                                           .prefix_caching = config.prefix_caching},
+                                           .prefix_caching = config.prefix_caching,
+                                           .chunked_prefill = config.chunked_prefill},
                              .max_concurrent_requests = config.max_concurrent_requests},
                             *client, *codec, metrics);
   app.AttachEngine(&engine);

@@ -1,6 +1,6 @@
 // text-gen-shard: serves one rank of a model over gRPC (unix socket PREFIX-<rank>, optional TCP).
-// With world size > 1 the ranks first form an NCCL group (shard/parallel/shard_group.h), then
-// each loads its tensor-parallel slices of the weights.
+// With world size > 1 the ranks first form a group (shard/parallel/shard_group.h: Gloo on the
+// CPU, NCCL on GPUs), then each loads its tensor-parallel slices of the weights.
 #include <signal.h>
 
 #include <chrono>
@@ -48,6 +48,7 @@ struct ShardConfig {
   std::string device = "auto";
   int device_id = -1;
   std::string dtype = "auto";
+  std::string block_weights = "keep";
   int threads = 0;
   // Unset: the default sizes below on one GPU, none with tensor parallelism (see MakeBackend).
   std::optional<std::string> cuda_graphs;
@@ -97,6 +98,18 @@ parallel::ShardGroupOptions GroupOptions(const ShardConfig& config) {
           .collective_timeout = std::chrono::seconds(config.collective_timeout_s)};
 }
 
+// The URL the router dials for this rank when it serves on TCP: "HOST:PORT", with a wildcard
+// host ("0.0.0.0", "[::]", "") replaced by this host's address on the group's network.
+std::string AdvertisedUrl(const std::string& listen, const std::string& local_address) {
+  const size_t colon = listen.rfind(':');
+  TG_CHECK(colon != std::string::npos, kInvalidArgument,
+           "--grpc-listen expects HOST:PORT, got '" + listen + "'");
+  const std::string host = listen.substr(0, colon);
+  if (host != "0.0.0.0" && host != "[::]" && !host.empty()) return listen;
+  const bool v6 = local_address.find(':') != std::string::npos;
+  return (v6 ? "[" + local_address + "]" : local_address) + listen.substr(colon);
+}
+
 std::unique_ptr<backend::Backend> MakeBackend(const ShardConfig& config) {
   backend::BackendOptions options;
   options.device_id = DeviceId(config);
@@ -141,18 +154,26 @@ int Run(int argc, char** argv) {
   flags.Add("model-id", &config.model_id, "HF model directory or .gguf file",
             {.env = "MODEL_ID", .required = true, .value_name = "PATH"});
   flags.Add("uds-path", &config.uds_path, "unix socket prefix; the socket is PREFIX-<rank>");
-  flags.Add("grpc-listen", &config.grpc_listen, "also serve on TCP HOST:PORT");
+  flags.Add("grpc-listen", &config.grpc_listen,
+            "also serve on TCP HOST:PORT; with world size > 1 rank 0 lists this address for "
+            "the router (a wildcard host becomes the address rank 0 is reached from)");
   flags.Add("rank", &config.rank, "tensor-parallel rank", {.env = "RANK"});
   flags.Add("world-size", &config.world_size, "tensor-parallel ranks", {.env = "WORLD_SIZE"});
-  flags.Add("master-addr", &config.master_addr, "rank 0 bootstrap address", {.env = "MASTER_ADDR"});
-  flags.Add("master-port", &config.master_port, "rank 0 bootstrap port", {.env = "MASTER_PORT"});
+  flags.Add("master-addr", &config.master_addr, "rank 0 rendezvous address",
+            {.env = "MASTER_ADDR"});
+  flags.Add("master-port", &config.master_port,
+            "rank 0 rendezvous port (on GPUs the next port carries the NCCL id)",
+            {.env = "MASTER_PORT"});
   flags.Add("init-timeout", &config.init_timeout_s,
-            "seconds for all ranks to join the NCCL group (world size > 1)");
+            "seconds for all ranks to join the group (world size > 1)");
   flags.Add("collective-timeout", &config.collective_timeout_s,
             "seconds a collective may stay incomplete before the group is declared failed");
   flags.Add("device", &config.device, "auto, cpu or cuda");
   flags.Add("device-id", &config.device_id, "GPU index (default: the rank)");
-  flags.Add("dtype", &config.dtype, "auto, float32, bfloat16 or float16");
+  flags.Add("dtype", &config.dtype, "auto (bfloat16), float32, bfloat16 or float16");
+  flags.Add("block-weights", &config.block_weights,
+            "GGUF Q8_0/Q4_0/Q4_1 weights: keep (compute on the blocks where the backend can) or "
+            "dequantize (to --dtype)");
   flags.Add("threads", &config.threads, "CPU backend threads (0: all cores)");
   flags.Add("cuda-graphs", &config.cuda_graphs,
             std::string("decode batch sizes to capture, 0 disables [default: ") +
@@ -176,10 +197,6 @@ int Run(int argc, char** argv) {
                .level = config.log_level});
   const parallel::ShardGroupOptions group_options = GroupOptions(config);
   parallel::ValidateShardGroupOptions(group_options);
-  TG_CHECK(config.world_size == 1 || config.device != "cpu", kUnsupported,
-           "tensor parallelism (world size " + std::to_string(config.world_size) +
-               ") needs the CUDA backend with NCCL, one process per GPU; --device cpu serves one "
-               "rank (use --world-size 1)");
 
   // Block the stop signals before any thread starts; the main thread waits for them below.
   sigset_t stop_signals;
@@ -195,13 +212,14 @@ int Run(int argc, char** argv) {
     spdlog::info("joining the tensor-parallel group: rank {} of {} via {}:{}", config.rank,
                  config.world_size, config.master_addr, config.master_port);
   }
-  std::unique_ptr<parallel::Communicator> group =
-      parallel::MakeShardCommunicator(group_options, *device);
-  const backend::DType dtype = config.dtype == "auto"
-                                   ? (on_cpu ? backend::DType::kF32 : backend::DType::kBF16)
-                                   : backend::ParseFloatDType(config.dtype);
-  spdlog::info("loading {} on {} ({}) as {}", config.model_id, backend::ToString(device->device()),
-               device->DeviceName(), backend::ToString(dtype));
+  parallel::ShardGroup group(group_options, *device);
+  // bf16 everywhere by default: on the CPU it halves the weight bytes each decode step streams
+  // (1.6x float32's decode speed on SmolLM2-135M, issue 20); float32 stays for exact comparisons.
+  const backend::DType dtype =
+      config.dtype == "auto" ? backend::DType::kBF16 : backend::ParseFloatDType(config.dtype);
+  spdlog::info("loading {} on {} ({}) as {}, block weights: {}", config.model_id,
+               backend::ToString(device->device()), device->DeviceName(), backend::ToString(dtype),
+               config.block_weights);
   std::unique_ptr<model::WeightSource> source = model::WeightSource::Open(config.model_id);
   const model::ModelConfig model_config = source->config();
   spdlog::info("model: {}", model::Describe(model_config));
@@ -210,13 +228,16 @@ int Run(int argc, char** argv) {
         "{}",
         parallel::TensorParallelPlan(model_config, config.rank, config.world_size).Describe());
   }
-  LlamaModel model(model_config, *source, *device, dtype, *group);
+  LlamaModel model(model_config, *source, *device, dtype, group.communicator(),
+                   ParseBlockWeights(config.block_weights));
   source.reset();  // weights are on the device now; unmap the files
   spdlog::info("weights: {:.1f} MB", static_cast<double>(model.weight_bytes()) / 1e6);
-  Engine engine(model, *device,
-                {.kv_memory_fraction = on_cpu ? 0.5 : config.gpu_memory_utilization,
-                 .device_fault_at_decode = DeviceFaultAtDecode(),
-                 .tokenizer_path = config.model_id});
+  // CPU ranks of one group usually share a host's memory: together they take half of it.
+  Engine engine(
+      model, *device,
+      {.kv_memory_fraction = on_cpu ? 0.5 / config.world_size : config.gpu_memory_utilization,
+       .device_fault_at_decode = DeviceFaultAtDecode(),
+       .tokenizer_path = config.model_id});
 
   ServiceInfo info;
   info.model_id = config.model_id;
@@ -225,15 +246,23 @@ int Run(int argc, char** argv) {
   info.device_name = device->DeviceName();
   info.rank = static_cast<uint32_t>(config.rank);
   info.world_size = static_cast<uint32_t>(config.world_size);
-  if (config.world_size > 1) info.nccl_version = parallel::NcclVersion();
-  info.urls = parallel::RankSocketUrls(config.uds_path, config.world_size);
+  if (config.world_size > 1 && !on_cpu) info.nccl_version = parallel::NcclVersion();
+  const std::string socket_path = config.uds_path + "-" + std::to_string(config.rank);
+  info.urls = group.ExchangeUrls(config.grpc_listen && config.world_size > 1
+                                     ? AdvertisedUrl(*config.grpc_listen, group.local_address())
+                                     : "unix://" + socket_path);
+  if (config.world_size > 1 && config.rank == 0) {
+    std::string listed;
+    for (const std::string& url : info.urls) listed += (listed.empty() ? "" : " ") + url;
+    spdlog::info("the group serves on: {}", listed);
+  }
   // gRPC runs calls on its own threads, whose current CUDA device is 0 until set.
   std::function<void()> bind_thread;
   if (!on_cpu) bind_thread = [id = DeviceId(config)] { parallel::BindThreadToDevice(id); };
-  ShardService service(engine, model_config, info, config.world_size > 1 ? group.get() : nullptr,
+  ShardService service(engine, model_config, info,
+                       config.world_size > 1 ? &group.communicator() : nullptr,
                        std::move(bind_thread));
 
-  const std::string socket_path = config.uds_path + "-" + std::to_string(config.rank);
   std::filesystem::remove(socket_path);
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(256 << 20);
@@ -261,7 +290,7 @@ int Run(int argc, char** argv) {
       spdlog::info("signal {} received, shutting down", signal_number);
       break;
     }
-    if (const std::string failure = group->Failure(); !failure.empty()) {
+    if (const std::string failure = group.Failure(); !failure.empty()) {
       spdlog::critical("tensor-parallel group failed, exiting: {}", failure);
       exit_code = 1;
       break;

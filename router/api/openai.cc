@@ -22,6 +22,23 @@ bool Bool(const json& v, const char* key) {
   return v.get<bool>();
 }
 
+// {"token id": bias in [-100, 100]} as OpenAI defines it.
+std::vector<std::pair<uint32_t, float>> LogitBias(const json& v) {
+  if (!v.is_object()) Invalid("`logit_bias` must be an object of token id to bias");
+  std::vector<std::pair<uint32_t, float>> out;
+  for (const auto& [key, bias] : v.items()) {
+    char* end = nullptr;
+    const unsigned long long id = std::strtoull(key.c_str(), &end, 10);
+    if (key.empty() || *end != '\0' || key[0] == '-' || id > UINT32_MAX) {
+      Invalid("`logit_bias` keys must be token ids, got \"" + key + "\"");
+    }
+    const double value = Number(bias, "logit_bias");
+    if (!(value >= -100.0 && value <= 100.0)) Invalid("`logit_bias` values must be in [-100, 100]");
+    out.emplace_back(static_cast<uint32_t>(id), static_cast<float>(value));
+  }
+  return out;
+}
+
 // Fields common to both routes.
 void ParseCommon(const json& body, OpenAiRequest& out) {
   ValidatedRequest& r = out.request;
@@ -67,9 +84,6 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
     r.stopping.max_new_tokens = Count(*v, "max_completion_tokens");
     out.max_tokens_given = true;
   }
-  if (out.max_tokens_given && r.stopping.max_new_tokens == 0) {
-    Invalid("`max_tokens` must be strictly positive");
-  }
   if (const json* v = Field(body, "stop")) {
     if (v->is_string()) {
       r.stopping.stop_sequences.push_back(v->get<std::string>());
@@ -91,10 +105,20 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
     if (!v->is_object()) Invalid("`stream_options` must be an object");
     RejectUnknownKeys(*v, {"include_usage", "continuous_usage_stats"}, "stream_options");
     if (const json* u = Field(*v, "include_usage")) out.include_usage = Bool(*u, "include_usage");
+    if (const json* u = Field(*v, "continuous_usage_stats")) {
+      out.continuous_usage = Bool(*u, "continuous_usage_stats");
+    }
   }
   if (const json* v = Field(body, "ignore_eos")) r.stopping.ignore_eos = Bool(*v, "ignore_eos");
-  if (const json* v = Field(body, "logit_bias"); v && !v->empty()) {
-    Invalid("`logit_bias` is not supported");
+  if (const json* v = Field(body, "logit_bias")) r.sampling.logit_bias = LogitBias(*v);
+  if (const json* v = Field(body, "min_tokens"))
+    r.stopping.min_new_tokens = Count(*v, "min_tokens");
+  if (const json* v = Field(body, "stop_token_ids")) {
+    if (!v->is_array()) Invalid("`stop_token_ids` must be a list of token ids");
+    for (const json& id : *v) r.stopping.stop_token_ids.push_back(Count(id, "stop_token_ids"));
+  }
+  if (const json* v = Field(body, "include_stop_str_in_output")) {
+    r.stopping.include_stop_str_in_output = Bool(*v, "include_stop_str_in_output");
   }
   if (r.sampling.temperature == 0.0f) r.sampling.do_sample = false;
   r.grammar = ParseGuidedFields(body);
@@ -127,6 +151,9 @@ OpenAiRequest ParseCompletionRequest(const json& body) {
                      "suffix",
                      "logit_bias",
                      "ignore_eos",
+                     "min_tokens",
+                     "stop_token_ids",
+                     "include_stop_str_in_output",
                      "guided_json",
                      "guided_regex",
                      "guided_choice"},
@@ -135,17 +162,20 @@ OpenAiRequest ParseCompletionRequest(const json& body) {
   out.route = OpenAiRoute::kCompletions;
   ParseCommon(body, out);
   const json* prompt = Field(body, "prompt");
-  if (prompt && prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) {
-    prompt = &(*prompt)[0];
-  }
-  if (!prompt || !prompt->is_string()) Invalid("`prompt` must be a string");
-  out.prompt = prompt->get<std::string>();
+  if (!prompt) Invalid("`prompt` is required");
+  out.prompts = ParseCompletionPrompts(*prompt);
   if (const json* v = Field(body, "logprobs")) {
     // Completions: the number of alternatives per token (0 = only the chosen token's logprob).
     out.logprobs = true;
     out.top_logprobs = Count(*v, "logprobs");
   }
   if (const json* v = Field(body, "echo")) out.echo = Bool(*v, "echo");
+  if (out.max_tokens_given && out.request.stopping.max_new_tokens == 0 && !out.echo) {
+    Invalid(
+        "`max_tokens` must be strictly positive (0 is allowed with `echo`, to score the prompt)");
+  }
+  // Echo with logprobs returns the prompt tokens' logprobs: the shard computes them at prefill.
+  out.request.decoder_input_details = out.echo && out.logprobs;
   if (const json* v = Field(body, "suffix"); v && (!v->is_string() || !v->empty())) {
     Invalid("`suffix` is not supported");
   }
@@ -179,6 +209,9 @@ OpenAiRequest ParseChatRequest(const json& body) {
                      "repetition_penalty",
                      "user",
                      "logit_bias",
+                     "min_tokens",
+                     "stop_token_ids",
+                     "include_stop_str_in_output",
                      "tools",
                      "tool_choice",
                      "parallel_tool_calls",
@@ -191,6 +224,9 @@ OpenAiRequest ParseChatRequest(const json& body) {
   OpenAiRequest out;
   out.route = OpenAiRoute::kChat;
   ParseCommon(body, out);
+  if (out.max_tokens_given && out.request.stopping.max_new_tokens == 0) {
+    Invalid("`max_tokens` must be strictly positive");
+  }
   const json* messages = Field(body, "messages");
   if (!messages || !messages->is_array() || messages->empty()) {
     Invalid("`messages` must be a non-empty list");
@@ -224,7 +260,8 @@ const char* OpenAiFinishReason(engine::FinishReason reason) {
   return reason == engine::FinishReason::kLength ? "length" : "stop";
 }
 
-std::string OpenAiText(const engine::GenerationResult& result) {
+std::string OpenAiText(const OpenAiRequest& request, const engine::GenerationResult& result) {
+  if (request.request.stopping.include_stop_str_in_output) return result.generated_text;
   return result.generated_text.substr(0,
                                       result.generated_text.size() - result.stop_sequence_length);
 }
@@ -236,7 +273,8 @@ json UsageJson(uint64_t prompt_tokens, uint64_t completion_tokens) {
 }
 
 json LogprobsJson(const OpenAiRequest& request, const std::vector<engine::TokenInfo>& tokens,
-                  const std::vector<std::vector<engine::TokenInfo>>& top_tokens) {
+                  const std::vector<std::vector<engine::TokenInfo>>& top_tokens,
+                  size_t first_offset) {
   if (!request.logprobs) return nullptr;
   if (request.route == OpenAiRoute::kChat) {
     json content = json::array();
@@ -254,36 +292,28 @@ json LogprobsJson(const OpenAiRequest& request, const std::vector<engine::TokenI
     }
     return {{"content", std::move(content)}};
   }
-  json out = {{"tokens", json::array()},
-              {"token_logprobs", json::array()},
-              {"top_logprobs", json::array()},
-              {"text_offset", json::array()}};
-  size_t offset = 0;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    out["tokens"].push_back(tokens[i].text);
-    out["token_logprobs"].push_back(tokens[i].logprob);
-    json top = json::object();
-    if (i < top_tokens.size()) {
-      for (const auto& t : top_tokens[i]) top[t.text] = t.logprob;
-    }
-    out["top_logprobs"].push_back(std::move(top));
-    out["text_offset"].push_back(offset);
-    offset += tokens[i].text.size();
-  }
-  return out;
+  return CompletionLogprobsJson(nullptr, nullptr, tokens, top_tokens, first_offset);
 }
 
 json ChoiceJson(const OpenAiRequest& request, uint32_t index,
-                const engine::GenerationResult& result) {
-  json choice = {{"index", index},
-                 {"logprobs", LogprobsJson(request, result.tokens, result.top_tokens)},
-                 {"finish_reason", OpenAiFinishReason(result.finish_reason)}};
-  const std::string text = OpenAiText(result);
+                const engine::GenerationResult& result, const std::string& prompt_text) {
+  json choice = {{"index", index}, {"finish_reason", OpenAiFinishReason(result.finish_reason)}};
+  const std::string text = OpenAiText(request, result);
   if (request.route == OpenAiRoute::kChat) {
+    choice["logprobs"] = LogprobsJson(request, result.tokens, result.top_tokens);
     choice["message"] = {{"role", "assistant"}, {"content", text}};
-  } else {
-    choice["text"] = request.echo ? request.prompt + text : text;
+    return choice;
   }
+  if (!request.logprobs) {
+    choice["logprobs"] = nullptr;
+  } else if (request.echo) {
+    choice["logprobs"] = CompletionLogprobsJson(&result.prefill, &result.prefill_top_tokens,
+                                                result.tokens, result.top_tokens, 0);
+  } else {
+    choice["logprobs"] = LogprobsJson(request, result.tokens, result.top_tokens);
+  }
+  choice["text"] = request.echo ? prompt_text + text : text;
+  choice["stop_reason"] = StopReasonJson(result);
   return choice;
 }
 
@@ -299,16 +329,17 @@ json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, 
 }
 
 json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uint32_t index,
-               const engine::TokenEvent& event, const std::string& text,
-               const engine::GenerationResult* done) {
+               const std::string& text, json logprobs, const engine::GenerationResult* done,
+               json usage) {
   json choice = {
       {"index", index},
-      {"logprobs", LogprobsJson(request, {event.token}, {event.top_tokens})},
+      {"logprobs", std::move(logprobs)},
       {"finish_reason", done ? json(OpenAiFinishReason(done->finish_reason)) : json(nullptr)}};
   if (request.route == OpenAiRoute::kChat) {
     choice["delta"] = {{"role", "assistant"}, {"content", text}};
   } else {
     choice["text"] = text;
+    if (done) choice["stop_reason"] = StopReasonJson(*done);
   }
   json chunk = {
       {"id", meta.id},
@@ -317,7 +348,7 @@ json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uin
       {"model", meta.model},
       {"system_fingerprint", "text-gen-" TG_VERSION},
       {"choices", json::array({std::move(choice)})}};
-  if (request.include_usage) chunk["usage"] = nullptr;
+  if (request.include_usage) chunk["usage"] = std::move(usage);
   return chunk;
 }
 

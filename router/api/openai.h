@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "router/api/completions.h"
 #include "router/api/request.h"
 #include "router/engine/generation.h"
 
@@ -19,14 +20,15 @@ struct OpenAiRequest {
   bool max_tokens_given = false;
   std::string model;
   bool stream = false;
-  bool include_usage = false;  // stream_options.include_usage
+  bool include_usage = false;     // stream_options.include_usage
+  bool continuous_usage = false;  // ... and continuous_usage_stats: usage in every chunk
   uint32_t n = 1;
   bool logprobs = false;
   uint32_t top_logprobs = 0;
-  bool echo = false;        // completions: prompt + completion
-  std::string prompt;       // completions
-  nlohmann::json messages;  // chat
-  nlohmann::json tools;     // chat, null when absent
+  bool echo = false;                      // completions: prompt + completion
+  std::vector<CompletionPrompt> prompts;  // completions: one or more, n choices each
+  nlohmann::json messages;                // chat
+  nlohmann::json tools;                   // chat, null when absent
 };
 
 // Throw tg::Error(kInvalidArgument) naming unknown or out-of-range fields.
@@ -35,8 +37,9 @@ OpenAiRequest ParseChatRequest(const nlohmann::json& body);
 
 // "stop" for EOS and stop sequences, "length" otherwise.
 const char* OpenAiFinishReason(engine::FinishReason reason);
-// The generated text without a matched stop sequence (OpenAI leaves it out).
-std::string OpenAiText(const engine::GenerationResult& result);
+// The generated text without a matched stop sequence (OpenAI leaves it out, unless
+// include_stop_str_in_output).
+std::string OpenAiText(const OpenAiRequest& request, const engine::GenerationResult& result);
 
 // Identity of one response, shared by all its chunks.
 struct OpenAiResponseMeta {
@@ -46,18 +49,22 @@ struct OpenAiResponseMeta {
 };
 
 nlohmann::json UsageJson(uint64_t prompt_tokens, uint64_t completion_tokens);
+// Chat logprobs, or completion logprobs of generated tokens with offsets from `first_offset`.
 nlohmann::json LogprobsJson(const OpenAiRequest& request,
                             const std::vector<engine::TokenInfo>& tokens,
-                            const std::vector<std::vector<engine::TokenInfo>>& top_tokens);
-// One choice of a non-streaming response.
+                            const std::vector<std::vector<engine::TokenInfo>>& top_tokens,
+                            size_t first_offset = 0);
+// One choice of a non-streaming response; `prompt_text` is what echo repeats.
 nlohmann::json ChoiceJson(const OpenAiRequest& request, uint32_t index,
-                          const engine::GenerationResult& result);
+                          const engine::GenerationResult& result, const std::string& prompt_text);
 nlohmann::json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
                             nlohmann::json choices, nlohmann::json usage);
-// One streaming chunk for one token of choice `index`; `done` adds finish_reason.
+// One streaming chunk of choice `index`: `text` with its `logprobs` (null when not asked);
+// `done` adds finish_reason (and stop_reason on completions). With include_usage, `usage` is
+// the chunk's usage: null, or the running figures (continuous_usage_stats).
 nlohmann::json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
-                         uint32_t index, const engine::TokenEvent& event, const std::string& text,
-                         const engine::GenerationResult* done);
+                         uint32_t index, const std::string& text, nlohmann::json logprobs,
+                         const engine::GenerationResult* done, nlohmann::json usage);
 // The final usage-only chunk (stream_options.include_usage).
 nlohmann::json UsageChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
                               nlohmann::json usage);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tg::api {
@@ -20,12 +21,16 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;
   float frequency_penalty = 0.0f;
   float presence_penalty = 0.0f;
+  std::vector<std::pair<uint32_t, float>> logit_bias;  // (token, bias), distinct tokens
 };
 
 struct StoppingParams {
-  uint32_t max_new_tokens = 0;
+  uint32_t max_new_tokens = 0;  // 0 (OpenAI echo only): score the prompt, generate nothing
   std::vector<std::string> stop_sequences;
   bool ignore_eos = false;
+  uint32_t min_new_tokens = 0;           // EOS, stop_token_ids and stop sequences wait for these
+  std::vector<uint32_t> stop_token_ids;  // finish when one is generated (vLLM)
+  bool include_stop_str_in_output = false;
 };
 
 // Constrained decoding (mirrors proto Grammar; router/api/grammar_params.h parses it).

@@ -149,7 +149,17 @@ ValidatedRequest Validator::ValidateTgi(const json& body) const {
 }
 
 ValidatedRequest Validator::Finish(std::string prompt, ValidatedRequest r,
-                                   bool max_new_tokens_given, bool add_special_tokens) const {
+                                   bool max_new_tokens_given, bool add_special_tokens,
+                                   NewTokens new_tokens) const {
+  if (prompt.empty()) Invalid("`inputs` cannot be empty");
+  std::vector<uint32_t> ids = encode_(prompt, add_special_tokens);
+  return FinishTokens(std::move(prompt), std::move(ids), std::move(r), max_new_tokens_given,
+                      new_tokens);
+}
+
+ValidatedRequest Validator::FinishTokens(std::string prompt, std::vector<uint32_t> ids,
+                                         ValidatedRequest r, bool max_new_tokens_given,
+                                         NewTokens new_tokens) const {
   SamplingParams& s = r.sampling;
   // temperature 0 means greedy (TGI rejects it; OpenAI clients send it all the time).
   if (!(s.temperature >= 0.0f)) Invalid("`temperature` must be >= 0");
@@ -185,16 +195,16 @@ ValidatedRequest Validator::Finish(std::string prompt, ValidatedRequest r,
   if (r.top_n_tokens > limits_.max_top_n_tokens) {
     Invalid("`top_n_tokens` must be >= 0 and <= " + std::to_string(limits_.max_top_n_tokens));
   }
-  if (max_new_tokens_given && r.stopping.max_new_tokens == 0) {
+  if (max_new_tokens_given && r.stopping.max_new_tokens == 0 &&
+      new_tokens != NewTokens::kZeroAllowed) {
     Invalid("`max_new_tokens` must be strictly positive");
   }
+
   if (r.truncate > limits_.max_input_tokens) {
     Invalid("`truncate` must be strictly positive and less than " +
             std::to_string(limits_.max_input_tokens) + ". Given: " + std::to_string(r.truncate));
   }
-  if (prompt.empty()) Invalid("`inputs` cannot be empty");
-
-  r.input_ids = encode_(prompt, add_special_tokens);
+  r.input_ids = std::move(ids);
   r.inputs = std::move(prompt);
   if (r.truncate > 0 && r.input_ids.size() > r.truncate) {
     // Keep the end of the prompt: it is what the continuation depends on.
@@ -210,6 +220,9 @@ ValidatedRequest Validator::Finish(std::string prompt, ValidatedRequest r,
   if (!max_new_tokens_given) {
     r.stopping.max_new_tokens = static_cast<uint32_t>(limits_.max_total_tokens - input_len);
     if (r.stopping.max_new_tokens == 0) Invalid("no room left for new tokens after the input");
+  }
+  if (r.stopping.min_new_tokens > r.stopping.max_new_tokens) {
+    Invalid("`min_tokens` must be <= `max_tokens`");
   }
   const uint64_t total = input_len + r.stopping.max_new_tokens;
   if (total > limits_.max_total_tokens) {

@@ -17,6 +17,9 @@ namespace tg::api {
 using EncodeFn =
     std::function<std::vector<uint32_t>(const std::string& text, bool add_special_tokens)>;
 
+// Whether a request may ask for no new tokens (OpenAI echo with max_tokens 0 scores the prompt).
+enum class NewTokens { kAtLeastOne, kZeroAllowed };
+
 class Validator {
  public:
   Validator(ValidationLimits limits, EncodeFn encode);
@@ -28,7 +31,12 @@ class Validator {
   // `prompt` is tokenized here, then truncated and checked against the token limits. Chat
   // prompts come from a template that writes its own BOS, so they pass add_special_tokens false.
   ValidatedRequest Finish(std::string prompt, ValidatedRequest request, bool max_new_tokens_given,
-                          bool add_special_tokens = true) const;
+                          bool add_special_tokens = true,
+                          NewTokens new_tokens = NewTokens::kAtLeastOne) const;
+  // The same for a prompt given as token ids (OpenAI completions); `text` is their decoding.
+  ValidatedRequest FinishTokens(std::string text, std::vector<uint32_t> ids,
+                                ValidatedRequest request, bool max_new_tokens_given,
+                                NewTokens new_tokens) const;
 
   const ValidationLimits& limits() const { return limits_; }
 

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "router/client/sharded_client.h"
+#include "router/engine/stopping.h"
 #include "router/metrics/metrics.h"
 
 namespace tg::engine {
@@ -62,6 +63,16 @@ void FillSampling(const api::SamplingParams& s, pb::NextTokenChooserParameters* 
   p->set_repetition_penalty(s.repetition_penalty);
   p->set_frequency_penalty(s.frequency_penalty);
   p->set_presence_penalty(s.presence_penalty);
+  for (const auto& [token, bias] : s.logit_bias) {
+    pb::LogitBias* entry = p->add_logit_bias();
+    entry->set_token(token);
+    entry->set_bias(bias);
+  }
+}
+
+// Prompt-only requests (max_new_tokens 0) still run one prefill step: the shard always samples.
+uint32_t ShardMaxNewTokens(const api::StoppingParams& s) {
+  return std::max<uint32_t>(1, s.max_new_tokens);
 }
 
 }  // namespace
@@ -146,12 +157,12 @@ void Engine::Loop() {
       if (stop_) break;
       incoming.swap(incoming_);
     }
+    bool stepped = false;
     try {
       TakeIncoming(incoming);
       DropCancelled();
       ReconcileWithShard();
-      PrefillNext();
-      if (!running_.empty()) DecodeRunning();
+      stepped = RunStep();
     } catch (const Error& e) {
       spdlog::error("shard call failed: {}", e.message());
       healthy_.store(false);
@@ -164,6 +175,12 @@ void Engine::Loop() {
       }
     }
     UpdateGauges();
+    if (!stepped) {
+      // Queued requests that cannot start yet (no KV blocks free): wait for news, not spin.
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, std::chrono::milliseconds(5),
+                     [&] { return stop_ || !incoming_.empty(); });
+    }
   }
   std::deque<std::unique_ptr<Entry>> incoming;
   {
@@ -182,11 +199,13 @@ void Engine::TakeIncoming(std::deque<std::unique_ptr<Entry>>& incoming) {
       scheduler::QueuedRequest queued{
           .id = id,
           .input_tokens = static_cast<uint32_t>(entry->request.input_ids.size()),
-          .max_new_tokens = entry->request.stopping.max_new_tokens};
-      // Prompt logprobs need every prompt position computed, so those requests skip the cache.
+          .max_new_tokens = ShardMaxNewTokens(entry->request.stopping)};
+      // Prompt logprobs need every prompt position computed in one call, so those requests
+      // skip the cache and are not chunked.
       if (config_.scheduler.prefix_caching && !entry->request.decoder_input_details) {
         queued.prompt_ids = entry->request.input_ids;
       }
+      queued.chunkable = !entry->request.decoder_input_details;
       state_.Enqueue(queued);
     } catch (const Error& e) {
       Fail(*entry, e.kind(), e.message());
@@ -204,7 +223,7 @@ void Engine::DropCancelled() {
     if (entry->handle->cancelled()) cancelled.push_back(id);
   }
   for (uint64_t id : cancelled) {
-    state_.RemoveQueued(id);
+    state_.Release(id);
     queued_.erase(id);
     queue_size_.fetch_sub(1);
     in_flight_.fetch_sub(1);
@@ -220,78 +239,101 @@ void Engine::DropCancelled() {
   }
 }
 
-void Engine::PrefillNext() {
-  std::vector<scheduler::ScheduledRequest> scheduled =
-      state_.NextBatch(static_cast<uint32_t>(running_.size()));
-  if (scheduled.empty()) return;
-  pb::PrefillRequest call;
-  pb::Batch* batch = call.mutable_batch();
-  batch->set_id(next_batch_id_++);
-  uint32_t max_tokens = 0;
-  uint32_t max_blocks = 0;
+void Engine::AddChunk(const scheduler::PrefillChunk& chunk, pb::Batch& batch) {
+  Entry& entry = *queued_.at(chunk.id);
+  const api::ValidatedRequest& r = entry.request;
+  pb::Request* out = batch.add_requests();
+  out->set_id(chunk.id);
+  out->set_inputs(r.inputs);
+  for (uint32_t token : r.input_ids) out->add_input_ids(token);
+  // After a preemption the tokens it had generated are prefilled again behind the prompt.
+  for (uint32_t i = 0; i < chunk.generated; ++i) out->add_generated_ids(entry.result.tokens[i].id);
+  out->set_truncate(r.truncate);
+  FillSampling(r.sampling, out->mutable_parameters());
+  FillGrammar(r.grammar, out);
+  pb::StoppingCriteriaParameters* stop = out->mutable_stopping_parameters();
+  stop->set_max_new_tokens(ShardMaxNewTokens(r.stopping));
+  stop->set_min_new_tokens(r.stopping.min_new_tokens);
+  for (uint32_t id : r.stopping.stop_token_ids) stop->add_stop_token_ids(id);
+  for (const std::string& seq : r.stopping.stop_sequences) stop->add_stop_sequences(seq);
+  stop->set_ignore_eos_token(r.stopping.ignore_eos);
+  out->set_prefill_logprobs(r.decoder_input_details && chunk.generated == 0);
+  out->set_top_n_tokens(r.top_n_tokens);
+  for (uint32_t b : chunk.blocks) out->add_blocks(b);
+  out->set_cache_len(chunk.start);
+  out->set_chunk_len(chunk.length);
   const auto now = Clock::now();
-  for (scheduler::ScheduledRequest& s : scheduled) {
-    std::unique_ptr<Entry> entry = std::move(queued_.at(s.id));
-    queued_.erase(s.id);
-    queue_size_.fetch_sub(1);
-    const api::ValidatedRequest& r = entry->request;
-    pb::Request* out = batch->add_requests();
-    out->set_id(s.id);
-    out->set_inputs(r.inputs);
-    for (uint32_t token : r.input_ids) out->add_input_ids(token);
-    out->set_truncate(r.truncate);
-    FillSampling(r.sampling, out->mutable_parameters());
-    FillGrammar(r.grammar, out);
-    pb::StoppingCriteriaParameters* stop = out->mutable_stopping_parameters();
-    stop->set_max_new_tokens(r.stopping.max_new_tokens);
-    for (const std::string& seq : r.stopping.stop_sequences) stop->add_stop_sequences(seq);
-    stop->set_ignore_eos_token(r.stopping.ignore_eos);
-    out->set_prefill_logprobs(r.decoder_input_details);
-    out->set_top_n_tokens(r.top_n_tokens);
-    for (uint32_t b : s.blocks) out->add_blocks(b);
-    for (uint32_t slot : s.slots) out->add_slots(slot);
-    out->set_cache_len(s.cache_len);
-    if (s.cache_len > 0) metrics_.Increment("tgi_prefix_cache_hit_tokens", "", s.cache_len);
-    max_tokens += static_cast<uint32_t>(s.slots.size());
-    max_blocks = std::max(max_blocks, static_cast<uint32_t>(s.blocks.size()));
-    entry->batched_at = now;
-    entry->decoder = codec_.NewStreamDecoder();
-    metrics_.Observe("tgi_request_queue_duration", Seconds(now - entry->queued_at));
-    running_[s.id] = std::move(entry);
+  if (chunk.first) {
+    metrics_.Increment("tgi_prompt_tokens", "", entry.result.input_tokens);
+    metrics_.Increment("tgi_prefix_cache_hit_tokens", "", chunk.start);
+    entry.batched_at = now;
+    entry.decoder = codec_.NewStreamDecoder();
+    metrics_.Observe("tgi_request_queue_duration", Seconds(now - entry.queued_at));
   }
-  batch->set_size(static_cast<uint32_t>(scheduled.size()));
-  batch->set_max_tokens(max_tokens);
-  batch->set_max_blocks(max_blocks);
-  metrics_.Set("tgi_batch_current_size", static_cast<double>(running_.size()));
-
-  const auto start = Clock::now();
-  pb::PrefillResponse response = client_.Prefill(call);
-  metrics_.Observe("tgi_batch_inference_duration", Seconds(Clock::now() - start),
-                   "method=\"prefill\"");
-  metrics_.Observe("tgi_batch_forward_duration", response.timings().forward_ns() * 1e-9,
-                   "method=\"prefill\"");
-  if (response.has_batch()) batches_.push_back(response.batch());
-  // Requests that got a token have their prompt K/V written: their blocks may now be shared.
-  for (const pb::Generation& gen : response.generations()) state_.CommitPrefill(gen.request_id());
-  HandleGenerations(response.generations(), response.errors(), /*prefill=*/true);
-  ReconcileWithShard();
+  if (chunk.last) {
+    // It joins the shard's batch with this step.
+    running_[chunk.id] = std::move(queued_.at(chunk.id));
+    queued_.erase(chunk.id);
+    queue_size_.fetch_sub(1);
+  }
 }
 
-void Engine::DecodeRunning() {
-  if (batches_.empty()) return;
-  pb::DecodeRequest call;
-  for (const pb::CachedBatch& b : batches_) *call.add_batches() = b;
+bool Engine::RunStep() {
+  scheduler::StepPlan plan = state_.Schedule();
+  for (uint64_t id : plan.preempted) {
+    metrics_.Increment("tgi_request_preempted");
+    auto it = running_.find(id);
+    if (it == running_.end()) continue;  // part-way through its prompt: not in the shard batch
+    queued_[id] = std::move(it->second);
+    running_.erase(it);
+    queue_size_.fetch_add(1);
+  }
+  if (!plan.preempted.empty()) ReconcileWithShard();
+  if (plan.empty()) return false;
   const auto start = Clock::now();
-  pb::DecodeResponse response = client_.Decode(call);
-  metrics_.Observe("tgi_batch_inference_duration", Seconds(Clock::now() - start),
-                   "method=\"decode\"");
-  metrics_.Observe("tgi_batch_forward_duration", response.timings().forward_ns() * 1e-9,
-                   "method=\"decode\"");
+  const char* method = plan.chunks.empty() ? "method=\"decode\"" : "method=\"prefill\"";
+  google::protobuf::RepeatedPtrField<pb::BlockGrant> grants;
+  for (const scheduler::BlockGrant& g : plan.grants) {
+    pb::BlockGrant* grant = grants.Add();
+    grant->set_request_id(g.id);
+    for (uint32_t b : g.blocks) grant->add_blocks(b);
+  }
+  pb::Timings timings;
+  google::protobuf::RepeatedPtrField<pb::Generation> generations;
+  google::protobuf::RepeatedPtrField<pb::RequestError> errors;
+  std::optional<pb::CachedBatch> next;
+  if (plan.chunks.empty()) {
+    pb::DecodeRequest call;
+    for (const pb::CachedBatch& b : batches_) *call.add_batches() = b;
+    *call.mutable_block_grants() = std::move(grants);
+    pb::DecodeResponse response = client_.Decode(call);
+    if (response.has_batch()) next = response.batch();
+    timings = response.timings();
+    generations.Swap(response.mutable_generations());
+    errors.Swap(response.mutable_errors());
+  } else {
+    pb::PrefillRequest call;
+    pb::Batch* batch = call.mutable_batch();
+    batch->set_id(next_batch_id_++);
+    for (const scheduler::PrefillChunk& chunk : plan.chunks) AddChunk(chunk, *batch);
+    batch->set_size(static_cast<uint32_t>(plan.chunks.size()));
+    for (const pb::CachedBatch& b : batches_) *call.add_cached_batches() = b;
+    *call.mutable_block_grants() = std::move(grants);
+    pb::PrefillResponse response = client_.Prefill(call);
+    if (response.has_batch()) next = response.batch();
+    timings = response.timings();
+    generations.Swap(response.mutable_generations());
+    errors.Swap(response.mutable_errors());
+  }
+  metrics_.Observe("tgi_batch_inference_duration", Seconds(Clock::now() - start), method);
+  metrics_.Observe("tgi_batch_forward_duration", timings.forward_ns() * 1e-9, method);
   batches_.clear();
-  if (response.has_batch()) batches_.push_back(response.batch());
-  state_.OnDecodeStep();
-  HandleGenerations(response.generations(), response.errors(), /*prefill=*/false);
+  if (next) batches_.push_back(std::move(*next));
+  // The step's K/V are written: full prompt blocks may now be shared.
+  state_.CommitStep();
+  HandleGenerations(generations, errors, /*prefill=*/!plan.chunks.empty());
   ReconcileWithShard();
+  return true;
 }
 
 void Engine::HandleGenerations(const google::protobuf::RepeatedPtrField<pb::Generation>& gens,
@@ -299,9 +341,18 @@ void Engine::HandleGenerations(const google::protobuf::RepeatedPtrField<pb::Gene
                                bool prefill) {
   for (const pb::RequestError& error : errors) {
     auto it = running_.find(error.request_id());
-    if (it == running_.end()) continue;
-    Fail(*it->second, ErrorKind::kUnavailable, error.message());
-    Remove(error.request_id());
+    if (it != running_.end()) {
+      Fail(*it->second, ErrorKind::kUnavailable, error.message());
+      Remove(error.request_id());
+      continue;
+    }
+    auto queued = queued_.find(error.request_id());  // a prompt chunk that failed
+    if (queued == queued_.end()) continue;
+    Fail(*queued->second, ErrorKind::kUnavailable, error.message());
+    state_.Release(error.request_id());
+    queued_.erase(queued);
+    queue_size_.fetch_sub(1);
+    in_flight_.fetch_sub(1);
   }
   for (const pb::Generation& gen : gens) {
     auto it = running_.find(gen.request_id());
@@ -309,13 +360,26 @@ void Engine::HandleGenerations(const google::protobuf::RepeatedPtrField<pb::Gene
     Entry& entry = *it->second;
     if (prefill && entry.request.decoder_input_details) {
       const pb::Tokens& p = gen.prefill_tokens();
+      // Decoded in sequence, so that pieces keep their leading spaces and add up to the prompt.
+      std::unique_ptr<StreamDecoder> decoder = codec_.NewStreamDecoder();
       for (int i = 0; i < p.ids_size(); ++i) {
+        const bool special = codec_.IsSpecial(p.ids(i));
         entry.result.prefill.push_back(
             {.id = p.ids(i),
              .logprob = i < p.logprobs_size() ? p.logprobs(i) : std::nanf(""),
-             .text = codec_.Decode({p.ids(i)}, /*skip_special=*/false),
-             .special = codec_.IsSpecial(p.ids(i))});
+             .text = special ? codec_.Decode({p.ids(i)}, /*skip_special=*/false)
+                             : decoder->Push(p.ids(i)),
+             .special = special});
       }
+      if (!entry.result.prefill.empty()) entry.result.prefill.back().text += decoder->Flush();
+      for (const pb::Tokens& top : gen.prefill_top_tokens()) {
+        entry.result.prefill_top_tokens.push_back(TokenInfos(top));
+      }
+    }
+    if (entry.request.stopping.max_new_tokens == 0) {
+      CompletePromptOnly(entry);
+      Remove(entry.id);
+      continue;
     }
     for (int i = 0; i < gen.tokens().ids_size() && !entry.done; ++i) HandleToken(entry, gen, i);
     if (entry.done) Remove(entry.id);
@@ -326,6 +390,7 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
   const pb::Tokens& tokens = gen.tokens();
   GenerationResult& result = entry.result;
   TokenEvent event;
+  event.so_far = &result;
   event.index = result.generated_tokens;
   event.token.id = tokens.ids(index);
   event.token.logprob = index < tokens.logprobs_size() ? tokens.logprobs(index) : 0.0f;
@@ -337,15 +402,7 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
   } else {
     event.token.text = entry.decoder->Push(event.token.id);
   }
-  if (index < gen.top_tokens_size()) {
-    const pb::Tokens& top = gen.top_tokens(index);
-    for (int k = 0; k < top.ids_size(); ++k) {
-      event.top_tokens.push_back({.id = top.ids(k),
-                                  .logprob = k < top.logprobs_size() ? top.logprobs(k) : 0.0f,
-                                  .text = codec_.Decode({top.ids(k)}, /*skip_special=*/false),
-                                  .special = codec_.IsSpecial(top.ids(k))});
-    }
-  }
+  if (index < gen.top_tokens_size()) event.top_tokens = TokenInfos(gen.top_tokens(index));
   if (result.generated_tokens == 0) {
     entry.first_token_at = Clock::now();
     metrics_.Observe("tgi_request_time_to_first_token",
@@ -355,25 +412,11 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
 
   const size_t previous_length = result.generated_text.size();
   if (!event.token.special) result.generated_text += event.token.text;
-  std::optional<FinishReason> finish;
-  // Stop sequences are matched on text: only the region that the new piece can complete.
-  size_t best = std::string::npos;
-  size_t best_length = 0;
-  for (const std::string& stop : entry.request.stopping.stop_sequences) {
-    const size_t from = previous_length >= stop.size() ? previous_length - stop.size() + 1 : 0;
-    const size_t pos = result.generated_text.find(stop, from);
-    if (pos != std::string::npos && pos < best) {
-      best = pos;
-      best_length = stop.size();
-    }
-  }
-  if (best != std::string::npos) {
-    result.generated_text.resize(best + best_length);
-    result.stop_sequence_length = best_length;
-    finish = FinishReason::kStopSequence;
-  } else if (gen.has_generated_text() && index == gen.tokens().ids_size() - 1) {
+  std::optional<FinishReason> finish =
+      MatchStop(entry.request.stopping, event.token.id, previous_length, result);
+  if (!finish && gen.has_generated_text() && index == gen.tokens().ids_size() - 1) {
     finish = FromProto(gen.generated_text().finish_reason());
-  } else if (result.generated_tokens >= entry.request.stopping.max_new_tokens) {
+  } else if (!finish && result.generated_tokens >= entry.request.stopping.max_new_tokens) {
     finish = FinishReason::kLength;
   }
   result.tokens.push_back(event.token);
@@ -390,6 +433,32 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
     result.tokens.back().text = event.token.text;
   }
   result.finish_reason = *finish;
+  Finalize(entry);
+  if (entry.callbacks.on_token) entry.callbacks.on_token(event, &result);
+}
+
+std::vector<TokenInfo> Engine::TokenInfos(const pb::Tokens& tokens) const {
+  std::vector<TokenInfo> out;
+  for (int k = 0; k < tokens.ids_size(); ++k) {
+    out.push_back({.id = tokens.ids(k),
+                   .logprob = k < tokens.logprobs_size() ? tokens.logprobs(k) : 0.0f,
+                   .text = codec_.Decode({tokens.ids(k)}, /*skip_special=*/false),
+                   .special = codec_.IsSpecial(tokens.ids(k))});
+  }
+  return out;
+}
+
+void Engine::CompletePromptOnly(Entry& entry) {
+  entry.first_token_at = Clock::now();
+  entry.result.finish_reason = FinishReason::kLength;
+  Finalize(entry);
+  if (entry.callbacks.on_token) {
+    entry.callbacks.on_token(TokenEvent{.so_far = &entry.result}, &entry.result);
+  }
+}
+
+void Engine::Finalize(Entry& entry) {
+  GenerationResult& result = entry.result;
   const auto now = Clock::now();
   result.queue_seconds = Seconds(entry.batched_at - entry.queued_at);
   result.inference_seconds = Seconds(now - entry.batched_at);
@@ -405,7 +474,6 @@ void Engine::HandleToken(Entry& entry, const pb::Generation& gen, int index) {
   metrics_.Observe("tgi_request_input_length", result.input_tokens);
   metrics_.Observe("tgi_request_generated_tokens", result.generated_tokens);
   entry.done = true;
-  if (entry.callbacks.on_token) entry.callbacks.on_token(event, &result);
 }
 
 void Engine::Fail(Entry& entry, ErrorKind kind, const std::string& message) {
@@ -460,7 +528,6 @@ void Engine::FailAll(ErrorKind kind, const std::string& message) {
   for (auto* table : {&running_, &queued_}) {
     for (auto& [id, entry] : *table) {
       Fail(*entry, kind, message);
-      if (table == &running_) state_.Release(id);
       if (table == &queued_) queue_size_.fetch_sub(1);
       in_flight_.fetch_sub(1);
     }

@@ -2,9 +2,11 @@
 // shards (DESIGN.md "Router internals").
 //
 // Each step: admit newly submitted requests into the queue; drop cancelled ones (freeing their
-// blocks, filtering them out of the shard batch); prefill a new batch when the scheduler forms
-// one; decode the running batches (merged by the shard); detokenize, apply stop sequences,
-// report tokens; filter finished requests out immediately.
+// blocks, filtering them out of the shard batch); ask the scheduler for the step's plan; take
+// preempted requests out of the shard's batch; run the step as one shard call (Prefill with the
+// running batches when it has prompt chunks, so decodes and chunks share one forward pass;
+// Decode otherwise); detokenize, apply stop sequences, report tokens; filter finished requests
+// out immediately.
 #pragma once
 
 #include <atomic>
@@ -77,13 +79,19 @@ class Engine {
   void Loop();
   void TakeIncoming(std::deque<std::unique_ptr<Entry>>& incoming);
   void DropCancelled();
-  void PrefillNext();
-  void DecodeRunning();
+  // Runs the scheduler's next step; false when there was nothing to run.
+  bool RunStep();
+  void AddChunk(const scheduler::PrefillChunk& chunk, textgen::v1::Batch& batch);
   void HandleGenerations(
       const google::protobuf::RepeatedPtrField<textgen::v1::Generation>& gens,
       const google::protobuf::RepeatedPtrField<textgen::v1::RequestError>& errors, bool prefill);
   void HandleToken(Entry& entry, const textgen::v1::Generation& gen, int index);
   void Complete(Entry& entry);
+  // max_new_tokens 0: the prompt was scored; the token the shard sampled is dropped.
+  void CompletePromptOnly(Entry& entry);
+  // Timings and metrics of a finished request; marks it done.
+  void Finalize(Entry& entry);
+  std::vector<TokenInfo> TokenInfos(const textgen::v1::Tokens& tokens) const;
   void Fail(Entry& entry, ErrorKind kind, const std::string& message);
   void Remove(uint64_t id);
   void ReconcileWithShard();
@@ -101,11 +109,11 @@ class Engine {
   std::deque<std::unique_ptr<Entry>> incoming_;
   bool stop_ = false;
 
-  // Owned by the engine thread.
+  // Owned by the engine thread. queued_: not in a shard batch (waiting, part-way through its
+  // prompt, or preempted); running_: in the shard's cached batch, decoding.
   std::unordered_map<uint64_t, std::unique_ptr<Entry>> queued_;
   std::unordered_map<uint64_t, std::unique_ptr<Entry>> running_;
-  // The shard's cached batches: the merged running batch plus, right after a prefill, the new
-  // one (the next Decode merges them).
+  // The shard's cached batches (one after every step; FilterBatch keeps it in step).
   std::vector<textgen::v1::CachedBatch> batches_;
   uint64_t next_batch_id_ = 1;
   std::atomic<uint64_t> next_request_id_{1};

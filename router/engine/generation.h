@@ -21,10 +21,15 @@ struct TokenInfo {
   bool special = false;
 };
 
+struct GenerationResult;
+
 struct TokenEvent {
   TokenInfo token;
   std::vector<TokenInfo> top_tokens;
   uint32_t index = 0;  // 0-based position among generated tokens
+  // The request's result so far (prompt logprobs arrive before the first token); valid only
+  // during the callback.
+  const GenerationResult* so_far = nullptr;
 };
 
 struct GenerationResult {
@@ -33,8 +38,11 @@ struct GenerationResult {
   uint32_t generated_tokens = 0;
   uint32_t input_tokens = 0;
   FinishReason finish_reason = FinishReason::kLength;
-  std::optional<uint64_t> seed;    // when sampling
-  std::vector<TokenInfo> prefill;  // when decoder_input_details
+  std::string stop_sequence;              // the stop string matched (kStopSequence)
+  std::optional<uint32_t> stop_token_id;  // or the stop token id generated (kStopSequence)
+  std::optional<uint64_t> seed;           // when sampling
+  std::vector<TokenInfo> prefill;         // when decoder_input_details
+  std::vector<std::vector<TokenInfo>> prefill_top_tokens;  // ... and top_n_tokens
   std::vector<TokenInfo> tokens;
   std::vector<std::vector<TokenInfo>> top_tokens;
   double queue_seconds = 0.0;

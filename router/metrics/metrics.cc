@@ -121,6 +121,11 @@ void DeclareRouterMetrics(Registry& r) {
   r.DeclareGauge("tgi_kv_blocks_total", "KV cache blocks in the pool");
   r.DeclareGauge("tgi_prefix_cache_blocks", "KV blocks held by the prefix cache");
   r.DeclareCounter("tgi_prefix_cache_hit_tokens", "Prompt tokens served from the prefix cache");
+  r.DeclareCounter(
+      "tgi_prompt_tokens",
+      "Prompt tokens of started requests (hit rate: tgi_prefix_cache_hit_tokens / this)");
+  r.DeclareCounter("tgi_request_preempted",
+                   "Running requests whose KV blocks were taken back (recomputed later)");
   r.DeclareCounter("tgi_request_count", "HTTP generation requests received");
   r.DeclareCounter("tgi_request_success", "Requests that finished successfully");
   r.DeclareCounter("tgi_request_failure", "Requests that failed, by error type");

@@ -8,6 +8,7 @@
 #include "router/engine/text_codec.h"
 #include "router/metrics/metrics.h"
 #include "router/server/routes.h"
+#include "router/web/pages.h"
 
 namespace tg::server {
 namespace {
@@ -101,6 +102,7 @@ void Route(App::Context& c, const http::Request& request,
     return responder->Send(
         {.status = 200, .content_type = "text/plain; version=0.0.4", .body = c.metrics.Render()});
   }
+  if (auto page = web::BrowserRoute(request)) return responder->Send(std::move(*page));
   if (!Authorized(c.config, request)) {
     return responder->Send(JsonResponse(401, api::ErrorJson("Unauthorized", "unauthorized")));
   }

@@ -45,16 +45,27 @@ std::string RandomId(const char* prefix) {
   return std::string(prefix) + buf;
 }
 
-// One HTTP request fanned out into n engine requests (one per choice).
+// One choice: prompt `prompt` (of the request's prompts), generation number i of its n.
+struct Choice {
+  std::string prompt_text;  // what echo repeats
+  uint64_t prompt_tokens = 0;
+  bool first_prompt_choice = false;  // counts the prompt in usage once
+  std::optional<engine::GenerationResult> result;
+  size_t streamed = 0;      // bytes of text sent
+  std::string text;         // text generated so far
+  size_t token_offset = 0;  // text_offset of the next streamed token
+  uint32_t tokens = 0;      // tokens generated so far
+  bool echoed = false;
+};
+
+// One HTTP request fanned out into one engine request per choice (prompts x n).
 struct Pending {
   std::mutex mutex;
   api::OpenAiRequest request;
   api::OpenAiResponseMeta meta;
   std::shared_ptr<http::Responder> responder;
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
-  std::vector<std::optional<engine::GenerationResult>> results;
-  std::vector<size_t> streamed;   // bytes of text sent per choice
-  std::vector<std::string> text;  // text generated so far per choice
+  std::vector<Choice> choices;
   uint32_t remaining = 0;
   bool finished = false;
 
@@ -64,9 +75,13 @@ struct Pending {
   }
 
   json Usage() const {
+    uint64_t prompt = 0;
     uint64_t completion = 0;
-    for (const auto& r : results) completion += r ? r->generated_tokens : 0;
-    return api::UsageJson(request.request.input_ids.size(), completion);
+    for (const Choice& c : choices) {
+      if (c.first_prompt_choice) prompt += c.prompt_tokens;
+      completion += c.result ? c.result->generated_tokens : c.tokens;
+    }
+    return api::UsageJson(prompt, completion);
   }
 };
 
@@ -85,26 +100,57 @@ size_t HeldBack(const std::string& text, const std::vector<std::string>& stops) 
   return held;
 }
 
+void WriteChunk(Pending& p, uint32_t index, const std::string& text, json logprobs,
+                const engine::GenerationResult* done) {
+  const Choice& c = p.choices[index];
+  json usage = p.request.continuous_usage
+                   ? api::UsageJson(c.prompt_tokens, done ? done->generated_tokens : c.tokens)
+                   : json(nullptr);
+  p.responder->Write("data: " +
+                     Dump(api::ChunkJson(p.request, p.meta, index, text, std::move(logprobs), done,
+                                         std::move(usage))) +
+                     "\n\n");
+}
+
 void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
             const engine::GenerationResult* done) {
-  std::string& text_so_far = p.text[index];
-  if (!event.token.special) text_so_far += event.token.text;
-  std::string text;
-  if (done) {
-    // The final piece: whatever the visible text (stop sequence removed) still lacks.
-    const std::string visible = api::OpenAiText(*done);
-    text = visible.size() > p.streamed[index] ? visible.substr(p.streamed[index]) : "";
-  } else {
-    const size_t safe =
-        text_so_far.size() - HeldBack(text_so_far, p.request.request.stopping.stop_sequences);
-    if (safe > p.streamed[index])
-      text = text_so_far.substr(p.streamed[index], safe - p.streamed[index]);
+  Choice& c = p.choices[index];
+  const bool prompt_only = done && done->generated_tokens == 0;
+  if (p.request.echo && !c.echoed) {
+    // The prompt goes first, with its tokens' logprobs when asked.
+    c.echoed = true;
+    json logprobs = nullptr;
+    if (p.request.logprobs && event.so_far) {
+      logprobs = api::CompletionLogprobsJson(&event.so_far->prefill,
+                                             &event.so_far->prefill_top_tokens, {}, {}, 0);
+    }
+    c.token_offset = c.prompt_text.size();
+    WriteChunk(p, index, c.prompt_text, std::move(logprobs), prompt_only ? done : nullptr);
+  } else if (prompt_only) {
+    WriteChunk(p, index, "", nullptr, done);
   }
-  p.streamed[index] += text.size();
-  p.responder->Write("data: " + Dump(api::ChunkJson(p.request, p.meta, index, event, text, done)) +
-                     "\n\n");
+  if (!prompt_only) {
+    ++c.tokens;
+    if (!event.token.special) c.text += event.token.text;
+    std::string text;
+    if (done) {
+      // The final piece: whatever the visible text (stop sequence removed) still lacks.
+      const std::string visible = api::OpenAiText(p.request, *done);
+      text = visible.size() > c.streamed ? visible.substr(c.streamed) : "";
+    } else {
+      const size_t safe =
+          c.text.size() - HeldBack(c.text, p.request.request.stopping.stop_sequences);
+      if (safe > c.streamed) text = c.text.substr(c.streamed, safe - c.streamed);
+    }
+    c.streamed += text.size();
+    json logprobs = p.request.logprobs ? api::LogprobsJson(p.request, {event.token},
+                                                           {event.top_tokens}, c.token_offset)
+                                       : json(nullptr);
+    c.token_offset += event.token.text.size();
+    WriteChunk(p, index, text, std::move(logprobs), done);
+  }
   if (!done) return;
-  p.results[index] = *done;
+  c.result = *done;
   if (--p.remaining > 0) return;
   p.finished = true;
   if (p.request.include_usage) {
@@ -115,12 +161,13 @@ void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
 }
 
 void Complete(Pending& p, uint32_t index, const engine::GenerationResult& done) {
-  p.results[index] = done;
+  p.choices[index].result = done;
   if (--p.remaining > 0) return;
   p.finished = true;
   json choices = json::array();
-  for (uint32_t i = 0; i < p.results.size(); ++i) {
-    choices.push_back(api::ChoiceJson(p.request, i, *p.results[i]));
+  for (uint32_t i = 0; i < p.choices.size(); ++i) {
+    choices.push_back(
+        api::ChoiceJson(p.request, i, *p.choices[i].result, p.choices[i].prompt_text));
   }
   p.responder->Send(
       JsonResponse(200, api::ResponseJson(p.request, p.meta, std::move(choices), p.Usage())));
@@ -150,19 +197,32 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
     throw Error(ErrorKind::kInvalidArgument,
                 "`n` must be <= " + std::to_string(c.validator.limits().max_best_of));
   }
-  std::string prompt = parsed.prompt;
-  bool add_special_tokens = true;
-  if (chat) {
-    if (!c.chat) throw Error(ErrorKind::kInvalidArgument, c.chat_error);
-    prompt = c.chat->Render(parsed.messages, parsed.tools);
-    add_special_tokens = false;  // the template wrote BOS itself
-  }
+  // One validated request per prompt: chat renders one; completions take one or more.
   const bool seed_given = parsed.request.seed_given;
   parsed.request.seed_given = false;  // n > 1 with a seed is fine here: choices get seed + i
-  parsed.request = c.validator.Finish(std::move(prompt), std::move(parsed.request),
-                                      parsed.max_tokens_given, add_special_tokens);
-  parsed.request.seed_given = seed_given;
-  engine.Admit(parsed.n);
+  std::vector<api::ValidatedRequest> prompts;
+  if (chat) {
+    if (!c.chat) throw Error(ErrorKind::kInvalidArgument, c.chat_error);
+    // The template wrote BOS itself.
+    prompts.push_back(c.validator.Finish(c.chat->Render(parsed.messages, parsed.tools),
+                                         parsed.request, parsed.max_tokens_given,
+                                         /*add_special_tokens=*/false));
+  } else {
+    for (api::CompletionPrompt& prompt : parsed.prompts) {
+      if (prompt.tokenized) {
+        prompt.text = c.codec.Decode(prompt.ids, /*skip_special=*/false);
+        prompts.push_back(c.validator.FinishTokens(prompt.text, prompt.ids, parsed.request,
+                                                   parsed.max_tokens_given,
+                                                   api::NewTokens::kZeroAllowed));
+      } else {
+        prompts.push_back(c.validator.Finish(prompt.text, parsed.request, parsed.max_tokens_given,
+                                             /*add_special_tokens=*/true,
+                                             api::NewTokens::kZeroAllowed));
+      }
+    }
+  }
+  const uint32_t total = static_cast<uint32_t>(prompts.size()) * parsed.n;
+  engine.Admit(total);
 
   auto pending = std::make_shared<Pending>();
   pending->request = parsed;
@@ -172,16 +232,21 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
                                   .count(),
                    .model = c.config.served_model_name};
   pending->responder = responder;
-  pending->remaining = parsed.n;
-  pending->results.resize(parsed.n);
-  pending->streamed.assign(parsed.n, 0);
-  pending->text.assign(parsed.n, "");
+  pending->remaining = total;
+  pending->choices.resize(total);
+  for (uint32_t i = 0; i < total; ++i) {
+    Choice& choice = pending->choices[i];
+    const api::ValidatedRequest& prompt = prompts[i / parsed.n];
+    choice.prompt_text = prompt.inputs;
+    choice.prompt_tokens = prompt.input_ids.size();
+    choice.first_prompt_choice = i % parsed.n == 0;
+  }
   const bool stream = parsed.stream;
   if (stream) {
     responder->StartStream(200, "text/event-stream",
                            {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}});
   }
-  for (uint32_t i = 0; i < parsed.n; ++i) {
+  for (uint32_t i = 0; i < total; ++i) {
     engine::Callbacks callbacks;
     callbacks.on_token = [pending, stream, i](const engine::TokenEvent& event,
                                               const engine::GenerationResult* done) {
@@ -207,8 +272,9 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
         pending->responder->Send(std::move(error));
       }
     };
-    api::ValidatedRequest copy = parsed.request;
-    if (seed_given) copy.sampling.seed += i;
+    // Choice index = prompt * n + i, as OpenAI numbers them.
+    api::ValidatedRequest copy = prompts[i / parsed.n];
+    if (seed_given) copy.sampling.seed += i % parsed.n;
     copy.seed_given = seed_given;
     auto handle = engine.Submit(std::move(copy), std::move(callbacks));
     std::lock_guard lock(pending->mutex);

@@ -7,7 +7,9 @@
 // Conventions for every op:
 // - Tensors are contiguous, row-major, on this backend's device. "Activations" are float32.
 //   Weights (W of Linear, the embedding table, norm weights) may be float32, bfloat16 or
-//   float16; all arithmetic accumulates in float32. Index tensors are int32.
+//   float16; all arithmetic accumulates in float32. Index tensors are int32. Where
+//   ComputesOnBlocks says so, W of Linear and the embedding table may be a GGML block dtype:
+//   Linear then quantizes x to int8 per block of 32 (shard/backend/cpu/quant_kernels.h).
 // - Ops are asynchronous (queued on the backend's stream) and never synchronise, except those
 //   that return results to the host (CopyToHost, Sample, TokenLogprobs) and Synchronize.
 // - `out` may alias an input only where an op says so.
@@ -53,6 +55,10 @@ struct AttentionBatch {
   Tensor block_tables;  // int32 [num_seqs, max_blocks]: block ids, unused entries arbitrary
   Tensor slots;         // int32 [num_tokens]: cache slot of each new token
   Tensor positions;     // int32 [num_tokens]: position of each new token in its sequence
+  // Host copies of query_start and seq_lens (optional; empty when not given): a device backend
+  // schedules prefill attention from them (once per forward) without reading device memory.
+  std::vector<int32_t> host_query_start;
+  std::vector<int32_t> host_seq_lens;
 };
 
 class Backend {
@@ -75,6 +81,10 @@ class Backend {
   virtual void Synchronize() = 0;
   // The dtype K/V are stored in for activations of float32 (CPU: float32).
   virtual DType KvDType() const = 0;
+  // True when Linear and Embedding take weights in this GGML block dtype (kQ8_0, kQ4_0, kQ4_1)
+  // and compute on them directly (faster than on dequantized weights); the model then keeps
+  // such weights as the file stores them.
+  virtual bool ComputesOnBlocks(DType /*dtype*/) const { return false; }
   // The native stream every op is queued on (CUDA: the cudaStream_t), so a collective library
   // (NCCL) can be ordered with the ops; nullptr for backends without one (CPU).
   virtual void* NativeStream() { return nullptr; }
@@ -138,7 +148,8 @@ class Backend {
   virtual void Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& inv_freq) = 0;
 
   // Writes the new tokens' k/v (float32 [n, hk, d]) into the caches
-  // ([num_blocks, block_size, hk, d]) at slots[t] (int32 [n]).
+  // ([num_blocks, block_size, hk, d]) at slots[t] (int32 [n]). A negative slot skips its token
+  // (the padding rows of a CUDA-graph decode batch); a slot past the cache throws.
   virtual void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
                        Tensor& v_cache) = 0;
 
@@ -158,6 +169,25 @@ class Backend {
   // out[n, i] = silu(gate_up[n, i]) * gate_up[n, I + i], gate_up float32 [n, 2I], out [n, I];
   // silu(x) = x / (1 + exp(-x)).
   virtual void SiluAndMul(const Tensor& gate_up, Tensor& out) = 0;
+
+  // ---- Fused ops: the same contract as the composition they replace, one launch where the
+  // backend can (the defaults run the composition). ----
+
+  // Rotary(q, k, positions, inv_freq), then WriteKv(k, v, slots, k_cache, v_cache).
+  virtual void RotaryWriteKv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions,
+                             const Tensor& inv_freq, const Tensor& slots, Tensor& k_cache,
+                             Tensor& v_cache) {
+    Rotary(q, k, positions, inv_freq);
+    WriteKv(k, v, slots, k_cache, v_cache);
+  }
+
+  // SiluAndMul(gate_up, act), then Linear(act, weight, nullptr, out): an MLP's down projection.
+  // act (float32 [n, I]) is workspace; its contents afterwards are unspecified.
+  virtual void SiluAndMulLinear(const Tensor& gate_up, const Tensor& weight, Tensor& act,
+                                Tensor& out) {
+    SiluAndMul(gate_up, act);
+    Linear(act, weight, nullptr, out);
+  }
 
   // Logits processing and sampling of each row of logits (float32 [rows, vocab]) with its
   // request (rows == requests.size()); results exactly as SampleRow (shard/backend/sampling.h)

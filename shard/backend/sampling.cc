@@ -15,6 +15,12 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+void ApplyLogitBias(const SampleRequest& request, std::vector<float>& logits) {
+  for (const LogitBias& b : request.logit_bias) {
+    if (b.token >= 0 && static_cast<size_t>(b.token) < logits.size()) logits[b.token] += b.bias;
+  }
+}
+
 void ApplyPenalties(const SampleRequest& request, std::vector<float>& logits) {
   const SamplingParams& p = request.params;
   const bool repetition = p.repetition_penalty != 1.0f && p.repetition_penalty > 0.0f;
@@ -177,6 +183,7 @@ void ApplyAllowedMask(std::span<const int32_t> allowed, std::span<float> logits)
 SampleResult SampleRow(std::span<const float> row, const SampleRequest& request) {
   TG_CHECK(!row.empty(), kInvalidArgument, "empty logits row");
   std::vector<float> logits(row.begin(), row.end());
+  ApplyLogitBias(request, logits);
   ApplyAllowedMask(request.allowed, logits);
   ApplyPenalties(request, logits);
   SampleResult result;

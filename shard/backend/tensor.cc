@@ -6,7 +6,13 @@
 
 namespace tg::backend {
 
-size_t DTypeSize(DType dtype) {
+bool IsBlockDType(DType dtype) {
+  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1;
+}
+
+int64_t DTypeBlockElems(DType dtype) { return IsBlockDType(dtype) ? 32 : 1; }
+
+size_t DTypeBlockBytes(DType dtype) {
   switch (dtype) {
     case DType::kF32:
     case DType::kI32:
@@ -14,8 +20,28 @@ size_t DTypeSize(DType dtype) {
     case DType::kBF16:
     case DType::kF16:
       return 2;
+    case DType::kQ8_0:
+      return 34;
+    case DType::kQ4_0:
+      return 18;
+    case DType::kQ4_1:
+      return 20;
   }
   return 0;
+}
+
+size_t DTypeBytes(DType dtype, int64_t numel) {
+  const int64_t block = DTypeBlockElems(dtype);
+  TG_CHECK(
+      numel % block == 0, kInvalidArgument,
+      std::to_string(numel) + " elements is not a whole number of " + ToString(dtype) + " blocks");
+  return static_cast<size_t>(numel / block) * DTypeBlockBytes(dtype);
+}
+
+size_t DTypeSize(DType dtype) {
+  TG_CHECK(!IsBlockDType(dtype), kInvalidArgument,
+           std::string(ToString(dtype)) + " has no per-element size (a block format)");
+  return DTypeBlockBytes(dtype);
 }
 
 const char* ToString(DType dtype) {
@@ -28,6 +54,12 @@ const char* ToString(DType dtype) {
       return "float16";
     case DType::kI32:
       return "int32";
+    case DType::kQ8_0:
+      return "q8_0";
+    case DType::kQ4_0:
+      return "q4_0";
+    case DType::kQ4_1:
+      return "q4_1";
   }
   return "?";
 }

@@ -19,9 +19,21 @@ enum class DType : uint8_t {
   kBF16,  // stored as uint16_t: the upper half of an IEEE float32
   kF16,   // stored as uint16_t: IEEE binary16
   kI32,
+  // GGML block formats of 32 elements (f16 scale; Q4_1 also an f16 offset), kept as a GGUF file
+  // stores them by backends that compute on them (Backend::ComputesOnBlocks). Only Linear
+  // weights and Embedding tables take them; a row is a whole number of blocks.
+  kQ8_0,  // 34 bytes: d, int8 q[32]
+  kQ4_0,  // 18 bytes: d, 16 bytes of nibbles (element j low, j + 16 high), w = d (n - 8)
+  kQ4_1,  // 20 bytes: d, m, 16 bytes of nibbles, w = d n + m
 };
+bool IsBlockDType(DType dtype);
+int64_t DTypeBlockElems(DType dtype);  // 1 for plain dtypes, 32 for block formats
+size_t DTypeBlockBytes(DType dtype);   // bytes of one block (one element for plain dtypes)
+// Bytes of `numel` elements (a whole number of blocks for block formats).
+size_t DTypeBytes(DType dtype, int64_t numel);
+// Bytes per element of a plain dtype; throws for block formats (use DTypeBytes).
 size_t DTypeSize(DType dtype);
-const char* ToString(DType dtype);  // "float32", "bfloat16", "float16", "int32"
+const char* ToString(DType dtype);  // "float32", "bfloat16", "float16", "int32", "q8_0", ...
 // Parses "float32"/"bfloat16"/"float16" (and "f32", "bf16", "f16"); throws tg::Error otherwise.
 DType ParseFloatDType(const std::string& name);
 
@@ -47,7 +59,7 @@ class Tensor {
   int64_t dim(int i) const { return shape_.at(i < 0 ? shape_.size() + i : i); }
   int rank() const { return static_cast<int>(shape_.size()); }
   int64_t numel() const;
-  size_t bytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype_); }
+  size_t bytes() const { return DTypeBytes(dtype_, numel()); }
 
   // The same memory with another shape of equal element count (throws otherwise).
   Tensor Reshape(std::vector<int64_t> shape) const;

@@ -203,7 +203,7 @@ void Engine::SelfTest() {
            "self-test forward returned the wrong logits shape");
 }
 
-void Engine::Validate(const RequestState& request, uint32_t first_position) const {
+void Engine::Validate(const RequestState& request, uint32_t first, uint32_t end) const {
   const RequestSpec& spec = request.spec;
   const uint32_t vocab = model_.config().vocab_size;
   if (request.tokens.empty()) {
@@ -216,6 +216,15 @@ void Engine::Validate(const RequestState& request, uint32_t first_position) cons
                              std::to_string(vocab));
     }
   }
+  auto check_vocab = [&](int32_t token, const char* what) {
+    if (token < 0 || static_cast<uint32_t>(token) >= vocab) {
+      throw RequestError(spec.id, ErrorKind::kInvalidArgument,
+                         std::string(what) + " token id " + std::to_string(token) +
+                             " outside the vocabulary of " + std::to_string(vocab));
+    }
+  };
+  for (const backend::LogitBias& b : spec.logit_bias) check_vocab(b.token, "logit_bias");
+  for (int32_t token : spec.stop_token_ids) check_vocab(token, "stop_token_ids");
   for (uint32_t block : spec.blocks) {
     if (block >= static_cast<uint32_t>(model_.num_blocks())) {
       throw RequestError(spec.id, ErrorKind::kInvalidArgument,
@@ -223,7 +232,7 @@ void Engine::Validate(const RequestState& request, uint32_t first_position) cons
                              std::to_string(model_.num_blocks()));
     }
   }
-  for (uint32_t p = first_position; p < request.tokens.size(); ++p) SlotOf(request, p);
+  for (uint32_t p = first; p < end; ++p) SlotOf(request, p);
 }
 
 int32_t Engine::SlotOf(const RequestState& request, uint32_t position) const {
@@ -266,14 +275,94 @@ StepOutput Engine::Finish(uint64_t batch_id, Batch batch, StepOutput output) {
   return output;
 }
 
-StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs) {
+std::vector<Engine::RequestState> Engine::TakeBatches(const std::vector<uint64_t>& batch_ids,
+                                                      const std::vector<BlockGrant>& grants) {
+  for (uint64_t id : batch_ids) {
+    TG_CHECK(batches_.contains(id), kInvalidArgument,
+             "unknown batch " + std::to_string(id) + " (filtered, cleared or never prefilled)");
+  }
+  std::vector<RequestState> requests;
+  for (uint64_t id : batch_ids) {
+    for (RequestState& r : batches_[id]) requests.push_back(std::move(r));
+    batches_.erase(id);
+  }
+  for (const BlockGrant& grant : grants) {
+    auto it = std::find_if(requests.begin(), requests.end(),
+                           [&](const RequestState& r) { return r.spec.id == grant.request_id; });
+    TG_CHECK(it != requests.end(), kInvalidArgument,
+             "KV blocks granted to request " + std::to_string(grant.request_id) +
+                 ", which is in none of the step's batches");
+    it->spec.blocks.insert(it->spec.blocks.end(), grant.blocks.begin(), grant.blocks.end());
+  }
+  return requests;
+}
+
+void Engine::AddDecodeRows(std::vector<RequestState>& requests, ForwardBatch& batch,
+                           std::vector<RequestState>& runnable,
+                           std::vector<RequestFailure>& errors) const {
+  for (RequestState& r : requests) {
+    try {
+      const uint32_t position = static_cast<uint32_t>(r.tokens.size()) - 1;
+      const int32_t slot = SlotOf(r, position);  // checks the (possibly granted) block
+      batch.tokens.push_back(r.tokens.back());
+      batch.positions.push_back(static_cast<int32_t>(position));
+      batch.slots.push_back(slot);
+      batch.query_start.push_back(static_cast<int32_t>(batch.tokens.size()));
+      batch.seq_lens.push_back(static_cast<int32_t>(r.tokens.size()));
+      runnable.push_back(std::move(r));
+    } catch (const RequestError& e) {
+      errors.push_back({e.request_id(), e.message()});
+    }
+  }
+}
+
+namespace {
+
+// Row-major block tables of `tables` (one per sequence, in row order), padded to the longest.
+void SetBlockTables(const std::vector<const std::vector<uint32_t>*>& tables, ForwardBatch& batch) {
+  size_t max_blocks = 1;
+  for (const auto* t : tables) max_blocks = std::max(max_blocks, t->size());
+  batch.max_blocks = static_cast<int>(max_blocks);
+  batch.block_tables.clear();
+  for (const auto* t : tables) {
+    for (size_t b = 0; b < max_blocks; ++b) {
+      batch.block_tables.push_back(b < t->size() ? static_cast<int32_t>((*t)[b]) : 0);
+    }
+  }
+}
+
+}  // namespace
+
+StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
+                           const std::vector<uint64_t>& cached_batch_ids,
+                           const std::vector<BlockGrant>& grants) {
   const uint64_t start_ns = NowNs();
   TG_CHECK(warmed_up(), kInvalidArgument, "Prefill before Warmup");
-  TG_CHECK(!batches_.contains(batch_id), kInvalidArgument,
-           "batch " + std::to_string(batch_id) + " already exists");
+  TG_CHECK(!batches_.contains(batch_id) ||
+               std::find(cached_batch_ids.begin(), cached_batch_ids.end(), batch_id) !=
+                   cached_batch_ids.end(),
+           kInvalidArgument, "batch " + std::to_string(batch_id) + " already exists");
   StepOutput output;
-  std::vector<RequestState> requests;
-  std::vector<uint32_t> first_positions;
+  std::vector<RequestState> cached = cached_batch_ids.empty()
+                                         ? std::vector<RequestState>{}
+                                         : TakeBatches(cached_batch_ids, grants);
+
+  // Rows: first one token per cached request (decode), then each new request's positions
+  // [first, end). Requests whose `end` is their last position are sampled ("complete").
+  ForwardBatch batch;
+  batch.query_start.push_back(0);
+  std::vector<RequestState> decodes;
+  AddDecodeRows(cached, batch, decodes, output.errors);
+  std::vector<RequestState> complete;
+  std::vector<uint32_t> first_positions;  // of `complete`
+  std::vector<int32_t> complete_rows;     // each complete request's last row
+  std::vector<const std::vector<uint32_t>*> tables;
+  for (const RequestState& r : decodes) tables.push_back(&r.spec.blocks);
+  // Chunks that only write K/V, kept for their block tables. Neither vector reallocates, so
+  // `tables` (one per row, in row order) may point into them.
+  std::vector<RequestSpec> partial;
+  partial.reserve(specs.size());
+  complete.reserve(specs.size());
   for (RequestSpec& spec : specs) {
     RequestState request;
     request.tokens = spec.input_ids;
@@ -281,60 +370,67 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs) {
                           spec.generated_ids.end());
     request.generated = static_cast<uint32_t>(spec.generated_ids.size());
     request.spec = std::move(spec);
+    const uint32_t length = static_cast<uint32_t>(request.tokens.size());
     // At least the last token is recomputed so there are logits to sample from.
-    const uint32_t first =
-        request.tokens.empty()
-            ? 0
-            : std::min<uint32_t>(request.spec.cache_len,
-                                 static_cast<uint32_t>(request.tokens.size()) - 1);
+    const uint32_t first = length == 0 ? 0 : std::min(request.spec.cache_len, length - 1);
+    const uint32_t end =
+        request.spec.chunk_len == 0 ? length : std::min(length, first + request.spec.chunk_len);
     try {
-      Validate(request, first);
-      request.matcher = grammar::StartMatcher(grammar_.get(), request.spec, request.tokens);
+      Validate(request, first, end);
+      if (request.spec.prefill_logprobs && end < length) {
+        throw RequestError(request.spec.id, ErrorKind::kInvalidArgument,
+                           "prompt logprobs need the whole prompt in one chunk");
+      }
+      // Only a request whose prompt completes in this step samples, so only it needs a matcher;
+      // a K/V-only chunk is forgotten after the step.
+      if (end == length) {
+        request.matcher = grammar::StartMatcher(grammar_.get(), request.spec, request.tokens);
+      }
     } catch (const RequestError& e) {
       output.errors.push_back({e.request_id(), e.message()});
       continue;
     }
-    first_positions.push_back(first);
-    requests.push_back(std::move(request));
-  }
-  if (requests.empty()) return output;
-
-  // Logit rows: first the last token of each sequence (for sampling), then the prompt positions
-  // of requests that asked for prompt logprobs.
-  ForwardBatch batch;
-  std::vector<int32_t> logprob_targets;
-  std::vector<std::pair<size_t, size_t>> logprob_ranges;  // (request, first row) per request
-  batch.query_start.push_back(0);
-  size_t max_blocks = 1;
-  for (const RequestState& r : requests) max_blocks = std::max(max_blocks, r.spec.blocks.size());
-  batch.max_blocks = static_cast<int>(max_blocks);
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const RequestState& r = requests[i];
-    const uint32_t len = static_cast<uint32_t>(r.tokens.size());
-    for (uint32_t p = first_positions[i]; p < len; ++p) {
-      batch.tokens.push_back(r.tokens[p]);
+    for (uint32_t p = first; p < end; ++p) {
+      batch.tokens.push_back(request.tokens[p]);
       batch.positions.push_back(static_cast<int32_t>(p));
-      batch.slots.push_back(SlotOf(r, p));
+      batch.slots.push_back(SlotOf(request, p));
     }
     batch.query_start.push_back(static_cast<int32_t>(batch.tokens.size()));
-    batch.seq_lens.push_back(static_cast<int32_t>(len));
-    for (size_t b = 0; b < max_blocks; ++b) {
-      batch.block_tables.push_back(b < r.spec.blocks.size() ? static_cast<int32_t>(r.spec.blocks[b])
-                                                            : 0);
+    batch.seq_lens.push_back(static_cast<int32_t>(end));
+    if (end < length) {
+      partial.push_back(std::move(request.spec));
+      tables.push_back(&partial.back().blocks);
+      continue;
     }
-    batch.logit_rows.push_back(batch.query_start.back() - 1);
+    complete_rows.push_back(batch.query_start.back() - 1);
+    first_positions.push_back(first);
+    complete.push_back(std::move(request));
+    tables.push_back(&complete.back().spec.blocks);
   }
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const RequestState& r = requests[i];
+  if (batch.seq_lens.empty()) return output;
+  SetBlockTables(tables, batch);
+
+  // Logit rows: each decode's row, each complete request's last row, then the prompt positions
+  // of complete requests that asked for prompt logprobs.
+  for (size_t i = 0; i < decodes.size(); ++i) batch.logit_rows.push_back(static_cast<int32_t>(i));
+  batch.logit_rows.insert(batch.logit_rows.end(), complete_rows.begin(), complete_rows.end());
+  const size_t sampled_rows = batch.logit_rows.size();
+  std::vector<int32_t> logprob_targets;
+  std::vector<size_t> logprob_requests;  // indices into `complete`
+  for (size_t i = 0; i < complete.size(); ++i) {
+    const RequestState& r = complete[i];
     if (!r.spec.prefill_logprobs) continue;
-    logprob_ranges.emplace_back(i, batch.logit_rows.size());
+    logprob_requests.push_back(i);
     const uint32_t prompt_len = static_cast<uint32_t>(r.spec.input_ids.size());
+    const int32_t first_row = complete_rows[i] - static_cast<int32_t>(r.tokens.size() - 1) +
+                              static_cast<int32_t>(first_positions[i]);
     for (uint32_t p = first_positions[i]; p + 1 < prompt_len; ++p) {
-      batch.logit_rows.push_back(batch.query_start[i] +
-                                 static_cast<int32_t>(p - first_positions[i]));
+      batch.logit_rows.push_back(first_row + static_cast<int32_t>(p - first_positions[i]));
       logprob_targets.push_back(r.tokens[p + 1]);
     }
   }
+  // A step of K/V-only chunks still needs one logits row from the model; it is not used.
+  if (batch.logit_rows.empty()) batch.logit_rows.push_back(0);
 
   const uint64_t forward_start = NowNs();
   backend::Tensor logits = model_.Forward(batch);
@@ -345,79 +441,79 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs) {
   std::vector<float> prompt_logprobs;
   if (!logprob_targets.empty()) {
     prompt_logprobs =
-        backend_.TokenLogprobs(logits.Rows(static_cast<int64_t>(requests.size()),
+        backend_.TokenLogprobs(logits.Rows(static_cast<int64_t>(sampled_rows),
                                            static_cast<int64_t>(logprob_targets.size())),
                                logprob_targets);
   }
+  std::vector<uint32_t> prompt_top_n;  // per logprob row
+  for (size_t i : logprob_requests) {
+    const RequestState& r = complete[i];
+    const size_t rows =
+        r.spec.input_ids.size() - std::min<size_t>(r.spec.input_ids.size(), first_positions[i] + 1);
+    prompt_top_n.insert(prompt_top_n.end(), rows, r.spec.top_n_tokens);
+  }
+  std::vector<std::vector<TokenInfo>> prompt_tops;
+  if (std::any_of(prompt_top_n.begin(), prompt_top_n.end(), [](uint32_t n) { return n > 0; })) {
+    prompt_tops = PromptTopTokens(logits.Rows(static_cast<int64_t>(sampled_rows),
+                                              static_cast<int64_t>(prompt_top_n.size())),
+                                  prompt_top_n);
+  }
   // Prompt tokens with their logprobs: NaN for the first token and for cached positions.
-  std::vector<std::optional<std::vector<TokenInfo>>> prefill_tokens(requests.size());
+  std::vector<std::optional<std::vector<TokenInfo>>> prefill_tokens(complete.size());
+  std::vector<std::vector<std::vector<TokenInfo>>> prefill_tops(complete.size());
   size_t next_logprob = 0;
-  for (const auto& [i, first_row] : logprob_ranges) {
-    const RequestState& r = requests[i];
+  for (size_t i : logprob_requests) {
+    const RequestState& r = complete[i];
     std::vector<TokenInfo> tokens;
     for (size_t p = 0; p < r.spec.input_ids.size(); ++p) {
       TokenInfo info{r.spec.input_ids[p], std::numeric_limits<float>::quiet_NaN(), false};
-      if (p > first_positions[i]) info.logprob = prompt_logprobs[next_logprob++];
+      std::vector<TokenInfo> top;
+      if (p > first_positions[i]) {
+        if (!prompt_tops.empty()) top = std::move(prompt_tops[next_logprob]);
+        info.logprob = prompt_logprobs[next_logprob++];
+      }
       tokens.push_back(info);
+      if (r.spec.top_n_tokens > 0) prefill_tops[i].push_back(std::move(top));
     }
     prefill_tokens[i] = std::move(tokens);
   }
+  std::vector<RequestState> sampled = std::move(decodes);
+  for (RequestState& r : complete) sampled.push_back(std::move(r));
   Batch survivors;
-  const size_t first_generation = output.generations.size();
-  SampleAndStop(logits.Rows(0, static_cast<int64_t>(requests.size())), requests, output.generations,
-                survivors);
-  for (size_t i = 0; i < prefill_tokens.size(); ++i) {
-    output.generations[first_generation + i].prefill_tokens = std::move(prefill_tokens[i]);
+  if (!sampled.empty()) {
+    const size_t first_generation = output.generations.size();
+    SampleAndStop(logits.Rows(0, static_cast<int64_t>(sampled.size())), sampled, output.generations,
+                  survivors);
+    const size_t first_complete = first_generation + sampled.size() - prefill_tokens.size();
+    for (size_t i = 0; i < prefill_tokens.size(); ++i) {
+      output.generations[first_complete + i].prefill_tokens = std::move(prefill_tokens[i]);
+      output.generations[first_complete + i].prefill_top_tokens = std::move(prefill_tops[i]);
+    }
   }
   output.timings.decode_ns = NowNs() - decode_start;
   output.timings.total_ns = NowNs() - start_ns;
   return Finish(batch_id, std::move(survivors), std::move(output));
 }
 
-StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids) {
+StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids,
+                          const std::vector<BlockGrant>& grants) {
   const uint64_t start_ns = NowNs();
   TG_CHECK(!batch_ids.empty(), kInvalidArgument, "Decode of no batch");
   if (++decode_calls_ == options_.device_fault_at_decode) backend_.InjectDeviceFault();
-  for (uint64_t id : batch_ids) {
-    TG_CHECK(batches_.contains(id), kInvalidArgument,
-             "unknown batch " + std::to_string(id) + " (filtered, cleared or never prefilled)");
-  }
   StepOutput output;
-  std::vector<RequestState> requests;
-  for (uint64_t id : batch_ids) {
-    for (RequestState& r : batches_[id]) requests.push_back(std::move(r));
-    batches_.erase(id);
-  }
+  std::vector<RequestState> requests = TakeBatches(batch_ids, grants);
   // The last sampled token of each request goes through the model now.
   ForwardBatch batch;
   batch.query_start.push_back(0);
   std::vector<RequestState> runnable;
-  for (RequestState& r : requests) {
-    try {
-      const uint32_t position = static_cast<uint32_t>(r.tokens.size()) - 1;
-      const int32_t slot = SlotOf(r, position);
-      batch.tokens.push_back(r.tokens.back());
-      batch.positions.push_back(static_cast<int32_t>(position));
-      batch.slots.push_back(slot);
-      runnable.push_back(std::move(r));
-    } catch (const RequestError& e) {
-      output.errors.push_back({e.request_id(), e.message()});
-    }
-  }
+  AddDecodeRows(requests, batch, runnable, output.errors);
   if (runnable.empty()) return output;
-  size_t max_blocks = 1;
-  for (const RequestState& r : runnable) max_blocks = std::max(max_blocks, r.spec.blocks.size());
-  batch.max_blocks = static_cast<int>(max_blocks);
+  std::vector<const std::vector<uint32_t>*> tables;
   for (size_t i = 0; i < runnable.size(); ++i) {
-    const RequestState& r = runnable[i];
-    batch.query_start.push_back(static_cast<int32_t>(i + 1));
-    batch.seq_lens.push_back(static_cast<int32_t>(r.tokens.size()));
-    for (size_t b = 0; b < max_blocks; ++b) {
-      batch.block_tables.push_back(b < r.spec.blocks.size() ? static_cast<int32_t>(r.spec.blocks[b])
-                                                            : 0);
-    }
+    tables.push_back(&runnable[i].spec.blocks);
     batch.logit_rows.push_back(static_cast<int32_t>(i));
   }
+  SetBlockTables(tables, batch);
   const uint64_t forward_start = NowNs();
   std::optional<backend::Tensor> graph_logits = DecodeWithGraph(batch);
   backend::Tensor logits = graph_logits ? *graph_logits : model_.Forward(batch);
@@ -434,12 +530,16 @@ StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids) {
 void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestState>& requests,
                            std::vector<GenerationOut>& generations, Batch& survivors) {
   std::vector<backend::SampleRequest> sample_requests;
-  for (const RequestState& r : requests) {
+  std::vector<std::vector<backend::LogitBias>> biases(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const RequestState& r = requests[i];
     backend::SampleRequest s;
     s.params = r.spec.sampling;
     s.step = r.generated;
     s.history = r.tokens;
     s.top_n = r.spec.top_n_tokens;
+    biases[i] = StepLogitBias(r);
+    s.logit_bias = biases[i];
     if (r.matcher) s.allowed = r.matcher->FillMask();
     sample_requests.push_back(s);
   }
@@ -467,6 +567,42 @@ void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestSta
     generations.push_back(std::move(gen));
     if (generations.back().finish == FinishReason::kNone) survivors.push_back(std::move(r));
   }
+}
+
+std::vector<backend::LogitBias> Engine::StepLogitBias(const RequestState& r) const {
+  std::vector<backend::LogitBias> bias = r.spec.logit_bias;
+  if (r.generated >= r.spec.min_new_tokens) return bias;
+  auto ban = [&bias](int32_t token) {
+    constexpr float kBanned = -std::numeric_limits<float>::infinity();
+    for (backend::LogitBias& b : bias) {
+      if (b.token == token) {
+        b.bias = kBanned;
+        return;
+      }
+    }
+    bias.push_back({token, kBanned});
+  };
+  if (!r.spec.ignore_eos) {
+    for (int32_t token : eos_ids_) ban(token);
+  }
+  for (int32_t token : r.spec.stop_token_ids) ban(token);
+  return bias;
+}
+
+std::vector<std::vector<TokenInfo>> Engine::PromptTopTokens(const backend::Tensor& rows,
+                                                            const std::vector<uint32_t>& top_n) {
+  // A greedy Sample with no processors reports the top-n of log_softmax(raw logits): the same
+  // distribution the prompt logprobs come from, on every backend.
+  std::vector<backend::SampleRequest> requests(top_n.size());
+  for (size_t i = 0; i < top_n.size(); ++i) requests[i].top_n = top_n[i];
+  const std::vector<backend::SampleResult> results = backend_.Sample(rows, requests);
+  std::vector<std::vector<TokenInfo>> out(results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    for (const auto& [token, logprob] : results[i].top) {
+      out[i].push_back({token, logprob, eos_ids_.contains(token)});
+    }
+  }
+  return out;
 }
 
 std::optional<CachedBatchInfo> Engine::Filter(uint64_t batch_id,

@@ -44,9 +44,15 @@ class Engine {
   WarmupResult Warmup(const WarmupParams& params);
   bool warmed_up() const { return model_.num_blocks() > 0; }
 
-  StepOutput Prefill(uint64_t batch_id, std::vector<RequestSpec> requests);
+  // One forward pass over new requests (or prompt chunks, RequestSpec::chunk_len) and one decode
+  // step of every request in `cached_batch_ids` (mixed batch); the survivors of both form batch
+  // `batch_id`. `grants` extend the block tables of cached requests first.
+  StepOutput Prefill(uint64_t batch_id, std::vector<RequestSpec> requests,
+                     const std::vector<uint64_t>& cached_batch_ids = {},
+                     const std::vector<BlockGrant>& grants = {});
   // One step over the union of the given batches; the merged batch keeps the first id.
-  StepOutput Decode(const std::vector<uint64_t>& batch_ids);
+  StepOutput Decode(const std::vector<uint64_t>& batch_ids,
+                    const std::vector<BlockGrant>& grants = {});
   // Keeps only `keep` (ids no longer in the batch are ignored); nullopt when the batch is empty
   // or unknown.
   std::optional<CachedBatchInfo> Filter(uint64_t batch_id, const std::vector<uint64_t>& keep);
@@ -65,11 +71,27 @@ class Engine {
   };
   using Batch = std::vector<RequestState>;
 
-  // Throws RequestError when the request cannot run (bad ids, missing blocks).
-  void Validate(const RequestState& request, uint32_t first_position) const;
+  // Throws RequestError when the request cannot run positions [first, end) (bad ids, missing
+  // blocks).
+  void Validate(const RequestState& request, uint32_t first, uint32_t end) const;
+  // Removes the given batches (they must exist) and returns their requests in order, with
+  // `grants` appended to their block tables.
+  std::vector<RequestState> TakeBatches(const std::vector<uint64_t>& batch_ids,
+                                        const std::vector<BlockGrant>& grants);
+  // Appends each request's newest token as a one-token sequence to `batch`; requests that cannot
+  // run are reported in `errors`, the others move to `runnable`.
+  void AddDecodeRows(std::vector<RequestState>& requests, ForwardBatch& batch,
+                     std::vector<RequestState>& runnable,
+                     std::vector<RequestFailure>& errors) const;
   int32_t SlotOf(const RequestState& request, uint32_t position) const;
   // Samples each request's next token from its logits row, applies stopping, and moves the
   // requests still running into `survivors`.
+  // The request's logit bias for this step: its own entries, with EOS (unless ignored) and its
+  // stop token ids banned until min_new_tokens tokens exist. Tokens stay distinct.
+  std::vector<backend::LogitBias> StepLogitBias(const RequestState& request) const;
+  // Top-n alternatives at each prompt position of the logprob rows (greedy, unprocessed logits).
+  std::vector<std::vector<TokenInfo>> PromptTopTokens(const backend::Tensor& rows,
+                                                      const std::vector<uint32_t>& top_n);
   void SampleAndStop(const backend::Tensor& logits, std::vector<RequestState>& requests,
                      std::vector<GenerationOut>& generations, Batch& survivors);
   CachedBatchInfo Describe(uint64_t id, const Batch& batch) const;

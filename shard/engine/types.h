@@ -21,12 +21,24 @@ struct RequestSpec {
   backend::SamplingParams sampling;
   uint32_t max_new_tokens = 0;
   bool ignore_eos = false;
+  uint32_t min_new_tokens = 0;          // EOS and stop_token_ids are banned until then
+  std::vector<int32_t> stop_token_ids;  // the router stops on them; banned before min_new_tokens
+  std::vector<backend::LogitBias> logit_bias;
   bool prefill_logprobs = false;
   uint32_t top_n_tokens = 0;
   std::vector<uint32_t> blocks;  // KV blocks, in order
   std::vector<uint32_t> slots;   // optional: one slot per position (else derived from blocks)
   uint32_t cache_len = 0;        // prompt tokens already in the cache
   grammar::GrammarSpec grammar;  // constrained decoding; kNone for free generation
+  // Positions computed now, from cache_len on (0: all the rest). A chunk that ends before the
+  // last position only writes K/V: no token, and the engine keeps nothing of it.
+  uint32_t chunk_len = 0;
+};
+
+// KV blocks appended to a cached request's table.
+struct BlockGrant {
+  uint64_t request_id = 0;
+  std::vector<uint32_t> blocks;
 };
 
 enum class FinishReason { kNone, kLength, kEosToken };
@@ -40,6 +52,8 @@ struct TokenInfo {
 struct GenerationOut {
   uint64_t request_id = 0;
   std::optional<std::vector<TokenInfo>> prefill_tokens;  // when prefill_logprobs was asked
+  // ... and top_n_tokens: alternatives per prompt position (the first is empty).
+  std::vector<std::vector<TokenInfo>> prefill_top_tokens;
   TokenInfo token;
   std::vector<TokenInfo> top_tokens;  // top_n_tokens alternatives
   FinishReason finish = FinishReason::kNone;

@@ -1,10 +1,13 @@
 #include "shard/models/llama.h"
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
 #include "model_files/dtype.h"
+#include "shard/models/load_progress.h"
 #include "shard/models/rope.h"
 #include "shard/parallel/weight_slicing.h"
 
@@ -22,19 +25,45 @@ parallel::Communicator& SingleRank() {
   return *single;
 }
 
+// The backend dtype of a stored GGML block format, if it is one a backend may compute on.
+std::optional<DType> BlockDType(model::DType stored) {
+  switch (stored) {
+    case model::DType::kQ8_0:
+      return DType::kQ8_0;
+    case model::DType::kQ4_0:
+      return DType::kQ4_0;
+    case model::DType::kQ4_1:
+      return DType::kQ4_1;
+    default:
+      return std::nullopt;
+  }
+}
+
 std::string LayerName(int layer, const std::string& suffix) {
   return "model.layers." + std::to_string(layer) + "." + suffix;
 }
 
 }  // namespace
 
-LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
-                       backend::Backend& backend, DType weight_dtype)
-    : LlamaModel(config, source, backend, weight_dtype, SingleRank()) {}
+BlockWeights ParseBlockWeights(const std::string& name) {
+  if (name == "keep") return BlockWeights::kKeep;
+  if (name == "dequantize") return BlockWeights::kDequantize;
+  throw Error(ErrorKind::kInvalidArgument,
+              "unknown block weights mode '" + name + "' (expected keep or dequantize)");
+}
 
 LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
-                       backend::Backend& backend, DType weight_dtype, parallel::Communicator& comm)
-    : config_(config), backend_(backend), comm_(comm), weight_dtype_(weight_dtype) {
+                       backend::Backend& backend, DType weight_dtype, BlockWeights block_weights)
+    : LlamaModel(config, source, backend, weight_dtype, SingleRank(), block_weights) {}
+
+LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
+                       backend::Backend& backend, DType weight_dtype, parallel::Communicator& comm,
+                       BlockWeights block_weights)
+    : config_(config),
+      backend_(backend),
+      comm_(comm),
+      weight_dtype_(weight_dtype),
+      block_weights_(block_weights) {
   if (comm.world_size() > 1) plan_.emplace(config, comm.rank(), comm.world_size());
   local_heads_ = sliced() ? plan_->num_heads() : config.num_attention_heads;
   local_kv_heads_ = sliced() ? plan_->num_kv_heads() : config.num_key_value_heads;
@@ -55,6 +84,7 @@ LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSour
   const std::vector<float> inv_freq = RopeInvFreq(config, head_dim);
   inv_freq_ = Upload(inv_freq, {static_cast<int64_t>(inv_freq.size())}, DType::kF32);
 
+  LoadProgress progress(config.num_hidden_layers);
   for (int i = 0; i < static_cast<int>(config.num_hidden_layers); ++i) {
     Layer layer;
     layer.input_norm = LoadVector(source, {LayerName(i, "input_layernorm.weight")});
@@ -76,6 +106,7 @@ LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSour
         source, {LayerName(i, "mlp.gate_proj.weight"), LayerName(i, "mlp.up_proj.weight")});
     layer.down = LoadMatrix(source, {LayerName(i, "mlp.down_proj.weight")});
     layers_.push_back(std::move(layer));
+    progress.Layer(i + 1);
   }
 }
 
@@ -138,6 +169,7 @@ Tensor LlamaModel::LoadMatrix(const model::WeightSource& source,
   for (const std::string& name : names) {
     TG_CHECK(source.Info(name).shape.size() == 2, kCorruptFile, name + " is not a matrix");
   }
+  if (Tensor blocks = LoadBlocks(source, names, replicated); blocks.defined()) return blocks;
   int64_t rows = 0, cols = -1;
   auto stack = [&](auto& values, auto&& read) {
     for (const std::string& name : names) {
@@ -184,6 +216,32 @@ Tensor LlamaModel::LoadMatrix(const model::WeightSource& source,
     });
   }
   return Upload(values, {rows, cols}, weight_dtype_);
+}
+
+Tensor LlamaModel::LoadBlocks(const model::WeightSource& source,
+                              const std::vector<std::string>& names, bool replicated) {
+  if (block_weights_ != BlockWeights::kKeep || (sliced() && !replicated)) return Tensor();
+  const model::TensorInfo first = source.Info(names.front());
+  std::optional<DType> dtype = BlockDType(first.dtype);
+  if (!dtype || !backend_.ComputesOnBlocks(*dtype)) return Tensor();
+  int64_t rows = 0;
+  for (const std::string& name : names) {
+    const model::TensorInfo info = source.Info(name);
+    // Parts in different formats (e.g. a Q6_K v_proj beside Q4_K q/k) are dequantized together.
+    if (info.dtype != first.dtype || info.shape[1] != first.shape[1]) return Tensor();
+    rows += info.shape[0];
+  }
+  if (first.shape[1] % backend::DTypeBlockElems(*dtype) != 0) return Tensor();
+  std::vector<uint8_t> bytes;
+  for (const std::string& name : names) {
+    const std::vector<uint8_t> part = source.ReadStoredRows(name);
+    bytes.insert(bytes.end(), part.begin(), part.end());
+  }
+  Tensor tensor = backend_.Allocate(*dtype, {rows, first.shape[1]});
+  TG_CHECK(tensor.bytes() == bytes.size(), kInternal, "block weight size");
+  backend_.CopyFromHost(bytes.data(), tensor);
+  weight_bytes_ += tensor.bytes();
+  return tensor;
 }
 
 Tensor LlamaModel::LoadVector(const model::WeightSource& source,
@@ -233,10 +291,43 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
   }
   attn.query_start = UploadInts(batch.query_start);
   attn.seq_lens = UploadInts(batch.seq_lens);
+  attn.host_query_start = batch.query_start;
+  attn.host_seq_lens = batch.seq_lens;
   attn.block_tables = UploadInts(batch.block_tables).Reshape({num_seqs, batch.max_blocks});
   attn.slots = UploadInts(batch.slots);
   attn.positions = UploadInts(batch.positions);
   const bool decode = attn.max_query_len == 1;
+  // A mixed step (decodes first, then prompt chunks): the leading one-token sequences go through
+  // the decode kernel, which splits long contexts across blocks, and only the chunks through the
+  // prefill kernel, whose grid is sized by the longest chunk.
+  int decode_seqs = 0;
+  while (!decode && decode_seqs < num_seqs &&
+         batch.query_start[decode_seqs + 1] - batch.query_start[decode_seqs] == 1) {
+    ++decode_seqs;
+  }
+  backend::AttentionBatch decode_part, chunk_part;
+  if (decode_seqs > 0) {
+    decode_part = attn;
+    decode_part.num_seqs = decode_seqs;
+    decode_part.num_tokens = decode_seqs;
+    decode_part.max_query_len = 1;
+    decode_part.max_seq_len =
+        *std::max_element(batch.seq_lens.begin(), batch.seq_lens.begin() + decode_seqs);
+    decode_part.query_start = attn.query_start.Rows(0, decode_seqs + 1);
+    decode_part.seq_lens = attn.seq_lens.Rows(0, decode_seqs);
+    decode_part.block_tables = attn.block_tables.Rows(0, decode_seqs);
+    chunk_part = attn;
+    chunk_part.num_seqs = num_seqs - decode_seqs;
+    chunk_part.num_tokens = static_cast<int>(n) - decode_seqs;
+    chunk_part.max_seq_len =
+        *std::max_element(batch.seq_lens.begin() + decode_seqs, batch.seq_lens.end());
+    std::vector<int32_t> chunk_starts(batch.query_start.begin() + decode_seqs,
+                                      batch.query_start.end());
+    for (int32_t& start : chunk_starts) start -= decode_seqs;
+    chunk_part.query_start = UploadInts(chunk_starts);
+    chunk_part.seq_lens = attn.seq_lens.Rows(decode_seqs, num_seqs - decode_seqs);
+    chunk_part.block_tables = attn.block_tables.Rows(decode_seqs, num_seqs - decode_seqs);
+  }
 
   Tensor ids = UploadInts(batch.tokens);
   Tensor residual = backend_.Allocate(DType::kF32, {n, hidden});
@@ -289,11 +380,18 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
       backend_.RmsNorm(q_heads, nullptr, layer.q_norm, eps, q_heads);
       backend_.RmsNorm(k_heads, nullptr, layer.k_norm, eps, k_heads);
     }
-    backend_.Rotary(q, k, attn.positions, inv_freq_);
-    backend_.WriteKv(k, v, attn.slots, k_cache_[i], v_cache_[i]);
+    backend_.RotaryWriteKv(q, k, v, attn.positions, inv_freq_, attn.slots, k_cache_[i],
+                           v_cache_[i]);
     Tensor out = attn_out.Reshape({n, hq, d});
     if (decode) {
       backend_.DecodeAttention(q, k_cache_[i], v_cache_[i], attn, scale, out);
+    } else if (decode_seqs > 0) {
+      const Tensor q_decode = q.Rows(0, decode_seqs),
+                   q_chunks = q.Rows(decode_seqs, n - decode_seqs);
+      Tensor out_decode = out.Rows(0, decode_seqs),
+             out_chunks = out.Rows(decode_seqs, n - decode_seqs);
+      backend_.DecodeAttention(q_decode, k_cache_[i], v_cache_[i], decode_part, scale, out_decode);
+      backend_.PrefillAttention(q_chunks, k_cache_[i], v_cache_[i], chunk_part, scale, out_chunks);
     } else {
       backend_.PrefillAttention(q, k_cache_[i], v_cache_[i], attn, scale, out);
     }
@@ -301,8 +399,7 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
     if (sliced()) comm_.AllReduceSum(branch);
     backend_.RmsNorm(branch, &residual, layer.post_norm, eps, normed);
     backend_.Linear(normed, layer.gate_up, nullptr, gate_up);
-    backend_.SiluAndMul(gate_up, act);
-    backend_.Linear(act, layer.down, nullptr, branch);
+    backend_.SiluAndMulLinear(gate_up, layer.down, act, branch);
     if (sliced()) comm_.AllReduceSum(branch);
   }
   backend_.RmsNorm(branch, &residual, final_norm_, eps, normed);

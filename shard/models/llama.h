@@ -33,19 +33,31 @@ struct ForwardBatch {
   std::vector<int32_t> logit_rows;
 };
 
+// What happens to Linear and embedding weights stored in GGML blocks (Q8_0, Q4_0, Q4_1).
+enum class BlockWeights {
+  kKeep,        // kept as stored where the backend computes on them (ComputesOnBlocks), whole
+                // (unsliced) matrices only; otherwise dequantized to the weight dtype
+  kDequantize,  // always dequantized to the weight dtype
+};
+
+// "keep" or "dequantize" (the --block-weights flag); throws tg::Error otherwise.
+BlockWeights ParseBlockWeights(const std::string& name);
+
 class LlamaModel {
  public:
-  // Loads and uploads the weights; Linear weights in `weight_dtype`, norms and biases float32.
-  // Single rank.
+  // Loads and uploads the weights; Linear weights in `weight_dtype` (or their stored blocks, see
+  // BlockWeights), norms and biases float32. Single rank.
   LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
-             backend::Backend& backend, backend::DType weight_dtype);
+             backend::Backend& backend, backend::DType weight_dtype,
+             BlockWeights block_weights = BlockWeights::kKeep);
   // Tensor parallel (Megatron): rank comm.rank() of comm.world_size() holds its query/KV heads
   // (q/k/v column-parallel), its slice of the intermediate size (gate/up column-parallel,
   // down row-parallel) and o_proj's matching input columns; o_proj and down_proj outputs are
   // all-reduced. The embedding and lm_head are replicated, so every rank computes the full,
   // identical logits and samples the same tokens. `comm` must outlive the model.
   LlamaModel(const model::ModelConfig& config, const model::WeightSource& source,
-             backend::Backend& backend, backend::DType weight_dtype, parallel::Communicator& comm);
+             backend::Backend& backend, backend::DType weight_dtype, parallel::Communicator& comm,
+             BlockWeights block_weights = BlockWeights::kKeep);
 
   const model::ModelConfig& config() const { return config_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
@@ -75,6 +87,9 @@ class LlamaModel {
   // `replicated`: read the whole tensor on every rank (embedding, lm_head).
   backend::Tensor LoadMatrix(const model::WeightSource& source,
                              const std::vector<std::string>& names, bool replicated = false);
+  // The stacked stored blocks of `names` when the backend computes on them; undefined otherwise.
+  backend::Tensor LoadBlocks(const model::WeightSource& source,
+                             const std::vector<std::string>& names, bool replicated);
   backend::Tensor LoadVector(const model::WeightSource& source,
                              const std::vector<std::string>& names);
 
@@ -84,6 +99,7 @@ class LlamaModel {
   std::optional<parallel::TensorParallelPlan> plan_;  // world_size > 1
   int64_t local_heads_ = 0, local_kv_heads_ = 0, local_intermediate_ = 0;
   backend::DType weight_dtype_;
+  BlockWeights block_weights_;
   uint64_t weight_bytes_ = 0;
   int q_dim_ = 0, kv_dim_ = 0;
   backend::Tensor embed_, final_norm_, lm_head_, inv_freq_;

@@ -44,6 +44,9 @@ ncclDataType_t ToNccl(backend::DType dtype) {
     case backend::DType::kF16:
       return ncclFloat16;
     case backend::DType::kI32:
+    case backend::DType::kQ8_0:
+    case backend::DType::kQ4_0:
+    case backend::DType::kQ4_1:
       break;
   }
   throw Error(ErrorKind::kUnsupported,

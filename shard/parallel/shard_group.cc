@@ -1,6 +1,12 @@
 #include "shard/parallel/shard_group.h"
 
+#include <spdlog/spdlog.h>
+
 #include "common/error.h"
+#include "shard/parallel/tcp_store.h"
+#ifdef TG_HAVE_GLOO
+#include "shard/parallel/gloo_communicator.h"
+#endif
 #ifdef TG_HAVE_NCCL_COMMUNICATOR
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -9,6 +15,13 @@
 #endif
 
 namespace tg::parallel {
+namespace {
+
+// Ranks publish their URL once their weights are loaded, and large models on slow disks load at
+// different speeds: wait long (the launcher's --startup-timeout bounds the start anyway).
+constexpr std::chrono::milliseconds kLoadTimeout = std::chrono::hours(1);
+
+}  // namespace
 
 void ValidateShardGroupOptions(const ShardGroupOptions& options) {
   const std::string world = std::to_string(options.world_size);
@@ -17,8 +30,9 @@ void ValidateShardGroupOptions(const ShardGroupOptions& options) {
   TG_CHECK(options.rank >= 0 && options.rank < options.world_size, kInvalidArgument,
            "--rank (RANK) " + std::to_string(options.rank) + " is outside 0.." +
                std::to_string(options.world_size - 1) + " for world size " + world);
-  TG_CHECK(options.master_port >= 1 && options.master_port <= 65535, kInvalidArgument,
-           "--master-port (MASTER_PORT) must be in 1..65535, got " +
+  TG_CHECK(options.master_port >= 1 && options.master_port <= 65534, kInvalidArgument,
+           "--master-port (MASTER_PORT) must be in 1..65534 (the next port carries the NCCL id), "
+           "got " +
                std::to_string(options.master_port));
   TG_CHECK(options.world_size == 1 || !options.master_addr.empty(), kInvalidArgument,
            "--master-addr (MASTER_ADDR) is required with world size " + world);
@@ -34,29 +48,72 @@ std::vector<std::string> RankSocketUrls(const std::string& uds_prefix, int world
   return urls;
 }
 
-std::unique_ptr<Communicator> MakeShardCommunicator(const ShardGroupOptions& options,
-                                                    backend::Backend& backend) {
+ShardGroup::ShardGroup(const ShardGroupOptions& options, backend::Backend& backend)
+    : options_(options) {
   ValidateShardGroupOptions(options);
-  if (options.world_size == 1) return MakeSingleRankCommunicator();
-  const std::string what = "tensor parallelism (world size " + std::to_string(options.world_size) +
-                           ") on " + backend::ToString(backend.device());
+  if (options.world_size == 1) {
+    communicator_ = MakeSingleRankCommunicator();
+    return;
+  }
+  const auto port = static_cast<uint16_t>(options.master_port);
+  if (options.rank == 0) {
+    store_server_ = std::make_unique<TcpStoreServer>(options.master_addr, port, options.world_size);
+  }
+  store_ = std::make_unique<TcpStoreClient>(options.master_addr, port, options.rank,
+                                            options.world_size, options.init_timeout);
+  local_address_ = store_->local_address();
   void* stream = backend.NativeStream();
-  TG_CHECK(stream != nullptr, kUnsupported,
-           what +
-               ": needs the CUDA backend with NCCL, one process per GPU; the CPU backend serves "
-               "one rank (use --num-shard 1 / --world-size 1, or --device cuda)");
-#ifdef TG_HAVE_NCCL_COMMUNICATOR
-  return MakeNcclCommunicator({.rank = options.rank,
-                               .world_size = options.world_size,
-                               .master_addr = options.master_addr,
-                               .master_port = static_cast<uint16_t>(options.master_port),
-                               .device_id = options.device_id,
-                               .stream = stream,
-                               .init_timeout = options.init_timeout,
-                               .collective_timeout = options.collective_timeout});
+  if (stream == nullptr) {
+#ifdef TG_HAVE_GLOO
+    communicator_ = MakeGlooCommunicator({.rank = options.rank,
+                                          .world_size = options.world_size,
+                                          .store = store_.get(),
+                                          .listen_address = local_address_,
+                                          .init_timeout = options.init_timeout,
+                                          .collective_timeout = options.collective_timeout});
+    return;
 #else
-  throw Error(ErrorKind::kUnsupported, what + ": this build has no NCCL communicator");
+    throw Error(ErrorKind::kUnsupported,
+                "tensor parallelism on the CPU needs Gloo, and this build has none (install "
+                "libgloo-dev and rebuild)");
 #endif
+  }
+#ifdef TG_HAVE_NCCL_COMMUNICATOR
+  communicator_ = MakeNcclCommunicator({.rank = options.rank,
+                                        .world_size = options.world_size,
+                                        .master_addr = options.master_addr,
+                                        .master_port = static_cast<uint16_t>(port + 1),
+                                        .device_id = options.device_id,
+                                        .stream = stream,
+                                        .init_timeout = options.init_timeout,
+                                        .collective_timeout = options.collective_timeout});
+#else
+  throw Error(ErrorKind::kUnsupported,
+              "tensor parallelism (world size " + std::to_string(options.world_size) + ") on " +
+                  backend::ToString(backend.device()) + ": this build has no NCCL communicator");
+#endif
+}
+
+ShardGroup::~ShardGroup() = default;
+
+std::vector<std::string> ShardGroup::ExchangeUrls(const std::string& own_url) {
+  if (options_.world_size == 1) return {own_url};
+  store_->Set("url/" + std::to_string(options_.rank), StoreBytes(own_url.begin(), own_url.end()));
+  std::vector<std::string> urls;
+  for (int r = 0; r < options_.world_size; ++r) {
+    const StoreBytes url = store_->Get("url/" + std::to_string(r), kLoadTimeout);
+    urls.emplace_back(url.begin(), url.end());
+  }
+  store_->StartWatching();
+  return urls;
+}
+
+std::string ShardGroup::Failure() {
+  if (std::string failure = communicator_->Failure(); !failure.empty()) return failure;
+  if (store_server_ != nullptr) {
+    if (std::string failure = store_server_->Failure(); !failure.empty()) return failure;
+  }
+  return store_ != nullptr ? store_->Failure() : "";
 }
 
 void BindThreadToDevice([[maybe_unused]] int device_id) {

@@ -204,4 +204,21 @@ bool RecvAll(const Socket& socket, void* data, size_t size, Clock::time_point de
   return true;
 }
 
+bool WaitReadable(const Socket& socket, std::chrono::milliseconds timeout) {
+  std::string error;
+  return WaitFor(socket.fd(), POLLIN, Clock::now() + timeout, &error);
+}
+
+std::string LocalAddress(const Socket& socket) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(socket.fd(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  char host[NI_MAXHOST];
+  if (getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof(host), nullptr, 0,
+                  NI_NUMERICHOST) != 0) {
+    return "";
+  }
+  return host;
+}
+
 }  // namespace tg::parallel::net

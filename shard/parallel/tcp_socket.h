@@ -49,4 +49,11 @@ bool SendAll(const Socket& socket, const void* data, size_t size, Clock::time_po
 bool RecvAll(const Socket& socket, void* data, size_t size, Clock::time_point deadline,
              std::string* error);
 
+// True once `socket` has data to read or the peer closed it, false when `timeout` passes first.
+bool WaitReadable(const Socket& socket, std::chrono::milliseconds timeout);
+
+// The numeric address of this side of a connected socket ("10.0.0.2", "::1"): the interface
+// that routes to the peer, which is what other hosts can reach this one on. "" on failure.
+std::string LocalAddress(const Socket& socket);
+
 }  // namespace tg::parallel::net

@@ -29,6 +29,10 @@ void ToProto(const GenerationOut& gen, textgen::v1::Generation* out) {
     for (const TokenInfo& token : *gen.prefill_tokens)
       ToProto(token, out->mutable_prefill_tokens());
   }
+  for (const std::vector<TokenInfo>& top : gen.prefill_top_tokens) {
+    textgen::v1::Tokens* entry = out->add_prefill_top_tokens();
+    for (const TokenInfo& token : top) ToProto(token, entry);
+  }
   ToProto(gen.token, out->mutable_tokens());
   if (!gen.top_tokens.empty()) {
     textgen::v1::Tokens* top = out->add_top_tokens();
@@ -111,13 +115,31 @@ RequestSpec FromProto(const textgen::v1::Request& request) {
   }
   spec.max_new_tokens = request.stopping_parameters().max_new_tokens();
   spec.ignore_eos = request.stopping_parameters().ignore_eos_token();
+  spec.min_new_tokens = request.stopping_parameters().min_new_tokens();
+  for (uint32_t id : request.stopping_parameters().stop_token_ids()) {
+    spec.stop_token_ids.push_back(static_cast<int32_t>(id));
+  }
+  for (const textgen::v1::LogitBias& b : p.logit_bias()) {
+    spec.logit_bias.push_back({static_cast<int32_t>(b.token()), b.bias()});
+  }
   spec.prefill_logprobs = request.prefill_logprobs();
   spec.top_n_tokens = request.top_n_tokens();
   spec.blocks.assign(request.blocks().begin(), request.blocks().end());
   spec.slots.assign(request.slots().begin(), request.slots().end());
   spec.cache_len = request.cache_len();
+  spec.chunk_len = request.chunk_len();
   spec.grammar = GrammarFromProto(request.grammar());
   return spec;
+}
+
+std::vector<BlockGrant> FromProto(
+    const google::protobuf::RepeatedPtrField<textgen::v1::BlockGrant>& grants) {
+  std::vector<BlockGrant> out;
+  for (const textgen::v1::BlockGrant& g : grants) {
+    out.push_back({.request_id = g.request_id(),
+                   .blocks = std::vector<uint32_t>(g.blocks().begin(), g.blocks().end())});
+  }
+  return out;
 }
 
 WarmupParams FromProto(const textgen::v1::WarmupRequest& request) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <exception>
+#include <vector>
 
 #include <grpcpp/support/status.h>
 
@@ -12,6 +13,8 @@
 namespace tg::shard {
 
 RequestSpec FromProto(const textgen::v1::Request& request);
+std::vector<BlockGrant> FromProto(
+    const google::protobuf::RepeatedPtrField<textgen::v1::BlockGrant>& grants);
 WarmupParams FromProto(const textgen::v1::WarmupRequest& request);
 void ToProto(const WarmupResult& result, textgen::v1::WarmupResponse* response);
 void ToProto(const CachedBatchInfo& batch, textgen::v1::CachedBatch* out);

@@ -70,6 +70,7 @@ grpc::Status ShardService::Info(grpc::ServerContext*, const textgen::v1::InfoReq
   response->set_bos_token_id(config_.bos_token_id.value_or(0));
   response->set_has_bos_token(config_.bos_token_id.has_value());
   response->set_backend_version(TG_VERSION);
+  response->set_mixed_batches(true);
   return grpc::Status::OK;
 }
 
@@ -113,7 +114,12 @@ grpc::Status ShardService::Prefill(grpc::ServerContext*, const textgen::v1::Pref
         rejected.push_back({e.request_id(), e.message()});
       }
     }
-    StepOutput step = engine_.Prefill(request->batch().id(), std::move(specs));
+    std::vector<uint64_t> cached;
+    for (const textgen::v1::CachedBatch& batch : request->cached_batches()) {
+      cached.push_back(batch.id());
+    }
+    StepOutput step = engine_.Prefill(request->batch().id(), std::move(specs), cached,
+                                      FromProto(request->block_grants()));
     step.errors.insert(step.errors.end(), rejected.begin(), rejected.end());
     ToProto(step, response);
   });
@@ -124,7 +130,7 @@ grpc::Status ShardService::Decode(grpc::ServerContext*, const textgen::v1::Decod
   return Guarded([&] {
     std::vector<uint64_t> ids;
     for (const textgen::v1::CachedBatch& batch : request->batches()) ids.push_back(batch.id());
-    ToProto(engine_.Decode(ids), response);
+    ToProto(engine_.Decode(ids, FromProto(request->block_grants())), response);
   });
 }
 

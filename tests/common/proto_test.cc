@@ -20,6 +20,11 @@ TEST(Proto, PrefillRequestRoundTrips) {
   r->add_blocks(3);
   r->add_slots(48);
   r->set_cache_len(16);
+  r->set_chunk_len(32);
+  request.add_cached_batches()->set_id(3);
+  auto* grant = request.add_block_grants();
+  grant->set_request_id(42);
+  grant->add_blocks(11);
 
   std::string wire = request.SerializeAsString();
   textgen::v1::PrefillRequest back;
@@ -34,6 +39,16 @@ TEST(Proto, PrefillRequestRoundTrips) {
   EXPECT_EQ(br.top_n_tokens(), 5u);
   EXPECT_EQ(br.slots(0), 48u);
   EXPECT_EQ(br.cache_len(), 16u);
+  EXPECT_EQ(br.chunk_len(), 32u);
+  EXPECT_EQ(back.cached_batches(0).id(), 3u);
+  EXPECT_EQ(back.block_grants(0).request_id(), 42u);
+  EXPECT_EQ(back.block_grants(0).blocks(0), 11u);
+}
+
+// A shard that predates mixed batches leaves the flag false, which the router refuses.
+TEST(Proto, MixedBatchesDefaultsToUnsupported) {
+  textgen::v1::InfoResponse old_shard;
+  EXPECT_FALSE(old_shard.mixed_batches());
 }
 
 TEST(Proto, GenerationCarriesFinishReasonAndOptionalSeed) {

@@ -192,8 +192,9 @@ def wait_until_balancer_uses(nginx: Nginx, port: int, timeout: float = 30) -> No
 
 @pytest.fixture
 def cluster():
-    a = Server("lb-a")
-    b = Server("lb-b")
+    # float32: the outputs are compared with the float32 HF reference (the default is bfloat16).
+    a = Server("lb-a", extra_args=("--dtype", "float32"))
+    b = Server("lb-b", extra_args=("--dtype", "float32"))
     nginx = None
     try:
         a.start(wait=False)

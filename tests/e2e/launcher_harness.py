@@ -71,12 +71,14 @@ def processes_with(marker: str) -> list[int]:
 
 class Server:
     def __init__(self, name: str = "server", model: Path = STORIES, extra_args: tuple = (),
-                 port: int | None = None, env: dict | None = None):
+                 port: int | None = None, master_port: int | None = None,
+                 env: dict | None = None):
         self.name = name
         self.extra_env = dict(env or {})
         self.model = model
         self.extra_args = list(extra_args)
         self.port = port or free_port()
+        self.master_port = master_port or free_port()
         self.tmp = tempfile.mkdtemp(prefix=f"tg-{name}-")
         self.uds = os.path.join(self.tmp, "shard")
         self.proc: subprocess.Popen | None = None
@@ -88,11 +90,12 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 240.0, wait: bool = True) -> "Server":
+    def start(self, timeout: float = 240.0, wait: bool = True,
+              ready: str = "text-gen is ready: ") -> "Server":
         self.lines = []
         self.reader_done = False
         args = [str(launcher_path()), "--model-id", str(self.model), "--hostname", "127.0.0.1",
-                "--port", str(self.port), "--master-port", str(free_port()),
+                "--port", str(self.port), "--master-port", str(self.master_port),
                 "--shard-uds-path", self.uds, "--device", "cpu", "--threads", "1",
                 "--shutdown-timeout", "20"] + self.extra_args
         env = dict(os.environ)
@@ -104,7 +107,7 @@ class Server:
                                      errors="replace", start_new_session=True)
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         if wait:
-            self.wait_for_line("text-gen is ready: ", timeout)
+            self.wait_for_line(ready, timeout)
         return self
 
     def _read(self, proc: subprocess.Popen) -> None:

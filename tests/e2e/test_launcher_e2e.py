@@ -22,7 +22,8 @@ PLAIN_TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% end
 def server(tmp_path):
     template = tmp_path / "plain.jinja"
     template.write_text(PLAIN_TEMPLATE)
-    s = Server("e2e", extra_args=("--chat-template", str(template)))
+    # float32: the outputs are compared with the float32 HF reference (the default is bfloat16).
+    s = Server("e2e", extra_args=("--chat-template", str(template), "--dtype", "float32"))
     yield s
     s.kill_everything()
 
@@ -112,7 +113,7 @@ def test_launcher_killed_leaves_no_process_behind(tmp_path):
 
 def test_serves_a_gguf_file():
     """--model-id may name one .gguf file: weights, tokenizer and limits all come from it."""
-    s = Server("e2e-gguf", model=STORIES / "stories260K.gguf")
+    s = Server("e2e-gguf", model=STORIES / "stories260K.gguf", extra_args=("--dtype", "float32"))
     try:
         s.start()
         row = reference_rows()[2]
@@ -139,7 +140,12 @@ def test_download_only_prints_the_resolved_path_and_starts_nothing():
 @pytest.mark.parametrize("args, expected", [
     (["--max-input-tokens", "600"], "--max-input-tokens (600) must be less than --max-total-tokens (512"),
     (["--max-total-tokens", "1000"], "--max-total-tokens (1000) exceeds the model's max_position_embeddings (512)"),
-    (["--num-shard", "2", "--device", "cpu"], "--device cpu was given"),
+    (["--nnodes", "2", "--node-rank", "2"], "--node-rank 2 is outside 0..1 for --nnodes 2"),
+    (["--nnodes", "0"], "--nnodes must be at least 1"),
+    (["--num-shard", "3", "--nnodes", "2"], "--num-shard 3 must be a multiple of --nnodes 2"),
+    (["--master-port", "65535"], "--master-port must be in 1..65534"),
+    (["--master-port", "29500", "--port", "29501"], "--port 29501 collides with --master-port"),
+    (["--num-shard", "3", "--device", "cpu"], "--num-shard 3 does not divide the model's 8"),
 ])
 def test_conflicting_flags_are_rejected_before_anything_starts(args, expected):
     r = subprocess.run([str(launcher_path()), "--model-id", str(STORIES), "--port", "1"] + args,

@@ -2,6 +2,12 @@
 // as a ratio to a ceiling measured in the same run:
 //   decode_roofline = (weight bytes per token / batch-1 decode step time) / D2D copy bandwidth
 //   prefill_vs_gemm = (linear FLOPs of one 4096-token prefill / its time) / cuBLASLt bf16 GEMM rate
+//   prefill_4096_vs_gemm = the same counting all FLOPs (Linear plus causal attention)
+//   linear_4096_vs_gemm = the prefill's Linear ops alone (M = 4096 rows) / GEMM rate
+// and prefill attention alone (ours vs FlashInfer's Hopper kernel, tests/kernels/
+// prefill_attention_bench.h) in TFLOP/s, one JSON line per case on stdout before the summary.
+// After the summary, the decode sweeps of decode_bench.h (batch 1..64 step times against the weights + KV
+// roofline, Linear per shape at decode row counts, decode attention 1k..32k), one JSON line each.
 // The layer stack calls the same Backend ops as the model code (separate q/k/v projections,
 // fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul, lm_head, greedy
 // sampling); weights are filled with a tiny constant, which does not change the timing.
@@ -20,7 +26,10 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/prefill_hopper.h"
 #include "shard/backend/cuda/cuda_backend.h"
+#include "tests/kernels/decode_bench.h"
+#include "tests/kernels/prefill_attention_bench.h"
 
 namespace tg::backend {
 namespace {
@@ -180,6 +189,8 @@ Tensor Logits(Backend& b, Model& m, int n, int seq_len, int block_size, int tabl
   batch.block_size = block_size;
   batch.query_start = ints(qstart, {2});
   batch.seq_lens = ints(lens, {1});
+  batch.host_query_start = qstart;
+  batch.host_seq_lens = lens;
   batch.block_tables = ints(table, {1, max_blocks});
   batch.slots = ints(slots, {n});
   batch.positions = ints(positions, {n});
@@ -351,6 +362,8 @@ int main(int argc, char** argv) {
     batch.block_size = block_size;
     batch.query_start = ints(qstart, {2});
     batch.seq_lens = ints(lens, {1});
+    batch.host_query_start = qstart;
+    batch.host_seq_lens = lens;
     batch.block_tables = ints(table, {1, static_cast<int64_t>(table.size())});
     Tensor q = b.Allocate(DType::kF32, {prompt, shape.hq, shape.d});
     Tensor o = b.Allocate(DType::kF32, {prompt, shape.hq, shape.d});
@@ -365,6 +378,53 @@ int main(int argc, char** argv) {
     attention_s = Seconds(t0);
   }
 
+  // Breakdown: the prefill's Linear ops alone (M = 4096 rows), as the model calls them (float32
+  // activations in and out, so the bf16 conversion of the input is counted).
+  double linear_4096_s = 0;
+  {
+    Backend& b = *backend;
+    Tensor h = b.Allocate(DType::kF32, {prompt, shape.hidden});
+    Tensor qo = b.Allocate(DType::kF32, {prompt, shape.hq * shape.d});
+    Tensor kvo = b.Allocate(DType::kF32, {prompt, shape.hk * shape.d});
+    Tensor gu = b.Allocate(DType::kF32, {prompt, 2 * shape.inter});
+    Tensor act = b.Allocate(DType::kF32, {prompt, shape.inter});
+    for (Tensor* t : {&h, &qo, &act}) Check(cudaMemset(t->data(), 0, t->bytes()), "zero");
+    auto layers = [&] {
+      for (Layer& L : m.layers) {
+        b.Linear(h, L.wq, nullptr, qo);
+        b.Linear(h, L.wk, nullptr, kvo);
+        b.Linear(h, L.wv, nullptr, kvo);
+        b.Linear(qo, L.wo, nullptr, h);
+        b.Linear(h, L.gate_up, nullptr, gu);
+        b.Linear(act, L.down, nullptr, h);
+      }
+    };
+    layers();
+    b.Synchronize();
+    t0 = std::chrono::steady_clock::now();
+    layers();
+    b.Synchronize();
+    linear_4096_s = Seconds(t0);
+  }
+  const double linear_4096_flops =
+      2.0 * (m.linear_params - double(shape.vocab) * shape.hidden) * prompt;
+
+  // Prefill attention alone: ours against FlashInfer's on the same batches.
+  backend->Synchronize();
+  const std::vector<tg::bench::PrefillAttentionResult> attention_cases =
+      tg::bench::RunPrefillAttentionBench(tg::bench::DefaultPrefillAttentionCases(), shape.hq,
+                                          shape.hk, shape.d);
+  std::string cases_json;
+  for (const tg::bench::PrefillAttentionResult& r : attention_cases) {
+    std::printf("%s\n", r.Json().c_str());
+    cases_json += (cases_json.empty() ? "" : ", ") + r.Json();
+  }
+  // The headline is the serving path's rate on causal 4k: FlashInfer's kernel when in use.
+  const tg::bench::PrefillAttentionResult& causal = attention_cases.front();
+  const bool flashinfer = causal.flashinfer_ms > 0;
+  const double attention_tflops =
+      causal.flops / ((flashinfer ? causal.flashinfer_ms : causal.ours_ms) * 1e-3) / 1e12;
+
   // Last, so a failing capture cannot cost the numbers above.
   double graph_step_s = 0;
   try {
@@ -376,7 +436,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "decode step: eager %.3f ms, graph %.3f ms\n", step_s * 1e3,
                graph_step_s * 1e3);
 
-  char json[2048];
+  char json[2048], more[4096];
   std::snprintf(
       json, sizeof(json),
       "{\"device\": \"%s\", \"layers\": %d, \"copy_bandwidth_GBps\": %.1f, "
@@ -394,7 +454,30 @@ int main(int argc, char** argv) {
       (linear_flops + attn_flops) / prefill_s / 1e12, prefill_rate / gemm_rate, attention_s * 1e3,
       attn_flops / attention_s / 1e12, linear_only_s * 1e3, m.weight_bytes / linear_only_s / 1e9,
       graph_step_s * 1e3, graph_bw / 1e9, graph_bw / copy_bw);
-  std::fputs(json, stdout);
-  if (!out_path.empty()) std::ofstream(out_path) << json;
+  // The fields of issue 18, appended to the summary object.
+  json[std::strlen(json) - 2] = '\0';  // drop "}\n"
+  std::snprintf(more, sizeof(more),
+                "%s, \"prefill_4096_vs_gemm\": %.3f, \"prefill_attention_tflops\": %.1f, "
+                "\"prefill_attention_kernel\": \"%s\", \"linear_4096_ms\": %.2f, "
+                "\"linear_4096_TFLOPs\": %.1f, \"linear_4096_vs_gemm\": %.3f, "
+                "\"prefill_attention_cases\": [%s]}\n",
+                json, (linear_flops + attn_flops) / prefill_s / gemm_rate, attention_tflops,
+                flashinfer ? "flashinfer_sm90" : "ours_tensor_core", linear_4096_s * 1e3,
+                linear_4096_flops / linear_4096_s / 1e12,
+                linear_4096_flops / linear_4096_s / gemm_rate, cases_json.c_str());
+  std::fputs(more, stdout);
+
+  // The decode figures (decode_bench.h), one JSON line each, also kept in the output file.
+  std::string all = more;
+  all.resize(all.rfind('}'));
+  all += ", \"decode_figures\": [";
+  try {
+    const std::vector<std::string> figures = RunDecodeBench(copy_bw, shape.layers);
+    for (size_t i = 0; i < figures.size(); ++i) all += (i ? ", " : "") + figures[i];
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "decode bench: %s\n", e.what());
+  }
+  all += "]}\n";
+  if (!out_path.empty()) std::ofstream(out_path) << all;
   return 0;
 }

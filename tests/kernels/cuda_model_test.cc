@@ -1,7 +1,8 @@
 // Whole models on the CUDA backend: stories260K against HF transformers' float32 logits and its
 // 64 greedy tokens (assets/reference/stories260K-reference.jsonl), and against the CPU backend
 // token for token; bf16 serving configuration close to the reference; SmolLM2-135M (GGUF) greedy
-// text equal to the CPU backend's when the model file is present. Skips without a GPU.
+// text equal to the CPU backend's when the model file is present; a mixed decode + prompt-chunk
+// step equal to the CPU and HF. Skips without a GPU.
 // TG_ASSETS_DIR in the environment overrides the compiled-in path (the GPU machine's bundle).
 #include <gtest/gtest.h>
 
@@ -121,6 +122,82 @@ TEST_F(CudaModelTest, StoriesBf16ServingConfigurationStaysClose) {
               total);
 }
 
+// One row per sequence given as (tokens from `first`, KV length after, blocks).
+struct Row {
+  std::vector<int32_t> tokens;
+  int first = 0;
+  std::vector<int32_t> blocks;
+};
+
+ForwardBatch MixedBatch(const std::vector<Row>& rows, int block_size) {
+  ForwardBatch batch;
+  batch.query_start.push_back(0);
+  for (const Row& row : rows) {
+    batch.max_blocks = std::max<int>(batch.max_blocks, static_cast<int>(row.blocks.size()));
+  }
+  for (const Row& row : rows) {
+    for (int p = row.first; p < static_cast<int>(row.tokens.size()); ++p) {
+      batch.tokens.push_back(row.tokens[p]);
+      batch.positions.push_back(p);
+      batch.slots.push_back(row.blocks[p / block_size] * block_size + p % block_size);
+    }
+    batch.query_start.push_back(static_cast<int32_t>(batch.tokens.size()));
+    batch.seq_lens.push_back(static_cast<int32_t>(row.tokens.size()));
+    for (int b = 0; b < batch.max_blocks; ++b) {
+      batch.block_tables.push_back(b < static_cast<int>(row.blocks.size()) ? row.blocks[b] : 0);
+    }
+    batch.logit_rows.push_back(batch.query_start.back() - 1);
+  }
+  return batch;
+}
+
+std::vector<float> HostLogits(backend::Backend& device, const backend::Tensor& logits) {
+  std::vector<float> out(logits.numel());
+  device.CopyToHost(logits, out.data());
+  return out;
+}
+
+// A mixed step (a decode row, then the second chunk of another prompt) takes the split attention
+// path (decode kernel + prefill kernel with cache_len) and must equal the CPU and HF.
+TEST_F(CudaModelTest, MixedDecodeAndChunkStepMatchesCpuAndTransformers) {
+  const auto refs = LoadReference();
+  ASSERT_GE(refs.size(), 2u);
+  auto source = model::WeightSource::Open(Assets() + "/models/stories260K");
+  auto gpu = Gpu("float32");
+  auto cpu = backend::MakeCpuBackend({});
+  LlamaModel on_gpu(source->config(), *source, *gpu, backend::DType::kF32);
+  LlamaModel on_cpu(source->config(), *source, *cpu, backend::DType::kF32);
+  const Reference& a = refs[0];
+  const Reference& b = refs[1];
+  ASSERT_GT(b.input_ids.size(), 4u);
+  std::vector<int32_t> a_next = a.input_ids;
+  a_next.push_back(a.greedy_ids[0]);
+  const std::vector<int32_t> b_head(b.input_ids.begin(), b.input_ids.begin() + 4);
+  std::vector<std::vector<float>> mixed;
+  for (auto [model, device] : {std::pair<LlamaModel*, backend::Backend*>{&on_gpu, gpu.get()},
+                               std::pair<LlamaModel*, backend::Backend*>{&on_cpu, cpu.get()}}) {
+    model->AllocateKvCache(8, 16);
+    model->Forward(MixedBatch({{a.input_ids, 0, {2}}}, 16));
+    model->Forward(MixedBatch({{b_head, 0, {5}}}, 16));  // first chunk: K/V only
+    const ForwardBatch step = MixedBatch(
+        {{a_next, static_cast<int>(a.input_ids.size()), {2}}, {b.input_ids, 4, {5}}}, 16);
+    mixed.push_back(HostLogits(*device, model->Forward(step)));
+  }
+  const size_t vocab = a.last_logits.size();
+  ASSERT_EQ(mixed[0].size(), 2 * vocab);
+  float gpu_vs_cpu = 0, b_vs_hf = 0;
+  for (size_t i = 0; i < mixed[0].size(); ++i) {
+    gpu_vs_cpu = std::max(gpu_vs_cpu, std::abs(mixed[0][i] - mixed[1][i]));
+  }
+  for (size_t i = 0; i < vocab; ++i) {
+    b_vs_hf = std::max(b_vs_hf, std::abs(mixed[0][vocab + i] - b.last_logits[i]));
+  }
+  EXPECT_LT(gpu_vs_cpu, 1e-3f);
+  EXPECT_LT(b_vs_hf, 1e-3f);
+  EXPECT_EQ(std::max_element(mixed[0].begin(), mixed[0].begin() + vocab) - mixed[0].begin(),
+            a.greedy_ids[1]);
+}
+
 TEST_F(CudaModelTest, SmolLm2GreedyEqualsCpu) {
   const std::string path =
       std::string(TG_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -129,7 +206,9 @@ TEST_F(CudaModelTest, SmolLm2GreedyEqualsCpu) {
   auto gpu = Gpu("float32");
   auto cpu = backend::MakeCpuBackend({});
   LlamaModel on_gpu(source->config(), *source, *gpu, backend::DType::kF32);
-  LlamaModel on_cpu(source->config(), *source, *cpu, backend::DType::kF32);
+  // The CPU reference computes on the same dequantized weights as the GPU (not on the blocks).
+  LlamaModel on_cpu(source->config(), *source, *cpu, backend::DType::kF32,
+                    BlockWeights::kDequantize);
   on_gpu.AllocateKvCache(8, 16);
   on_cpu.AllocateKvCache(8, 16);
   const std::vector<int32_t> prompt = {1,    9690, 198,   2683, 359,  253,

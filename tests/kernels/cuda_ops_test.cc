@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <numeric>
 
+#include "kernels/prefill_hopper.h"
 #include "shard/backend/cuda/cuda_backend.h"
 #include "tests/kernels/op_compare.h"
 
@@ -108,6 +109,43 @@ TEST_F(CudaOpsTest, LinearAgainstCpu) {
   }
 }
 
+// Decode-sized Linear (the skinny kernels, kernels/gemm_skinny.cu) at every row count class up
+// to kSkinnyMaxRows and past it (cuBLASLt): odd n (partial 16- and 32-column tiles), k a
+// multiple of 8 but not of 32 (a partial k chunk), 16-bit weights of both kinds, with a bias.
+TEST_F(CudaOpsTest, LinearDecodeRowsAgainstCpu) {
+  struct Shape {
+    int n, k;
+  };
+  // Every block shape of the 16-bit kernel (LaunchForRows): few column tiles (16-warp blocks),
+  // one tile per warp for every SM (2200 columns), two per warp for every SM (4250 columns).
+  for (const Shape s :
+       {Shape{131, 584}, Shape{1000, 256}, Shape{48, 1032}, Shape{2200, 264}, Shape{4250, 72}}) {
+    for (int m : {1, 2, 3, 5, 8, 9, 13, 16, 17, 31, 33, 48, 64, 65}) {
+      for (DType dtype : {DType::kBF16, DType::kF16, DType::kF32}) {
+        const bool bias = m % 2 == 1;
+        const auto x = RandomVector(static_cast<size_t>(m) * s.k, 20 + m);
+        const auto w = RandomVector(static_cast<size_t>(s.n) * s.k, 21, 0.05f);
+        const auto b = RandomVector(s.n, 22);
+        Tensor cb = Upload(*cpu_, DType::kF32, {s.n}, b);
+        Tensor cout = cpu_->Allocate(DType::kF32, {m, s.n});
+        cpu_->Linear(Upload(*cpu_, DType::kF32, {m, s.k}, x), Upload(*cpu_, dtype, {s.n, s.k}, w),
+                     bias ? &cb : nullptr, cout);
+        Tensor gb = Upload(*gpu_, DType::kF32, {s.n}, b);
+        auto g = AllocateGuarded(*gpu_, {m, s.n});
+        Tensor gout = g.Out();
+        gpu_->Linear(Upload(*gpu_, DType::kF32, {m, s.k}, x), Upload(*gpu_, dtype, {s.n, s.k}, w),
+                     bias ? &gb : nullptr, gout);
+        // 16-bit weights: x is rounded to the weight type (2^-9 relative for bf16, 2^-12 for
+        // f16 per product); float32: only the summation order differs.
+        const float tol = dtype == DType::kF32 ? 1e-4f : 2e-2f;
+        ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, cout), tol, tol,
+                    "Linear m=" + std::to_string(m) + " n=" + std::to_string(s.n) +
+                        " k=" + std::to_string(s.k) + " " + ToString(dtype));
+      }
+    }
+  }
+}
+
 TEST_F(CudaOpsTest, RotaryInPlace) {
   for (int d : {8, 64, 128}) {
     const int n = 5, hq = 6, hk = 2;
@@ -144,15 +182,74 @@ TEST_F(CudaOpsTest, SiluAndMul) {
   }
 }
 
+// SiLU-and-mul fused into the down projection against the CPU's SiluAndMul then Linear: the
+// fused skinny path (up to kSkinnyGatedMaxRows rows, 16-bit and float32 weights) and the
+// unfused fallbacks (more rows; an intermediate size that is not a multiple of 8).
+TEST_F(CudaOpsTest, SiluAndMulLinearMatchesComposition) {
+  for (int inter : {584, 172}) {
+    for (int m : {1, 3, 8, 9, 33}) {
+      for (DType dtype : {DType::kBF16, DType::kF16, DType::kF32}) {
+        const int n = m == 3 ? 2200 : 131;  // 8- and 16-warp blocks of the skinny kernel
+        const auto gu = RandomVector(static_cast<size_t>(m) * 2 * inter, 40 + m, 2.f);
+        const auto w = RandomVector(static_cast<size_t>(n) * inter, 41, 0.05f);
+        Tensor cact = cpu_->Allocate(DType::kF32, {m, inter});
+        Tensor cout = cpu_->Allocate(DType::kF32, {m, n});
+        cpu_->SiluAndMul(Upload(*cpu_, DType::kF32, {m, 2 * inter}, gu), cact);
+        // With 16-bit weights the CUDA Linear rounds its input to the weight type (as cuBLASLt
+        // and HF do); the reference does the same, so only the summation order differs.
+        std::vector<float> act = Download(*cpu_, cact);
+        for (float& a : act) {
+          if (dtype == DType::kBF16) a = testing::Bf16ToFloat(testing::ToBf16Bits(a));
+          if (dtype == DType::kF16) a = model::F16ToF32(model::F32ToF16(a));
+        }
+        cpu_->Linear(Upload(*cpu_, DType::kF32, {m, inter}, act),
+                     Upload(*cpu_, dtype, {n, inter}, w), nullptr, cout);
+        Tensor gact = gpu_->Allocate(DType::kF32, {m, inter});
+        auto g = AllocateGuarded(*gpu_, {m, n});
+        Tensor gout = g.Out();
+        gpu_->SiluAndMulLinear(Upload(*gpu_, DType::kF32, {m, 2 * inter}, gu),
+                               Upload(*gpu_, dtype, {n, inter}, w), gact, gout);
+        const float tol = dtype == DType::kF32 ? 1e-4f : 2e-2f;
+        ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, cout), tol, tol,
+                    "SiluAndMulLinear m=" + std::to_string(m) + " inter=" + std::to_string(inter) +
+                        " " + ToString(dtype));
+      }
+    }
+  }
+}
+
 // A batch of sequences in a shuffled paged cache: the prefix of each (cache hit or previous
 // steps) and its new tokens are written with WriteKv, then attention runs on both backends.
 struct PagedBatch {
   std::vector<int> cached;  // tokens already in the cache per sequence
   std::vector<int> fresh;   // new tokens per sequence
   int hq, hk, d, block_size = 16;
+  int launch_len = 0;        // > the longest sequence: a graph's launch shape (wider block table)
+  bool poison = false;       // fill the cache with NaN first: reading any unwritten slot shows
+  bool bf16_inputs = false;  // q, k, v rounded to bf16 first (exact in a bf16 cache)
 };
 
-void RunAttention(Backend& b, const PagedBatch& pb, bool decode, std::vector<float>* out) {
+enum class AttentionPath {
+  kDecode,
+  kPrefill,                   // the backend op as the model calls it (host lengths given)
+  kPrefillDeviceLengthsOnly,  // the backend op without host lengths: never FlashInfer's
+  kHopperDirect,              // kernels::HopperPrefill::Run itself, which must accept the shape
+};
+
+// FlashInfer's kernel on the queries/caches of `b` (a CUDA backend), bypassing the fallbacks.
+void RunHopperDirect(Backend& b, kernels::HopperPrefill& hopper, kernels::PrefillAttentionParams p,
+                     const std::vector<int32_t>& qstart, const std::vector<int32_t>& lens) {
+  p.hopper = &hopper;
+  p.host_query_starts = qstart.data();
+  p.host_seq_lens = lens.data();
+  p.workspace_bytes = hopper.WorkspaceBytes(qstart.back(), p.num_seqs, p.num_q_heads, p.head_dim);
+  Tensor workspace = b.Allocate(DType::kI32, {static_cast<int64_t>((p.workspace_bytes + 3) / 4)});
+  p.workspace = workspace.data();
+  ASSERT_EQ(hopper.Run(p, static_cast<kernels::Stream>(b.NativeStream())), kernels::Status::kOk);
+  b.Synchronize();
+}
+
+void RunAttention(Backend& b, const PagedBatch& pb, AttentionPath path, std::vector<float>* out) {
   const int seqs = static_cast<int>(pb.cached.size());
   int max_len = 0, max_q = 0, total_new = 0, total_blocks = 0;
   for (int s = 0; s < seqs; ++s) {
@@ -162,7 +259,8 @@ void RunAttention(Backend& b, const PagedBatch& pb, bool decode, std::vector<flo
     total_new += pb.fresh[s];
     total_blocks += (len + pb.block_size - 1) / pb.block_size;
   }
-  const int max_blocks = (max_len + pb.block_size - 1) / pb.block_size;
+  const int launch_len = std::max(max_len, pb.launch_len);
+  const int max_blocks = (launch_len + pb.block_size - 1) / pb.block_size;
   const int num_blocks = total_blocks + 3;
   // Blocks handed out in a scrambled order, as an allocator would after churn.
   std::vector<int32_t> perm(num_blocks);
@@ -186,11 +284,19 @@ void RunAttention(Backend& b, const PagedBatch& pb, bool decode, std::vector<flo
     }
   }
   const int total = static_cast<int>(all_slots.size());
-  const auto k = RandomVector(static_cast<size_t>(total) * pb.hk * pb.d, 12);
-  const auto v = RandomVector(static_cast<size_t>(total) * pb.hk * pb.d, 13);
-  const auto q = RandomVector(static_cast<size_t>(total_new) * pb.hq * pb.d, 14);
-  Tensor kc = b.Allocate(b.KvDType(), {num_blocks, pb.block_size, pb.hk, pb.d});
-  Tensor vc = b.Allocate(b.KvDType(), {num_blocks, pb.block_size, pb.hk, pb.d});
+  auto k = RandomVector(static_cast<size_t>(total) * pb.hk * pb.d, 12);
+  auto v = RandomVector(static_cast<size_t>(total) * pb.hk * pb.d, 13);
+  auto q = RandomVector(static_cast<size_t>(total_new) * pb.hq * pb.d, 14);
+  if (pb.bf16_inputs) {
+    for (auto* values : {&k, &v, &q}) {
+      for (float& x : *values) x = testing::Bf16ToFloat(testing::ToBf16Bits(x));
+    }
+  }
+  const std::vector<int64_t> cache_shape = {num_blocks, pb.block_size, pb.hk, pb.d};
+  const std::vector<float> fill(static_cast<size_t>(num_blocks) * pb.block_size * pb.hk * pb.d,
+                                pb.poison ? std::nanf("") : 0.f);
+  Tensor kc = Upload(b, b.KvDType(), cache_shape, fill);
+  Tensor vc = Upload(b, b.KvDType(), cache_shape, fill);
   b.WriteKv(Upload(b, DType::kF32, {total, pb.hk, pb.d}, k),
             Upload(b, DType::kF32, {total, pb.hk, pb.d}, v), UploadInts(b, {total}, all_slots), kc,
             vc);
@@ -198,17 +304,43 @@ void RunAttention(Backend& b, const PagedBatch& pb, bool decode, std::vector<flo
   batch.num_seqs = seqs;
   batch.num_tokens = total_new;
   batch.max_query_len = max_q;
-  batch.max_seq_len = max_len;
+  batch.max_seq_len = launch_len;
   batch.block_size = pb.block_size;
   batch.query_start = UploadInts(b, {seqs + 1}, qstart);
   batch.seq_lens = UploadInts(b, {seqs}, lens);
   batch.block_tables = UploadInts(b, {seqs, max_blocks}, tables);
   batch.slots = UploadInts(b, {total_new}, new_slots);
+  if (path != AttentionPath::kPrefillDeviceLengthsOnly) {
+    batch.host_query_start = qstart;
+    batch.host_seq_lens = lens;
+  }
   Tensor qt = Upload(b, DType::kF32, {total_new, pb.hq, pb.d}, q);
   Tensor o = b.Allocate(DType::kF32, {total_new, pb.hq, pb.d});
   const float scale = 1.f / std::sqrt(static_cast<float>(pb.d));
-  if (decode) {
+  if (path == AttentionPath::kDecode) {
     b.DecodeAttention(qt, kc, vc, batch, scale, o);
+  } else if (path == AttentionPath::kHopperDirect) {
+    auto hopper = kernels::HopperPrefill::Create(0);
+    ASSERT_TRUE(hopper != nullptr);
+    kernels::PrefillAttentionParams p;
+    p.dtype = kernels::DType::kBFloat16;
+    p.q = qt.data_as<float>();
+    p.q_stride = p.out_stride = pb.hq * pb.d;
+    p.k_cache = kc.data();
+    p.v_cache = vc.data();
+    p.block_tables = batch.block_tables.data_as<int32_t>();
+    p.max_blocks_per_seq = max_blocks;
+    p.query_starts = batch.query_start.data_as<int32_t>();
+    p.seq_lens = batch.seq_lens.data_as<int32_t>();
+    p.out = o.data_as<float>();
+    p.num_seqs = seqs;
+    p.max_query_len = max_q;
+    p.num_q_heads = pb.hq;
+    p.num_kv_heads = pb.hk;
+    p.head_dim = pb.d;
+    p.block_size = pb.block_size;
+    p.scale = scale;
+    RunHopperDirect(b, *hopper, p, qstart, lens);
   } else {
     b.PrefillAttention(qt, kc, vc, batch, scale, o);
   }
@@ -220,15 +352,50 @@ TEST_F(CudaOpsTest, DecodeAttentionSplitK) {
     // Lengths 1, a prime inside one partition, and 1000+ across four partitions (split-K).
     PagedBatch pb{{0, 256, 1022}, {1, 1, 1}, 8, 2, d};
     std::vector<float> ref, got;
-    RunAttention(*cpu_, pb, true, &ref);
-    RunAttention(*gpu_, pb, true, &got);
+    RunAttention(*cpu_, pb, AttentionPath::kDecode, &ref);
+    RunAttention(*gpu_, pb, AttentionPath::kDecode, &got);
     ExpectClose(got, ref, 1e-5f, 1e-4f, "DecodeAttention d=" + std::to_string(d));
   }
   PagedBatch mha{{4096}, {1}, 5, 5, 128};  // batch 1, long context, no GQA, odd head count
   std::vector<float> ref, got;
-  RunAttention(*cpu_, mha, true, &ref);
-  RunAttention(*gpu_, mha, true, &got);
+  RunAttention(*cpu_, mha, AttentionPath::kDecode, &ref);
+  RunAttention(*gpu_, mha, AttentionPath::kDecode, &got);
   ExpectClose(got, ref, 1e-5f, 1e-4f, "DecodeAttention long");
+}
+
+// The decode kernel's launch plans (kernels/decode_attention.cu): few blocks split the context
+// into partitions, many blocks (40 sequences x 8 kv heads) do not unless a context outgrows
+// one block's shared memory (one sequence of 2501 tokens); each at GQA ratios 1, 4 and 8 and head
+// sizes 64 and 128, odd lengths, a launch shape longer than every context (a CUDA graph), and a
+// NaN-filled cache around the context.
+TEST_F(CudaOpsTest, DecodeAttentionPlansAgainstCpu) {
+  auto bf16 = MakeCudaBackend({.device = DeviceKind::kCuda});
+  std::vector<int> many_cached(40), many_fresh(40, 1);
+  for (int i = 0; i < 40; ++i) many_cached[i] = (i * 37) % 301;
+  many_cached[7] = 2500;  // past one block's score buffer: split although the grid is full
+  for (int d : {64, 128}) {
+    for (int group : {1, 4, 8}) {
+      const int hk = group == 1 ? 8 : 4;
+      const int hq = hk * group;
+      const std::vector<PagedBatch> batches = {
+          {{0, 130, 1500}, {1, 1, 1}, hq, hk, d, 16, 1700, true},
+          {many_cached, many_fresh, hq, 8, d, 16, 0, true},
+          {{4999}, {1}, hq, hk, d, 16, 5100, true},
+      };
+      for (size_t i = 0; i < batches.size(); ++i) {
+        PagedBatch pb = batches[i];
+        pb.hq = pb.hk * group;
+        const std::string what = "DecodeAttention case " + std::to_string(i) +
+                                 " d=" + std::to_string(d) + " group=" + std::to_string(group);
+        std::vector<float> ref, got, got_bf16;
+        RunAttention(*cpu_, pb, AttentionPath::kDecode, &ref);
+        RunAttention(*gpu_, pb, AttentionPath::kDecode, &got);
+        ExpectClose(got, ref, 1e-5f, 1e-4f, what + " float32 cache");
+        RunAttention(*bf16, pb, AttentionPath::kDecode, &got_bf16);
+        ExpectClose(got_bf16, ref, 2e-2f, 2e-2f, what + " bf16 cache");
+      }
+    }
+  }
 }
 
 TEST_F(CudaOpsTest, PrefillAttentionVarlenWithCacheHits) {
@@ -237,28 +404,54 @@ TEST_F(CudaOpsTest, PrefillAttentionVarlenWithCacheHits) {
     // one query tile after a two-block hit.
     PagedBatch pb{{0, 5, 32}, {1, 37, 131}, 6, 3, d};
     std::vector<float> ref, got;
-    RunAttention(*cpu_, pb, false, &ref);
-    RunAttention(*gpu_, pb, false, &got);
+    RunAttention(*cpu_, pb, AttentionPath::kPrefill, &ref);
+    RunAttention(*gpu_, pb, AttentionPath::kPrefill, &got);
     ExpectClose(got, ref, 1e-5f, 1e-4f, "PrefillAttention d=" + std::to_string(d));
   }
 }
 
-// The serving configuration: a bfloat16 cache (and the tensor-core prefill path). Tolerances
-// cover bf16 rounding of K, V (and of Q and the probabilities in the tensor-core kernel): about
-// 2^-8 relative on outputs of magnitude ~1.
+// The serving configuration: a bfloat16 cache (prefill on FlashInfer's kernel on sm_90 when
+// built with it, on our tensor-core kernel without host lengths). Tolerances cover bf16 rounding
+// of K, V (and of Q, the probabilities and the output in the tensor-core kernels): about 2^-8
+// relative on outputs of magnitude ~1.
 TEST_F(CudaOpsTest, AttentionWithBf16Cache) {
   auto bf16 = MakeCudaBackend({.device = DeviceKind::kCuda});
   ASSERT_EQ(bf16->KvDType(), DType::kBF16);
   for (int d : {64, 128}) {
-    for (bool decode : {true, false}) {
+    for (AttentionPath path : {AttentionPath::kDecode, AttentionPath::kPrefill,
+                               AttentionPath::kPrefillDeviceLengthsOnly}) {
+      const bool decode = path == AttentionPath::kDecode;
       PagedBatch pb = decode ? PagedBatch{{0, 300, 1100}, {1, 1, 1}, 32, 8, d}
                              : PagedBatch{{0, 5, 32, 0}, {1, 37, 131, 200}, 8, 2, d};
       std::vector<float> ref, got;
-      RunAttention(*cpu_, pb, decode, &ref);
-      RunAttention(*bf16, pb, decode, &got);
-      ExpectClose(
-          got, ref, 2e-2f, 2e-2f,
-          std::string(decode ? "Decode" : "Prefill") + " bf16 cache d=" + std::to_string(d));
+      RunAttention(*cpu_, pb, path, &ref);
+      RunAttention(*bf16, pb, path, &got);
+      ExpectClose(got, ref, 2e-2f, 2e-2f,
+                  std::string(decode ? "Decode" : "Prefill") + " bf16 cache d=" +
+                      std::to_string(d) + " path " + std::to_string(static_cast<int>(path)));
+    }
+  }
+}
+
+// FlashInfer's Hopper prefill itself (kernels::HopperPrefill::Run must accept every shape):
+// causal, prefix-cache hits (cache_len > 0), odd lengths, one token, chunks over several
+// 128-row query tiles, GQA groups 1/4/8, head sizes 64/128. Inputs are rounded to bf16 first, so
+// the reference differs only by the kernel's bf16 probabilities and output (~2^-9 relative).
+TEST_F(CudaOpsTest, PrefillAttentionHopperAgainstCpu) {
+  if (!kernels::HopperPrefill::Compiled()) GTEST_SKIP() << "built without FlashInfer";
+  if (!kernels::HopperPrefill::Create(0)) GTEST_SKIP() << "device 0 is not sm_90";
+  auto bf16 = MakeCudaBackend({.device = DeviceKind::kCuda});
+  for (int d : {64, 128}) {
+    for (int group : {1, 4, 8}) {
+      PagedBatch pb{{0, 5, 32, 0, 300}, {1, 37, 131, 200, 257}, 2 * group, 2, d};
+      pb.bf16_inputs = true;
+      std::vector<float> ref, direct, op;
+      RunAttention(*cpu_, pb, AttentionPath::kPrefill, &ref);
+      RunAttention(*bf16, pb, AttentionPath::kHopperDirect, &direct);
+      RunAttention(*bf16, pb, AttentionPath::kPrefill, &op);
+      const std::string what = " d=" + std::to_string(d) + " group=" + std::to_string(group);
+      ExpectClose(direct, ref, 1e-2f, 1e-2f, "HopperPrefill" + what);
+      ExpectClose(op, ref, 1e-2f, 1e-2f, "PrefillAttention (backend)" + what);
     }
   }
 }

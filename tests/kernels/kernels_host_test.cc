@@ -7,6 +7,7 @@
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/prefill_hopper.h"
 #include "shard/backend/cuda/memory_plan.h"
 
 namespace tg {
@@ -24,6 +25,21 @@ TEST(KernelDispatchTest, HeadDimTableListsExactlyTheInstantiations) {
     EXPECT_FALSE(kernels::AttentionSupportsHeadDim(d)) << d;
 }
 
+TEST(KernelDispatchTest, HopperPrefillServesOnlyItsInstantiations) {
+  using kernels::DType;
+  using kernels::HopperPrefill;
+  for (int d : {64, 128})
+    EXPECT_EQ(HopperPrefill::Supports(DType::kBFloat16, d), HopperPrefill::Compiled()) << d;
+  for (int d : {8, 32, 96, 256}) EXPECT_FALSE(HopperPrefill::Supports(DType::kBFloat16, d)) << d;
+  for (DType dtype : {DType::kFloat32, DType::kFloat16})
+    EXPECT_FALSE(HopperPrefill::Supports(dtype, 128));
+  if (!HopperPrefill::Compiled()) {
+    EXPECT_EQ(HopperPrefill::Create(0), nullptr);
+  }
+}
+
+// A launch that splits: 2 sequences x 2 kv heads fill 4 of the 264 blocks a 132-SM device
+// should run, so the 640-token context goes into partitions.
 kernels::DecodeAttentionParams ValidDecode() {
   kernels::DecodeAttentionParams p;
   p.q = static_cast<const float*>(Fake());
@@ -36,9 +52,10 @@ kernels::DecodeAttentionParams ValidDecode() {
   p.num_kv_heads = 2;
   p.head_dim = 100;  // unsupported: the dispatch answers before launching
   p.block_size = 16;
-  p.max_blocks_per_seq = 4;
-  p.max_context_len = 64;
-  p.scratch_bytes = kernels::DecodeAttentionScratchBytes(2, 8, 100, 64);
+  p.max_blocks_per_seq = 40;
+  p.max_context_len = 640;
+  p.num_sms = 132;
+  p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
   return p;
 }
 
@@ -48,10 +65,14 @@ TEST(KernelDispatchTest, DecodeAttentionChecksBeforeLaunch) {
   p.num_kv_heads = 3;  // 8 query heads do not split into 3 groups
   EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
   p = ValidDecode();
+  ASSERT_GT(p.scratch_bytes, 0u);
   p.scratch_bytes -= 1;
   EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
   p = ValidDecode();
-  p.max_blocks_per_seq = 3;  // 3 * 16 < 64 tokens
+  p.scratch = nullptr;
+  EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
+  p = ValidDecode();
+  p.max_blocks_per_seq = 39;  // 39 * 16 < 640 tokens
   EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
   p = ValidDecode();
   p.num_seqs = 0;
@@ -61,12 +82,92 @@ TEST(KernelDispatchTest, DecodeAttentionChecksBeforeLaunch) {
   EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
 }
 
-TEST(KernelDispatchTest, DecodeScratchCoversEveryPartition) {
-  static_assert(kernels::kDecodePartitionTokens == 128);
-  // 2 sequences x 4 heads x ceil(300 / 128) = 3 partitions, each head_dim + max + sum floats.
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(2, 4, 64, 300), 2u * 4 * 3 * (64 + 2) * 4);
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(1, 1, 128, 128), 1u * (128 + 2) * 4);
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(1, 1, 128, 129), 2u * (128 + 2) * 4);
+kernels::DecodeAttentionParams DecodeShape(int seqs, int hq, int hk, int d, int max_len) {
+  kernels::DecodeAttentionParams p;
+  p.num_seqs = seqs;
+  p.num_q_heads = hq;
+  p.num_kv_heads = hk;
+  p.head_dim = d;
+  p.block_size = 16;
+  p.max_context_len = max_len;
+  p.num_sms = 132;
+  return p;
+}
+
+TEST(KernelDispatchTest, DecodeSplitsOnlyWhenTheGridUnderfills) {
+  using kernels::PlanDecodeAttention;
+  // Llama-3-8B (32 q / 8 kv heads of 128). Batch 64: 512 blocks already fill 132 SMs, so a
+  // 512-token context is one partition and needs no scratch.
+  auto p = DecodeShape(64, 32, 8, 128, 512);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 1);
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 512);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 0u);
+  // ... but 32k tokens exceed one block's score buffer (2048 tokens for a group of 4).
+  p.max_context_len = 32768;
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, kernels::kDecodeMaxPartitionTokens);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 16);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 64u * 32 * 16 * (128 + 2) * 4);
+  // Batch 1: 8 blocks; split into partitions of at least 64 tokens toward 264 blocks.
+  p = DecodeShape(1, 32, 8, 128, 512);
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 64);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 8);
+  p.max_context_len = 2048;  // 33 partitions wanted: ceil(2048 / 33) = 63 -> 64 tokens
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 64);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 32);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 1u * 32 * 32 * (128 + 2) * 4);
+  // A graph for up to 128k tokens plans the split for 4096 (ceil(4096 / 33) = 125 -> 128), so a
+  // replay at a 4096-token context still runs 32 partitions per head.
+  p.max_context_len = 131072;
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 128);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 1024);
+  // Batch 16 (128 blocks, 3 partitions wanted): ceil(4096 / 3) = 1366 -> 1408 tokens.
+  p = DecodeShape(16, 32, 8, 128, 32768);
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 1408);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 24);
+  // A larger GQA group holds fewer tokens per block: 16384 score floats / group 16 = 1024.
+  p = DecodeShape(256, 64, 4, 128, 4000);
+  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 1024);
+  EXPECT_EQ(PlanDecodeAttention(p).partitions, 4);
+  // An empty batch launches nothing.
+  EXPECT_EQ(PlanDecodeAttention(DecodeShape(0, 32, 8, 128, 512)).partitions, 0);
+}
+
+TEST(KernelDispatchTest, SkinnyGemmTakesDecodeRowCounts) {
+  kernels::SkinnyGemmParams p;
+  p.x = static_cast<const float*>(Fake());
+  p.w = Fake();
+  p.y = static_cast<float*>(Fake());
+  p.n = 4096;
+  p.k = 4096;
+  for (int m : {1, 8, 9, 16, 17, 64}) {
+    p.m = m;
+    EXPECT_TRUE(kernels::SkinnyGemmApplies(p)) << m;  // bf16 weights: tensor cores to 64 rows
+  }
+  p.m = kernels::kSkinnyMaxRows + 1;
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));  // cuBLASLt
+  p.m = 9;
+  p.silu_gated_input = true;  // SiLU recomputed per block: only for a few rows
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));
+  p.m = kernels::kSkinnyGatedMaxRows;
+  EXPECT_TRUE(kernels::SkinnyGemmApplies(p));
+  p.silu_gated_input = false;
+  p.dtype = kernels::DType::kFloat32;  // CUDA cores, float32 throughout: up to 8 rows
+  EXPECT_TRUE(kernels::SkinnyGemmApplies(p));
+  p.m = kernels::kSkinnyFloatMaxRows + 1;
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));
+  p.dtype = kernels::DType::kBFloat16;
+  p.m = 4;
+  p.k = 4100;  // 16-byte loads need k % 8 == 0
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));
+  p.k = 4096;
+  p.w = static_cast<const char*>(Fake()) + 2;  // and 16-byte aligned rows
+  EXPECT_FALSE(kernels::SkinnyGemmApplies(p));
+  p.w = Fake();
+  p.m = 0;
+  EXPECT_EQ(kernels::SkinnyGemm(p, nullptr), Status::kOk);  // empty: nothing to launch
+  p.m = 4;
+  p.y = nullptr;
+  EXPECT_EQ(kernels::SkinnyGemm(p, nullptr), Status::kInvalidArgument);
 }
 
 TEST(KernelDispatchTest, PrefillAndElementwiseParameterChecks) {

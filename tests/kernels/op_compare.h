@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "model_files/dtype.h"
 #include "shard/backend/backend.h"
 
 namespace tg::backend::testing {
@@ -37,13 +38,15 @@ inline std::vector<float> RandomVector(size_t n, uint32_t seed, float scale = 1.
   return v;
 }
 
-// Uploads float data as `dtype` (float32 or bfloat16).
+// Uploads float data as `dtype` (float32, bfloat16 or float16).
 inline Tensor Upload(Backend& b, DType dtype, std::vector<int64_t> shape,
                      const std::vector<float>& data) {
   Tensor t = b.Allocate(dtype, std::move(shape));
-  if (dtype == DType::kBF16) {
+  if (dtype == DType::kBF16 || dtype == DType::kF16) {
     std::vector<uint16_t> bits(data.size());
-    for (size_t i = 0; i < data.size(); ++i) bits[i] = ToBf16Bits(data[i]);
+    for (size_t i = 0; i < data.size(); ++i) {
+      bits[i] = dtype == DType::kBF16 ? ToBf16Bits(data[i]) : model::F32ToF16(data[i]);
+    }
     b.CopyFromHost(bits.data(), t);
   } else {
     b.CopyFromHost(data.data(), t);

@@ -69,6 +69,32 @@ TEST(ChildSpecs, CpuShardHasNoDeviceId) {
   EXPECT_NE(std::find(spec.args.begin(), spec.args.end(), "--json-output"), spec.args.end());
 }
 
+TEST(ChildSpecs, CpuShardsGetTheirShareOfTheCores) {
+  LauncherConfig config = Config({"--device", "cpu", "--num-shard", "2"});
+  ServingPlan plan = PlanServing(config, {.max_position_embeddings = 512}, 0);
+  plan.threads_per_shard = ThreadsPerShard(config, plan, 8);
+  ProcessSpec spec = ShardSpec(config, plan, plan.shards[1], {"/m", "/m"}, "shard");
+  EXPECT_EQ(Arg(spec, "--threads"), "4");
+  EXPECT_EQ(Arg(spec, "--world-size"), "2");
+  EXPECT_EQ(Arg(spec, "--grpc-listen"), "<absent>");  // one node: unix sockets only
+}
+
+TEST(ChildSpecs, ShardsOfAMultiNodeGroupServeTcpForTheRouter) {
+  LauncherConfig config = Config({"--num-shard", "4", "--nnodes", "2", "--node-rank", "1",
+                                  "--master-addr", "10.0.0.1", "--master-port", "29600"});
+  ServingPlan plan = PlanServing(config, {.max_position_embeddings = 512}, 2);
+  ASSERT_EQ(plan.shards.size(), 2u);
+  ProcessSpec spec = ShardSpec(config, plan, plan.shards[1], {"/m", "/m"}, "shard");
+  EXPECT_EQ(spec.name, "shard-3");
+  EXPECT_EQ(Arg(spec, "--rank"), "3");
+  EXPECT_EQ(Arg(spec, "--world-size"), "4");
+  EXPECT_EQ(Arg(spec, "--device-id"), "1");
+  EXPECT_EQ(Arg(spec, "--master-addr"), "10.0.0.1");
+  EXPECT_EQ(Arg(spec, "--grpc-listen"), "0.0.0.0:29605");
+  EXPECT_EQ(Env(spec, "LOCAL_RANK"), "1");
+  EXPECT_EQ(Env(spec, "RANK"), "3");
+}
+
 TEST(ChildSpecs, RouterGetsTheDerivedBudgetsAndTheKeyOutsideArgv) {
   LauncherConfig config =
       Config({"--port", "8080", "--api-key", "secret", "--cors-allow-origin", "a,b",
@@ -89,6 +115,19 @@ TEST(ChildSpecs, RouterGetsTheDerivedBudgetsAndTheKeyOutsideArgv) {
   EXPECT_EQ(Arg(spec, "--served-model-name"), "tgi");
   EXPECT_EQ(std::find(spec.args.begin(), spec.args.end(), "secret"), spec.args.end());
   EXPECT_EQ(Env(spec, "API_KEY"), "secret");
+}
+
+TEST(ChildSpecs, PrefixCachingAndChunkedPrefillAreOnUnlessTurnedOff) {
+  LauncherConfig defaults = Config({});
+  ServingPlan plan = PlanServing(defaults, {.max_position_embeddings = 512}, 0);
+  ProcessSpec spec = RouterSpec(defaults, plan, {"/m", "/m/tok"}, "router");
+  EXPECT_EQ(Arg(spec, "--prefix-caching"), "true");
+  EXPECT_EQ(Arg(spec, "--chunked-prefill"), "true");
+  LauncherConfig off = Config({"--prefix-caching", "false", "--chunked-prefill", "false"});
+  spec = RouterSpec(off, PlanServing(off, {.max_position_embeddings = 512}, 0), {"/m", "/m/tok"},
+                    "router");
+  EXPECT_EQ(Arg(spec, "--prefix-caching"), "false");
+  EXPECT_EQ(Arg(spec, "--chunked-prefill"), "false");
 }
 
 }  // namespace

@@ -55,6 +55,21 @@ TEST(LauncherConfig, DerivesTokenBudgetsLikeTgi) {
             1024u);
   // Unknown model limit: TGI's 4096.
   EXPECT_EQ(PlanServing(Parse({}), {}, 0).max_total_tokens, 4096u);
+  // With chunked prefill (the default) the budget is per step: prompts may be longer, and the
+  // default stays at 8192 for long-context models.
+  EXPECT_EQ(PlanServing(Parse({"--max-input-tokens", "32768", "--max-total-tokens", "33000"}),
+                        {.max_position_embeddings = 40960}, 0)
+                .max_batch_prefill_tokens,
+            8192u);
+  EXPECT_EQ(PlanServing(Parse({"--max-input-tokens", "32768", "--max-total-tokens", "33000",
+                               "--chunked-prefill", "false"}),
+                        {.max_position_embeddings = 40960}, 0)
+                .max_batch_prefill_tokens,
+            32818u);
+  EXPECT_EQ(PlanServing(Parse({"--max-batch-prefill-tokens", "256"}),
+                        {.max_position_embeddings = 4096}, 0)
+                .max_batch_prefill_tokens,
+            256u);
 }
 
 TEST(LauncherConfig, RejectsInconsistentTokenFlagsNamingThem) {
@@ -65,7 +80,9 @@ TEST(LauncherConfig, RejectsInconsistentTokenFlagsNamingThem) {
   EXPECT_NE(e.find("--max-total-tokens (512, the default"), std::string::npos) << e;
   e = PlanError({"--max-total-tokens", "1000"}, 512, 0);
   EXPECT_NE(e.find("max_position_embeddings (512)"), std::string::npos) << e;
-  e = PlanError({"--max-batch-prefill-tokens", "100", "--max-input-tokens", "200"}, 512, 0);
+  e = PlanError({"--max-batch-prefill-tokens", "100", "--max-input-tokens", "200",
+                 "--chunked-prefill", "false"},
+                512, 0);
   EXPECT_NE(e.find("--max-batch-prefill-tokens (100) must be at least --max-input-tokens (200)"),
             std::string::npos)
       << e;

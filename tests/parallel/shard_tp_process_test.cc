@@ -1,7 +1,8 @@
 // text-gen-shard's tensor-parallel flags, end to end through the real binary: rank flags (and
 // their RANK / WORLD_SIZE environment fallbacks, which the launcher sets) are validated before
-// anything loads, several ranks on the CPU fail at once with a clear message instead of waiting
-// for peers, and a single rank reports its group in Info and ServiceDiscovery.
+// anything loads, a rank whose rank 0 never comes fails at the init timeout naming the flags, and
+// a single rank reports its group in Info and ServiceDiscovery. (Several CPU ranks serving
+// together: tests/e2e/test_cpu_sharded_e2e.py.)
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -80,11 +81,17 @@ Exit RunShard(const std::vector<std::string>& args, const std::vector<std::strin
   return result;
 }
 
-TEST(ShardTpProcessTest, SeveralRanksOnTheCpuFailAtOnce) {
-  const Exit exit = RunShard({"--device", "cpu", "--rank", "1", "--world-size", "2"}, {});
+TEST(ShardTpProcessTest, ARankWithoutRankZeroFailsAtTheInitTimeoutNamingTheFlags) {
+  // Nothing listens on this port: rank 1 retries rank 0's store, then gives up at the deadline.
+  const Exit exit = RunShard({"--device", "cpu", "--rank", "1", "--world-size", "2",
+                              "--master-port", "1", "--init-timeout", "2"},
+                             {});
   EXPECT_EQ(exit.code, 1) << exit.output;
-  EXPECT_NE(exit.output.find("needs the CUDA backend with NCCL"), std::string::npos) << exit.output;
-  // No rendezvous was attempted (rank 1 would retry rank 0 for --init-timeout).
+  EXPECT_NE(exit.output.find("could not reach rank 0's rendezvous store at 127.0.0.1:1"),
+            std::string::npos)
+      << exit.output;
+  EXPECT_NE(exit.output.find("--master-addr/--master-port"), std::string::npos) << exit.output;
+  EXPECT_EQ(exit.output.find("loading"), std::string::npos) << exit.output;
   EXPECT_LT(exit.took, std::chrono::seconds(10));
 }
 

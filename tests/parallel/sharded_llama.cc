@@ -102,6 +102,8 @@ Tensor ShardedLlama::Forward(const shard::ForwardBatch& batch) {
   }
   attn.query_start = Ints(batch.query_start);
   attn.seq_lens = Ints(batch.seq_lens);
+  attn.host_query_start = batch.query_start;
+  attn.host_seq_lens = batch.seq_lens;
   attn.block_tables = Ints(batch.block_tables).Reshape({num_seqs, batch.max_blocks});
   attn.slots = Ints(batch.slots);
   attn.positions = Ints(batch.positions);

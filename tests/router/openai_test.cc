@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "common/error.h"
 #include "router/api/tgi_format.h"
 
@@ -30,7 +32,8 @@ TEST(OpenAiTest, ParsesChatRequests) {
 TEST(OpenAiTest, DefaultsToSamplingLikeOpenAi) {
   const auto r = ParseCompletionRequest(json::parse(R"({"prompt": ["once"]})"));
   EXPECT_TRUE(r.request.sampling.do_sample);
-  EXPECT_EQ(r.prompt, "once");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].text, "once");
   EXPECT_FALSE(r.max_tokens_given);
 }
 
@@ -69,13 +72,70 @@ engine::GenerationResult StoppedResult() {
 
 TEST(OpenAiTest, ChoicesDropTheStopSequence) {
   OpenAiRequest request = ParseCompletionRequest(json::parse(R"({"prompt":"p","logprobs":0})"));
-  const json choice = ChoiceJson(request, 0, StoppedResult());
+  const json choice = ChoiceJson(request, 0, StoppedResult(), "p");
   EXPECT_EQ(choice["text"], "hello ");
   EXPECT_EQ(choice["finish_reason"], "stop");
   EXPECT_EQ(choice["logprobs"]["tokens"].size(), 3u);
   EXPECT_EQ(choice["logprobs"]["text_offset"][2], 8);
   const json usage = UsageJson(2, 3);
   EXPECT_EQ(usage["total_tokens"], 5);
+}
+
+TEST(CompletionsTest, ParsesTheFourPromptForms) {
+  EXPECT_EQ(ParseCompletionPrompts(json("a")).size(), 1u);
+  const auto texts = ParseCompletionPrompts(json::parse(R"(["a", "b"])"));
+  ASSERT_EQ(texts.size(), 2u);
+  EXPECT_EQ(texts[1].text, "b");
+  EXPECT_FALSE(texts[1].tokenized);
+  const auto ids = ParseCompletionPrompts(json::parse("[1, 2, 3]"));
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0].ids, (std::vector<uint32_t>{1, 2, 3}));
+  EXPECT_TRUE(ids[0].tokenized);
+  const auto lists = ParseCompletionPrompts(json::parse("[[1], [2, 3]]"));
+  ASSERT_EQ(lists.size(), 2u);
+  EXPECT_EQ(lists[1].ids, (std::vector<uint32_t>{2, 3}));
+  for (const char* bad :
+       {"[]", "[[]]", "[1, \"a\"]", "[\"a\", [1]]", "[-1]", "[\"\"]", "5", "{}"}) {
+    EXPECT_THROW(ParseCompletionPrompts(json::parse(bad)), Error) << bad;
+  }
+}
+
+TEST(CompletionsTest, EchoedPromptLogprobsStartWithNull) {
+  const std::vector<engine::TokenInfo> prompt = {{.id = 1, .logprob = std::nanf(""), .text = "<s>"},
+                                                 {.id = 2, .logprob = -1.5f, .text = "Hi"}};
+  const std::vector<std::vector<engine::TokenInfo>> prompt_top = {
+      {}, {{.id = 3, .logprob = -0.5f, .text = "Yo"}}};
+  const engine::GenerationResult r = StoppedResult();
+  const json lp = CompletionLogprobsJson(&prompt, &prompt_top, r.tokens, r.top_tokens, 0);
+  EXPECT_EQ(lp["tokens"], json::parse(R"(["<s>", "Hi", "hello", " ST", "OP"])"));
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+  EXPECT_EQ(lp["token_logprobs"][1], -1.5);
+  EXPECT_EQ(lp["top_logprobs"][1]["Yo"], -0.5);
+  EXPECT_EQ(lp["text_offset"], json::parse("[0, 3, 5, 10, 13]"));
+}
+
+TEST(CompletionsTest, ParsesVllmExtrasAndStopReason) {
+  const auto r = ParseCompletionRequest(json::parse(R"({"prompt": "x", "min_tokens": 2,
+    "stop_token_ids": [7, 9], "include_stop_str_in_output": true, "logit_bias": {"5": -100},
+    "echo": true, "logprobs": 1, "max_tokens": 0,
+    "stream_options": {"include_usage": true, "continuous_usage_stats": true}})"));
+  EXPECT_EQ(r.request.stopping.min_new_tokens, 2u);
+  EXPECT_EQ(r.request.stopping.stop_token_ids, (std::vector<uint32_t>{7, 9}));
+  EXPECT_TRUE(r.request.stopping.include_stop_str_in_output);
+  ASSERT_EQ(r.request.sampling.logit_bias.size(), 1u);
+  EXPECT_EQ(r.request.sampling.logit_bias[0], (std::pair<uint32_t, float>{5, -100.0f}));
+  EXPECT_TRUE(r.request.decoder_input_details) << "echo + logprobs asks for prompt logprobs";
+  EXPECT_TRUE(r.continuous_usage);
+  engine::GenerationResult stopped = StoppedResult();
+  stopped.stop_sequence = "STOP";
+  EXPECT_EQ(StopReasonJson(stopped), "STOP");
+  EXPECT_EQ(OpenAiText(r, stopped), "hello STOP") << "include_stop_str_in_output";
+  stopped.stop_token_id = 9;
+  EXPECT_EQ(StopReasonJson(stopped), 9);
+  stopped.finish_reason = engine::FinishReason::kLength;
+  stopped.stop_token_id.reset();
+  EXPECT_TRUE(StopReasonJson(stopped).is_null());
 }
 
 TEST(TgiFormatTest, GenerateAndStreamShapes) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <set>
@@ -205,6 +206,30 @@ TEST(SamplingTest, PenaltiesFollowTheDocumentedFormulas) {
   SamplingParams presence;
   presence.presence_penalty = 0.3f;  // once per seen token: 2.0 - 0.3 = 1.7 > 1.5
   EXPECT_EQ(SampleRow(kLogits, {.params = presence, .history = history}).token, 0);
+}
+
+TEST(SamplingTest, LogitBiasIsAddedBeforeEveryOtherStep) {
+  // +1.0 on token 3 (0.0 -> 1.0) and a ban on token 0: greedy picks 6 (1.5), logprobs are of the
+  // biased row, and the banned token has probability zero.
+  const std::vector<LogitBias> bias = {{3, 1.0f}, {0, -std::numeric_limits<float>::infinity()}};
+  const SampleResult r = SampleRow(kLogits, {.top_n = 3, .logit_bias = bias});
+  EXPECT_EQ(r.token, 6);
+  std::vector<float> expected = kLogits;
+  expected[3] = 1.0f;
+  expected[0] = -std::numeric_limits<float>::infinity();
+  const std::vector<double> p = Softmax(expected);
+  EXPECT_NEAR(r.logprob, std::log(p[6]), 1e-5);
+  ASSERT_EQ(r.top.size(), 3u);
+  EXPECT_EQ(r.top[1].first, 1);  // 1.0 ties with the biased token 3: lower id first
+  EXPECT_EQ(r.top[2].first, 3);
+  // A large bias wins a sampled draw too; the repetition penalty sees the biased logit.
+  const std::vector<LogitBias> push = {{7, 50.0f}};
+  EXPECT_EQ(SampleRow(kLogits, {.params = Sampled(3), .step = 2, .logit_bias = push}).token, 7);
+  const std::vector<int32_t> history = {7};
+  SamplingParams penalised;
+  penalised.repetition_penalty = 100.0f;  // (-3 + 50) / 100 = 0.47 < 2.0
+  EXPECT_EQ(SampleRow(kLogits, {.params = penalised, .history = history, .logit_bias = push}).token,
+            0);
 }
 
 TEST(SamplingTest, SameSeedAndStepGiveTheSameToken) {

@@ -5,10 +5,12 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 
 #include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/shard/reference.h"
 #include "tests/shard/shard_process.h"
@@ -223,6 +225,148 @@ TEST_F(ShardServiceTest, PrefixCacheHitGivesTheSameLogits) {
   EXPECT_EQ(response.generations(0).tokens().ids(0), static_cast<uint32_t>(ref.greedy_ids[0]));
 }
 
+// One mixed step: a running request decodes while another's prompt arrives in two chunks (the
+// first only writes K/V), and the running one's table grows by a granted block.
+TEST_F(ShardServiceTest, ChunksAndDecodesInOneForwardMatchTheReference) {
+  const auto refs = LoadStoriesReference();
+  // The running prompt is the reference's prompt plus its first greedy tokens, 15 in all, so
+  // its decodes soon need a second block.
+  std::vector<int32_t> prompt = refs[0].input_ids;
+  const size_t forced = 15 - prompt.size();
+  prompt.insert(prompt.end(), refs[0].greedy_ids.begin(), refs[0].greedy_ids.begin() + forced);
+  pb::Request running = MakeRequest(1, prompt, 40);
+  const int prompt_blocks = 1;
+  std::vector<uint32_t> spare(running.blocks().begin() + prompt_blocks, running.blocks().end());
+  running.mutable_blocks()->Truncate(prompt_blocks);  // later positions come as grants
+  std::vector<uint32_t> generated;
+  pb::PrefillResponse first = Prefill(1, {running});
+  ASSERT_EQ(first.generations_size(), 1);
+  generated.push_back(first.generations(0).tokens().ids(0));
+  pb::CachedBatch batch = first.batch();
+
+  const auto& ref = refs[1];
+  ASSERT_GT(ref.input_ids.size(), 4u);
+  pb::Request chunk = MakeRequest(2, ref.input_ids, 4);
+  chunk.set_top_n_tokens(512);
+  uint32_t start = 0;
+  std::optional<pb::Generation> chunked;
+  for (uint64_t step = 2; !chunked; ++step) {
+    const uint32_t position = static_cast<uint32_t>(prompt.size() + generated.size());
+    pb::PrefillRequest request;
+    request.mutable_batch()->set_id(10 + step);
+    pb::Request* piece = request.mutable_batch()->add_requests();
+    *piece = chunk;
+    piece->set_cache_len(start);
+    piece->set_chunk_len(2);
+    *request.add_cached_batches() = batch;
+    // The decode computes `position - 1`; a new block is due when it starts one.
+    if ((position - 1) % kBlock == 0 &&
+        (position - 1) / kBlock >= static_cast<uint32_t>(prompt_blocks)) {
+      pb::BlockGrant* grant = request.add_block_grants();
+      grant->set_request_id(1);
+      grant->add_blocks(spare.at((position - 1) / kBlock - prompt_blocks));
+    }
+    grpc::ClientContext context;
+    pb::PrefillResponse response;
+    ASSERT_TRUE(shard_->stub().Prefill(&context, request, &response).ok());
+    ASSERT_EQ(response.errors_size(), 0);
+    start += 2;
+    const bool last = start >= ref.input_ids.size();
+    ASSERT_EQ(response.generations_size(), last ? 2 : 1) << "a partial chunk yields no token";
+    EXPECT_EQ(response.generations(0).request_id(), 1u);
+    generated.push_back(response.generations(0).tokens().ids(0));
+    if (last) chunked = response.generations(1);
+    batch = response.batch();
+    EXPECT_EQ(batch.id(), 10 + step);
+    EXPECT_EQ(batch.request_ids_size(), last ? 2 : 1);
+  }
+  EXPECT_EQ(chunked->request_id(), 2u);
+  EXPECT_EQ(chunked->tokens().ids(0), static_cast<uint32_t>(ref.greedy_ids[0]));
+  const std::vector<float> expected = LogSoftmax(ref.last_logits);
+  const pb::Tokens& top = chunked->top_tokens(0);
+  for (int i = 0; i < top.ids_size(); ++i) {
+    EXPECT_NEAR(top.logprobs(i), expected[top.ids(i)], 1e-4f);
+  }
+  ASSERT_GT(prompt.size() + generated.size(), kBlock + 1u) << "no block was granted";
+  EXPECT_EQ(generated,
+            std::vector<uint32_t>(refs[0].greedy_ids.begin() + forced,
+                                  refs[0].greedy_ids.begin() + forced + generated.size()));
+}
+
+// stories260K's vocabulary (tokenizer.json), id -> text: "▁" is a space, <0xNN> one byte.
+std::vector<std::string> StoriesPieces() {
+  std::ifstream in(StoriesDir() + "/tokenizer.json");
+  const nlohmann::json tokenizer = nlohmann::json::parse(in);
+  std::vector<std::string> pieces(tokenizer["model"]["vocab"].size());
+  for (const auto& [piece, id] : tokenizer["model"]["vocab"].items()) {
+    std::string text = piece;
+    if (text.size() == 6 && text.starts_with("<0x")) {
+      text = std::string(1, static_cast<char>(std::stoi(text.substr(3, 2), nullptr, 16)));
+    }
+    for (size_t at; (at = text.find("\u2581")) != std::string::npos;) text.replace(at, 3, " ");
+    pieces.at(id.get<size_t>()) = text;
+  }
+  return pieces;
+}
+
+// A constrained request whose prompt comes in chunks beside a running request's decodes (the
+// mixed step): it samples nothing until its prompt is complete, then only what its grammar
+// allows, ending on EOS once the grammar is complete; the running request's greedy tokens are
+// those of the reference.
+TEST_F(ShardServiceTest, GrammarRequestChunkedBesideDecodesSamplesOnlyItsGrammar) {
+  const auto refs = LoadStoriesReference();
+  pb::PrefillResponse first = Prefill(1, {MakeRequest(1, refs[0].input_ids, 30)});
+  ASSERT_EQ(first.generations_size(), 1);
+  std::map<uint64_t, std::vector<uint32_t>> tokens;
+  tokens[1].push_back(first.generations(0).tokens().ids(0));
+  std::optional<pb::CachedBatch> batch = first.batch();
+
+  pb::Request constrained = MakeRequest(2, refs[1].input_ids, 12);
+  constrained.mutable_grammar()->set_type(pb::Grammar::TYPE_REGEX);
+  constrained.mutable_grammar()->set_value("(yes|no)!");
+  const uint32_t prompt_len = static_cast<uint32_t>(refs[1].input_ids.size());
+  ASSERT_GT(prompt_len, 4u);
+  std::optional<pb::Generation> finished;
+  for (uint32_t start = 0; !finished; start += 2) {
+    ASSERT_TRUE(batch.has_value());
+    const bool prompt_done = start >= prompt_len;
+    google::protobuf::RepeatedPtrField<pb::Generation> generations;
+    if (!prompt_done) {
+      pb::PrefillRequest request;
+      request.mutable_batch()->set_id(10 + start);
+      pb::Request* piece = request.mutable_batch()->add_requests();
+      *piece = constrained;
+      piece->set_cache_len(start);
+      piece->set_chunk_len(2);
+      *request.add_cached_batches() = *batch;
+      grpc::ClientContext context;
+      pb::PrefillResponse response;
+      ASSERT_TRUE(shard_->stub().Prefill(&context, request, &response).ok());
+      ASSERT_EQ(response.errors_size(), 0) << response.errors(0).message();
+      const bool last_chunk = start + 2 >= prompt_len;
+      ASSERT_EQ(response.generations_size(), last_chunk ? 2 : 1) << "a partial chunk samples";
+      generations = response.generations();
+      batch = response.has_batch() ? std::optional(response.batch()) : std::nullopt;
+    } else {
+      const pb::DecodeResponse response = Decode({*batch});
+      generations = response.generations();
+      batch = response.has_batch() ? std::optional(response.batch()) : std::nullopt;
+    }
+    for (const pb::Generation& gen : generations) {
+      tokens[gen.request_id()].push_back(gen.tokens().ids(0));
+      if (gen.request_id() == 2 && gen.has_generated_text()) finished = gen;
+    }
+  }
+  EXPECT_EQ(finished->generated_text().finish_reason(), pb::FINISH_REASON_EOS_TOKEN);
+  const std::vector<std::string> pieces = StoriesPieces();
+  std::string text;
+  for (size_t i = 0; i + 1 < tokens[2].size(); ++i) text += pieces.at(tokens[2][i]);
+  EXPECT_TRUE(text == "yes!" || text == "no!") << text;
+  EXPECT_EQ(pieces.at(tokens[2].back()), "</s>");
+  EXPECT_EQ(tokens[1], std::vector<uint32_t>(refs[0].greedy_ids.begin(),
+                                             refs[0].greedy_ids.begin() + tokens[1].size()));
+}
+
 TEST_F(ShardServiceTest, GreedyIsBatchInvariant) {
   const auto refs = LoadStoriesReference();
   const pb::Request target = MakeRequest(1, refs[0].input_ids, 40);
@@ -376,8 +520,11 @@ TEST(SmolLm2Test, AnswersTheCapitalOfFrance) {
   const std::vector<uint32_t> prompt = {1,    4093, 198, 1780, 314, 260, 3575, 282,
                                         4649, 47,   2,   198,  1,   520, 9531, 198};
   const std::vector<uint32_t> answer = {504, 3575, 282, 4649, 314, 7042, 30, 2};
-  for (const char* dtype : {"float32", "bfloat16"}) {
-    ShardProcess shard(model, {"--dtype", dtype});
+  // Dequantized to float32 and bfloat16, and computed on the Q4_1/Q8_0 blocks as stored.
+  for (const char* mode : {"float32", "bfloat16", "blocks"}) {
+    const bool blocks = std::string(mode) == "blocks";
+    ShardProcess shard(model, {"--dtype", blocks ? "bfloat16" : mode, "--block-weights",
+                               blocks ? "keep" : "dequantize"});
     grpc::ClientContext warmup_context;
     pb::WarmupRequest warmup;
     warmup.set_max_total_tokens(64);
@@ -406,7 +553,7 @@ TEST(SmolLm2Test, AnswersTheCapitalOfFrance) {
       batch =
           response.has_batch() ? std::optional<pb::CachedBatch>(response.batch()) : std::nullopt;
     }
-    EXPECT_EQ(generated, answer) << dtype;
+    EXPECT_EQ(generated, answer) << mode;
   }
 }
 

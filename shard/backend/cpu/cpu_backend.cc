@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "shard/backend/cpu/dot_kernels.h"
+#include "shard/backend/cpu/quant_kernels.h"
 
 namespace tg::backend::cpu {
 namespace {
@@ -50,16 +51,19 @@ std::string ReadCpuModel() {
 }
 
 // Attention of one query vector against positions [0, kv_len) of one sequence's paged cache.
-void AttendOne(const float* q, const float* k_cache, const float* v_cache, const int32_t* blocks,
-               int block_size, int hk, int d, int kv_head, int kv_len, float scale, float* scores,
-               float* out) {
+// q.k goes through the vectorised float32 dot kernel: a plain loop would be one serial chain of
+// scalar adds (no reassociation without -ffast-math), and decode spends most of its attention
+// time there.
+void AttendOne(DotRowsFn dot, const float* q, const float* k_cache, const float* v_cache,
+               const int32_t* blocks, int block_size, int hk, int d, int kv_head, int kv_len,
+               float scale, float* scores, float* out) {
   float max_score = -INFINITY;
   for (int p = 0; p < kv_len; ++p) {
     const int64_t slot = static_cast<int64_t>(blocks[p / block_size]) * block_size + p % block_size;
     const float* k = k_cache + (slot * hk + kv_head) * d;
-    float dot = 0.0f;
-    for (int i = 0; i < d; ++i) dot += q[i] * k[i];
-    scores[p] = dot * scale;
+    float qk = 0.0f;
+    dot(k, q, d, 1, d, &qk);
+    scores[p] = qk * scale;
     max_score = std::max(max_score, scores[p]);
   }
   float sum = 0.0f;
@@ -85,6 +89,10 @@ std::string CpuBackend::DeviceName() const {
   return ReadCpuModel() + " (" + std::to_string(pool_.size()) + " threads, " + DotKernelIsa() + ")";
 }
 
+bool CpuBackend::ComputesOnBlocks(DType dtype) const {
+  return SelectQuantDotRows(dtype) != nullptr;
+}
+
 uint64_t CpuBackend::FreeMemoryBytes() const {
   std::ifstream meminfo("/proc/meminfo");
   std::string key;
@@ -104,8 +112,7 @@ Tensor CpuBackend::Allocate(DType dtype, std::vector<int64_t> shape) {
     n *= d;
   }
   // 64-byte alignment for the vector loads; at least one byte so data() is never null.
-  const size_t bytes =
-      std::max<size_t>(64, (static_cast<size_t>(n) * DTypeSize(dtype) + 63) / 64 * 64);
+  const size_t bytes = std::max<size_t>(64, (DTypeBytes(dtype, n) + 63) / 64 * 64);
   void* data = std::aligned_alloc(64, bytes);
   if (data == nullptr) {
     throw Error(ErrorKind::kResourceExhausted,
@@ -190,6 +197,10 @@ void CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Tensor* bia
     ExpectF32(*bias, "bias");
     Expect(bias->numel() == n_out, "bias shape");
   }
+  if (IsBlockDType(weight.dtype())) {
+    LinearOnBlocks(x, weight, bias != nullptr ? bias->data_as<float>() : nullptr, rows, out);
+    return;
+  }
   const DotRowsFn dot = SelectDotRows(weight.dtype());
   const size_t w_row_bytes = static_cast<size_t>(k) * DTypeSize(weight.dtype());
   const char* w = static_cast<const char*>(weight.data());
@@ -209,6 +220,47 @@ void CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Tensor* bia
             for (int64_t t = t0; t < t1; t += kMaxDotRows) {
               const int group = static_cast<int>(std::min<int64_t>(kMaxDotRows, t1 - t));
               dot(w_row, xs + t * k, k, group, k, vals);
+              for (int g = 0; g < group; ++g) dst[(t + g) * n_out + o] = vals[g] + bias_o;
+            }
+          }
+        }
+      });
+}
+
+void CpuBackend::LinearOnBlocks(const Tensor& x, const Tensor& weight, const float* bias,
+                                int64_t rows, Tensor& out) {
+  const QuantDotRowsFn dot = SelectQuantDotRows(weight.dtype());
+  Expect(dot != nullptr, std::string("no ") + ToString(weight.dtype()) +
+                             " kernel on this CPU (ComputesOnBlocks is false)");
+  const int64_t k = weight.dim(1), n_out = weight.dim(0);
+  Expect(k % kQuantBlock == 0, "block weight rows must be whole blocks");
+  const int64_t blocks = k / kQuantBlock;
+  x_codes_.resize(static_cast<size_t>(rows * k));
+  x_scales_.resize(static_cast<size_t>(rows * blocks));
+  x_sums_.resize(static_cast<size_t>(rows * blocks));
+  const float* xs = x.data_as<float>();
+  const CodeOrder order = CodeOrderFor(weight.dtype());
+  pool_.ParallelFor(rows, GrainFor(4 * k), [&](int64_t begin, int64_t end) {
+    QuantizeActivations(xs + begin * k, end - begin, k, order, x_codes_.data() + begin * k,
+                        x_scales_.data() + begin * blocks, x_sums_.data() + begin * blocks);
+  });
+  const QuantizedActivations xq{x_codes_.data(), x_scales_.data(), x_sums_.data(), k, order};
+  const size_t w_row_bytes = DTypeBytes(weight.dtype(), k);
+  const char* w = static_cast<const char*>(weight.data());
+  float* dst = out.data_as<float>();
+  // As Linear: each weight row is read once per tile of tokens, kMaxQuantDotRows at a time.
+  constexpr int64_t kTokenTile = 64;
+  pool_.ParallelFor(
+      n_out, std::max<int64_t>(16, GrainFor(k * rows)), [&](int64_t begin, int64_t end) {
+        float vals[kMaxQuantDotRows];
+        for (int64_t t0 = 0; t0 < rows; t0 += kTokenTile) {
+          const int64_t t1 = std::min(rows, t0 + kTokenTile);
+          for (int64_t o = begin; o < end; ++o) {
+            const void* w_row = w + o * w_row_bytes;
+            const float bias_o = bias != nullptr ? bias[o] : 0.0f;
+            for (int64_t t = t0; t < t1; t += kMaxQuantDotRows) {
+              const int group = static_cast<int>(std::min<int64_t>(kMaxQuantDotRows, t1 - t));
+              dot(w_row, xq, t, group, vals);
               for (int g = 0; g < group; ++g) dst[(t + g) * n_out + o] = vals[g] + bias_o;
             }
           }
@@ -263,8 +315,8 @@ void CpuBackend::WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, 
   Expect(slots.numel() == n && k_cache.dim(2) * k_cache.dim(3) == row, "write_kv shapes");
   const int32_t* slot = slots.data_as<int32_t>();
   for (int64_t t = 0; t < n; ++t) {
-    Expect(slot[t] >= 0 && slot[t] < num_slots,
-           "slot " + std::to_string(slot[t]) + " outside the cache");
+    if (slot[t] < 0) continue;  // padding
+    Expect(slot[t] < num_slots, "slot " + std::to_string(slot[t]) + " outside the cache");
     std::memcpy(k_cache.data_as<float>() + slot[t] * row, k.data_as<float>() + t * row,
                 row * sizeof(float));
     std::memcpy(v_cache.data_as<float>() + slot[t] * row, v.data_as<float>() + t * row,
@@ -295,6 +347,7 @@ void CpuBackend::PrefillAttention(const Tensor& q, const Tensor& k_cache, const 
       Expect(id >= 0 && id < num_blocks, "block id " + std::to_string(id) + " outside the cache");
     }
   }
+  const DotRowsFn dot = SelectDotRows(DType::kF32);
   // One work item per (token, head); the token's sequence is found by binary search.
   const int64_t items = static_cast<int64_t>(batch.num_tokens) * hq;
   pool_.ParallelFor(
@@ -307,7 +360,7 @@ void CpuBackend::PrefillAttention(const Tensor& q, const Tensor& k_cache, const 
           const int q_len = start[s + 1] - start[s];
           const int position = seq_lens[s] - q_len + (t - start[s]);
           if (static_cast<int>(scores.size()) < position + 1) scores.resize(position + 1);
-          AttendOne(q.data_as<float>() + item * d, k_cache.data_as<float>(),
+          AttendOne(dot, q.data_as<float>() + item * d, k_cache.data_as<float>(),
                     v_cache.data_as<float>(), tables + s * max_blocks, batch.block_size, hk, d,
                     h / group, position + 1, scale, scores.data(), out.data_as<float>() + item * d);
         }

@@ -2,7 +2,9 @@
 // matrix products vectorised (dot_kernels.h) and every op spread over a persistent thread pool.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "common/error.h"
 #include "shard/backend/backend.h"
@@ -26,6 +28,7 @@ class CpuBackend final : public Backend {
   void InjectDeviceFault() override {
     throw Error(ErrorKind::kDeviceLost, "InjectDeviceFault: injected fatal CPU backend error");
   }
+  bool ComputesOnBlocks(DType dtype) const override;
 
   void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void RmsNorm(const Tensor& input, Tensor* residual, const Tensor& weight, float eps,
@@ -46,7 +49,15 @@ class CpuBackend final : public Backend {
   int threads() const { return pool_.size(); }
 
  private:
+  // Linear on GGML block weights: x quantized to int8 blocks, then one pass over the weights.
+  void LinearOnBlocks(const Tensor& x, const Tensor& weight, const float* bias, int64_t rows,
+                      Tensor& out);
+
   ThreadPool pool_;
+  // LinearOnBlocks' quantized activations, reused across calls (ops run one at a time).
+  std::vector<int8_t> x_codes_;
+  std::vector<float> x_scales_;
+  std::vector<int32_t> x_sums_;
 };
 
 }  // namespace tg::backend::cpu

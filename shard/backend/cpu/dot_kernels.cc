@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "shard/backend/cpu/quant_kernels.h"
 
 namespace tg::backend::cpu {
 
@@ -51,6 +52,10 @@ float LoadAsFloat(const void* base, DType dtype, int64_t index) {
       return Bf16ToFloat(static_cast<const uint16_t*>(base)[index]);
     case DType::kF16:
       return HalfToFloat(static_cast<const uint16_t*>(base)[index]);
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+      return LoadQuantized(base, dtype, index);
     case DType::kI32:
       break;
   }
@@ -227,6 +232,9 @@ DotRowsFn SelectDotRows(DType dtype) {
     case DType::kF16:
       return Select<DType::kF16>();
     case DType::kI32:
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
       break;
   }
   throw Error(ErrorKind::kUnsupported, "Linear weights must be float32, bfloat16 or float16");

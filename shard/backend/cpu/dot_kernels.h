@@ -28,6 +28,7 @@ const char* DotKernelIsa();
 // Scalar conversions.
 float Bf16ToFloat(uint16_t bits);
 float HalfToFloat(uint16_t bits);
+// Element `index` of a tensor of any float or block dtype.
 float LoadAsFloat(const void* base, DType dtype, int64_t index);
 
 }  // namespace tg::backend::cpu

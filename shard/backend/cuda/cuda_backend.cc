@@ -15,6 +15,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/fault_injection.h"
 #include "kernels/gemm.h"
+#include "kernels/prefill_hopper.h"
 #include "kernels/token_mask.h"
 #include "shard/backend/cuda/cuda_check.h"
 #include "shard/backend/cuda/decode_graphs.h"
@@ -35,6 +36,9 @@ kernels::DType ToKernel(DType dtype) {
     case DType::kF16:
       return kernels::DType::kFloat16;
     case DType::kI32:
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
       break;
   }
   throw Error(ErrorKind::kUnsupported, std::string("dtype ") + ToString(dtype) + " in a float op");
@@ -246,7 +250,7 @@ class CudaBackend final : public Backend {
       sk.m = AsInt(m);
       sk.n = AsInt(n);
       sk.k = AsInt(k);
-      if (kernels::SkinnyGemmApplies(sk)) {
+      if (kernels::SkinnyGemmApplies(sk) && kernels::SkinnyGemmPreferred(sk)) {
         CheckKernel(kernels::SkinnyGemm(sk, stream()), "Linear (skinny)");
         return;
       }
@@ -281,54 +285,14 @@ class CudaBackend final : public Backend {
 
   void Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Tensor& inv_freq) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
-    ExpectDType(q, DType::kF32, "q");
-    ExpectDType(k, DType::kF32, "k");
-    ExpectDType(positions, DType::kI32, "positions");
-    ExpectDType(inv_freq, DType::kF32, "inv_freq");
-    Expect(q.rank() == 3 && k.rank() == 3 && q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2) &&
-               positions.numel() == q.dim(0) && inv_freq.numel() * 2 == q.dim(2),
-           "Rotary shapes");
-    kernels::RotaryParams p;
-    p.q = q.data_as<float>();
-    p.k = k.data_as<float>();
-    p.positions = positions.data_as<int32_t>();
-    p.inv_freq = inv_freq.data_as<float>();
-    p.num_tokens = AsInt(q.dim(0));
-    p.num_q_heads = AsInt(q.dim(1));
-    p.num_kv_heads = AsInt(k.dim(1));
-    p.head_dim = AsInt(q.dim(2));
-    p.rotary_dim = p.head_dim;
-    p.q_stride = p.num_q_heads * p.head_dim;
-    p.k_stride = p.num_kv_heads * p.head_dim;
-    CheckKernel(kernels::Rotary(p, stream()), "Rotary");
+    CheckKernel(kernels::Rotary(RotaryParamsFor(q, k, positions, inv_freq), stream()), "Rotary");
   }
 
   void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
                Tensor& v_cache) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
-    ExpectDType(k, DType::kF32, "k");
-    ExpectDType(v, DType::kF32, "v");
-    ExpectDType(slots, DType::kI32, "slots");
-    ExpectDType(k_cache, kv_dtype_, "k_cache");
-    ExpectDType(v_cache, kv_dtype_, "v_cache");
-    Expect(k.rank() == 3 && k_cache.rank() == 4 && k.dim(1) == k_cache.dim(2) &&
-               k.dim(2) == k_cache.dim(3) && v.numel() == k.numel() && slots.numel() == k.dim(0) &&
-               v_cache.numel() == k_cache.numel(),
-           "WriteKv shapes");
-    kernels::KvCacheWriteParams p;
-    p.dtype = ToKernel(kv_dtype_);
-    p.k = k.data_as<float>();
-    p.v = v.data_as<float>();
-    p.num_kv_heads = AsInt(k.dim(1));
-    p.head_dim = AsInt(k.dim(2));
-    p.k_stride = p.v_stride = p.num_kv_heads * p.head_dim;
-    p.slots = slots.data_as<int32_t>();
-    p.k_cache = k_cache.data();
-    p.v_cache = v_cache.data();
-    p.num_tokens = AsInt(k.dim(0));
-    p.block_size = AsInt(k_cache.dim(1));
-    p.num_blocks = AsInt(k_cache.dim(0));
-    CheckKernel(kernels::WriteKvCache(p, stream()), "WriteKv");
+    CheckKernel(kernels::WriteKvCache(KvWriteParamsFor(k, v, slots, k_cache, v_cache), stream()),
+                "WriteKv");
   }
 
   void PrefillAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
@@ -353,6 +317,18 @@ class CudaBackend final : public Backend {
     p.q_stride = p.out_stride = p.num_q_heads * p.head_dim;
     p.block_size = AsInt(k_cache.dim(1));
     p.scale = scale;
+    // FlashInfer's Hopper kernel when it serves the shape; it schedules from the host lengths.
+    const bool host_lengths =
+        static_cast<int>(batch.host_query_start.size()) == batch.num_seqs + 1 &&
+        static_cast<int>(batch.host_seq_lens.size()) == batch.num_seqs;
+    if (hopper_prefill_ && host_lengths && kernels::HopperPrefill::Supports(p.dtype, p.head_dim)) {
+      p.hopper = hopper_prefill_.get();
+      p.host_query_starts = batch.host_query_start.data();
+      p.host_seq_lens = batch.host_seq_lens.data();
+      p.workspace_bytes = hopper_prefill_->WorkspaceBytes(batch.num_tokens, batch.num_seqs,
+                                                          p.num_q_heads, p.head_dim);
+      p.workspace = hopper_workspace_.Get(*pool_, p.workspace_bytes, false);
+    }
     CheckKernel(kernels::PrefillAttention(p, stream()), "PrefillAttention");
   }
 
@@ -378,8 +354,7 @@ class CudaBackend final : public Backend {
     p.block_size = AsInt(k_cache.dim(1));
     p.max_context_len = std::max(1, batch.max_seq_len);
     p.scale = scale;
-    p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p.num_seqs, p.num_q_heads, p.head_dim,
-                                                           p.max_context_len);
+    p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
     p.scratch = Scratch(p.scratch_bytes, /*slot=*/2);
     CheckKernel(kernels::DecodeAttention(p, stream()), "DecodeAttention");
   }
@@ -396,6 +371,34 @@ class CudaBackend final : public Backend {
     p.inter = AsInt(width / 2);
     p.num_tokens = AsInt(gate_up.numel() / width);
     CheckKernel(kernels::SiluAndMul(p, stream()), "SiluAndMul");
+  }
+
+  // One launch when the skinny GEMM applies (decode row counts): it applies SiLU-and-mul while
+  // reading its input, so act is never written.
+  void SiluAndMulLinear(const Tensor& gate_up, const Tensor& weight, Tensor& act,
+                        Tensor& out) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
+    ExpectDType(gate_up, DType::kF32, "gate_up");
+    ExpectDType(out, DType::kF32, "out");
+    Expect(weight.rank() == 2 && gate_up.dim(-1) == 2 * weight.dim(1) &&
+               out.numel() * weight.dim(1) == act.numel() * weight.dim(0) &&
+               act.numel() * 2 == gate_up.numel(),
+           "SiluAndMulLinear shapes");
+    kernels::SkinnyGemmParams sk;
+    sk.dtype = ToKernel(weight.dtype());
+    sk.x = gate_up.data_as<float>();
+    sk.w = weight.data();
+    sk.y = out.data_as<float>();
+    sk.m = AsInt(gate_up.numel() / gate_up.dim(-1));
+    sk.n = AsInt(weight.dim(0));
+    sk.k = AsInt(weight.dim(1));
+    sk.silu_gated_input = true;
+    if (kernels::SkinnyGemmApplies(sk) && kernels::SkinnyGemmPreferred(sk)) {
+      CheckKernel(kernels::SkinnyGemm(sk, stream()), "SiluAndMulLinear");
+      return;
+    }
+    SiluAndMul(gate_up, act);
+    Linear(act, weight, nullptr, out);
   }
 
   std::vector<SampleResult> Sample(const Tensor& logits,
@@ -450,6 +453,58 @@ class CudaBackend final : public Backend {
                 "ApplyTokenMask");
   }
 
+  kernels::RotaryParams RotaryParamsFor(Tensor& q, Tensor& k, const Tensor& positions,
+                                        const Tensor& inv_freq) const {
+    ExpectDType(q, DType::kF32, "q");
+    ExpectDType(k, DType::kF32, "k");
+    ExpectDType(positions, DType::kI32, "positions");
+    ExpectDType(inv_freq, DType::kF32, "inv_freq");
+    Expect(q.rank() == 3 && k.rank() == 3 && q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2) &&
+               positions.numel() == q.dim(0) && inv_freq.numel() * 2 == q.dim(2),
+           "Rotary shapes");
+    kernels::RotaryParams p;
+    p.q = q.data_as<float>();
+    p.k = k.data_as<float>();
+    p.positions = positions.data_as<int32_t>();
+    p.inv_freq = inv_freq.data_as<float>();
+    p.num_tokens = AsInt(q.dim(0));
+    p.num_q_heads = AsInt(q.dim(1));
+    p.num_kv_heads = AsInt(k.dim(1));
+    p.head_dim = AsInt(q.dim(2));
+    p.rotary_dim = p.head_dim;
+    p.q_stride = p.num_q_heads * p.head_dim;
+    p.k_stride = p.num_kv_heads * p.head_dim;
+    return p;
+  }
+
+  kernels::KvCacheWriteParams KvWriteParamsFor(const Tensor& k, const Tensor& v,
+                                               const Tensor& slots, Tensor& k_cache,
+                                               Tensor& v_cache) const {
+    ExpectDType(k, DType::kF32, "k");
+    ExpectDType(v, DType::kF32, "v");
+    ExpectDType(slots, DType::kI32, "slots");
+    ExpectDType(k_cache, kv_dtype_, "k_cache");
+    ExpectDType(v_cache, kv_dtype_, "v_cache");
+    Expect(k.rank() == 3 && k_cache.rank() == 4 && k.dim(1) == k_cache.dim(2) &&
+               k.dim(2) == k_cache.dim(3) && v.numel() == k.numel() && slots.numel() == k.dim(0) &&
+               v_cache.numel() == k_cache.numel(),
+           "WriteKv shapes");
+    kernels::KvCacheWriteParams p;
+    p.dtype = ToKernel(kv_dtype_);
+    p.k = k.data_as<float>();
+    p.v = v.data_as<float>();
+    p.num_kv_heads = AsInt(k.dim(1));
+    p.head_dim = AsInt(k.dim(2));
+    p.k_stride = p.v_stride = p.num_kv_heads * p.head_dim;
+    p.slots = slots.data_as<int32_t>();
+    p.k_cache = k_cache.data();
+    p.v_cache = v_cache.data();
+    p.num_tokens = AsInt(k.dim(0));
+    p.block_size = AsInt(k_cache.dim(1));
+    p.num_blocks = AsInt(k_cache.dim(0));
+    return p;
+  }
+
   void CheckAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                       const AttentionBatch& batch, const Tensor& out) const {
     ExpectDType(q, DType::kF32, "q");
@@ -470,6 +525,9 @@ class CudaBackend final : public Backend {
   std::shared_ptr<StreamPool> pool_;
   std::unique_ptr<kernels::GemmContext> gemm_;
   void* gemm_workspace_ = nullptr;
+  // FlashInfer's prefill (null when not built or not sm_90) and its plan and bf16 staging.
+  std::unique_ptr<kernels::HopperPrefill> hopper_prefill_ = kernels::HopperPrefill::Create(device_);
+  ScratchBuffer hopper_workspace_;
   ScratchBuffer scratch_[6];
   std::unique_ptr<DecodeGraphs> graphs_;  // destroyed first (its tensors' memory)
 };
@@ -484,6 +542,8 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
 
   std::vector<SampleRowParams> host(rows);
   std::vector<int32_t> history;
+  std::vector<int32_t> bias_tokens;
+  std::vector<float> bias_values;
   for (int r = 0; r < rows; ++r) {
     const SampleRequest& req = requests[r];
     const SamplingParams& sp = req.params;
@@ -505,16 +565,29 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
     h.history_offset = static_cast<int32_t>(history.size());
     h.history_len = penalties ? static_cast<int32_t>(req.history.size()) : 0;
     if (penalties) history.insert(history.end(), req.history.begin(), req.history.end());
+    h.bias_offset = static_cast<int32_t>(bias_tokens.size());
+    h.bias_len = static_cast<int32_t>(req.logit_bias.size());
+    for (const LogitBias& b : req.logit_bias) {
+      bias_tokens.push_back(b.token);
+      bias_values.push_back(b.bias);
+    }
   }
-  // One staging buffer: params, history, then the results coming back.
+  // One staging buffer: params, history, bias tokens and values, then the results coming back.
   const size_t params_bytes = host.size() * sizeof(SampleRowParams);
   const size_t history_bytes = std::max<size_t>(history.size(), 1) * sizeof(int32_t);
+  const size_t bias_bytes = bias_tokens.size() * (sizeof(int32_t) + sizeof(float));
+  const size_t inputs_bytes = params_bytes + history_bytes + bias_bytes;
   const size_t results_bytes = static_cast<size_t>(rows) * (2 + 2 * kMaxTopN) * sizeof(int32_t);
-  char* io = static_cast<char*>(Scratch(params_bytes + history_bytes + results_bytes, 3));
-  std::vector<char> staging(params_bytes + history_bytes);
+  char* io = static_cast<char*>(Scratch(inputs_bytes + results_bytes, 3));
+  std::vector<char> staging(inputs_bytes);
   std::memcpy(staging.data(), host.data(), params_bytes);
   if (!history.empty())
     std::memcpy(staging.data() + params_bytes, history.data(), history.size() * 4);
+  char* bias_at = staging.data() + params_bytes + history_bytes;
+  if (!bias_tokens.empty()) {
+    std::memcpy(bias_at, bias_tokens.data(), bias_tokens.size() * 4);
+    std::memcpy(bias_at + bias_tokens.size() * 4, bias_values.data(), bias_values.size() * 4);
+  }
   CheckCuda(cudaMemcpyAsync(io, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream()),
             "cudaMemcpyAsync sampling params");
 
@@ -522,15 +595,20 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
   p.logits = logits.data_as<float>();
   p.row_params = reinterpret_cast<const SampleRowParams*>(io);
   p.history = reinterpret_cast<const int32_t*>(io + params_bytes);
+  p.bias_tokens = reinterpret_cast<const int32_t*>(io + params_bytes + history_bytes);
+  p.bias_values =
+      reinterpret_cast<const float*>(io + params_bytes + history_bytes + bias_tokens.size() * 4);
   p.rows = rows;
   p.vocab = vocab;
   p.scratch_bytes = SampleScratchBytes(rows, vocab);
   p.scratch = scratch_[4].Get(*pool_, p.scratch_bytes, /*zero=*/true);
-  char* results = io + params_bytes + history_bytes;
+  char* results = io + inputs_bytes;
   p.out_tokens = reinterpret_cast<int32_t*>(results);
   p.out_logprobs = reinterpret_cast<float*>(results + rows * 4);
   p.out_top_tokens = reinterpret_cast<int32_t*>(results + rows * 8);
   p.out_top_logprobs = reinterpret_cast<float*>(results + rows * 8 + rows * kMaxTopN * 4);
+  // The mask runs before the kernel adds the logit bias; the pipeline's order (bias, then mask)
+  // gives the same logits because a finite bias leaves -inf at -inf.
   ApplyAllowedMasks(logits, requests);
   CheckKernel(cuda::Sample(p, stream()), "Sample");
 

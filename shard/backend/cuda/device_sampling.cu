@@ -219,6 +219,14 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p, Scratch
   int32_t* counts = scratch.counts + offset;
 
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) x[i] = in[i];
+  if (rp.bias_len > 0) {
+    __syncthreads();
+    // Entries name distinct tokens, so each thread owns the logits it touches.
+    for (int j = threadIdx.x; j < rp.bias_len; j += blockDim.x) {
+      const int t = p.bias_tokens[rp.bias_offset + j];
+      if (t >= 0 && t < vocab) x[t] += p.bias_values[rp.bias_offset + j];
+    }
+  }
   const bool repetition = rp.repetition_penalty != 1.f && rp.repetition_penalty > 0.f;
   if (repetition || rp.frequency_penalty != 0.f || rp.presence_penalty != 0.f) {
     const int32_t* history = p.history + rp.history_offset;

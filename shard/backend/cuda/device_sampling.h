@@ -1,8 +1,8 @@
 // Logits processing and sampling on the device, one block per row, mirroring the CPU reference
-// pipeline of shard/backend/sampling.h step for step (penalties, greedy argmax, temperature,
-// top-k, top-p, typical-p, min-p, Philox draw in token-id order, log-softmax logprob, top-n).
-// Sorted-prefix filters are computed as thresholds found by bisection over the float ordering,
-// which equals the reference's sort wherever no two kept values tie.
+// pipeline of shard/backend/sampling.h step for step (logit bias, penalties, greedy argmax,
+// temperature, top-k, top-p, typical-p, min-p, Philox draw in token-id order, log-softmax logprob,
+// top-n). Sorted-prefix filters are computed as thresholds found by bisection over the float
+// ordering, which equals the reference's sort wherever no two kept values tie.
 #pragma once
 
 #include "kernels/common.h"
@@ -32,12 +32,16 @@ struct SampleRowParams {
   uint64_t step = 0;
   int32_t history_offset = 0;  // into SampleParams::history
   int32_t history_len = 0;
+  int32_t bias_offset = 0;  // into SampleParams::bias_tokens / bias_values
+  int32_t bias_len = 0;     // distinct tokens
 };
 
 struct SampleParams {
   const float* logits = nullptr;                // [rows, vocab]
   const SampleRowParams* row_params = nullptr;  // [rows]
   const int32_t* history = nullptr;             // concatenated token histories
+  const int32_t* bias_tokens = nullptr;         // concatenated logit bias entries
+  const float* bias_values = nullptr;
   int rows = 0;
   int vocab = 0;
   void* scratch = nullptr;        // SampleScratchBytes; its counts region must start zeroed once

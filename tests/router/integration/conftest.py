@@ -66,26 +66,26 @@ class LogReader(threading.Thread):
 class Stack:
     """One shard + one router; `url` is the router's base URL."""
 
-    def __init__(self, router_args=(), shard_threads=1):
+    def __init__(self, router_args=(), shard_threads=1, model=MODEL):
         if not (SHARD_BIN and ROUTER_BIN):
             pytest.skip("TG_SHARD_BIN / TG_ROUTER_BIN not set")
         self.tmp = tempfile.TemporaryDirectory(prefix="tg-router-it-")
         self.procs = []
         try:
-            self._start(router_args, shard_threads)
+            self._start(router_args, shard_threads, model)
         except BaseException:
             self.close()
             raise
 
-    def _start(self, router_args, shard_threads):
+    def _start(self, router_args, shard_threads, model):
         prefix = os.path.join(self.tmp.name, "shard")
-        self.shard = self._spawn([SHARD_BIN, "--model-id", MODEL, "--uds-path", prefix,
+        self.shard = self._spawn([SHARD_BIN, "--model-id", model, "--uds-path", prefix,
                                   "--device", "cpu", "--dtype", "float32",
                                   "--threads", str(shard_threads)])
         self.shard_log.wait_for(r"ready", 120)
         self.router = self._spawn([ROUTER_BIN, "--hostname", "127.0.0.1", "--port", "0",
                                    "--master-shard-uds-path", prefix + "-0",
-                                   "--tokenizer-name", MODEL, "--model-id", "stories260K",
+                                   "--tokenizer-name", model, "--model-id", "stories260K",
                                    "--http-threads", "2", *router_args])
         match = self.router_log.wait_for(r"listening on http://[^:]+:(\d+)", 120)
         self.url = "http://127.0.0.1:%s" % match.group(1)

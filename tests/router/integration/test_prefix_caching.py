@@ -3,7 +3,7 @@ import concurrent.futures
 
 import requests
 
-ROUTER_ARGS = ("--prefix-caching",)
+ROUTER_ARGS = ()  # prefix caching is on by default
 
 
 def generate(stack, prompt, n):

@@ -1,0 +1,43 @@
+// The rotation of one element pair of a head (elementwise.h's Rotary contract), shared by the
+// Rotary kernel and the fused rotary + KV-cache write so both compute bit-identical values.
+// Internal to kernels/.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "kernels/elementwise.h"
+
+namespace tg::kernels::detail {
+
+// Parameter checks of Rotary: kInvalidArgument, or kOk (then an empty launch is a no-op when
+// num_tokens or the head count is 0).
+inline Status CheckRotary(const RotaryParams& p) {
+  if (p.num_tokens < 0 || p.head_dim <= 0 || p.rotary_dim <= 0 || p.rotary_dim > p.head_dim ||
+      p.rotary_dim % 2 != 0 || p.num_q_heads < 0 || p.num_kv_heads < 0 ||
+      p.q_stride < p.num_q_heads * p.head_dim || p.k_stride < p.num_kv_heads * p.head_dim ||
+      p.num_q_heads + p.num_kv_heads > 65535) {
+    return Status::kInvalidArgument;
+  }
+  if (p.num_tokens == 0 || p.num_q_heads + p.num_kv_heads == 0) return Status::kOk;
+  if (!p.positions || !p.inv_freq || (p.num_q_heads > 0 && !p.q) || (p.num_kv_heads > 0 && !p.k)) {
+    return Status::kInvalidArgument;
+  }
+  return Status::kOk;
+}
+
+// Rotates pair i (of rotary_dim / 2) of `head` in place; returns the element indices written
+// through *a and *b.
+__device__ __forceinline__ void RotatePair(const RotaryParams& p, float* head, float pos, int i,
+                                           int* a, int* b) {
+  const int half = p.rotary_dim / 2;
+  float s, c;
+  sincosf(pos * p.inv_freq[i], &s, &c);
+  *a = p.neox_style ? i : 2 * i;
+  *b = p.neox_style ? i + half : 2 * i + 1;
+  const float x = head[*a];
+  const float y = head[*b];
+  head[*a] = x * c - y * s;
+  head[*b] = y * c + x * s;
+}
+
+}  // namespace tg::kernels::detail

@@ -1,0 +1,424 @@
+// Decode benchmarks (decode_bench.h). The layer stack issues the Backend ops of
+// shard/models/llama.cc for a decode step (fused q/k/v projection at one row, separate ones
+// above; fused rotary + KV write and SiLU + down projection), with the Llama-3-8B shape in bfloat16
+// and a bfloat16 KV cache; weights hold a small constant, which does not change the timing.
+#include "tests/kernels/decode_bench.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/gemm.h"
+#include "shard/backend/cuda/cuda_backend.h"
+
+namespace tg::backend {
+namespace {
+
+constexpr int kHidden = 4096, kInter = 14336, kHeads = 32, kKvHeads = 8, kHeadDim = 128;
+constexpr int kVocab = 128256, kBlockSize = 16;
+constexpr int kQkvRows = (kHeads + 2 * kKvHeads) * kHeadDim;
+
+void Check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+// Milliseconds per call of fn() on `stream`, after warm-up.
+template <typename Fn>
+double TimeMs(cudaStream_t stream, int reps, Fn&& fn) {
+  for (int i = 0; i < 2; ++i) fn();
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  cudaEventRecord(start, stream);
+  for (int i = 0; i < reps; ++i) fn();
+  cudaEventRecord(stop, stream);
+  Check(cudaEventSynchronize(stop), "timing");
+  float ms = 0;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms / reps;
+}
+
+std::string Emit(std::vector<std::string>* lines, const char* format, ...)
+    __attribute__((format(printf, 2, 3)));
+std::string Emit(std::vector<std::string>* lines, const char* format, ...) {
+  char buf[1024];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buf, sizeof(buf), format, args);
+  va_end(args);
+  std::printf("%s\n", buf);
+  std::fflush(stdout);
+  lines->push_back(buf);
+  return buf;
+}
+
+struct Layer {
+  Tensor ln1, qkv, wo, ln2, gate_up, down, k_cache, v_cache;
+};
+
+struct DecodeModel {
+  Tensor embed, norm, lm_head, inv_freq;
+  std::vector<Layer> layers;
+  uint64_t weight_bytes = 0;  // read per decode step (the embedding reads one row per token)
+  int blocks_per_seq = 0;     // each sequence owns a fixed run of cache blocks
+};
+
+Tensor Weight(Backend& b, DecodeModel& m, std::vector<int64_t> shape, bool counted = true) {
+  Tensor t = b.Allocate(DType::kBF16, std::move(shape));
+  Check(cudaMemset(t.data(), 0x20, t.bytes()), "cudaMemset");
+  if (counted) m.weight_bytes += t.bytes();
+  return t;
+}
+
+DecodeModel BuildModel(Backend& b, int layers, int max_seqs, int max_context) {
+  DecodeModel m;
+  m.blocks_per_seq = (max_context + kBlockSize - 1) / kBlockSize;
+  const int64_t blocks = static_cast<int64_t>(max_seqs) * m.blocks_per_seq;
+  m.embed = Weight(b, m, {kVocab, kHidden}, false);
+  m.norm = Weight(b, m, {kHidden});
+  m.lm_head = Weight(b, m, {kVocab, kHidden});
+  std::vector<float> inv(kHeadDim / 2);
+  for (int i = 0; i < kHeadDim / 2; ++i) inv[i] = std::pow(500000.f, -2.f * i / kHeadDim);
+  m.inv_freq = b.Allocate(DType::kF32, {kHeadDim / 2});
+  b.CopyFromHost(inv.data(), m.inv_freq);
+  for (int l = 0; l < layers; ++l) {
+    Layer L;
+    L.ln1 = Weight(b, m, {kHidden});
+    L.qkv = Weight(b, m, {kQkvRows, kHidden});
+    L.wo = Weight(b, m, {kHidden, kHeads * kHeadDim});
+    L.ln2 = Weight(b, m, {kHidden});
+    L.gate_up = Weight(b, m, {2 * kInter, kHidden});
+    L.down = Weight(b, m, {kHidden, kInter});
+    L.k_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
+    L.v_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
+    Check(cudaMemset(L.k_cache.data(), 0, L.k_cache.bytes()), "kv");
+    Check(cudaMemset(L.v_cache.data(), 0, L.v_cache.bytes()), "kv");
+    m.layers.push_back(L);
+  }
+  Check(cudaDeviceSynchronize(), "init");
+  return m;
+}
+
+Tensor Ints(Backend& b, const std::vector<int32_t>& v, std::vector<int64_t> shape) {
+  Tensor t = b.Allocate(DType::kI32, std::move(shape));
+  b.CopyFromHost(v.data(), t);
+  return t;
+}
+
+// Where `seqs` sequences of `context` tokens (the last one new) sit in the cache; the block
+// table has `launch_len` worth of columns and the attention launch is sized for it (a graph).
+AttentionBatch DecodeBatch(Backend& b, int seqs, int context, int launch_len, int blocks_per_seq) {
+  const int columns = (launch_len + kBlockSize - 1) / kBlockSize;
+  std::vector<int32_t> table(static_cast<size_t>(seqs) * columns), qstart(seqs + 1), lens(seqs),
+      slots(seqs), positions(seqs);
+  for (int s = 0; s < seqs; ++s) {
+    for (int c = 0; c < columns; ++c) table[s * columns + c] = s * blocks_per_seq + c;
+    qstart[s + 1] = s + 1;
+    lens[s] = context;
+    positions[s] = context - 1;
+    slots[s] =
+        table[s * columns + positions[s] / kBlockSize] * kBlockSize + positions[s] % kBlockSize;
+  }
+  AttentionBatch batch;
+  batch.num_seqs = seqs;
+  batch.num_tokens = seqs;
+  batch.max_query_len = 1;
+  batch.max_seq_len = launch_len;
+  batch.block_size = kBlockSize;
+  batch.query_start = Ints(b, qstart, {seqs + 1});
+  batch.seq_lens = Ints(b, lens, {seqs});
+  batch.block_tables = Ints(b, table, {seqs, columns});
+  batch.slots = Ints(b, slots, {seqs});
+  batch.positions = Ints(b, positions, {seqs});
+  return batch;
+}
+
+// One decode step of `seqs` sequences: the logits of every row.
+Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launch_len) {
+  AttentionBatch batch = DecodeBatch(b, seqs, context, launch_len, m.blocks_per_seq);
+  const int64_t n = seqs;
+  Tensor ids = Ints(b, std::vector<int32_t>(seqs, 1), {n});
+  Tensor residual = b.Allocate(DType::kF32, {n, kHidden});
+  Tensor normed = b.Allocate(DType::kF32, {n, kHidden});
+  Tensor qkv = b.Allocate(DType::kF32, {n, kQkvRows});
+  const bool fused_qkv = n == 1;
+  Tensor q, k, v;
+  if (fused_qkv) {
+    Tensor flat = qkv.Reshape({kQkvRows});
+    q = flat.Rows(0, kHeads * kHeadDim).Reshape({1, kHeads, kHeadDim});
+    k = flat.Rows(kHeads * kHeadDim, kKvHeads * kHeadDim).Reshape({1, kKvHeads, kHeadDim});
+    v = flat.Rows((kHeads + kKvHeads) * kHeadDim, kKvHeads * kHeadDim)
+            .Reshape({1, kKvHeads, kHeadDim});
+  } else {
+    q = b.Allocate(DType::kF32, {n, kHeads, kHeadDim});
+    k = b.Allocate(DType::kF32, {n, kKvHeads, kHeadDim});
+    v = b.Allocate(DType::kF32, {n, kKvHeads, kHeadDim});
+  }
+  Tensor attn = b.Allocate(DType::kF32, {n, kHeads, kHeadDim});
+  Tensor branch = b.Allocate(DType::kF32, {n, kHidden});
+  Tensor gate_up = b.Allocate(DType::kF32, {n, 2 * kInter});
+  Tensor act = b.Allocate(DType::kF32, {n, kInter});
+  const float scale = 1.f / std::sqrt(float(kHeadDim));
+  b.Embedding(m.embed, ids, residual);
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    Layer& L = m.layers[i];
+    if (i == 0) {
+      b.RmsNorm(residual, nullptr, L.ln1, 1e-5f, normed);
+    } else {
+      b.RmsNorm(branch, &residual, L.ln1, 1e-5f, normed);
+    }
+    if (fused_qkv) {
+      b.Linear(normed, L.qkv, nullptr, qkv);
+    } else {
+      const int64_t offsets[4] = {0, kHeads * kHeadDim, (kHeads + kKvHeads) * kHeadDim, kQkvRows};
+      Tensor* outputs[3] = {&q, &k, &v};
+      for (int part = 0; part < 3; ++part) {
+        const int64_t count = offsets[part + 1] - offsets[part];
+        Tensor flat = outputs[part]->Reshape({n, count});
+        b.Linear(normed, L.qkv.Rows(offsets[part], count), nullptr, flat);
+      }
+    }
+    b.RotaryWriteKv(q, k, v, batch.positions, m.inv_freq, batch.slots, L.k_cache, L.v_cache);
+    b.DecodeAttention(q, L.k_cache, L.v_cache, batch, scale, attn);
+    b.Linear(attn.Reshape({n, kHeads * kHeadDim}), L.wo, nullptr, branch);
+    b.RmsNorm(branch, &residual, L.ln2, 1e-5f, normed);
+    b.Linear(normed, L.gate_up, nullptr, gate_up);
+    b.SiluAndMulLinear(gate_up, L.down, act, branch);
+  }
+  b.RmsNorm(branch, &residual, m.norm, 1e-5f, normed);
+  Tensor logits = b.Allocate(DType::kF32, {n, kVocab});
+  b.Linear(normed, m.lm_head, nullptr, logits);
+  return logits;
+}
+
+// Milliseconds per decode step of `seqs` sequences at `context` tokens, replayed from a CUDA
+// graph captured for contexts up to context + 64, greedy sampling included (as the engine).
+double GraphStepMs(Backend& b, DecodeModel& m, int seqs, int context, int steps) {
+  const int launch_len = context + 64;
+  std::vector<SampleRequest> requests(seqs);
+  DecodeLogits(b, m, seqs, context, launch_len);  // sizes the backend's scratch eagerly
+  b.Synchronize();
+  if (!b.BeginGraph(seqs, Backend::GraphMode::kCapture)) {
+    throw std::runtime_error("no graph for batch " + std::to_string(seqs));
+  }
+  DecodeLogits(b, m, seqs, context, launch_len);
+  b.EndGraph(true);
+  auto step = [&](int len) {
+    if (!b.BeginGraph(seqs, Backend::GraphMode::kReplay)) std::abort();
+    Tensor logits = DecodeLogits(b, m, seqs, len, launch_len);
+    b.EndGraph(true);
+    b.Sample(logits, requests);
+  };
+  for (int i = 0; i < 3; ++i) step(context);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) step(context + i);
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+         steps;
+}
+
+uint64_t KvBytes(int seqs, int context, int layers) {
+  return 2ull * seqs * context * layers * kKvHeads * kHeadDim * 2;  // K and V, bf16
+}
+
+void StepSweep(Backend& b, int layers, double copy_bw, std::vector<std::string>* lines) {
+  const int context = 512, max_batch = 64, steps = 20;
+  DecodeModel m = BuildModel(b, layers, max_batch, context + 64);
+  double bs1 = 0, bs8 = 0, previous = 0;
+  bool never_decreases = true;
+  for (int seqs : {1, 2, 4, 8, 16, 32, 64}) {
+    const double ms = GraphStepMs(b, m, seqs, context, steps);
+    const uint64_t bytes = m.weight_bytes + KvBytes(seqs, context, layers);
+    const double roofline_ms = bytes / copy_bw * 1e3;
+    Emit(lines,
+         "{\"name\": \"decode_step\", \"batch\": %d, \"context\": %d, \"step_ms\": %.3f, "
+         "\"bytes\": %llu, \"roofline_ms\": %.3f, \"vs_roofline\": %.3f}",
+         seqs, context, ms, static_cast<unsigned long long>(bytes), roofline_ms, roofline_ms / ms);
+    if (seqs == 1) {
+      bs1 = ms;
+      Emit(lines,
+           "{\"name\": \"decode_bs1_vs_roofline\", \"value\": %.3f, \"step_ms\": %.3f, "
+           "\"roofline_ms\": %.3f, \"context\": %d}",
+           roofline_ms / ms, ms, roofline_ms, context);
+    }
+    if (seqs == 8) bs8 = ms;
+    if (seqs == 64) {
+      Emit(lines,
+           "{\"name\": \"decode_bs64_vs_roofline\", \"value\": %.3f, \"step_ms\": %.3f, "
+           "\"roofline_ms\": %.3f, \"context\": %d}",
+           roofline_ms / ms, ms, roofline_ms, context);
+    }
+    never_decreases = never_decreases && ms >= previous * 0.99;  // 1% timing noise
+    previous = ms;
+  }
+  Emit(lines,
+       "{\"name\": \"decode_bs8_over_bs1\", \"value\": %.3f, \"bs1_ms\": %.3f, \"bs8_ms\": %.3f}",
+       bs8 / bs1, bs1, bs8);
+  Emit(lines, "{\"name\": \"decode_step_never_decreases\", \"value\": %s}",
+       never_decreases ? "true" : "false");
+}
+
+// The fastest of cuBLASLt's heuristic candidates (split-K ones included) for the bf16 GEMM
+// y[m, n] = x[m, k] w[n, k]^T with float32 output, in milliseconds; 0 when none runs.
+double BestCublasLtMs(cublasLtHandle_t handle, int m, int n, int k, const void* x, const void* w,
+                      void* y, void* workspace, cudaStream_t stream, int* candidates) {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
+  const size_t ws_bytes = kernels::kGemmWorkspaceBytes;
+  cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa));
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof(transb));
+  cublasLtMatrixLayoutCreate(&a, CUDA_R_16BF, k, n, k);
+  cublasLtMatrixLayoutCreate(&b, CUDA_R_16BF, k, m, k);
+  cublasLtMatrixLayoutCreate(&c, CUDA_R_32F, n, m, n);
+  cublasLtMatmulPreferenceCreate(&pref);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes,
+                                       sizeof(ws_bytes));
+  cublasLtMatmulHeuristicResult_t results[16] = {};
+  int found = 0;
+  cublasLtMatmulAlgoGetHeuristic(handle, op, a, b, c, c, pref, 16, results, &found);
+  double best = 0;
+  const float alpha = 1.f, beta = 0.f;
+  for (int i = 0; i < found; ++i) {
+    auto run = [&] {
+      return cublasLtMatmul(handle, op, &alpha, w, a, x, b, &beta, y, c, y, c, &results[i].algo,
+                            workspace, ws_bytes, stream);
+    };
+    if (run() != CUBLAS_STATUS_SUCCESS) continue;
+    const double ms = TimeMs(stream, 10, run);
+    if (best == 0 || ms < best) best = ms;
+  }
+  *candidates = found;
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(a);
+  cublasLtMatrixLayoutDestroy(b);
+  cublasLtMatrixLayoutDestroy(c);
+  cublasLtMatmulDescDestroy(op);
+  return best;
+}
+
+// Linear at decode row counts: our skinny kernel, cuBLASLt as the backend calls it (bf16 x,
+// the heuristic's first algorithm) and the best of its candidates, per weight shape, as weight
+// bytes per second.
+void LinearSweep(double copy_bw, std::vector<std::string>* lines) {
+  struct Shape {
+    const char* name;
+    int n, k;
+  };
+  const Shape shapes[] = {{"qkv", kQkvRows, kHidden},
+                          {"q", kHeads * kHeadDim, kHidden},
+                          {"kv", kKvHeads * kHeadDim, kHidden},
+                          {"gate_up", 2 * kInter, kHidden},
+                          {"down", kHidden, kInter},
+                          {"lm_head", kVocab, kHidden}};
+  auto ctx = kernels::GemmContext::Create();
+  const int max_m = 64;
+  void *x, *xb, *w, *y, *ws;
+  Check(cudaMalloc(&x, size_t(max_m) * kInter * 4), "x");
+  Check(cudaMalloc(&xb, size_t(max_m) * kInter * 2), "x bf16");
+  Check(cudaMalloc(&w, size_t(kVocab) * kHidden * 2), "w");
+  Check(cudaMalloc(&y, size_t(max_m) * kVocab * 4), "y");
+  Check(cudaMalloc(&ws, kernels::kGemmWorkspaceBytes), "workspace");
+  cudaMemset(x, 0, size_t(max_m) * kInter * 4);
+  cudaMemset(xb, 0, size_t(max_m) * kInter * 2);
+  cudaMemset(w, 0x20, size_t(kVocab) * kHidden * 2);
+  cudaStream_t stream = nullptr;
+  Check(cudaStreamCreate(&stream), "stream");
+  cublasLtHandle_t handle = nullptr;
+  if (cublasLtCreate(&handle) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasLtCreate");
+  for (const Shape& s : shapes) {
+    for (int m : {1, 2, 3, 4, 8, 12, 16, 32, 64}) {
+      kernels::SkinnyGemmParams sk;
+      sk.x = static_cast<const float*>(x);
+      sk.w = w;
+      sk.y = static_cast<float*>(y);
+      sk.m = m;
+      sk.n = s.n;
+      sk.k = s.k;
+      kernels::GemmParams g;
+      g.dtype = kernels::DType::kBFloat16;
+      g.out_dtype = kernels::DType::kFloat32;
+      g.x = xb;
+      g.w = w;
+      g.y = y;
+      g.m = m;
+      g.n = s.n;
+      g.k = s.k;
+      g.workspace = ws;
+      g.workspace_bytes = kernels::kGemmWorkspaceBytes;
+      const double ours_ms = TimeMs(
+          stream, 20, [&] { kernels::SkinnyGemm(sk, reinterpret_cast<kernels::Stream>(stream)); });
+      const double lt_ms =
+          TimeMs(stream, 20, [&] { ctx->Run(g, reinterpret_cast<kernels::Stream>(stream)); });
+      int candidates = 0;
+      const double best_ms = BestCublasLtMs(handle, m, s.n, s.k, xb, w, y, ws, stream, &candidates);
+      Check(cudaGetLastError(), "linear sweep");
+      const double bytes = 2.0 * s.n * s.k;
+      const double ours = bytes / (ours_ms * 1e-3), lt = bytes / (lt_ms * 1e-3);
+      const double best = best_ms > 0 ? bytes / (best_ms * 1e-3) : 0;
+      Emit(lines,
+           "{\"name\": \"linear\", \"shape\": \"%s\", \"n\": %d, \"k\": %d, \"m\": %d, "
+           "\"ours_GBps\": %.1f, \"cublaslt_GBps\": %.1f, \"cublaslt_best_GBps\": %.1f, "
+           "\"cublaslt_candidates\": %d, \"ours_vs_copy\": %.3f, \"cublaslt_best_vs_copy\": %.3f}",
+           s.name, s.n, s.k, m, ours / 1e9, lt / 1e9, best / 1e9, candidates, ours / copy_bw,
+           best / copy_bw);
+    }
+  }
+  cublasLtDestroy(handle);
+  cudaStreamDestroy(stream);
+  for (void* p : {x, xb, w, y, ws}) cudaFree(p);
+}
+
+// One layer's decode attention (DecodeAttention of the backend, partition merge included) at
+// batch 1 and 64 from 1k to 32k context: KV bytes read per second.
+void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines) {
+  const int max_context = 32768, max_seqs = 64;
+  const int blocks_per_seq = max_context / kBlockSize;
+  const int64_t blocks = static_cast<int64_t>(max_seqs) * blocks_per_seq;
+  Tensor k_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
+  Tensor v_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
+  Check(cudaMemset(k_cache.data(), 0, k_cache.bytes()), "kv");
+  Check(cudaMemset(v_cache.data(), 0, v_cache.bytes()), "kv");
+  const auto stream = static_cast<cudaStream_t>(b.NativeStream());
+  for (int seqs : {1, 64}) {
+    Tensor q = b.Allocate(DType::kF32, {seqs, kHeads, kHeadDim});
+    Tensor out = b.Allocate(DType::kF32, {seqs, kHeads, kHeadDim});
+    Check(cudaMemset(q.data(), 0, q.bytes()), "q");
+    for (int context = 1024; context <= max_context; context *= 2) {
+      AttentionBatch batch = DecodeBatch(b, seqs, context, context, blocks_per_seq);
+      const float scale = 1.f / std::sqrt(float(kHeadDim));
+      const double ms =
+          TimeMs(stream, 10, [&] { b.DecodeAttention(q, k_cache, v_cache, batch, scale, out); });
+      const double bytes = KvBytes(seqs, context, 1);
+      Emit(lines,
+           "{\"name\": \"decode_attention\", \"batch\": %d, \"context\": %d, \"us\": %.1f, "
+           "\"kv_GBps\": %.1f, \"vs_copy\": %.3f}",
+           seqs, context, ms * 1e3, bytes / (ms * 1e-3) / 1e9, bytes / (ms * 1e-3) / copy_bw);
+    }
+  }
+  b.Synchronize();
+}
+
+}  // namespace
+
+std::vector<std::string> RunDecodeBench(double copy_bandwidth, int layers) {
+  std::vector<std::string> lines;
+  auto backend = MakeCudaBackend(
+      {.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {1, 2, 4, 8, 16, 32, 64}});
+  StepSweep(*backend, layers, copy_bandwidth, &lines);
+  LinearSweep(copy_bandwidth, &lines);
+  AttentionSweep(*backend, copy_bandwidth, &lines);
+  return lines;
+}
+
+}  // namespace tg::backend

@@ -1,0 +1,16 @@
+// The decode figures of cuda_bench (issue 17), each against the copy bandwidth measured in the
+// same run: decode step time per batch size in CUDA graphs against the weights + KV roofline,
+// Linear at decode row counts (our skinny kernel and cuBLASLt, per shape), and decode attention
+// bandwidth from 1k to 32k context.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tg::backend {
+
+// Runs the sweeps and returns one JSON object per figure (also printed to stdout, one a line).
+// `copy_bandwidth` in bytes/s; `layers` of the Llama-3-8B shape.
+std::vector<std::string> RunDecodeBench(double copy_bandwidth, int layers);
+
+}  // namespace tg::backend
