@@ -39,6 +39,12 @@ std::vector<std::pair<uint32_t, float>> LogitBias(const json& v) {
   return out;
 }
 
+json ToolCallJson(const tools::ToolCall& call) {
+  return {{"id", call.id},
+          {"type", "function"},
+          {"function", {{"name", call.name}, {"arguments", call.arguments}}}};
+}
+
 // Fields common to both routes.
 void ParseCommon(const json& body, OpenAiRequest& out) {
   ValidatedRequest& r = out.request;
@@ -251,7 +257,10 @@ OpenAiRequest ParseChatRequest(const json& body) {
       out.request.grammar = format;
     }
   }
-  if (const json* v = Field(body, "tools")) out.tools = *v;
+  out.tools = tools::ParseToolRequest(body);
+  if (out.tools.active() && out.request.grammar.type != GrammarType::kNone) {
+    Invalid("`tools` cannot be combined with `response_format` or `guided_*`");
+  }
   out.request.top_n_tokens = out.top_logprobs;
   return out;
 }
@@ -296,12 +305,23 @@ json LogprobsJson(const OpenAiRequest& request, const std::vector<engine::TokenI
 }
 
 json ChoiceJson(const OpenAiRequest& request, uint32_t index,
-                const engine::GenerationResult& result, const std::string& prompt_text) {
+                const engine::GenerationResult& result, const std::string& prompt_text,
+                const tools::ParsedPiece* tool_output) {
   json choice = {{"index", index}, {"finish_reason", OpenAiFinishReason(result.finish_reason)}};
   const std::string text = OpenAiText(request, result);
   if (request.route == OpenAiRoute::kChat) {
     choice["logprobs"] = LogprobsJson(request, result.tokens, result.top_tokens);
     choice["message"] = {{"role", "assistant"}, {"content", text}};
+    if (tool_output && !tool_output->calls.empty()) {
+      json calls = json::array();
+      for (const tools::ToolCall& call : tool_output->calls) calls.push_back(ToolCallJson(call));
+      const bool blank = tool_output->content.find_first_not_of(" \n\t\r") == std::string::npos;
+      choice["message"]["content"] = blank ? json(nullptr) : json(tool_output->content);
+      choice["message"]["tool_calls"] = std::move(calls);
+      choice["finish_reason"] = "tool_calls";
+    } else if (tool_output) {
+      choice["message"]["content"] = tool_output->content;
+    }
     return choice;
   }
   if (!request.logprobs) {
@@ -330,11 +350,11 @@ json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, 
 
 json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uint32_t index,
                const std::string& text, json logprobs, const engine::GenerationResult* done,
-               json usage) {
+               json usage, bool made_tool_calls) {
+  json finish = nullptr;
+  if (done) finish = made_tool_calls ? "tool_calls" : OpenAiFinishReason(done->finish_reason);
   json choice = {
-      {"index", index},
-      {"logprobs", std::move(logprobs)},
-      {"finish_reason", done ? json(OpenAiFinishReason(done->finish_reason)) : json(nullptr)}};
+      {"index", index}, {"logprobs", std::move(logprobs)}, {"finish_reason", std::move(finish)}};
   if (request.route == OpenAiRoute::kChat) {
     choice["delta"] = {{"role", "assistant"}, {"content", text}};
   } else {
@@ -349,6 +369,24 @@ json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uin
       {"system_fingerprint", "text-gen-" TG_VERSION},
       {"choices", json::array({std::move(choice)})}};
   if (request.include_usage) chunk["usage"] = std::move(usage);
+  return chunk;
+}
+
+json ToolCallChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uint32_t index,
+                       uint32_t call_index, const tools::ToolCall& call) {
+  json delta_call = ToolCallJson(call);
+  delta_call["index"] = call_index;
+  json choice = {{"index", index},
+                 {"logprobs", nullptr},
+                 {"finish_reason", nullptr},
+                 {"delta", {{"role", "assistant"}, {"tool_calls", json::array({delta_call})}}}};
+  json chunk = {{"id", meta.id},
+                {"object", "chat.completion.chunk"},
+                {"created", meta.created},
+                {"model", meta.model},
+                {"system_fingerprint", "text-gen-" TG_VERSION},
+                {"choices", json::array({std::move(choice)})}};
+  if (request.include_usage) chunk["usage"] = nullptr;
   return chunk;
 }
 

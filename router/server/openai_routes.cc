@@ -8,6 +8,8 @@
 #include "router/engine/text_codec.h"
 #include "router/metrics/metrics.h"
 #include "router/server/routes.h"
+#include "router/tools/tool_prompt.h"
+#include "router/tools/tool_request.h"
 #ifdef TG_HAVE_CHAT
 #include "router/chat/chat_template.h"
 #endif
@@ -21,7 +23,11 @@ using nlohmann::json;
 class TemplateChatRenderer : public ChatRenderer {
  public:
   TemplateChatRenderer(const std::string& source, std::string bos, std::string eos)
-      : template_(source), bos_(std::move(bos)), eos_(std::move(eos)) {}
+      : template_(source),
+        bos_(std::move(bos)),
+        eos_(std::move(eos)),
+        has_tools_(source.find("tools") != std::string::npos),
+        tool_format_(tools::ToolCallFormatOf(source)) {}
   std::string Render(const json& messages, const json& tools) const override {
     chat::ChatRenderOptions options;
     options.add_generation_prompt = true;
@@ -30,11 +36,15 @@ class TemplateChatRenderer : public ChatRenderer {
     options.tools = tools;
     return template_.Render(messages, options);
   }
+  bool has_tool_format() const override { return has_tools_; }
+  tools::ToolCallFormat tool_format() const override { return tool_format_; }
 
  private:
   chat::ChatTemplate template_;
   std::string bos_;
   std::string eos_;
+  bool has_tools_;
+  tools::ToolCallFormat tool_format_;
 };
 #endif
 
@@ -56,6 +66,21 @@ struct Choice {
   size_t token_offset = 0;  // text_offset of the next streamed token
   uint32_t tokens = 0;      // tokens generated so far
   bool echoed = false;
+  std::unique_ptr<tools::ToolCallParser> tool_parser;  // streaming chat with tools
+  uint32_t tool_calls_sent = 0;
+};
+
+// How a chat answer is read for tool calls (Pending::tools).
+struct ToolReading {
+  bool active = false;
+  tools::ToolCallFormat format = tools::ToolCallFormat::kJson;
+  bool allow_no_tool = false;  // the no_tool pseudo-call is an answer (tool_request.h)
+
+  tools::ParsedPiece Resolve(tools::ParsedPiece piece) const {
+    if (allow_no_tool) tools::ResolveNoTool(piece);
+    for (tools::ToolCall& call : piece.calls) call.id = RandomId("call_");
+    return piece;
+  }
 };
 
 // One HTTP request fanned out into one engine request per choice (prompts x n).
@@ -66,6 +91,7 @@ struct Pending {
   std::shared_ptr<http::Responder> responder;
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<Choice> choices;
+  ToolReading tools;
   uint32_t remaining = 0;
   bool finished = false;
 
@@ -101,15 +127,40 @@ size_t HeldBack(const std::string& text, const std::vector<std::string>& stops) 
 }
 
 void WriteChunk(Pending& p, uint32_t index, const std::string& text, json logprobs,
-                const engine::GenerationResult* done) {
+                const engine::GenerationResult* done, bool made_tool_calls = false) {
   const Choice& c = p.choices[index];
   json usage = p.request.continuous_usage
                    ? api::UsageJson(c.prompt_tokens, done ? done->generated_tokens : c.tokens)
                    : json(nullptr);
   p.responder->Write("data: " +
                      Dump(api::ChunkJson(p.request, p.meta, index, text, std::move(logprobs), done,
-                                         std::move(usage))) +
+                                         std::move(usage), made_tool_calls)) +
                      "\n\n");
+}
+
+// Chat with tools: the visible text goes through the choice's tool-call parser; content comes
+// out as content deltas, each call (once complete) as one delta.tool_calls chunk.
+void StreamWithTools(Pending& p, uint32_t index, const std::string& text, json logprobs,
+                     const engine::GenerationResult* done) {
+  Choice& c = p.choices[index];
+  tools::ParsedPiece piece = c.tool_parser->Feed(text);
+  if (done) {
+    tools::ParsedPiece rest = c.tool_parser->Finish();
+    piece.content += rest.content;
+    for (tools::ToolCall& call : rest.calls) piece.calls.push_back(std::move(call));
+  }
+  piece = p.tools.Resolve(std::move(piece));
+  if (piece.calls.empty()) {
+    WriteChunk(p, index, piece.content, std::move(logprobs), done, c.tool_calls_sent > 0);
+    return;
+  }
+  WriteChunk(p, index, piece.content, std::move(logprobs), nullptr);
+  for (const tools::ToolCall& call : piece.calls) {
+    p.responder->Write(
+        "data: " +
+        Dump(api::ToolCallChunkJson(p.request, p.meta, index, c.tool_calls_sent++, call)) + "\n\n");
+  }
+  if (done) WriteChunk(p, index, "", nullptr, done, /*made_tool_calls=*/true);
 }
 
 void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
@@ -147,7 +198,11 @@ void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
                                                            {event.top_tokens}, c.token_offset)
                                        : json(nullptr);
     c.token_offset += event.token.text.size();
-    WriteChunk(p, index, text, std::move(logprobs), done);
+    if (c.tool_parser) {
+      StreamWithTools(p, index, text, std::move(logprobs), done);
+    } else {
+      WriteChunk(p, index, text, std::move(logprobs), done);
+    }
   }
   if (!done) return;
   c.result = *done;
@@ -166,11 +221,33 @@ void Complete(Pending& p, uint32_t index, const engine::GenerationResult& done) 
   p.finished = true;
   json choices = json::array();
   for (uint32_t i = 0; i < p.choices.size(); ++i) {
-    choices.push_back(
-        api::ChoiceJson(p.request, i, *p.choices[i].result, p.choices[i].prompt_text));
+    const engine::GenerationResult& result = *p.choices[i].result;
+    std::optional<tools::ParsedPiece> tool_output;
+    if (p.tools.active) {
+      tool_output = p.tools.Resolve(
+          tools::ParseToolCalls(p.tools.format, api::OpenAiText(p.request, result)));
+    }
+    choices.push_back(api::ChoiceJson(p.request, i, result, p.choices[i].prompt_text,
+                                      tool_output ? &*tool_output : nullptr));
   }
   p.responder->Send(
       JsonResponse(200, api::ResponseJson(p.request, p.meta, std::move(choices), p.Usage())));
+}
+
+// Tools that take part are read from the answer. A forced call, and any call on a template with
+// no tool format, is constrained by the grammar to the JSON call format (tool_request.h).
+ToolReading PlanTools(api::OpenAiRequest& parsed, bool native, tools::ToolCallFormat format) {
+  const tools::ToolRequest& t = parsed.tools;
+  ToolReading reading;
+  if (!t.active()) return reading;
+  reading.active = true;
+  reading.format = format;
+  if (t.forced() || !native) {
+    reading.format = tools::ToolCallFormat::kJson;
+    reading.allow_no_tool = !t.forced();
+    parsed.request.grammar = tools::CallGrammar(t, reading.allow_no_tool);
+  }
+  return reading;
 }
 
 }  // namespace
@@ -201,11 +278,16 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
   const bool seed_given = parsed.request.seed_given;
   parsed.request.seed_given = false;  // n > 1 with a seed is fine here: choices get seed + i
   std::vector<api::ValidatedRequest> prompts;
+  ToolReading tool_reading;
   if (chat) {
     if (!c.chat) throw Error(ErrorKind::kInvalidArgument, c.chat_error);
+    const bool native = c.chat->has_tool_format();
+    tool_reading = PlanTools(parsed, native, c.chat->tool_format());
+    const json messages = tools::PrepareMessages(parsed.messages, parsed.tools, native);
+    const json template_tools = native && parsed.tools.active() ? parsed.tools.tools : json();
     // The template wrote BOS itself.
-    prompts.push_back(c.validator.Finish(c.chat->Render(parsed.messages, parsed.tools),
-                                         parsed.request, parsed.max_tokens_given,
+    prompts.push_back(c.validator.Finish(c.chat->Render(messages, template_tools), parsed.request,
+                                         parsed.max_tokens_given,
                                          /*add_special_tokens=*/false));
   } else {
     for (api::CompletionPrompt& prompt : parsed.prompts) {
@@ -233,6 +315,7 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
                    .model = c.config.served_model_name};
   pending->responder = responder;
   pending->remaining = total;
+  pending->tools = tool_reading;
   pending->choices.resize(total);
   for (uint32_t i = 0; i < total; ++i) {
     Choice& choice = pending->choices[i];
@@ -240,6 +323,9 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
     choice.prompt_text = prompt.inputs;
     choice.prompt_tokens = prompt.input_ids.size();
     choice.first_prompt_choice = i % parsed.n == 0;
+    if (tool_reading.active && parsed.stream) {
+      choice.tool_parser = tools::MakeToolCallParser(tool_reading.format);
+    }
   }
   const bool stream = parsed.stream;
   if (stream) {
