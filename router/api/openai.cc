@@ -306,21 +306,26 @@ json LogprobsJson(const OpenAiRequest& request, const std::vector<engine::TokenI
 
 json ChoiceJson(const OpenAiRequest& request, uint32_t index,
                 const engine::GenerationResult& result, const std::string& prompt_text,
-                const tools::ParsedPiece* tool_output) {
+                const ChatAnswer* answer) {
   json choice = {{"index", index}, {"finish_reason", OpenAiFinishReason(result.finish_reason)}};
   const std::string text = OpenAiText(request, result);
   if (request.route == OpenAiRoute::kChat) {
     choice["logprobs"] = LogprobsJson(request, result.tokens, result.top_tokens);
     choice["message"] = {{"role", "assistant"}, {"content", text}};
-    if (tool_output && !tool_output->calls.empty()) {
+    if (!answer) return choice;
+    const tools::ParsedPiece& content = answer->content;
+    choice["message"]["content"] = content.content;
+    if (answer->reasoning) {
+      choice["message"]["reasoning_content"] =
+          answer->reasoning->empty() ? json(nullptr) : json(*answer->reasoning);
+    }
+    if (!content.calls.empty()) {
       json calls = json::array();
-      for (const tools::ToolCall& call : tool_output->calls) calls.push_back(ToolCallJson(call));
-      const bool blank = tool_output->content.find_first_not_of(" \n\t\r") == std::string::npos;
-      choice["message"]["content"] = blank ? json(nullptr) : json(tool_output->content);
+      for (const tools::ToolCall& call : content.calls) calls.push_back(ToolCallJson(call));
+      const bool blank = content.content.find_first_not_of(" \n\t\r") == std::string::npos;
+      choice["message"]["content"] = blank ? json(nullptr) : json(content.content);
       choice["message"]["tool_calls"] = std::move(calls);
       choice["finish_reason"] = "tool_calls";
-    } else if (tool_output) {
-      choice["message"]["content"] = tool_output->content;
     }
     return choice;
   }
@@ -350,13 +355,14 @@ json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, 
 
 json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uint32_t index,
                const std::string& text, json logprobs, const engine::GenerationResult* done,
-               json usage, bool made_tool_calls) {
+               json usage, bool made_tool_calls, std::string_view reasoning) {
   json finish = nullptr;
   if (done) finish = made_tool_calls ? "tool_calls" : OpenAiFinishReason(done->finish_reason);
   json choice = {
       {"index", index}, {"logprobs", std::move(logprobs)}, {"finish_reason", std::move(finish)}};
   if (request.route == OpenAiRoute::kChat) {
     choice["delta"] = {{"role", "assistant"}, {"content", text}};
+    if (!reasoning.empty()) choice["delta"]["reasoning_content"] = reasoning;
   } else {
     choice["text"] = text;
     if (done) choice["stop_reason"] = StopReasonJson(*done);

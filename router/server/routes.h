@@ -32,6 +32,8 @@ class ChatRenderer {
   virtual bool has_tool_format() const = 0;
   // How its model writes calls (meaningful when has_tool_format()).
   virtual tools::ToolCallFormat tool_format() const = 0;
+  // The template writes <think> blocks: their text is answered as reasoning_content.
+  virtual bool has_reasoning() const = 0;
 };
 // Null when the build has no chat-template library or there is no template.
 std::unique_ptr<ChatRenderer> MakeChatRenderer(const std::string& source,

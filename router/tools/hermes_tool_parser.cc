@@ -1,6 +1,7 @@
 // Hermes / Qwen: each call is a <tool_call>JSON</tool_call> block; text outside blocks is content.
 #include "router/tools/hermes_tool_parser.h"
 
+#include "router/api/partial_marker.h"
 #include "router/tools/tool_call_json.h"
 
 namespace tg::tools {
@@ -19,7 +20,7 @@ class HermesToolParser final : public ToolCallParser {
         const size_t open = held_.find(kOpen);
         if (open == std::string::npos) {
           // A partial "<tool_call" at the end waits for the next piece.
-          const size_t keep = MarkerPrefixAtEnd(held_, kOpen);
+          const size_t keep = api::PartialMarkerAtEnd(held_, kOpen);
           out.content += held_.substr(0, held_.size() - keep);
           held_.erase(0, held_.size() - keep);
           return out;

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "router/api/partial_marker.h"
 #include "router/tools/tool_call_json.h"
 
 namespace tg::tools {
@@ -39,7 +40,7 @@ class MarkerToolParser final : public ToolCallParser {
       marker_seen_ = true;
       return out;
     }
-    const size_t keep = MarkerPrefixAtEnd(held_, marker_);
+    const size_t keep = api::PartialMarkerAtEnd(held_, marker_);
     out.content = held_.substr(0, held_.size() - keep);
     held_.erase(0, held_.size() - keep);
     return out;

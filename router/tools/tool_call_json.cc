@@ -45,11 +45,4 @@ std::optional<std::vector<ToolCall>> ToolCallsFromJson(std::string_view text) {
   return calls;
 }
 
-size_t MarkerPrefixAtEnd(std::string_view text, std::string_view marker) {
-  for (size_t n = std::min(marker.size() - 1, text.size()); n > 0; --n) {
-    if (text.substr(text.size() - n) == marker.substr(0, n)) return n;
-  }
-  return 0;
-}
-
 }  // namespace tg::tools

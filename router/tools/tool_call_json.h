@@ -13,7 +13,4 @@ namespace tg::tools {
 // Null unless `text` (surrounding whitespace aside) is such an object or a non-empty list.
 std::optional<std::vector<ToolCall>> ToolCallsFromJson(std::string_view text);
 
-// Bytes at the end of `text` that begin `marker` (a marker split across stream pieces).
-size_t MarkerPrefixAtEnd(std::string_view text, std::string_view marker);
-
 }  // namespace tg::tools

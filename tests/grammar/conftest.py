@@ -22,7 +22,7 @@ ROUTER_BIN = os.environ.get("TG_ROUTER_BIN", "")
 
 
 class SmolStack:
-    def __init__(self, gguf):
+    def __init__(self, gguf, router_args=()):
         self.tmp = tempfile.TemporaryDirectory(prefix="tg-grammar-")
         self.procs = []
         prefix = os.path.join(self.tmp.name, "shard")
@@ -33,7 +33,7 @@ class SmolStack:
             self.router_log = self._spawn([ROUTER_BIN, "--hostname", "127.0.0.1", "--port", "0",
                                            "--master-shard-uds-path", prefix + "-0",
                                            "--tokenizer-name", gguf, "--model-id", "smollm2",
-                                           "--http-threads", "8"])
+                                           "--http-threads", "8", *router_args])
             match = self.router_log.wait_for(r"listening on http://[^:]+:(\d+)", 120)
             self.url = "http://127.0.0.1:%s" % match.group(1)
         except BaseException:
@@ -60,14 +60,35 @@ class SmolStack:
         self.tmp.cleanup()
 
 
-@pytest.fixture(scope="session")
-def smol():
+def smol_gguf():
     if not (SHARD_BIN and ROUTER_BIN):
         pytest.skip("TG_SHARD_BIN / TG_ROUTER_BIN not set")
     found = sorted(glob.glob(os.path.join(MODELS, "SmolLM2-135M-Instruct", "*.gguf")))
     if not found:
         pytest.skip("SmolLM2 GGUF not in models/ (scripts/fetch-default-model.sh)")
-    stack = SmolStack(found[0])
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def smol():
+    stack = SmolStack(smol_gguf())
+    try:
+        yield stack
+    finally:
+        stack.close()
+
+
+ASSETS = os.environ.get("TG_ASSETS_DIR",
+                        os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "assets"))
+
+
+@pytest.fixture(scope="session")
+def smol_qwen3_template():
+    """SmolLM2's weights behind Qwen3's chat template (<think> blocks; same <|im_start|> markers)."""
+    template = os.path.join(ASSETS, "chat-templates", "Qwen-Qwen3-0.6B.jinja")
+    if not os.path.exists(template):
+        pytest.skip("no " + template)
+    stack = SmolStack(smol_gguf(), ["--chat-template", template])
     try:
         yield stack
     finally:
