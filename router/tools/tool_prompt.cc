@@ -89,7 +89,9 @@ json PrepareMessages(const json& messages, const ToolRequest& tools, bool templa
         m["content"] = text;
       }
     }
-    if (!template_has_tools && !Field(m, "content")) m["content"] = "";
+    // Templates test or concatenate content (Qwen3's `'</think>' in message.content`); an
+    // assistant turn that only called tools has none.
+    if (!Field(m, "content")) m["content"] = "";
     out.push_back(std::move(m));
   }
   if (!template_has_tools && tools.active()) {

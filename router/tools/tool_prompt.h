@@ -2,9 +2,9 @@
 //
 // A template with a tool format (it reads `tools`) gets the tools and the history as they are,
 // except that tool-call arguments sent as JSON text become objects (templates print them with
-// `tojson`). A template without one (SmolLM2's) gets the tools in a system message, the tool
-// prompt below, and earlier calls written into the assistant's content as the JSON the prompt
-// asks for; `role: tool` results keep their role.
+// `tojson`) and missing content becomes "". A template without one (SmolLM2's) gets the tools
+// in a system message, the tool prompt below, and earlier calls written into the assistant's
+// content as the JSON the prompt asks for; `role: tool` results keep their role.
 //
 // The tool prompt (followed by one JSON line per function: name, description, parameters):
 //   You can call functions. Each line below describes one: its name, what it does and the JSON

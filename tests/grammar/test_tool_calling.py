@@ -132,3 +132,23 @@ def test_bad_tool_requests_are_422(client):
         ask(client, tool_choice="required", response_format={"type": "json_object"})
     with pytest.raises(openai.UnprocessableEntityError, match="tools"):
         ask(client, tools=[{"type": "function", "function": {"name": "bad name"}}])
+
+
+def test_template_with_a_tool_format_renders_tools_and_history(smol_qwen3_template):
+    """Qwen3's template has its own tool format: the tools and earlier calls go through it (the
+    prompt grows by the tool list), and a forced call is still valid by construction."""
+    qwen = openai.OpenAI(base_url=smol_qwen3_template.url + "/v1", api_key="unused")
+    plain = ask(qwen, tool_choice="none", max_tokens=1).usage.prompt_tokens
+    answer = ask(qwen, tool_choice="required")
+    assert answer.usage.prompt_tokens > plain + 50
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    call = choice.message.tool_calls[0]
+    check_call(call)
+    messages = QUESTION + [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"},
+    ]
+    again = ask(qwen, messages=messages, tool_choice="required")
+    assert again.usage.prompt_tokens > answer.usage.prompt_tokens
+    check_call(again.choices[0].message.tool_calls[0])

@@ -131,6 +131,7 @@ TEST(ToolPromptTest, TemplateWithToolsGetsArgumentsAsObjects) {
   const json m = PrepareMessages(History(), t, /*template_has_tools=*/true);
   ASSERT_EQ(m.size(), 3u);
   EXPECT_EQ(m[1]["tool_calls"][0]["function"]["arguments"], json({{"city", "Paris"}}));
+  EXPECT_EQ(m[1]["content"], "");  // templates concatenate or search it
   EXPECT_EQ(m[2], History()[2]);
 }
 
