@@ -1,11 +1,11 @@
 // Attention over the paged KV cache.
 //
 // Cache layout (per layer, K and V alike): [num_blocks, block_size, num_kv_heads, head_dim] in
-// `dtype` (the KV dtype: float32 or bfloat16; WriteKvCache also float16); queries, new K/V rows and
-// outputs are float32 activations. A sequence's token at position p lives in block
-// block_tables[seq][p / block_size], offset p % block_size. Supported head sizes are the
-// instantiations listed in attention.cu (8, 16, 32, 64, 96, 128, 256); anything else returns
-// kUnsupported.
+// `dtype` (the KV dtype: float32 or bfloat16; WriteKvCache also float16, and DecodeAttention on
+// FlashInfer's kernel); queries, new K/V rows and outputs are float32 activations. A sequence's
+// token at position p lives in block block_tables[seq][p / block_size], offset p % block_size.
+// Supported head sizes are the instantiations listed in attention_common.cuh (8, 16, 32, 64, 96,
+// 128, 256); anything else returns kUnsupported.
 #pragma once
 
 #include "kernels/common.h"
@@ -34,16 +34,27 @@ struct KvCacheWriteParams {
 };
 Status WriteKvCache(const KvCacheWriteParams& p, Stream stream);
 
+// The decode attention kernels: ours (kernels/decode_attention.cu) and FlashInfer's paged batch
+// decode (kernels/decode_flashinfer.cu; bf16/fp16 caches, head sizes 64 and 128, sm_90, when
+// built with FlashInfer). kAuto picks (DecodeKernelFor); tests and the benchmark force one.
+enum class DecodeKernel { kAuto, kOurs, kFlashInfer };
+const char* ToString(DecodeKernel kernel);
+
 // One query token per sequence against its whole cached context (GQA: q head h reads kv head
-// h / (num_q_heads / num_kv_heads)); kernels/decode_attention.cu. One block per (partition, kv
-// head, sequence) covers all query heads of the GQA group, reading each K and V row once with
-// 16-byte loads. A sequence is split into several partitions (FlashDecoding: the partial
-// results are merged by a second kernel) only when (sequences x kv heads) blocks would
-// underfill the GPU, or when the context exceeds what one block holds in shared memory.
-// The plan depends only on the launch shape (max_context_len, never context_lens), so one
+// h / (num_q_heads / num_kv_heads)).
+//
+// Ours: one block per (partition, kv head, sequence) covers all query heads of the GQA group,
+// reading each K and V row once with 16-byte loads. A sequence is split into several partitions
+// (FlashDecoding: the partial results are merged by a second kernel) only when (sequences x kv
+// heads) blocks would underfill the GPU, or when the context exceeds what one block holds in
+// shared memory. FlashInfer's: a small kernel writes its paged-KV description and split-KV
+// schedule from context_lens, then its decode kernel and (when split) its merge.
+//
+// Either plan depends only on the launch shape (max_context_len, never context_lens), so one
 // launch serves a CUDA graph while the actual context_lens change between replays; a split
-// for the grid's sake is sized for contexts up to kDecodePlanContextTokens, so that a graph
-// planned for a long maximum still spreads short contexts over the GPU.
+// for the grid's sake is sized for contexts up to kDecodePlanContextTokens (ours) or re-sized on
+// the device for the longest actual context (FlashInfer's), so that a graph planned for a long
+// maximum still spreads short contexts over the GPU.
 struct DecodeAttentionParams {
   DType dtype = DType::kBFloat16;
   const float* q = nullptr;  // seq s, head h at q + s * q_stride + h * head_dim
@@ -63,11 +74,19 @@ struct DecodeAttentionParams {
   int max_context_len = 0;
   float scale = 1.f;
   int num_sms = 0;          // multiprocessors to fill; 0: those of the current device
-  void* scratch = nullptr;  // DecodeAttentionScratchBytes(p) bytes (none when unsplit)
+  void* scratch = nullptr;  // DecodeAttentionScratchBytes(p) bytes
   size_t scratch_bytes = 0;
+  DecodeKernel kernel = DecodeKernel::kAuto;
 };
 
-// How DecodeAttention splits the context: partitions of partition_tokens (a multiple of 64).
+// The kernel DecodeAttention runs for p (never kAuto): p.kernel when forced, else FlashInfer's
+// where it serves p, ours otherwise. A forced kernel that does not serve p makes DecodeAttention
+// return kUnsupported.
+DecodeKernel DecodeKernelFor(const DecodeAttentionParams& p);
+// True when this build has FlashInfer's decode and it serves p on the current device.
+bool FlashInferDecodeServes(const DecodeAttentionParams& p);
+
+// How our kernel splits the context: partitions of partition_tokens (a multiple of 64).
 struct DecodeAttentionPlan {
   int partition_tokens = 0;
   int partitions = 0;
@@ -76,6 +95,7 @@ constexpr int kDecodeMinPartitionTokens = 64;
 constexpr int kDecodeMaxPartitionTokens = 2048;
 constexpr int kDecodePlanContextTokens = 4096;
 DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p);
+// Scratch for the kernel DecodeKernelFor(p) picks (0 for ours when unsplit).
 size_t DecodeAttentionScratchBytes(const DecodeAttentionParams& p);
 Status DecodeAttention(const DecodeAttentionParams& p, Stream stream);
 

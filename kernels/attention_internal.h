@@ -10,4 +10,14 @@ namespace tg::kernels::detail {
 // the caller.
 Status PrefillAttentionTensorCore(const PrefillAttentionParams& p, Stream stream);
 
+// Our decode kernel and FlashInfer's (decode_attention.cu, decode_flashinfer.cu) behind
+// DecodeAttention, which checks the parameters and picks one. FlashInferDecode returns
+// kUnsupported in builds without FlashInfer.
+bool ValidDecodeShape(const DecodeAttentionParams& p);  // sizes and heads, not pointers
+size_t OurDecodeScratchBytes(const DecodeAttentionParams& p);
+Status OurDecode(const DecodeAttentionParams& p, Stream stream);
+bool FlashInferDecodeCompiled();
+size_t FlashInferDecodeScratchBytes(const DecodeAttentionParams& p);
+Status FlashInferDecode(const DecodeAttentionParams& p, Stream stream);
+
 }  // namespace tg::kernels::detail

@@ -7,6 +7,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
+#include "kernels/attention_internal.h"
 
 namespace tg::kernels {
 namespace {
@@ -290,16 +291,10 @@ __global__ void DecodeCombineKernel(DecodeAttentionParams p, DecodeAttentionPlan
   }
 }
 
-bool ValidShape(const DecodeAttentionParams& p) {
-  return p.num_seqs >= 0 && p.num_q_heads > 0 && p.num_kv_heads > 0 &&
-         p.num_q_heads % p.num_kv_heads == 0 && p.head_dim > 0 && p.block_size > 0 &&
-         p.max_context_len > 0;
-}
-
 }  // namespace
 
 DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p) {
-  if (!ValidShape(p) || p.num_seqs == 0) return {};
+  if (!detail::ValidDecodeShape(p) || p.num_seqs == 0) return {};
   const int group = p.num_q_heads / p.num_kv_heads;
   // The scores of a partition live in shared memory.
   const int max_tokens =
@@ -322,25 +317,24 @@ DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p) {
   return plan;
 }
 
-size_t DecodeAttentionScratchBytes(const DecodeAttentionParams& p) {
+namespace detail {
+
+bool ValidDecodeShape(const DecodeAttentionParams& p) {
+  return p.num_seqs >= 0 && p.num_q_heads > 0 && p.num_kv_heads > 0 &&
+         p.num_q_heads % p.num_kv_heads == 0 && p.head_dim > 0 && p.block_size > 0 &&
+         p.max_context_len > 0;
+}
+
+size_t OurDecodeScratchBytes(const DecodeAttentionParams& p) {
   const DecodeAttentionPlan plan = PlanDecodeAttention(p);
   if (plan.partitions <= 1) return 0;
   const size_t rows = static_cast<size_t>(p.num_seqs) * p.num_q_heads * plan.partitions;
   return rows * (static_cast<size_t>(p.head_dim) + 2) * sizeof(float);
 }
 
-Status DecodeAttention(const DecodeAttentionParams& p, Stream stream) {
-  if (!ValidShape(p) ||
-      static_cast<int64_t>(p.max_blocks_per_seq) * p.block_size < p.max_context_len) {
-    return Status::kInvalidArgument;
-  }
-  if (p.num_seqs == 0) return Status::kOk;
-  if (!p.q || !p.k_cache || !p.v_cache || !p.block_tables || !p.context_lens || !p.out) {
-    return Status::kInvalidArgument;
-  }
-  if (p.num_kv_heads > 65535 || p.num_seqs > 65535) return Status::kInvalidArgument;
+Status OurDecode(const DecodeAttentionParams& p, Stream stream) {
   const DecodeAttentionPlan plan = PlanDecodeAttention(p);
-  const size_t scratch_bytes = DecodeAttentionScratchBytes(p);
+  const size_t scratch_bytes = OurDecodeScratchBytes(p);
   if (scratch_bytes > 0 && (!p.scratch || p.scratch_bytes < scratch_bytes)) {
     return Status::kInvalidArgument;
   }
@@ -373,4 +367,5 @@ Status DecodeAttention(const DecodeAttentionParams& p, Stream stream) {
   });
 }
 
+}  // namespace detail
 }  // namespace tg::kernels

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cstdint>
+#include <type_traits>
 
 #include "kernels/device_utils.cuh"
 #include "kernels/elementwise.h"
@@ -58,6 +60,24 @@ __global__ void SiluAndMulKernel(SiluAndMulParams p) {
     const float* row = p.input + t * 2 * p.inter;
     const float g = row[i];
     p.out[idx] = g / (1.f + expf(-g)) * row[p.inter + i];
+  }
+}
+
+// One thread per element (per four when every width allows float4 copies); the part of column c
+// is found by walking at most kMaxParts widths.
+template <int kVec>
+__global__ void SplitColumnsKernel(SplitColumnsParams p, int row_width) {
+  using Vec = std::conditional_t<kVec == 4, float4, float>;
+  const size_t per_row = row_width / kVec;
+  const size_t total = static_cast<size_t>(p.num_rows) * per_row;
+  for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const size_t row = idx / per_row;
+    int col = static_cast<int>(idx % per_row) * kVec, part = 0;
+    while (col >= p.widths[part]) col -= p.widths[part++];
+    const Vec value = *reinterpret_cast<const Vec*>(p.input + row * row_width +
+                                                    static_cast<size_t>(idx % per_row) * kVec);
+    *reinterpret_cast<Vec*>(p.outs[part] + row * p.widths[part] + col) = value;
   }
 }
 
@@ -130,6 +150,29 @@ Status SiluAndMul(const SiluAndMulParams& p, Stream stream) {
   if (p.num_tokens == 0) return Status::kOk;
   if (!p.input || !p.out) return Status::kInvalidArgument;
   SiluAndMulKernel<<<GridFor(static_cast<size_t>(p.num_tokens) * p.inter), 256, 0, stream>>>(p);
+  return detail::LaunchStatus();
+}
+
+Status SplitColumns(const SplitColumnsParams& p, Stream stream) {
+  if (p.num_parts < 1 || p.num_parts > SplitColumnsParams::kMaxParts || p.num_rows < 0 ||
+      !p.input) {
+    return Status::kInvalidArgument;
+  }
+  int row_width = 0;
+  bool vectorizable = reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
+  for (int part = 0; part < p.num_parts; ++part) {
+    if (p.widths[part] <= 0 || !p.outs[part]) return Status::kInvalidArgument;
+    row_width += p.widths[part];
+    vectorizable = vectorizable && p.widths[part] % 4 == 0 &&
+                   reinterpret_cast<uintptr_t>(p.outs[part]) % 16 == 0;
+  }
+  if (p.num_rows == 0) return Status::kOk;
+  const size_t total = static_cast<size_t>(p.num_rows) * row_width;
+  if (vectorizable) {
+    SplitColumnsKernel<4><<<GridFor(total / 4), 256, 0, stream>>>(p, row_width);
+  } else {
+    SplitColumnsKernel<1><<<GridFor(total), 256, 0, stream>>>(p, row_width);
+  }
   return detail::LaunchStatus();
 }
 

@@ -51,6 +51,18 @@ struct SiluAndMulParams {
 };
 Status SiluAndMul(const SiluAndMulParams& p, Stream stream);
 
+// Column ranges of the rows of `input` [num_rows, sum of widths] copied into contiguous
+// tensors: out[part] is [num_rows, widths[part]] (a fused q|k|v projection into q, k and v).
+struct SplitColumnsParams {
+  static constexpr int kMaxParts = 4;
+  const float* input = nullptr;
+  float* outs[kMaxParts] = {};
+  int widths[kMaxParts] = {};
+  int num_parts = 0;
+  int num_rows = 0;
+};
+Status SplitColumns(const SplitColumnsParams& p, Stream stream);
+
 // Rotary embeddings applied in place to q and k (angles positions[t] * inv_freq[i], computed in
 // float32). neox_style rotates halves (HF Llama's rotate_half); otherwise adjacent pairs.
 struct RotaryParams {

@@ -1,6 +1,5 @@
-// The rotation of one element pair of a head (elementwise.h's Rotary contract), shared by the
-// Rotary kernel and the fused rotary + KV-cache write so both compute bit-identical values.
-// Internal to kernels/.
+// The rotation of one element pair of a head (elementwise.h's Rotary contract) and its parameter
+// checks, for the Rotary kernel. Internal to kernels/.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -9,7 +9,8 @@
 #   5. device_lost: a kernel that faults on purpose (TG_TEST_DEVICE_FAULT_AT_DECODE) must make
 #      the shard exit with its device-lost code and the launcher stop the group;
 #   6. memcheck: compute-sanitizer over a served load with decode graphs on and a KV pool past
-#      2^31 bytes per layer (stories260K, 2^21 + 4096 blocks).
+#      2^31 bytes per layer (stories260K, 2^21 + 4096 blocks), then over FlashInfer's decode
+#      replayed from a CUDA graph (cuda_ops_test's CudaDecodeAttentionTest).
 # One device call:  scripts/gpu/bundle.sh && (device run, carry [".bundle"]):
 #   bash scripts/gpu/run-gpu-tests.sh       (TG_GPU_STEPS="smoke cuda_graph_test ..." for some)
 set -uo pipefail
@@ -185,7 +186,14 @@ memcheck() {
   [[ $code == 0 || $code == 15 ]] ||
     { echo "memcheck: launcher exit code $code"; tail -50 "$work/serve.log"; return 1; }
   [[ $(echo "$codes" | grep -cv " 200$") == 0 ]] || { echo "memcheck: failed requests"; return 1; }
-  grep -q "ERROR SUMMARY: 0 errors" "$work/serve.log"
+  grep -q "ERROR SUMMARY: 0 errors" "$work/serve.log" || return 1
+  # stories260K's head size (8) runs our decode kernel; FlashInfer's (head size 128) under the
+  # sanitizer: its launches captured in a CUDA graph and replayed with new context lengths.
+  [[ -x $bin/cuda_ops_test ]] || return 0
+  timeout 240 "$sanitizer" --tool memcheck --print-limit 20 --error-exitcode 9 "$bin/cuda_ops_test" \
+    --gtest_filter='CudaDecodeAttentionTest.FlashInferGraphReplaysNewLengths' 2>&1 |
+    tee "$work/memcheck-decode.log" | tail -20
+  (( PIPESTATUS[0] == 0 )) && grep -q "ERROR SUMMARY: 0 errors" "$work/memcheck-decode.log"
 }
 
 want() { [[ -z ${TG_GPU_STEPS:-} || " $TG_GPU_STEPS " == *" $1 "* ]]; }

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "shard/backend/sampling.h"
 #include "shard/backend/tensor.h"
 
@@ -59,6 +60,18 @@ struct AttentionBatch {
   // schedules prefill attention from them (once per forward) without reading device memory.
   std::vector<int32_t> host_query_start;
   std::vector<int32_t> host_seq_lens;
+
+  // Whether the host copies are given. Given copies that do not describe this batch (a part of a
+  // batch must carry its own slice of them) throw kInvalidArgument: a backend would otherwise
+  // quietly fall back to a slower kernel.
+  bool HasHostLengths() const {
+    if (host_query_start.empty() && host_seq_lens.empty()) return false;
+    TG_CHECK(static_cast<int>(host_query_start.size()) == num_seqs + 1 &&
+                 static_cast<int>(host_seq_lens.size()) == num_seqs &&
+                 host_query_start.back() - host_query_start.front() == num_tokens,
+             kInvalidArgument, "AttentionBatch host lengths do not match the batch");
+    return true;
+  }
 };
 
 class Backend {
@@ -153,6 +166,10 @@ class Backend {
   virtual void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
                        Tensor& v_cache) = 0;
 
+  // Copies consecutive column ranges of `input` [rows, sum of widths] into contiguous float32
+  // tensors, outs[i] being [rows, width_i] (at most 4): the fused q|k|v projection into q, k, v.
+  virtual void SplitColumns(const Tensor& input, std::span<Tensor* const> outs) = 0;
+
   // Causal attention of a variable-length batch of new tokens over the paged cache (their own
   // K/V already written by WriteKv). q float32 [num_tokens, hq, d]; out float32 [num_tokens,
   // hq, d]. Sequence s has q_len = query_start[s+1] - query_start[s] new tokens; its query j
@@ -172,14 +189,6 @@ class Backend {
 
   // ---- Fused ops: the same contract as the composition they replace, one launch where the
   // backend can (the defaults run the composition). ----
-
-  // Rotary(q, k, positions, inv_freq), then WriteKv(k, v, slots, k_cache, v_cache).
-  virtual void RotaryWriteKv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions,
-                             const Tensor& inv_freq, const Tensor& slots, Tensor& k_cache,
-                             Tensor& v_cache) {
-    Rotary(q, k, positions, inv_freq);
-    WriteKv(k, v, slots, k_cache, v_cache);
-  }
 
   // SiluAndMul(gate_up, act), then Linear(act, weight, nullptr, out): an MLP's down projection.
   // act (float32 [n, I]) is workspace; its contents afterwards are unspecified.

@@ -18,6 +18,10 @@ using backend::Tensor;
 
 namespace {
 
+// The largest batch whose q, k and v come from one fused projection (see Forward): the largest
+// decode graph batch.
+constexpr int64_t kFusedQkvMaxTokens = 256;
+
 // The no-op communicator of world size 1: stateless, so one instance serves every model.
 parallel::Communicator& SingleRank() {
   static const std::unique_ptr<parallel::Communicator> single =
@@ -324,6 +328,11 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
     std::vector<int32_t> chunk_starts(batch.query_start.begin() + decode_seqs,
                                       batch.query_start.end());
     for (int32_t& start : chunk_starts) start -= decode_seqs;
+    decode_part.host_query_start.resize(decode_seqs + 1);
+    decode_part.host_seq_lens.resize(decode_seqs);
+    chunk_part.host_query_start = chunk_starts;
+    chunk_part.host_seq_lens.erase(chunk_part.host_seq_lens.begin(),
+                                   chunk_part.host_seq_lens.begin() + decode_seqs);
     chunk_part.query_start = UploadInts(chunk_starts);
     chunk_part.seq_lens = attn.seq_lens.Rows(decode_seqs, num_seqs - decode_seqs);
     chunk_part.block_tables = attn.block_tables.Rows(decode_seqs, num_seqs - decode_seqs);
@@ -332,12 +341,16 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
   Tensor ids = UploadInts(batch.tokens);
   Tensor residual = backend_.Allocate(DType::kF32, {n, hidden});
   Tensor normed = backend_.Allocate(DType::kF32, {n, hidden});
-  // With one token, q, k and v are contiguous slices of one fused projection (one Linear
-  // instead of three); with more, each gets its own tensor so heads stay contiguous per token.
-  const bool fused_qkv = n == 1;
-  Tensor qkv = backend_.Allocate(DType::kF32, {n, q_dim_ + 2 * kv_dim_});
+  // Up to decode-sized batches q, k and v come from one fused projection: separate k and v
+  // GEMMs are too narrow to fill the GPU there (cuda_bench: 0.15 of copy bandwidth at 1-64 rows
+  // against 0.8 for the fused one). With one token they are contiguous slices of its output;
+  // with more, SplitColumns copies them out so heads stay contiguous per token. Larger batches
+  // are compute-bound, and three GEMMs cost less than the copy.
+  const bool fused_qkv = n <= kFusedQkvMaxTokens;
+  Tensor qkv;
+  if (fused_qkv) qkv = backend_.Allocate(DType::kF32, {n, q_dim_ + 2 * kv_dim_});
   Tensor q, k, v;
-  if (fused_qkv) {
+  if (n == 1) {
     Tensor flat = qkv.Reshape({q_dim_ + 2 * kv_dim_});
     q = flat.Rows(0, q_dim_).Reshape({1, hq, d});
     k = flat.Rows(q_dim_, kv_dim_).Reshape({1, hk, d});
@@ -367,6 +380,12 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
     Tensor* outputs[3] = {&q, &k, &v};
     if (fused_qkv) {
       backend_.Linear(normed, layer.qkv, layer.qkv_bias.defined() ? &layer.qkv_bias : nullptr, qkv);
+      if (n > 1) {
+        Tensor flat_q = q.Reshape({n, q_dim_}), flat_k = k.Reshape({n, kv_dim_}),
+               flat_v = v.Reshape({n, kv_dim_});
+        Tensor* parts[3] = {&flat_q, &flat_k, &flat_v};
+        backend_.SplitColumns(qkv, parts);
+      }
     }
     for (int part = 0; part < 3 && !fused_qkv; ++part) {
       const int64_t count = offsets[part + 1] - offsets[part];
@@ -380,8 +399,8 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
       backend_.RmsNorm(q_heads, nullptr, layer.q_norm, eps, q_heads);
       backend_.RmsNorm(k_heads, nullptr, layer.k_norm, eps, k_heads);
     }
-    backend_.RotaryWriteKv(q, k, v, attn.positions, inv_freq_, attn.slots, k_cache_[i],
-                           v_cache_[i]);
+    backend_.Rotary(q, k, attn.positions, inv_freq_);
+    backend_.WriteKv(k, v, attn.slots, k_cache_[i], v_cache_[i]);
     Tensor out = attn_out.Reshape({n, hq, d});
     if (decode) {
       backend_.DecodeAttention(q, k_cache_[i], v_cache_[i], attn, scale, out);

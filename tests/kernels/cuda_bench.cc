@@ -6,8 +6,9 @@
 //   linear_4096_vs_gemm = the prefill's Linear ops alone (M = 4096 rows) / GEMM rate
 // and prefill attention alone (ours vs FlashInfer's Hopper kernel, tests/kernels/
 // prefill_attention_bench.h) in TFLOP/s, one JSON line per case on stdout before the summary.
-// After the summary, the decode sweeps of decode_bench.h (batch 1..64 step times against the weights + KV
-// roofline, Linear per shape at decode row counts, decode attention 1k..32k), one JSON line each.
+// After the summary, the decode sweeps of decode_bench.h (batch 1..64 step times against the
+// weights + KV roofline, Linear per shape at decode row counts, decode attention 1k..32k: ours and
+// FlashInfer's), one JSON line each.
 // The layer stack calls the same Backend ops as the model code (separate q/k/v projections,
 // fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul, lm_head, greedy
 // sampling); weights are filled with a tiny constant, which does not change the timing.

@@ -169,6 +169,33 @@ TEST_F(CudaOpsTest, RotaryInPlace) {
   }
 }
 
+// Float4 copies (widths of whole 16-byte groups: q|k|v) and the scalar path (odd widths).
+TEST_F(CudaOpsTest, SplitColumnsAgainstCpu) {
+  for (const std::vector<int64_t>& widths :
+       std::vector<std::vector<int64_t>>{{512, 128, 128}, {7, 5, 3, 1}}) {
+    const int64_t rows = 37;
+    int64_t width = 0;
+    for (int64_t w : widths) width += w;
+    const auto x = RandomVector(static_cast<size_t>(rows * width), 12, 1.f);
+    std::vector<Tensor> cpu_outs, gpu_outs;
+    for (int64_t w : widths) {
+      cpu_outs.push_back(cpu_->Allocate(DType::kF32, {rows, w}));
+      gpu_outs.push_back(gpu_->Allocate(DType::kF32, {rows, w}));
+    }
+    std::vector<Tensor*> cpu_parts, gpu_parts;
+    for (size_t i = 0; i < widths.size(); ++i) {
+      cpu_parts.push_back(&cpu_outs[i]);
+      gpu_parts.push_back(&gpu_outs[i]);
+    }
+    cpu_->SplitColumns(Upload(*cpu_, DType::kF32, {rows, width}, x), cpu_parts);
+    gpu_->SplitColumns(Upload(*gpu_, DType::kF32, {rows, width}, x), gpu_parts);
+    for (size_t i = 0; i < widths.size(); ++i) {
+      ExpectClose(Download(*gpu_, gpu_outs[i]), Download(*cpu_, cpu_outs[i]), 0.f, 0.f,
+                  "SplitColumns part " + std::to_string(i));
+    }
+  }
+}
+
 TEST_F(CudaOpsTest, SiluAndMul) {
   for (int n : {1, 7}) {
     const int inter = 173;

@@ -1,6 +1,6 @@
 // Decode benchmarks (decode_bench.h). The layer stack issues the Backend ops of
-// shard/models/llama.cc for a decode step (fused q/k/v projection at one row, separate ones
-// above; fused rotary + KV write and SiLU + down projection), with the Llama-3-8B shape in bfloat16
+// shard/models/llama.cc for a decode step (one fused q/k/v projection, split by SplitColumns
+// above one row; SiLU fused into the down projection), with the Llama-3-8B shape in bfloat16
 // and a bfloat16 KV cache; weights hold a small constant, which does not change the timing.
 #include "tests/kernels/decode_bench.h"
 
@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/attention.h"
 #include "kernels/gemm.h"
 #include "shard/backend/cuda/cuda_backend.h"
 
@@ -150,9 +151,8 @@ Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launc
   Tensor residual = b.Allocate(DType::kF32, {n, kHidden});
   Tensor normed = b.Allocate(DType::kF32, {n, kHidden});
   Tensor qkv = b.Allocate(DType::kF32, {n, kQkvRows});
-  const bool fused_qkv = n == 1;
   Tensor q, k, v;
-  if (fused_qkv) {
+  if (n == 1) {
     Tensor flat = qkv.Reshape({kQkvRows});
     q = flat.Rows(0, kHeads * kHeadDim).Reshape({1, kHeads, kHeadDim});
     k = flat.Rows(kHeads * kHeadDim, kKvHeads * kHeadDim).Reshape({1, kKvHeads, kHeadDim});
@@ -176,18 +176,16 @@ Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launc
     } else {
       b.RmsNorm(branch, &residual, L.ln1, 1e-5f, normed);
     }
-    if (fused_qkv) {
-      b.Linear(normed, L.qkv, nullptr, qkv);
-    } else {
-      const int64_t offsets[4] = {0, kHeads * kHeadDim, (kHeads + kKvHeads) * kHeadDim, kQkvRows};
-      Tensor* outputs[3] = {&q, &k, &v};
-      for (int part = 0; part < 3; ++part) {
-        const int64_t count = offsets[part + 1] - offsets[part];
-        Tensor flat = outputs[part]->Reshape({n, count});
-        b.Linear(normed, L.qkv.Rows(offsets[part], count), nullptr, flat);
-      }
+    b.Linear(normed, L.qkv, nullptr, qkv);
+    if (n > 1) {
+      Tensor flat_q = q.Reshape({n, kHeads * kHeadDim}),
+             flat_k = k.Reshape({n, kKvHeads * kHeadDim}),
+             flat_v = v.Reshape({n, kKvHeads * kHeadDim});
+      Tensor* parts[3] = {&flat_q, &flat_k, &flat_v};
+      b.SplitColumns(qkv, parts);
     }
-    b.RotaryWriteKv(q, k, v, batch.positions, m.inv_freq, batch.slots, L.k_cache, L.v_cache);
+    b.Rotary(q, k, batch.positions, m.inv_freq);
+    b.WriteKv(k, v, batch.slots, L.k_cache, L.v_cache);
     b.DecodeAttention(q, L.k_cache, L.v_cache, batch, scale, attn);
     b.Linear(attn.Reshape({n, kHeads * kHeadDim}), L.wo, nullptr, branch);
     b.RmsNorm(branch, &residual, L.ln2, 1e-5f, normed);
@@ -379,12 +377,40 @@ void LinearSweep(double copy_bw, std::vector<std::string>* lines) {
   for (void* p : {x, xb, w, y, ws}) cudaFree(p);
 }
 
-// One layer's decode attention (DecodeAttention of the backend, partition merge included) at
-// batch 1 and 64 from 1k to 32k context: KV bytes read per second.
+// Seconds per launch of `p`'s kernel over `tables` (one launch per table, each reading its own
+// part of the cache as the layers of a step do, so that the KV comes from HBM rather than L2),
+// the launches captured in a CUDA graph and replayed, as decode steps are.
+double DecodeAttentionSeconds(kernels::DecodeAttentionParams p, const std::vector<Tensor>& tables,
+                              cudaStream_t stream) {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  Check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+  kernels::Status status = kernels::Status::kOk;
+  for (const Tensor& table : tables) {
+    p.block_tables = table.data_as<int32_t>();
+    if (status == kernels::Status::kOk) status = kernels::DecodeAttention(p, stream);
+  }
+  Check(cudaStreamEndCapture(stream, &graph), "capture");
+  if (status != kernels::Status::kOk) {
+    cudaGraphDestroy(graph);
+    throw std::runtime_error(std::string("DecodeAttention: ") + kernels::ToString(status));
+  }
+  Check(cudaGraphInstantiate(&exec, graph, 0), "graph instantiate");
+  const int replays = 5;
+  const double ms =
+      TimeMs(stream, replays, [&] { Check(cudaGraphLaunch(exec, stream), "replay"); });
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return ms * 1e-3 / tables.size();
+}
+
+// One layer's decode attention (partition merge included) at batch 1 and 64 from 1k to 32k
+// context: KV bytes read per second by our kernel and by FlashInfer's on the same launches, and
+// which of them DecodeAttention picks (kernels::DecodeKernelFor).
 void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines) {
-  const int max_context = 32768, max_seqs = 64;
+  const int max_context = 32768, slots = 64, launches = 32;
   const int blocks_per_seq = max_context / kBlockSize;
-  const int64_t blocks = static_cast<int64_t>(max_seqs) * blocks_per_seq;
+  const int64_t blocks = static_cast<int64_t>(slots) * blocks_per_seq;
   Tensor k_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
   Tensor v_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
   Check(cudaMemset(k_cache.data(), 0, k_cache.bytes()), "kv");
@@ -395,15 +421,64 @@ void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines)
     Tensor out = b.Allocate(DType::kF32, {seqs, kHeads, kHeadDim});
     Check(cudaMemset(q.data(), 0, q.bytes()), "q");
     for (int context = 1024; context <= max_context; context *= 2) {
-      AttentionBatch batch = DecodeBatch(b, seqs, context, context, blocks_per_seq);
-      const float scale = 1.f / std::sqrt(float(kHeadDim));
-      const double ms =
-          TimeMs(stream, 10, [&] { b.DecodeAttention(q, k_cache, v_cache, batch, scale, out); });
+      // Launch r, sequence s reads region g = r * seqs + s: slot g % slots, and within the
+      // slot's max_context tokens the (g / slots)-th stretch of `context` tokens.
+      const int columns = context / kBlockSize;
+      const int stretches = blocks_per_seq / columns;
+      std::vector<Tensor> tables;
+      for (int r = 0; r < launches; ++r) {
+        std::vector<int32_t> table(static_cast<size_t>(seqs) * columns);
+        for (int s = 0; s < seqs; ++s) {
+          const int g = r * seqs + s;
+          const int first = (g % slots) * blocks_per_seq + (g / slots) % stretches * columns;
+          for (int c = 0; c < columns; ++c) table[static_cast<size_t>(s) * columns + c] = first + c;
+        }
+        tables.push_back(Ints(b, table, {seqs, columns}));
+      }
+      Tensor lens = Ints(b, std::vector<int32_t>(seqs, context), {seqs});
+      kernels::DecodeAttentionParams p;
+      p.dtype = b.KvDType() == DType::kF16 ? kernels::DType::kFloat16 : kernels::DType::kBFloat16;
+      p.q = q.data_as<float>();
+      p.q_stride = p.out_stride = kHeads * kHeadDim;
+      p.k_cache = k_cache.data();
+      p.v_cache = v_cache.data();
+      p.max_blocks_per_seq = columns;
+      p.context_lens = lens.data_as<int32_t>();
+      p.out = out.data_as<float>();
+      p.num_seqs = seqs;
+      p.num_q_heads = kHeads;
+      p.num_kv_heads = kKvHeads;
+      p.head_dim = kHeadDim;
+      p.block_size = kBlockSize;
+      p.max_context_len = context;
+      p.scale = 1.f / std::sqrt(float(kHeadDim));
+      const kernels::DecodeKernel picked = kernels::DecodeKernelFor(p);
       const double bytes = KvBytes(seqs, context, 1);
-      Emit(lines,
-           "{\"name\": \"decode_attention\", \"batch\": %d, \"context\": %d, \"us\": %.1f, "
-           "\"kv_GBps\": %.1f, \"vs_copy\": %.3f}",
-           seqs, context, ms * 1e3, bytes / (ms * 1e-3) / 1e9, bytes / (ms * 1e-3) / copy_bw);
+      int sms = 0;
+      Check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "sms");
+      for (kernels::DecodeKernel kernel :
+           {kernels::DecodeKernel::kOurs, kernels::DecodeKernel::kFlashInfer}) {
+        p.kernel = kernel;
+        p.num_sms = 0;
+        if (kernel == kernels::DecodeKernel::kFlashInfer && !kernels::FlashInferDecodeServes(p)) {
+          continue;  // not built in, or not an sm_90 GPU
+        }
+        // The kernels' split heuristics aim at filling num_sms multiprocessors; planning for half
+        // and twice the real count (sm_fill 0.5, 2) shows whether their targets are right.
+        for (double fill : {1.0, 0.5, 2.0}) {
+          p.num_sms = static_cast<int>(sms * fill);
+          p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
+          Tensor scratch = b.Allocate(DType::kI32, {static_cast<int64_t>(p.scratch_bytes / 4 + 1)});
+          p.scratch = scratch.data();
+          const double sec = DecodeAttentionSeconds(p, tables, stream);
+          Emit(lines,
+               "{\"name\": \"decode_attention\", \"kernel\": \"%s\", \"sm_fill\": %.1f, "
+               "\"picked\": %s, \"batch\": %d, \"context\": %d, \"us\": %.1f, \"kv_GBps\": "
+               "%.1f, \"vs_copy\": %.3f}",
+               kernels::ToString(kernel), fill, kernel == picked && fill == 1.0 ? "true" : "false",
+               seqs, context, sec * 1e6, bytes / sec / 1e9, bytes / sec / copy_bw);
+        }
+      }
     }
   }
   b.Synchronize();

@@ -1,7 +1,8 @@
 // The decode figures of cuda_bench (issue 17), each against the copy bandwidth measured in the
 // same run: decode step time per batch size in CUDA graphs against the weights + KV roofline,
 // Linear at decode row counts (our skinny kernel and cuBLASLt, per shape), and decode attention
-// bandwidth from 1k to 32k context.
+// bandwidth from 1k to 32k context (our kernel and FlashInfer's, per shape, and which one
+// DecodeAttention picks).
 #pragma once
 
 #include <string>

@@ -252,6 +252,22 @@ TEST_F(CpuBackendTest, PagedAttentionMatchesDenseCausalAttention) {
   }
 }
 
+TEST_F(CpuBackendTest, SplitColumnsCopiesEachRangeOfEveryRow) {
+  const std::vector<float> input = Random(3 * 9);
+  Tensor a = device_->Allocate(DType::kF32, {3, 4}), b = device_->Allocate(DType::kF32, {3, 2}),
+         c = device_->Allocate(DType::kF32, {3, 3});
+  Tensor* parts[3] = {&a, &b, &c};
+  device_->SplitColumns(F32(input, {3, 9}), parts);
+  const std::vector<float> got_a = Host(a), got_b = Host(b), got_c = Host(c);
+  for (int r = 0; r < 3; ++r) {
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(got_a[r * 4 + i], input[r * 9 + i]);
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(got_b[r * 2 + i], input[r * 9 + 4 + i]);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(got_c[r * 3 + i], input[r * 9 + 6 + i]);
+  }
+  Tensor* short_parts[2] = {&a, &b};  // 6 of the 9 columns
+  EXPECT_THROW(device_->SplitColumns(F32(input, {3, 9}), short_parts), Error);
+}
+
 TEST_F(CpuBackendTest, SiluAndMulAndEmbedding) {
   const std::vector<float> gate_up = Random(2 * 2 * 7, 4.0f);
   Tensor out = device_->Allocate(DType::kF32, {2, 7});

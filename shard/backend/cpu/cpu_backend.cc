@@ -339,6 +339,11 @@ void CpuBackend::PrefillAttention(const Tensor& q, const Tensor& k_cache, const 
   const int32_t* tables = batch.block_tables.data_as<int32_t>();
   const int64_t max_blocks = batch.block_tables.dim(1);
   const int64_t num_blocks = k_cache.dim(0);
+  if (batch.HasHostLengths()) {
+    Expect(std::equal(batch.host_query_start.begin(), batch.host_query_start.end(), start) &&
+               std::equal(batch.host_seq_lens.begin(), batch.host_seq_lens.end(), seq_lens),
+           "attention host lengths differ from query_start / seq_lens");
+  }
   for (int s = 0; s < batch.num_seqs; ++s) {
     const int64_t needed = (seq_lens[s] + batch.block_size - 1) / batch.block_size;
     Expect(needed <= max_blocks, "sequence longer than its block table");
@@ -371,6 +376,29 @@ void CpuBackend::DecodeAttention(const Tensor& q, const Tensor& k_cache, const T
                                  const AttentionBatch& batch, float scale, Tensor& out) {
   Expect(batch.num_tokens == batch.num_seqs, "decode attention takes one token per sequence");
   PrefillAttention(q, k_cache, v_cache, batch, scale, out);
+}
+
+void CpuBackend::SplitColumns(const Tensor& input, std::span<Tensor* const> outs) {
+  ExpectF32(input, "input");
+  const int64_t rows = LeadingRows(input), width = LastDim(input);
+  int64_t covered = 0;
+  for (Tensor* out : outs) {
+    ExpectF32(*out, "out");
+    Expect(LeadingRows(*out) == rows, "SplitColumns rows");
+    covered += LastDim(*out);
+  }
+  Expect(!outs.empty() && outs.size() <= 4 && covered == width, "SplitColumns widths");
+  const float* in = input.data_as<float>();
+  pool_.ParallelFor(rows, GrainFor(width), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      int64_t offset = 0;
+      for (Tensor* out : outs) {
+        const int64_t w = LastDim(*out);
+        std::memcpy(out->data_as<float>() + r * w, in + r * width + offset, w * sizeof(float));
+        offset += w;
+      }
+    }
+  });
 }
 
 void CpuBackend::SiluAndMul(const Tensor& gate_up, Tensor& out) {

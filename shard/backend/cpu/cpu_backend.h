@@ -41,6 +41,7 @@ class CpuBackend final : public Backend {
                         const AttentionBatch& batch, float scale, Tensor& out) override;
   void DecodeAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                        const AttentionBatch& batch, float scale, Tensor& out) override;
+  void SplitColumns(const Tensor& input, std::span<Tensor* const> outs) override;
   void SiluAndMul(const Tensor& gate_up, Tensor& out) override;
   std::vector<SampleResult> Sample(const Tensor& logits,
                                    std::span<const SampleRequest> requests) override;

@@ -318,10 +318,8 @@ class CudaBackend final : public Backend {
     p.block_size = AsInt(k_cache.dim(1));
     p.scale = scale;
     // FlashInfer's Hopper kernel when it serves the shape; it schedules from the host lengths.
-    const bool host_lengths =
-        static_cast<int>(batch.host_query_start.size()) == batch.num_seqs + 1 &&
-        static_cast<int>(batch.host_seq_lens.size()) == batch.num_seqs;
-    if (hopper_prefill_ && host_lengths && kernels::HopperPrefill::Supports(p.dtype, p.head_dim)) {
+    if (hopper_prefill_ && batch.HasHostLengths() &&
+        kernels::HopperPrefill::Supports(p.dtype, p.head_dim)) {
       p.hopper = hopper_prefill_.get();
       p.host_query_starts = batch.host_query_start.data();
       p.host_seq_lens = batch.host_seq_lens.data();
@@ -357,6 +355,31 @@ class CudaBackend final : public Backend {
     p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
     p.scratch = Scratch(p.scratch_bytes, /*slot=*/2);
     CheckKernel(kernels::DecodeAttention(p, stream()), "DecodeAttention");
+  }
+
+  void SplitColumns(const Tensor& input, std::span<Tensor* const> outs) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
+    ExpectDType(input, DType::kF32, "input");
+    Expect(
+        !outs.empty() && outs.size() <= kernels::SplitColumnsParams::kMaxParts && input.rank() >= 1,
+        "SplitColumns parts");
+    const int64_t width = input.dim(-1), rows = input.numel() / width;
+    kernels::SplitColumnsParams p;
+    p.input = input.data_as<float>();
+    p.num_parts = static_cast<int>(outs.size());
+    p.num_rows = AsInt(rows);
+    int64_t covered = 0;
+    for (int part = 0; part < p.num_parts; ++part) {
+      Tensor& out = *outs[part];
+      ExpectDType(out, DType::kF32, "out");
+      const int64_t w = out.dim(-1);
+      Expect(out.numel() == rows * w, "SplitColumns rows");
+      p.outs[part] = out.data_as<float>();
+      p.widths[part] = AsInt(w);
+      covered += w;
+    }
+    Expect(covered == width, "SplitColumns widths");
+    CheckKernel(kernels::SplitColumns(p, stream()), "SplitColumns");
   }
 
   void SiluAndMul(const Tensor& gate_up, Tensor& out) override {
