@@ -1,6 +1,8 @@
 #include "router/tools/tool_request.h"
 
 #include <cctype>
+#include <optional>
+#include <string_view>
 
 #include "common/error.h"
 #include "router/api/grammar_params.h"
@@ -55,6 +57,26 @@ std::string CallSchema(const std::string& name, const json& parameters) {
 json ParametersOf(const json& tool) {
   const json* p = Field(tool["function"], "parameters");
   return p ? *p : json{{"type", "object"}};
+}
+
+// A no_tool answer cut short (max_tokens) is not JSON yet; the text of its content so far is
+// still the answer. Null unless `text` is such an answer.
+std::optional<std::string> CutNoToolContent(const std::string& text) {
+  const size_t start = text.find_first_not_of(" \n\t\r");
+  const std::string head = R"({"name": ")" + std::string(kNoToolName) + '"';
+  if (start == std::string::npos || text.compare(start, head.size(), head) != 0)
+    return std::nullopt;
+  constexpr std::string_view kContent = R"("content": ")";
+  const size_t at = text.find(kContent, start + head.size());
+  if (at == std::string::npos) return std::string();
+  // Close the string literal; a trailing partial escape is dropped.
+  std::string literal = "\"" + text.substr(at + kContent.size());
+  for (int trim = 0; trim < 6 && literal.size() > 1; ++trim) {
+    const json parsed = json::parse(literal + "\"", nullptr, false);
+    if (parsed.is_string()) return parsed.get<std::string>();
+    literal.pop_back();
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -136,6 +158,12 @@ api::GrammarRequest CallGrammar(const ToolRequest& tools, bool allow_no_tool) {
 }
 
 void ResolveNoTool(ParsedPiece& piece) {
+  if (piece.calls.empty()) {
+    if (std::optional<std::string> content = CutNoToolContent(piece.content)) {
+      piece.content = std::move(*content);
+    }
+    return;
+  }
   std::vector<ToolCall> calls;
   for (ToolCall& call : piece.calls) {
     if (call.name != kNoToolName) {

@@ -37,7 +37,8 @@ ToolRequest ParseToolRequest(const nlohmann::json& body);
 // `parameters` cannot be compiled.
 api::GrammarRequest CallGrammar(const ToolRequest& tools, bool allow_no_tool);
 
-// Moves no_tool calls' `content` into the content (they are answers, not calls).
+// Moves no_tool calls' `content` into the content (they are answers, not calls); a no_tool
+// answer cut short by max_tokens gives the content written so far.
 void ResolveNoTool(ParsedPiece& piece);
 
 }  // namespace tg::tools

@@ -114,6 +114,18 @@ TEST(ToolRequestTest, NoToolCallBecomesContent) {
   EXPECT_EQ(piece.calls[0].name, "f");
 }
 
+TEST(ToolRequestTest, NoToolAnswerCutShortKeepsItsContent) {
+  ParsedPiece cut{R"({"name": "no_tool", "arguments": {"content": "Hello, \"World\u00)", {}};
+  ResolveNoTool(cut);
+  EXPECT_EQ(cut.content, "Hello, \"World");
+  ParsedPiece early{R"({"name": "no_tool", "argu)", {}};
+  ResolveNoTool(early);
+  EXPECT_EQ(early.content, "");
+  ParsedPiece prose{"Just text", {}};
+  ResolveNoTool(prose);
+  EXPECT_EQ(prose.content, "Just text");
+}
+
 json History() {
   return json::array(
       {{{"role", "user"}, {"content", "Weather in Paris?"}},
