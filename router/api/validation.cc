@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "router/api/grammar_params.h"
 #include "router/api/json_fields.h"
 #include "router/api/sampling_decision.h"
 
@@ -58,7 +59,7 @@ void ParseTgiParameters(const json& p, ValidatedRequest& r, bool& max_new_given)
   if (const json* v = Field(p, "watermark"); v && GetBool(*v, "watermark")) {
     Invalid("`watermark` is not supported");
   }
-  if (Field(p, "grammar")) Invalid("`grammar` is not supported");
+  if (const json* v = Field(p, "grammar"); v && !v->is_null()) r.grammar = ParseTgiGrammar(*v);
   if (Field(p, "adapter_id")) Invalid("`adapter_id` is not supported");
   if (const json* v = Field(p, "do_sample")) r.sampling.do_sample = GetBool(*v, "do_sample");
   if (const json* v = Field(p, "temperature")) {

@@ -23,6 +23,28 @@ void ToProto(const api::SamplingParams& s, pb::NextTokenChooserParameters* p) {
   }
 }
 
+void ToProto(const api::GrammarRequest& g, pb::Request* out) {
+  if (g.type == api::GrammarType::kNone) return;
+  pb::Grammar* grammar = out->mutable_grammar();
+  switch (g.type) {
+    case api::GrammarType::kJsonSchema:
+      grammar->set_type(pb::Grammar::TYPE_JSON_SCHEMA);
+      break;
+    case api::GrammarType::kJsonObject:
+      grammar->set_type(pb::Grammar::TYPE_JSON_OBJECT);
+      break;
+    case api::GrammarType::kRegex:
+      grammar->set_type(pb::Grammar::TYPE_REGEX);
+      break;
+    case api::GrammarType::kEbnf:
+      grammar->set_type(pb::Grammar::TYPE_EBNF);
+      break;
+    case api::GrammarType::kNone:
+      break;
+  }
+  grammar->set_value(g.value);
+}
+
 void ToProto(const std::vector<BlockGrant>& grants,
              google::protobuf::RepeatedPtrField<pb::BlockGrant>* out) {
   for (const BlockGrant& g : grants) {
@@ -80,6 +102,7 @@ void ToProto(const ShardRequest& r, pb::Request* out) {
   for (uint32_t token : r.generated_ids) out->add_generated_ids(token);
   out->set_truncate(r.truncate);
   ToProto(r.sampling, out->mutable_parameters());
+  ToProto(r.grammar, out);
   pb::StoppingCriteriaParameters* stop = out->mutable_stopping_parameters();
   stop->set_max_new_tokens(r.max_new_tokens);
   stop->set_min_new_tokens(r.min_new_tokens);

@@ -23,6 +23,7 @@ struct ShardRequest {
   std::vector<uint32_t> generated_ids;  // re-prefilled behind the prompt after a preemption
   uint32_t truncate = 0;
   api::SamplingParams sampling;
+  api::GrammarRequest grammar;  // sent with every chunk; the shard matches once the prompt is done
   // Length and EOS are the shard's rules; stop token ids travel only to be banned before
   // min_new_tokens (router/engine/stopping.h).
   uint32_t max_new_tokens = 1;

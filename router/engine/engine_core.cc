@@ -129,6 +129,7 @@ client::ShardRequest EngineCore::ChunkRequest(const scheduler::PrefillChunk& chu
                            .input_ids = r.input_ids,
                            .truncate = r.truncate,
                            .sampling = r.sampling,
+                           .grammar = r.grammar,
                            .max_new_tokens = ShardMaxNewTokens(r.stopping),
                            .min_new_tokens = r.stopping.min_new_tokens,
                            .stop_token_ids = r.stopping.stop_token_ids,

@@ -7,7 +7,10 @@
 #include "router/engine/engine.h"
 #include "router/engine/text_codec.h"
 #include "router/metrics/metrics.h"
+#include "router/reasoning/reasoning_parser.h"
 #include "router/server/routes.h"
+#include "router/tools/tool_prompt.h"
+#include "router/tools/tool_request.h"
 #ifdef TG_HAVE_CHAT
 #include "router/chat/chat_template.h"
 #endif
@@ -21,7 +24,12 @@ using nlohmann::json;
 class TemplateChatRenderer : public ChatRenderer {
  public:
   TemplateChatRenderer(const std::string& source, std::string bos, std::string eos)
-      : template_(source), bos_(std::move(bos)), eos_(std::move(eos)) {}
+      : template_(source),
+        bos_(std::move(bos)),
+        eos_(std::move(eos)),
+        has_tools_(source.find("tools") != std::string::npos),
+        tool_format_(tools::ToolCallFormatOf(source)),
+        has_reasoning_(reasoning::TemplateHasReasoning(source)) {}
   std::string Render(const json& messages, const json& tools) const override {
     chat::ChatRenderOptions options;
     options.add_generation_prompt = true;
@@ -30,11 +38,17 @@ class TemplateChatRenderer : public ChatRenderer {
     options.tools = tools;
     return template_.Render(messages, options);
   }
+  bool has_tool_format() const override { return has_tools_; }
+  tools::ToolCallFormat tool_format() const override { return tool_format_; }
+  bool has_reasoning() const override { return has_reasoning_; }
 
  private:
   chat::ChatTemplate template_;
   std::string bos_;
   std::string eos_;
+  bool has_tools_;
+  tools::ToolCallFormat tool_format_;
+  bool has_reasoning_;
 };
 #endif
 
@@ -56,6 +70,25 @@ struct Choice {
   size_t token_offset = 0;  // text_offset of the next streamed token
   uint32_t tokens = 0;      // tokens generated so far
   bool echoed = false;
+  // Streaming chat: the reasoning split off first, then tool calls read from the content.
+  std::optional<reasoning::ReasoningParser> reasoning_parser;
+  std::unique_ptr<tools::ToolCallParser> tool_parser;
+  uint32_t tool_calls_sent = 0;
+};
+
+// How a chat answer is read (Pending::reading): reasoning, then tool calls.
+struct AnswerReading {
+  bool reasoning = false;                // the template writes <think> blocks
+  bool reasoning_starts_inside = false;  // ... and the prompt opened one
+  bool tools = false;
+  tools::ToolCallFormat format = tools::ToolCallFormat::kJson;
+  bool allow_no_tool = false;  // the no_tool pseudo-call is an answer (tool_request.h)
+
+  tools::ParsedPiece Resolve(tools::ParsedPiece piece) const {
+    if (allow_no_tool) tools::ResolveNoTool(piece);
+    for (tools::ToolCall& call : piece.calls) call.id = RandomId("call_");
+    return piece;
+  }
 };
 
 // One HTTP request fanned out into one engine request per choice (prompts x n).
@@ -66,6 +99,7 @@ struct Pending {
   std::shared_ptr<http::Responder> responder;
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<Choice> choices;
+  AnswerReading reading;
   uint32_t remaining = 0;
   bool finished = false;
 
@@ -101,15 +135,55 @@ size_t HeldBack(const std::string& text, const std::vector<std::string>& stops) 
 }
 
 void WriteChunk(Pending& p, uint32_t index, const std::string& text, json logprobs,
-                const engine::GenerationResult* done) {
+                const engine::GenerationResult* done, bool made_tool_calls = false,
+                std::string_view reasoning = {}) {
   const Choice& c = p.choices[index];
   json usage = p.request.continuous_usage
                    ? api::UsageJson(c.prompt_tokens, done ? done->generated_tokens : c.tokens)
                    : json(nullptr);
   p.responder->Write("data: " +
                      Dump(api::ChunkJson(p.request, p.meta, index, text, std::move(logprobs), done,
-                                         std::move(usage))) +
+                                         std::move(usage), made_tool_calls, reasoning)) +
                      "\n\n");
+}
+
+// Chat with reasoning or tools: the visible text goes through the choice's parsers; reasoning
+// and content come out as reasoning_content and content deltas, each call (once complete) as
+// one delta.tool_calls chunk.
+void StreamParsed(Pending& p, uint32_t index, const std::string& text, json logprobs,
+                  const engine::GenerationResult* done) {
+  Choice& c = p.choices[index];
+  reasoning::ReasoningPiece split{.reasoning = "", .content = text};
+  if (c.reasoning_parser) {
+    split = c.reasoning_parser->Feed(text);
+    if (done) {
+      reasoning::ReasoningPiece rest = c.reasoning_parser->Finish();
+      split.reasoning += rest.reasoning;
+      split.content += rest.content;
+    }
+  }
+  tools::ParsedPiece piece{.content = split.content, .calls = {}};
+  if (c.tool_parser) {
+    piece = c.tool_parser->Feed(split.content);
+    if (done) {
+      tools::ParsedPiece rest = c.tool_parser->Finish();
+      piece.content += rest.content;
+      for (tools::ToolCall& call : rest.calls) piece.calls.push_back(std::move(call));
+    }
+    piece = p.reading.Resolve(std::move(piece));
+  }
+  if (piece.calls.empty()) {
+    WriteChunk(p, index, piece.content, std::move(logprobs), done, c.tool_calls_sent > 0,
+               split.reasoning);
+    return;
+  }
+  WriteChunk(p, index, piece.content, std::move(logprobs), nullptr, false, split.reasoning);
+  for (const tools::ToolCall& call : piece.calls) {
+    p.responder->Write(
+        "data: " +
+        Dump(api::ToolCallChunkJson(p.request, p.meta, index, c.tool_calls_sent++, call)) + "\n\n");
+  }
+  if (done) WriteChunk(p, index, "", nullptr, done, /*made_tool_calls=*/true);
 }
 
 void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
@@ -147,7 +221,11 @@ void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
                                                            {event.top_tokens}, c.token_offset)
                                        : json(nullptr);
     c.token_offset += event.token.text.size();
-    WriteChunk(p, index, text, std::move(logprobs), done);
+    if (c.tool_parser || c.reasoning_parser) {
+      StreamParsed(p, index, text, std::move(logprobs), done);
+    } else {
+      WriteChunk(p, index, text, std::move(logprobs), done);
+    }
   }
   if (!done) return;
   c.result = *done;
@@ -166,11 +244,45 @@ void Complete(Pending& p, uint32_t index, const engine::GenerationResult& done) 
   p.finished = true;
   json choices = json::array();
   for (uint32_t i = 0; i < p.choices.size(); ++i) {
-    choices.push_back(
-        api::ChoiceJson(p.request, i, *p.choices[i].result, p.choices[i].prompt_text));
+    const engine::GenerationResult& result = *p.choices[i].result;
+    std::optional<api::ChatAnswer> answer;
+    const AnswerReading& reading = p.reading;
+    if (reading.reasoning || reading.tools) {
+      answer.emplace();
+      std::string content = api::OpenAiText(p.request, result);
+      if (reading.reasoning) {
+        reasoning::ReasoningPiece split =
+            reasoning::SplitReasoning(reading.reasoning_starts_inside, content);
+        answer->reasoning = std::move(split.reasoning);
+        content = std::move(split.content);
+      }
+      answer->content.content = std::move(content);
+      if (reading.tools) {
+        answer->content =
+            reading.Resolve(tools::ParseToolCalls(reading.format, answer->content.content));
+      }
+    }
+    choices.push_back(api::ChoiceJson(p.request, i, result, p.choices[i].prompt_text,
+                                      answer ? &*answer : nullptr));
   }
   p.responder->Send(
       JsonResponse(200, api::ResponseJson(p.request, p.meta, std::move(choices), p.Usage())));
+}
+
+// Tools that take part are read from the answer. A forced call, and any call on a template with
+// no tool format, is constrained by the grammar to the JSON call format (tool_request.h).
+AnswerReading PlanTools(api::OpenAiRequest& parsed, bool native, tools::ToolCallFormat format) {
+  const tools::ToolRequest& t = parsed.tools;
+  AnswerReading reading;
+  if (!t.active()) return reading;
+  reading.tools = true;
+  reading.format = format;
+  if (t.forced() || !native) {
+    reading.format = tools::ToolCallFormat::kJson;
+    reading.allow_no_tool = !t.forced();
+    parsed.request.grammar = tools::CallGrammar(t, reading.allow_no_tool);
+  }
+  return reading;
 }
 
 }  // namespace
@@ -199,12 +311,22 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
   }
   // One validated request per prompt: chat renders one; completions take one or more.
   std::vector<api::ValidatedRequest> prompts;
+  AnswerReading reading;
   if (chat) {
     if (!c.chat) throw Error(ErrorKind::kInvalidArgument, c.chat_error);
+    const bool native = c.chat->has_tool_format();
+    reading = PlanTools(parsed, native, c.chat->tool_format());
+    const json messages = tools::PrepareMessages(parsed.messages, parsed.tools, native);
+    const json template_tools = native && parsed.tools.active() ? parsed.tools.tools : json();
     // The template wrote BOS itself.
-    prompts.push_back(c.validator.Finish(c.chat->Render(parsed.messages, parsed.tools),
-                                         parsed.request, parsed.max_tokens_given,
+    prompts.push_back(c.validator.Finish(c.chat->Render(messages, template_tools), parsed.request,
+                                         parsed.max_tokens_given,
                                          /*add_special_tokens=*/false));
+    // When the prompt opened a <think> block, a grammar writes the answer, not thinking.
+    const bool opens = reasoning::PromptOpensReasoning(prompts.back().inputs);
+    reading.reasoning = c.chat->has_reasoning() &&
+                        !(opens && parsed.request.grammar.type != api::GrammarType::kNone);
+    reading.reasoning_starts_inside = reading.reasoning && opens;
   } else {
     for (api::CompletionPrompt& prompt : parsed.prompts) {
       if (prompt.tokenized) {
@@ -231,6 +353,7 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
                    .model = c.config.served_model_name};
   pending->responder = responder;
   pending->remaining = total;
+  pending->reading = reading;
   pending->choices.resize(total);
   for (uint32_t i = 0; i < total; ++i) {
     Choice& choice = pending->choices[i];
@@ -238,6 +361,11 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
     choice.prompt_text = prompt.inputs;
     choice.prompt_tokens = prompt.input_ids.size();
     choice.first_prompt_choice = i % parsed.n == 0;
+    if (reading.tools && parsed.stream)
+      choice.tool_parser = tools::MakeToolCallParser(reading.format);
+    if (reading.reasoning && parsed.stream) {
+      choice.reasoning_parser.emplace(reading.reasoning_starts_inside);
+    }
   }
   const bool stream = parsed.stream;
   if (stream) {

@@ -11,6 +11,7 @@
 #include "router/api/validation.h"
 #include "router/http/server.h"
 #include "router/server/app.h"
+#include "router/tools/tool_call_parser.h"
 
 namespace tg::engine {
 class Engine;
@@ -27,6 +28,12 @@ class ChatRenderer {
  public:
   virtual ~ChatRenderer() = default;
   virtual std::string Render(const nlohmann::json& messages, const nlohmann::json& tools) const = 0;
+  // The template reads `tools` (else the tool prompt of router/tools/tool_prompt.h is used).
+  virtual bool has_tool_format() const = 0;
+  // How its model writes calls (meaningful when has_tool_format()).
+  virtual tools::ToolCallFormat tool_format() const = 0;
+  // The template writes <think> blocks: their text is answered as reasoning_content.
+  virtual bool has_reasoning() const = 0;
 };
 // Null when the build has no chat-template library or there is no template.
 std::unique_ptr<ChatRenderer> MakeChatRenderer(const std::string& source,

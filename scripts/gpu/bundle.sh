@@ -21,8 +21,8 @@ mkdir -p "$stage/bin" "$stage/lib" "$stage/assets/models" "$stage/assets/referen
 
 programs=(text-gen-shard text-gen-router text-gen-launcher text-gen-tokenize text-gen-bench)
 required=(text-gen-shard text-gen-router text-gen-launcher)
-gpu_tools=(kernels_host_test cuda_ops_test cuda_sampling_test cuda_model_test cuda_graph_test
-  cuda_bench cuda_hf_driver nccl_collectives_check tg_make_random_model)
+gpu_tools=(kernels_host_test cuda_ops_test cuda_sampling_test cuda_token_mask_test cuda_model_test
+  cuda_graph_test cuda_bench cuda_hf_driver nccl_collectives_check tg_make_random_model)
 
 find_binary() {
   local dir found

@@ -200,7 +200,8 @@ want() { [[ -z ${TG_GPU_STEPS:-} || " $TG_GPU_STEPS " == *" $1 "* ]]; }
 
 want smoke && step smoke 90 smoke
 
-for t in kernels_host_test cuda_ops_test cuda_sampling_test cuda_model_test cuda_graph_test; do
+for t in kernels_host_test cuda_ops_test cuda_sampling_test cuda_token_mask_test cuda_model_test \
+    cuda_graph_test; do
   [[ -x $bin/$t ]] && want "$t" || continue
   step "$t" 300 env TG_ASSETS_DIR="$assets" "$bin/$t" --gtest_output="json:$work/$t.json"
 done

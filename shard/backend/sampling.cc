@@ -1,6 +1,7 @@
 #include "shard/backend/sampling.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -150,10 +151,34 @@ std::vector<float> LogSoftmax(const std::vector<float>& logits) {
 
 }  // namespace
 
+void ApplyAllowedMask(std::span<const int32_t> allowed, std::span<float> logits) {
+  if (allowed.empty()) return;
+  TG_CHECK(allowed.size() * 32 >= logits.size(), kInvalidArgument,
+           "allowed-token mask shorter than the vocabulary");
+  // Word at a time: grammar masks are mostly all-zero words (filled) and all-one words (skipped).
+  for (size_t w = 0, base = 0; base < logits.size(); ++w, base += 32) {
+    const auto bits = static_cast<uint32_t>(allowed[w]);
+    if (bits == 0xFFFFFFFFu) continue;
+    const size_t n = std::min<size_t>(32, logits.size() - base);
+    float* row = logits.data() + base;
+    if (bits == 0) {
+      std::fill_n(row, n, kNegInf);
+      continue;
+    }
+    // Mixed word: visit only the disallowed tokens (few inside strings, where most are allowed).
+    uint32_t disallowed = ~bits & (n == 32 ? 0xFFFFFFFFu : (1u << n) - 1u);
+    while (disallowed != 0) {
+      row[std::countr_zero(disallowed)] = kNegInf;
+      disallowed &= disallowed - 1;
+    }
+  }
+}
+
 SampleResult SampleRow(std::span<const float> row, const SampleRequest& request) {
   TG_CHECK(!row.empty(), kInvalidArgument, "empty logits row");
   std::vector<float> logits(row.begin(), row.end());
   ApplyLogitBias(request, logits);
+  ApplyAllowedMask(request.allowed, logits);
   ApplyPenalties(request, logits);
   SampleResult result;
   const SamplingParams& p = request.params;

@@ -1,9 +1,13 @@
 // Logits processing and sampling for one row of logits: the reference every backend matches.
 //
-// SampleRow is a pure function of (logits row, params, seed, step, token history, logit bias).
+// SampleRow is a pure function of (logits row, params, seed, step, token history, logit bias,
+// allowed mask).
 // The exact pipeline, applied to a float32 copy of the row:
 //   0. logit bias: logit[t] += bias for each (t, bias) entry (ids outside the row are ignored;
 //      -inf bans a token, as min_new_tokens does for EOS)
+//   0b. allowed-token mask (constrained decoding, non-empty `allowed`): logit[t] = -inf for each
+//      t whose bit (allowed[t / 32] >> (t % 32)) & 1 is 0; after the bias, so a bias cannot
+//      re-admit a token the grammar forbids
 //   1. repetition penalty r (r != 1): for each distinct token t in `history`,
 //        logit[t] = logit[t] > 0 ? logit[t] / r : logit[t] * r
 //   2. frequency f and presence p penalties: logit[t] -= f * count(t) + p * (count(t) > 0),
@@ -60,7 +64,13 @@ struct SampleRequest {
   std::span<const int32_t> history;       // prompt + generated tokens, for the penalties
   uint32_t top_n = 0;                     // alternatives to report
   std::span<const LogitBias> logit_bias;  // step 0 of the pipeline; distinct tokens
+  // Packed allowed-token bitmask, ceil(vocab / 32) words (bit t % 32 of word t / 32); empty
+  // means every token is allowed. Filled by the request's grammar matcher (shard/grammar/).
+  std::span<const int32_t> allowed;
 };
+
+// Step 0 of the pipeline: sets the logits of tokens outside `allowed` to -inf.
+void ApplyAllowedMask(std::span<const int32_t> allowed, std::span<float> logits);
 
 struct SampleResult {
   int32_t token = 0;

@@ -26,6 +26,7 @@ uint64_t NowNs() {
 Engine::Engine(LlamaModel& model, backend::Backend& backend, EngineOptions options)
     : model_(model), backend_(backend), options_(options) {
   for (uint32_t id : model.config().eos_token_ids) eos_ids_.insert(static_cast<int32_t>(id));
+  grammar_ = grammar::MakeRuntime(options_.tokenizer_path, model.config(), eos_ids_);
 }
 
 WarmupResult Engine::Warmup(const WarmupParams& params) {
@@ -380,6 +381,11 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
         throw RequestError(request.spec.id, ErrorKind::kInvalidArgument,
                            "prompt logprobs need the whole prompt in one chunk");
       }
+      // Only a request whose prompt completes in this step samples, so only it needs a matcher;
+      // a K/V-only chunk is forgotten after the step.
+      if (end == length) {
+        request.matcher = grammar::StartMatcher(grammar_.get(), request.spec, request.tokens);
+      }
     } catch (const RequestError& e) {
       output.errors.push_back({e.request_id(), e.message(), e.kind()});
       continue;
@@ -534,6 +540,7 @@ void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestSta
     s.top_n = r.spec.top_n_tokens;
     biases[i] = StepLogitBias(r);
     s.logit_bias = biases[i];
+    if (r.matcher) s.allowed = r.matcher->FillMask();
     sample_requests.push_back(s);
   }
   const std::vector<backend::SampleResult> results = backend_.Sample(logits, sample_requests);
@@ -545,6 +552,7 @@ void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestSta
     GenerationOut gen;
     gen.request_id = r.spec.id;
     const bool is_eos = eos_ids_.contains(result.token);
+    const bool grammar_done = r.matcher && r.matcher->AcceptSampled(result.token);
     gen.token = {result.token, result.logprob, is_eos};
     for (const auto& [token, logprob] : result.top) {
       gen.top_tokens.push_back({token, logprob, eos_ids_.contains(token)});
@@ -552,8 +560,9 @@ void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestSta
     gen.generated_tokens = r.generated;
     if (r.spec.sampling.do_sample) gen.seed = r.spec.sampling.seed;
     // The one home of the EOS and length rules (the router matches stop strings and stop token
-    // ids itself: router/engine/stopping.h). `generated` counts re-prefilled tokens too.
-    if (is_eos && !r.spec.ignore_eos) {
+    // ids itself: router/engine/stopping.h). `generated` counts re-prefilled tokens too. A
+    // grammar that accepts no further token ends the request as EOS does.
+    if ((is_eos && !r.spec.ignore_eos) || grammar_done) {
       gen.finish = FinishReason::kEosToken;
     } else if (r.generated >= std::max<uint32_t>(1, r.spec.max_new_tokens)) {
       gen.finish = FinishReason::kLength;

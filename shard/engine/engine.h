@@ -9,12 +9,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <unordered_set>
 #include <vector>
 
 #include "shard/backend/backend.h"
 #include "shard/engine/types.h"
+#include "shard/grammar/engine_hooks.h"
 #include "shard/models/llama.h"
 
 namespace tg::shard {
@@ -25,6 +27,9 @@ struct EngineOptions {
   // Test-only: the n-th Decode call (1-based) injects a fatal device fault first; 0 never does.
   // Set from TG_TEST_DEVICE_FAULT_AT_DECODE by text-gen-shard.
   uint64_t device_fault_at_decode = 0;
+  // The vocabulary for constrained decoding (tokenizer.json, model directory or .gguf); empty:
+  // constrained requests fail.
+  std::string tokenizer_path;
 };
 
 class Engine {
@@ -62,6 +67,7 @@ class Engine {
     RequestSpec spec;
     std::vector<int32_t> tokens;  // prompt + generated
     uint32_t generated = 0;
+    std::shared_ptr<grammar::RequestMatcher> matcher;  // constrained decoding, else null
   };
   using Batch = std::vector<RequestState>;
 
@@ -102,6 +108,7 @@ class Engine {
   LlamaModel& model_;
   backend::Backend& backend_;
   EngineOptions options_;
+  std::unique_ptr<grammar::GrammarRuntime> grammar_;
   std::unordered_set<int32_t> eos_ids_;
   std::map<uint64_t, Batch> batches_;
   std::vector<int> graph_sizes_;  // captured decode graphs (ascending)

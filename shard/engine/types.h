@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "shard/backend/sampling.h"
+#include "shard/grammar/grammar_spec.h"
 
 namespace tg::shard {
 
@@ -29,6 +30,7 @@ struct RequestSpec {
   std::vector<uint32_t> blocks;  // KV blocks, in order
   std::vector<uint32_t> slots;   // optional: one slot per position (else derived from blocks)
   uint32_t cache_len = 0;        // prompt tokens already in the cache
+  grammar::GrammarSpec grammar;  // constrained decoding; kNone for free generation
   // Positions computed now, from cache_len on (0: all the rest). A chunk that ends before the
   // last position only writes K/V: no token, and the engine keeps nothing of it.
   uint32_t chunk_len = 0;

@@ -83,6 +83,30 @@ grpc::StatusCode ToStatusCode(ErrorKind kind) {
   return grpc::StatusCode::INTERNAL;
 }
 
+grammar::GrammarSpec GrammarFromProto(const textgen::v1::Grammar& g) {
+  using textgen::v1::Grammar;
+  grammar::GrammarSpec spec;
+  spec.value = g.value();
+  switch (g.type()) {
+    case Grammar::TYPE_JSON_SCHEMA:
+      spec.kind = grammar::GrammarKind::kJsonSchema;
+      break;
+    case Grammar::TYPE_JSON_OBJECT:
+      spec.kind = grammar::GrammarKind::kJsonObject;
+      break;
+    case Grammar::TYPE_REGEX:
+      spec.kind = grammar::GrammarKind::kRegex;
+      break;
+    case Grammar::TYPE_EBNF:
+      spec.kind = grammar::GrammarKind::kEbnf;
+      break;
+    default:
+      spec.kind = grammar::GrammarKind::kNone;
+      break;
+  }
+  return spec;
+}
+
 }  // namespace
 
 RequestSpec FromProto(const textgen::v1::Request& request) {
@@ -124,6 +148,7 @@ RequestSpec FromProto(const textgen::v1::Request& request) {
   spec.slots.assign(request.slots().begin(), request.slots().end());
   spec.cache_len = request.cache_len();
   spec.chunk_len = request.chunk_len();
+  spec.grammar = GrammarFromProto(request.grammar());
   return spec;
 }
 

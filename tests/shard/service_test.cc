@@ -5,10 +5,12 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 
 #include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/shard/reference.h"
 #include "tests/shard/shard_process.h"
@@ -289,6 +291,80 @@ TEST_F(ShardServiceTest, ChunksAndDecodesInOneForwardMatchTheReference) {
   EXPECT_EQ(generated,
             std::vector<uint32_t>(refs[0].greedy_ids.begin() + forced,
                                   refs[0].greedy_ids.begin() + forced + generated.size()));
+}
+
+// stories260K's vocabulary (tokenizer.json), id -> text: "▁" is a space, <0xNN> one byte.
+std::vector<std::string> StoriesPieces() {
+  std::ifstream in(StoriesDir() + "/tokenizer.json");
+  const nlohmann::json tokenizer = nlohmann::json::parse(in);
+  std::vector<std::string> pieces(tokenizer["model"]["vocab"].size());
+  for (const auto& [piece, id] : tokenizer["model"]["vocab"].items()) {
+    std::string text = piece;
+    if (text.size() == 6 && text.starts_with("<0x")) {
+      text = std::string(1, static_cast<char>(std::stoi(text.substr(3, 2), nullptr, 16)));
+    }
+    for (size_t at; (at = text.find("\u2581")) != std::string::npos;) text.replace(at, 3, " ");
+    pieces.at(id.get<size_t>()) = text;
+  }
+  return pieces;
+}
+
+// A constrained request whose prompt comes in chunks beside a running request's decodes (the
+// mixed step): it samples nothing until its prompt is complete, then only what its grammar
+// allows, ending on EOS once the grammar is complete; the running request's greedy tokens are
+// those of the reference.
+TEST_F(ShardServiceTest, GrammarRequestChunkedBesideDecodesSamplesOnlyItsGrammar) {
+  const auto refs = LoadStoriesReference();
+  pb::PrefillResponse first = Prefill(1, {MakeRequest(1, refs[0].input_ids, 30)});
+  ASSERT_EQ(first.generations_size(), 1);
+  std::map<uint64_t, std::vector<uint32_t>> tokens;
+  tokens[1].push_back(first.generations(0).tokens().ids(0));
+  std::optional<pb::CachedBatch> batch = first.batch();
+
+  pb::Request constrained = MakeRequest(2, refs[1].input_ids, 12);
+  constrained.mutable_grammar()->set_type(pb::Grammar::TYPE_REGEX);
+  constrained.mutable_grammar()->set_value("(yes|no)!");
+  const uint32_t prompt_len = static_cast<uint32_t>(refs[1].input_ids.size());
+  ASSERT_GT(prompt_len, 4u);
+  std::optional<pb::Generation> finished;
+  for (uint32_t start = 0; !finished; start += 2) {
+    ASSERT_TRUE(batch.has_value());
+    const bool prompt_done = start >= prompt_len;
+    google::protobuf::RepeatedPtrField<pb::Generation> generations;
+    if (!prompt_done) {
+      pb::PrefillRequest request;
+      request.mutable_batch()->set_id(10 + start);
+      pb::Request* piece = request.mutable_batch()->add_requests();
+      *piece = constrained;
+      piece->set_cache_len(start);
+      piece->set_chunk_len(2);
+      *request.add_cached_batches() = *batch;
+      grpc::ClientContext context;
+      pb::PrefillResponse response;
+      ASSERT_TRUE(shard_->stub().Prefill(&context, request, &response).ok());
+      ASSERT_EQ(response.errors_size(), 0) << response.errors(0).message();
+      const bool last_chunk = start + 2 >= prompt_len;
+      ASSERT_EQ(response.generations_size(), last_chunk ? 2 : 1) << "a partial chunk samples";
+      generations = response.generations();
+      batch = response.has_batch() ? std::optional(response.batch()) : std::nullopt;
+    } else {
+      const pb::DecodeResponse response = Decode({*batch});
+      generations = response.generations();
+      batch = response.has_batch() ? std::optional(response.batch()) : std::nullopt;
+    }
+    for (const pb::Generation& gen : generations) {
+      tokens[gen.request_id()].push_back(gen.tokens().ids(0));
+      if (gen.request_id() == 2 && gen.has_generated_text()) finished = gen;
+    }
+  }
+  EXPECT_EQ(finished->generated_text().finish_reason(), pb::FINISH_REASON_EOS_TOKEN);
+  const std::vector<std::string> pieces = StoriesPieces();
+  std::string text;
+  for (size_t i = 0; i + 1 < tokens[2].size(); ++i) text += pieces.at(tokens[2][i]);
+  EXPECT_TRUE(text == "yes!" || text == "no!") << text;
+  EXPECT_EQ(pieces.at(tokens[2].back()), "</s>");
+  EXPECT_EQ(tokens[1], std::vector<uint32_t>(refs[0].greedy_ids.begin(),
+                                             refs[0].greedy_ids.begin() + tokens[1].size()));
 }
 
 TEST_F(ShardServiceTest, GreedyIsBatchInvariant) {

@@ -16,6 +16,7 @@
 #include "kernels/fault_injection.h"
 #include "kernels/gemm.h"
 #include "kernels/prefill_hopper.h"
+#include "kernels/token_mask.h"
 #include "shard/backend/cuda/cuda_check.h"
 #include "shard/backend/cuda/decode_graphs.h"
 #include "shard/backend/cuda/device_buffer.h"
@@ -446,6 +447,35 @@ class CudaBackend final : public Backend {
     return scratch_[slot].Get(*pool_, bytes, false);
   }
 
+  // Constrained decoding (SampleRequest::allowed): masked logits become -inf in place, on the
+  // device, before sampling. Rows without a mask get all-ones words. Nothing when no row has one.
+  void ApplyAllowedMasks(const Tensor& logits, std::span<const SampleRequest> requests) {
+    const int rows = static_cast<int>(requests.size());
+    const int vocab = AsInt(logits.dim(1));
+    const int words = (vocab + 31) / 32;
+    bool any = false;
+    std::vector<int32_t> host(static_cast<size_t>(rows) * words, -1);
+    for (int r = 0; r < rows; ++r) {
+      const std::span<const int32_t> allowed = requests[r].allowed;
+      if (allowed.empty()) continue;
+      Expect(static_cast<int>(allowed.size()) >= words, "Sample: allowed mask too short");
+      std::copy_n(allowed.begin(), words, host.begin() + static_cast<size_t>(r) * words);
+      any = true;
+    }
+    if (!any) return;
+    auto* mask = static_cast<int32_t*>(Scratch(host.size() * sizeof(int32_t), 5));
+    CheckCuda(cudaMemcpyAsync(mask, host.data(), host.size() * sizeof(int32_t),
+                              cudaMemcpyHostToDevice, stream()),
+              "cudaMemcpyAsync token mask");
+    CheckKernel(kernels::ApplyTokenMask({.logits = logits.data_as<float>(),
+                                         .bitmask = mask,
+                                         .rows = rows,
+                                         .vocab = vocab,
+                                         .words = words},
+                                        stream()),
+                "ApplyTokenMask");
+  }
+
   kernels::RotaryParams RotaryParamsFor(Tensor& q, Tensor& k, const Tensor& positions,
                                         const Tensor& inv_freq) const {
     ExpectDType(q, DType::kF32, "q");
@@ -600,6 +630,9 @@ std::vector<SampleResult> CudaBackend::Sample(const Tensor& logits,
   p.out_logprobs = reinterpret_cast<float*>(results + rows * 4);
   p.out_top_tokens = reinterpret_cast<int32_t*>(results + rows * 8);
   p.out_top_logprobs = reinterpret_cast<float*>(results + rows * 8 + rows * kMaxTopN * 4);
+  // The mask runs before the kernel adds the logit bias; the pipeline's order (bias, then mask)
+  // gives the same logits because a finite bias leaves -inf at -inf.
+  ApplyAllowedMasks(logits, requests);
   CheckKernel(cuda::Sample(p, stream()), "Sample");
 
   std::vector<char> back(results_bytes);

@@ -138,7 +138,7 @@ def test_continuous_usage_stats_in_every_chunk(stack, reference):
     ({"prompt": "x", "min_tokens": 9, "max_tokens": 3}, "min_tokens"),
     ({"prompt": "x", "best_of": 3}, "best_of"),
     ({"prompt": "x", "suffix": "y"}, "suffix"),
-    ({"prompt": "x", "guided_json": {}}, "guided_json"),
+    ({"prompt": "x", "guided_json": 5}, "guided_json"),
     # Found invalid by the shard, which knows the vocabulary: its error kind crosses the process
     # boundary intact (it used to be a 424 "generation" error).
     ({"prompt": [1, 99999], "max_tokens": 2}, "token id 99999"),

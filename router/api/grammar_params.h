@@ -1,0 +1,29 @@
+// The constrained-decoding parameters of every API, parsed into one GrammarRequest:
+//   TGI      parameters.grammar = {"type": "json" | "regex", "value": schema | regex}
+//   OpenAI   response_format = {"type": "text" | "json_object"} or
+//            {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}
+//   vLLM     guided_json (schema), guided_regex (string), guided_choice (list of strings)
+// Each grammar is checked here with xgrammar's converters (no vocabulary needed), so a schema or
+// regex that cannot be compiled is a 422 naming the problem, before any shard sees it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "router/api/request.h"
+
+namespace tg::api {
+
+GrammarRequest ParseTgiGrammar(const nlohmann::json& grammar);
+GrammarRequest ParseResponseFormat(const nlohmann::json& response_format);
+// The vLLM extra fields of an OpenAI body; kNone when none is present (at most one may be).
+GrammarRequest ParseGuidedFields(const nlohmann::json& body);
+// The vLLM extra field names, for the OpenAI parsers' known-key lists.
+inline constexpr const char* kGuidedFieldNames[] = {"guided_json", "guided_regex", "guided_choice"};
+
+// Throws kInvalidArgument with xgrammar's reason when the grammar cannot be compiled.
+void CheckGrammar(const GrammarRequest& grammar);
+
+// An EBNF grammar whose only sentences are the given strings.
+std::string ChoiceGrammar(const std::vector<std::string>& choices);
+
+}  // namespace tg::api

@@ -1,0 +1,43 @@
+#include "router/tools/tool_call_parser.h"
+
+#include "router/tools/hermes_tool_parser.h"
+#include "router/tools/json_tool_parser.h"
+#include "router/tools/marker_tool_parser.h"
+
+namespace tg::tools {
+
+std::unique_ptr<ToolCallParser> MakeToolCallParser(ToolCallFormat format) {
+  switch (format) {
+    case ToolCallFormat::kHermes:
+      return MakeHermesToolParser();
+    case ToolCallFormat::kMistral:
+      return MakeMarkerToolParser("[TOOL_CALLS]");
+    case ToolCallFormat::kGranite:
+      return MakeMarkerToolParser("<|tool_call|>");
+    case ToolCallFormat::kJson:
+      break;
+  }
+  return MakeJsonToolParser();
+}
+
+ToolCallFormat ToolCallFormatOf(std::string_view template_source) {
+  if (template_source.find("<tool_call>") != std::string_view::npos) return ToolCallFormat::kHermes;
+  if (template_source.find("[TOOL_CALLS]") != std::string_view::npos) {
+    return ToolCallFormat::kMistral;
+  }
+  if (template_source.find("<|tool_call|>") != std::string_view::npos) {
+    return ToolCallFormat::kGranite;
+  }
+  return ToolCallFormat::kJson;
+}
+
+ParsedPiece ParseToolCalls(ToolCallFormat format, std::string_view text) {
+  std::unique_ptr<ToolCallParser> parser = MakeToolCallParser(format);
+  ParsedPiece out = parser->Feed(text);
+  ParsedPiece rest = parser->Finish();
+  out.content += rest.content;
+  for (ToolCall& call : rest.calls) out.calls.push_back(std::move(call));
+  return out;
+}
+
+}  // namespace tg::tools

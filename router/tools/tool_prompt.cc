@@ -1,0 +1,109 @@
+#include "router/tools/tool_prompt.h"
+
+#include "router/api/json_fields.h"
+
+namespace tg::tools {
+namespace {
+
+using api::Field;
+using api::Invalid;
+using nlohmann::json;
+
+// {"name", "arguments": object} of one `tool_calls` entry of an assistant message.
+json HistoryCall(const json& call) {
+  const json* function = call.is_object() ? Field(call, "function") : nullptr;
+  const json* name = function && function->is_object() ? Field(*function, "name") : nullptr;
+  if (!name || !name->is_string()) {
+    Invalid("each assistant `tool_calls` entry needs `function.name`");
+  }
+  json arguments = json::object();
+  if (const json* a = Field(*function, "arguments")) {
+    arguments = a->is_string() ? json::parse(a->get<std::string>(), nullptr, false) : *a;
+    if (!arguments.is_object()) {
+      Invalid("tool call `arguments` must be a JSON object (or its text)");
+    }
+  }
+  return {{"name", *name}, {"arguments", std::move(arguments)}};
+}
+
+// {"name": ..., "arguments": ...} in that order, as the tool prompt asks for calls.
+std::string CallText(const json& call) {
+  return R"({"name": )" + call["name"].dump() + R"(, "arguments": )" + call["arguments"].dump() +
+         "}";
+}
+
+std::string ContentText(const json& message) {
+  const json* content = Field(message, "content");
+  if (!content) return "";
+  if (content->is_string()) return content->get<std::string>();
+  return content->dump();  // parts lists are the template's business; keep them visible
+}
+
+}  // namespace
+
+std::string ToolPrompt(const ToolRequest& tools, bool allow_no_tool) {
+  std::string out =
+      "You can call functions. Each line below describes one: its name, what it does and the "
+      "JSON Schema of its arguments.\n";
+  for (const json& tool : tools.tools) {
+    const json& f = tool["function"];
+    if (tools.choice == ToolChoice::kFunction && f["name"] != tools.function) continue;
+    const json* description = Field(f, "description");
+    const json* parameters = Field(f, "parameters");
+    out += R"({"name": )" + f["name"].dump() +
+           (description ? R"(, "description": )" + description->dump() : "") +
+           R"(, "parameters": )" + (parameters ? parameters->dump() : R"({"type":"object"})") +
+           "}\n";
+  }
+  out +=
+      "To call a function, answer with one JSON object and nothing else:\n"
+      "{\"name\": \"<function name>\", \"arguments\": {<arguments>}}";
+  if (allow_no_tool) {
+    out += std::string("\nTo answer without calling a function, use {\"name\": \"") + kNoToolName +
+           "\", \"arguments\": {\"content\": \"<your answer>\"}}.";
+  }
+  return out;
+}
+
+json PrepareMessages(const json& messages, const ToolRequest& tools, bool template_has_tools) {
+  json out = json::array();
+  for (const json& message : messages) {
+    json m = message;
+    const json* calls = Field(message, "tool_calls");
+    if (calls && !calls->is_array()) Invalid("`tool_calls` must be a list");
+    if (message["role"] == "tool" && !Field(message, "content")) {
+      Invalid("a `tool` message needs `content`");
+    }
+    if (calls) {
+      json history = json::array();
+      for (const json& call : *calls) history.push_back(HistoryCall(call));
+      if (template_has_tools) {
+        // The template's own format: function.arguments as an object.
+        for (size_t i = 0; i < history.size(); ++i) {
+          m["tool_calls"][i]["function"]["arguments"] = history[i]["arguments"];
+        }
+      } else {
+        std::string text = ContentText(message);
+        for (const json& call : history) text += (text.empty() ? "" : "\n") + CallText(call);
+        m.erase("tool_calls");
+        m["content"] = text;
+      }
+    }
+    // Templates test or concatenate content (Qwen3's `'</think>' in message.content`); an
+    // assistant turn that only called tools has none.
+    if (!Field(m, "content")) m["content"] = "";
+    out.push_back(std::move(m));
+  }
+  if (!template_has_tools && tools.active()) {
+    const std::string prompt = ToolPrompt(tools, /*allow_no_tool=*/!tools.forced());
+    if (!out.empty() && out[0]["role"] == "system") {
+      const std::string system = ContentText(out[0]);
+      out[0]["content"] = system.empty() ? prompt : system + "\n\n" + prompt;
+    } else {
+      out.insert(out.begin(), json{{"role", "system"}, {"content", prompt}});
+    }
+  }
+  return out;
+}
+
+}  // namespace tg::tools

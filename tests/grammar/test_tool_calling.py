@@ -1,0 +1,154 @@
+"""Tool calling end to end on SmolLM2 (CPU), whose chat template has no tool format: the tools
+reach the model through the tool prompt, and `required` / a named function / `auto` are
+constrained by the grammar, so every call is valid by construction. Driven by the real `openai`
+client; arguments are checked with `jsonschema`, and a streamed answer must reassemble into the
+same call as the same request answered whole."""
+import json
+
+import jsonschema
+import openai
+import pytest
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "maxLength": 20},
+                "unit": {"enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Local time in a time zone",
+        "parameters": {
+            "type": "object",
+            "properties": {"zone": {"type": "string", "maxLength": 12}},
+            "required": ["zone"],
+        },
+    },
+}
+QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
+SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in (WEATHER, TIME)}
+
+
+@pytest.fixture(scope="module")
+def client(smol):
+    return openai.OpenAI(base_url=smol.url + "/v1", api_key="unused")
+
+
+def ask(client, **kwargs):
+    args = dict(model="smollm2", messages=QUESTION, tools=[WEATHER, TIME], temperature=0,
+                max_tokens=80)
+    args.update(kwargs)
+    return client.chat.completions.create(**args)
+
+
+def streamed_calls(client, **kwargs):
+    """Reassembles delta.tool_calls by index, as OpenAI's clients do."""
+    calls, finish, content = {}, None, ""
+    for chunk in ask(client, stream=True, **kwargs):
+        for choice in chunk.choices:
+            delta = choice.delta
+            content += delta.content or ""
+            for part in delta.tool_calls or []:
+                call = calls.setdefault(part.index, {"id": None, "name": "", "arguments": ""})
+                call["id"] = part.id or call["id"]
+                if part.function and part.function.name:
+                    call["name"] += part.function.name
+                if part.function and part.function.arguments:
+                    call["arguments"] += part.function.arguments
+            finish = choice.finish_reason or finish
+    return [calls[i] for i in sorted(calls)], finish, content
+
+
+def check_call(call, name=None):
+    assert call.type == "function" and call.id.startswith("call_")
+    if name:
+        assert call.function.name == name
+    jsonschema.validate(json.loads(call.function.arguments), SCHEMAS[call.function.name])
+
+
+def test_required_returns_a_call_whose_arguments_validate(client):
+    answer = ask(client, tool_choice="required")
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    assert len(choice.message.tool_calls) == 1
+    check_call(choice.message.tool_calls[0])
+
+
+def test_named_function_is_the_one_called(client):
+    choice = ask(client, tool_choice={"type": "function", "function": {"name": "get_time"}}).choices[0]
+    assert choice.finish_reason == "tool_calls"
+    check_call(choice.message.tool_calls[0], "get_time")
+
+
+def test_streamed_deltas_reassemble_into_the_same_call(client):
+    whole = ask(client, tool_choice="required").choices[0].message.tool_calls[0]
+    calls, finish, content = streamed_calls(client, tool_choice="required")
+    assert finish == "tool_calls" and content == ""
+    assert len(calls) == 1 and calls[0]["id"].startswith("call_")
+    assert (calls[0]["name"], calls[0]["arguments"]) == (whole.function.name,
+                                                         whole.function.arguments)
+
+
+def test_auto_is_a_valid_call_or_a_plain_answer(client):
+    for messages in (QUESTION, [{"role": "user", "content": "Say hello."}]):
+        choice = ask(client, messages=messages, tool_choice="auto", max_tokens=120).choices[0]
+        if choice.message.tool_calls:
+            assert choice.finish_reason == "tool_calls"
+            check_call(choice.message.tool_calls[0])
+        else:
+            # The no_tool answer comes back as content, never as the JSON around it.
+            assert choice.finish_reason == "stop"
+            assert choice.message.content and "no_tool" not in choice.message.content
+
+
+def test_next_turn_takes_the_call_and_its_result(client):
+    call = ask(client, tool_choice="required").choices[0].message.tool_calls[0]
+    messages = QUESTION + [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"},
+    ]
+    choice = ask(client, messages=messages, tool_choice="none", max_tokens=20).choices[0]
+    assert choice.finish_reason in ("stop", "length")
+    assert choice.message.tool_calls is None and isinstance(choice.message.content, str)
+
+
+def test_bad_tool_requests_are_422(client):
+    with pytest.raises(openai.UnprocessableEntityError, match="nope"):
+        ask(client, tool_choice={"type": "function", "function": {"name": "nope"}})
+    with pytest.raises(openai.UnprocessableEntityError, match="response_format"):
+        ask(client, tool_choice="required", response_format={"type": "json_object"})
+    with pytest.raises(openai.UnprocessableEntityError, match="tools"):
+        ask(client, tools=[{"type": "function", "function": {"name": "bad name"}}])
+
+
+def test_template_with_a_tool_format_renders_tools_and_history(smol_qwen3_template):
+    """Qwen3's template has its own tool format: the tools and earlier calls go through it (the
+    prompt grows by the tool list), and a forced call is still valid by construction."""
+    qwen = openai.OpenAI(base_url=smol_qwen3_template.url + "/v1", api_key="unused")
+    plain = ask(qwen, tool_choice="none", max_tokens=1).usage.prompt_tokens
+    answer = ask(qwen, tool_choice="required")
+    assert answer.usage.prompt_tokens > plain + 50
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    call = choice.message.tool_calls[0]
+    check_call(call)
+    messages = QUESTION + [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"},
+    ]
+    again = ask(qwen, messages=messages, tool_choice="required")
+    assert again.usage.prompt_tokens > answer.usage.prompt_tokens
+    check_call(again.choices[0].message.tool_calls[0])
