@@ -236,6 +236,9 @@ namespace tg::kernels {
 bool FlashInferDecodeServes(const DecodeAttentionParams& p) {
   if (!detail::FlashInferDecodeCompiled()) return false;
   if (p.dtype != DType::kBFloat16 && p.dtype != DType::kFloat16) return false;
+  // Instantiated for float32 outputs only: bf16 outputs come from mixed prefill+decode steps
+  // (the decode-only steps it serves write float32), where our kernel's cost is minor.
+  if (p.out_dtype != DType::kFloat32) return false;
   if (p.head_dim != 64 && p.head_dim != 128) return false;
   if (p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0) return false;
   const int group = p.num_q_heads / p.num_kv_heads;
@@ -292,7 +295,7 @@ Status FlashInferDecode(const DecodeAttentionParams& p, Stream stream) {
   FlashInferDecodeRunParams run;
   run.q = p.q;
   run.q_stride = p.q_stride;
-  run.out = p.out;
+  run.out = static_cast<float*>(p.out);
   run.k_cache = p.k_cache;
   run.v_cache = p.v_cache;
   run.page_indices = p.block_tables;
