@@ -199,7 +199,7 @@ TEST_F(CudaModelTest, MixedDecodeAndChunkStepMatchesCpuAndTransformers) {
 }
 
 // The same mixed step in the serving configuration (bf16 weights and cache): attention writes
-// bf16 rows (Backend::AttentionOutDType), the decode row through our decode kernel and the chunk
+// bf16 rows (Backend::AttentionOutDType), the decode row through the decode kernel and the chunk
 // through the prefill kernel, and o_proj reads them as they are. Close to the CPU backend on the
 // same bf16 weights and to HF, by the bf16 serving criterion (relative L2 < 2e-2).
 TEST_F(CudaModelTest, MixedStepBf16ServingConfigurationStaysClose) {

@@ -499,8 +499,8 @@ TEST_F(CudaOpsTest, AttentionWithBf16Cache) {
   for (int d : {64, 128}) {
     for (AttentionPath path : {AttentionPath::kDecode, AttentionPath::kPrefill,
                                AttentionPath::kPrefillDeviceLengthsOnly}) {
-      // Float32 and bf16 output rows (bf16: ours for decode, FlashInfer's in place or our
-      // tensor-core kernel for prefill).
+      // Float32 and bf16 output rows (bf16: FlashInfer's decode with bf16 split-KV partials on
+      // sm_90, else ours; FlashInfer's prefill in place or our tensor-core kernel).
       for (DType out_dtype : {DType::kF32, DType::kBF16}) {
         const bool decode = path == AttentionPath::kDecode;
         PagedBatch pb = decode ? PagedBatch{{0, 300, 1100}, {1, 1, 1}, 32, 8, d}

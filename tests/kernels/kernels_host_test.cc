@@ -83,7 +83,8 @@ TEST(KernelDispatchTest, DecodeAttentionChecksBeforeLaunch) {
 }
 
 // Attention writes float32 or bf16 rows; other output dtypes are turned down before a launch,
-// and FlashInfer's decode (float32 outputs only) leaves bf16 outputs to ours.
+// and FlashInfer's decode, without a kernel for bf16 outputs over an fp16 cache, leaves those to
+// ours.
 TEST(KernelDispatchTest, AttentionOutputDTypes) {
   using kernels::DType;
   EXPECT_TRUE(kernels::AttentionOutDTypeServed(DType::kFloat32));
@@ -94,7 +95,7 @@ TEST(KernelDispatchTest, AttentionOutputDTypes) {
   d.out_dtype = DType::kFloat16;
   EXPECT_EQ(kernels::DecodeAttention(d, nullptr), Status::kUnsupported);
   d.out_dtype = DType::kBFloat16;
-  d.dtype = DType::kBFloat16;
+  d.dtype = DType::kFloat16;
   EXPECT_FALSE(kernels::FlashInferDecodeServes(d));
   EXPECT_EQ(kernels::DecodeKernelFor(d), kernels::DecodeKernel::kOurs);
 
