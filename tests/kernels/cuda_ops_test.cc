@@ -467,6 +467,10 @@ TEST_F(CudaOpsTest, DecodeAttentionPlansAgainstCpu) {
         RunAttention(*cpu_, pb, AttentionPath::kDecode, &ref);
         RunAttention(*gpu_, pb, AttentionPath::kDecode, &got);
         ExpectClose(got, ref, 1e-5f, 1e-4f, what + " float32 cache");
+        PagedBatch bf16_out = pb;  // our kernel's bf16 stores, split and unsplit
+        bf16_out.out_dtype = DType::kBF16;
+        RunAttention(*gpu_, bf16_out, AttentionPath::kDecode, &got);
+        ExpectClose(got, ref, 1e-2f, 1e-2f, what + " float32 cache, bf16 out");
         RunAttention(*bf16, pb, AttentionPath::kDecode, &got_bf16);
         ExpectClose(got_bf16, ref, 2e-2f, 2e-2f, what + " bf16 cache");
       }
