@@ -115,10 +115,10 @@ __global__ void __launch_bounds__(kPrefillQueries) PrefillKernel(PrefillAttentio
     m = new_m;
   }
   if (!active) return;
-  float* out = p.out + static_cast<size_t>(qstart + i) * p.out_stride + static_cast<size_t>(h) * HD;
+  const size_t row = static_cast<size_t>(qstart + i) * p.out_stride + static_cast<size_t>(h) * HD;
   const float inv = 1.f / l;
 #pragma unroll
-  for (int d = 0; d < HD; ++d) out[d] = acc[d] * inv;
+  for (int d = 0; d < HD; ++d) detail::StoreOut(p.out, p.out_dtype, row + d, acc[d] * inv);
 }
 
 }  // namespace
@@ -149,6 +149,7 @@ Status PrefillAttention(const PrefillAttentionParams& p, Stream stream) {
     return Status::kInvalidArgument;
   }
   if (p.num_q_heads > 65535 || p.num_seqs > 65535) return Status::kInvalidArgument;
+  if (!AttentionOutDTypeServed(p.out_dtype)) return Status::kUnsupported;
   if (p.hopper) {
     if (const Status fi = p.hopper->Run(p, stream); fi != Status::kUnsupported) return fi;
   }

@@ -2,7 +2,9 @@
 //
 // Cache layout (per layer, K and V alike): [num_blocks, block_size, num_kv_heads, head_dim] in
 // `dtype` (the KV dtype: float32 or bfloat16; WriteKvCache also float16, and DecodeAttention on
-// FlashInfer's kernel); queries, new K/V rows and outputs are float32 activations. A sequence's
+// FlashInfer's kernel); queries and new K/V rows are float32 activations. Outputs are float32 or
+// bfloat16 rows (`out_dtype`): bf16 where they feed a bf16 GEMM (o_proj), which then reads them
+// as they are instead of through a conversion pass on either side. A sequence's
 // token at position p lives in block block_tables[seq][p / block_size], offset p % block_size.
 // Supported head sizes are the instantiations listed in attention_common.cuh (8, 16, 32, 64, 96,
 // 128, 256); anything else returns kUnsupported.
@@ -64,7 +66,8 @@ struct DecodeAttentionParams {
   const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq]
   int max_blocks_per_seq = 0;
   const int32_t* context_lens = nullptr;  // [num_seqs], each in [1, max_context_len]
-  float* out = nullptr;                   // seq s, head h at out + s * out_stride + h * head_dim
+  void* out = nullptr;  // seq s, head h at out + s * out_stride + h * head_dim (elements)
+  DType out_dtype = DType::kFloat32;  // AttentionOutDTypeServed
   int out_stride = 0;
   int num_seqs = 0;
   int num_q_heads = 0;
@@ -115,7 +118,8 @@ struct PrefillAttentionParams {
   int max_blocks_per_seq = 0;
   const int32_t* query_starts = nullptr;  // [num_seqs + 1]
   const int32_t* seq_lens = nullptr;      // [num_seqs]: KV length after this step
-  float* out = nullptr;
+  void* out = nullptr;  // token t, head h at out + t * out_stride + h * head_dim (elements)
+  DType out_dtype = DType::kFloat32;  // AttentionOutDTypeServed
   int out_stride = 0;
   int num_seqs = 0;
   int max_query_len = 0;  // >= every sequence's query count (sizes the grid)
@@ -134,6 +138,11 @@ struct PrefillAttentionParams {
   size_t workspace_bytes = 0;
 };
 Status PrefillAttention(const PrefillAttentionParams& p, Stream stream);
+
+// The dtypes attention can write its output rows in (`out_dtype` of the params above).
+inline bool AttentionOutDTypeServed(DType dtype) {
+  return dtype == DType::kFloat32 || dtype == DType::kBFloat16;
+}
 
 // True when the attention kernels are instantiated for this head size.
 bool AttentionSupportsHeadDim(int head_dim);

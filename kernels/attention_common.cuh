@@ -23,6 +23,16 @@ inline Status CheckKvCacheWrite(const KvCacheWriteParams& p) {
   return Status::kOk;
 }
 
+// Element `index` of an attention output of `dtype` (float32 or bf16, AttentionOutDTypeServed,
+// checked by the entry points): the branch is uniform across a launch.
+__device__ __forceinline__ void StoreOut(void* out, DType dtype, size_t index, float value) {
+  if (dtype == DType::kBFloat16) {
+    static_cast<__nv_bfloat16*>(out)[index] = __float2bfloat16_rn(value);
+  } else {
+    static_cast<float*>(out)[index] = value;
+  }
+}
+
 __host__ __device__ constexpr int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 
 // Row `kvh` of the token at position `pos` of a sequence with block table `block_table`.

@@ -250,8 +250,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 2)
       for (int w = 0; w < kDecodeWarps; ++w) sum += reduce[(w * kHeadChunk + gg) * HD + d];
       const int h = kvh * group + g;
       if (plan.partitions == 1) {
-        p.out[static_cast<size_t>(s) * p.out_stride + static_cast<size_t>(h) * HD + d] =
-            sum / sums[g];
+        detail::StoreOut(p.out, p.out_dtype,
+                         static_cast<size_t>(s) * p.out_stride + static_cast<size_t>(h) * HD + d,
+                         sum / sums[g]);
       } else {
         const size_t row = (static_cast<size_t>(s) * p.num_q_heads + h) * plan.partitions + part;
         scratch.out[row * HD + d] = sum;
@@ -283,11 +284,11 @@ __global__ void DecodeCombineKernel(DecodeAttentionParams p, DecodeAttentionPlan
     total += scratch.sum[base + i] * w;
   }
   total = detail::BlockSum(total, reduce);  // its barriers also publish weight[]
-  float* out = p.out + static_cast<size_t>(s) * p.out_stride + static_cast<size_t>(h) * HD;
+  const size_t row = static_cast<size_t>(s) * p.out_stride + static_cast<size_t>(h) * HD;
   for (int d = threadIdx.x; d < HD; d += blockDim.x) {
     float acc = 0.f;
     for (int i = 0; i < used; ++i) acc += scratch.out[(base + i) * HD + d] * weight[i];
-    out[d] = acc / total;
+    detail::StoreOut(p.out, p.out_dtype, row + d, acc / total);
   }
 }
 

@@ -40,6 +40,7 @@ Status DecodeAttention(const DecodeAttentionParams& p, Stream stream) {
     return Status::kInvalidArgument;
   }
   if (p.num_kv_heads > 65535 || p.num_seqs > 65535) return Status::kInvalidArgument;
+  if (!AttentionOutDTypeServed(p.out_dtype)) return Status::kUnsupported;
   if (DecodeKernelFor(p) == DecodeKernel::kFlashInfer) {
     if (!FlashInferDecodeServes(p)) return Status::kUnsupported;
     return detail::FlashInferDecode(p, stream);

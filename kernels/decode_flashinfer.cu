@@ -189,19 +189,25 @@ __global__ void __launch_bounds__(kPrepareThreads) PrepareFlashInferDecode(Prepa
   }
 }
 
-// The instantiation for (dtype, head_dim) (FlashInferDecodeServes checked them).
-Status RunFlashInfer(DType dtype, int head_dim, const FlashInferDecodeRunParams& run,
-                     Stream stream) {
+// The instantiation for (cache dtype, output dtype, head_dim) (FlashInferDecodeServes checked
+// them).
+Status RunFlashInfer(DType dtype, DType out_dtype, int head_dim,
+                     const FlashInferDecodeRunParams& run, Stream stream) {
 #ifdef TG_HAVE_FLASHINFER
-  const bool bf16 = dtype == DType::kBFloat16;
-  if (head_dim == 64) {
-    return bf16 ? FlashInferDecodeRun<DType::kBFloat16, 64>(run, stream)
-                : FlashInferDecodeRun<DType::kFloat16, 64>(run, stream);
+  constexpr DType kBf16 = DType::kBFloat16, kF16 = DType::kFloat16, kF32 = DType::kFloat32;
+  const bool bf16 = dtype == kBf16;
+  if (out_dtype == kBf16) {
+    return head_dim == 64 ? FlashInferDecodeRun<kBf16, kBf16, 64>(run, stream)
+                          : FlashInferDecodeRun<kBf16, kBf16, 128>(run, stream);
   }
-  return bf16 ? FlashInferDecodeRun<DType::kBFloat16, 128>(run, stream)
-              : FlashInferDecodeRun<DType::kFloat16, 128>(run, stream);
+  if (head_dim == 64) {
+    return bf16 ? FlashInferDecodeRun<kBf16, kF32, 64>(run, stream)
+                : FlashInferDecodeRun<kF16, kF32, 64>(run, stream);
+  }
+  return bf16 ? FlashInferDecodeRun<kBf16, kF32, 128>(run, stream)
+              : FlashInferDecodeRun<kF16, kF32, 128>(run, stream);
 #else
-  (void)dtype, (void)head_dim, (void)run, (void)stream;
+  (void)dtype, (void)out_dtype, (void)head_dim, (void)run, (void)stream;
   return Status::kUnsupported;
 #endif
 }
@@ -236,6 +242,11 @@ namespace tg::kernels {
 bool FlashInferDecodeServes(const DecodeAttentionParams& p) {
   if (!detail::FlashInferDecodeCompiled()) return false;
   if (p.dtype != DType::kBFloat16 && p.dtype != DType::kFloat16) return false;
+  // Float32 outputs, and bf16 ones over a bf16 cache (the instantiations).
+  if (p.out_dtype != DType::kFloat32 &&
+      !(p.out_dtype == DType::kBFloat16 && p.dtype == DType::kBFloat16)) {
+    return false;
+  }
   if (p.head_dim != 64 && p.head_dim != 128) return false;
   if (p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0) return false;
   const int group = p.num_q_heads / p.num_kv_heads;
@@ -304,7 +315,7 @@ Status FlashInferDecode(const DecodeAttentionParams& p, Stream stream) {
   run.chunk_tokens = pp.chunk_tokens;
   run.tile_valid = pp.tile_valid;
   if (l.tiles_per_seq > 1) {
-    run.partial_out = reinterpret_cast<float*>(base + l.partial_out);
+    run.partial_out = base + l.partial_out;  // in the output dtype (at most float32's bytes)
     run.partial_lse = reinterpret_cast<float*>(base + l.partial_lse);
   }
   run.padded_tiles = l.padded_tiles;
@@ -313,7 +324,7 @@ Status FlashInferDecode(const DecodeAttentionParams& p, Stream stream) {
   run.num_kv_heads = p.num_kv_heads;
   run.block_size = p.block_size;
   run.scale = p.scale;
-  return RunFlashInfer(p.dtype, p.head_dim, run, stream);
+  return RunFlashInfer(p.dtype, p.out_dtype, p.head_dim, run, stream);
 }
 
 }  // namespace tg::kernels::detail

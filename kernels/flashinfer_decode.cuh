@@ -5,9 +5,9 @@
 // Our cache [num_blocks, block_size, num_kv_heads, head_dim] is FlashInfer's NHD paged layout with
 // page size block_size, K and V in separate pools of the same strides. The page list of sequence
 // s is row s of our block tables, so the flat page index array is the block table itself and the
-// sequence's first page sits at s * max_blocks_per_seq (page_indptr). Queries and outputs are
-// float32 (FlashInfer's DTypeQ/DTypeO are templates; float loads and stores need no staging),
-// the softmax state float32 as always in FlashInfer.
+// sequence's first page sits at s * max_blocks_per_seq (page_indptr). Queries are float32 and
+// outputs float32 or bf16 (FlashInfer's DTypeQ/DTypeO are templates; they need no staging), the
+// softmax state float32 as always in FlashInfer.
 #pragma once
 
 #include <flashinfer/cp_async.cuh>
@@ -46,25 +46,30 @@ inline bool FlashInferHasGroup(int group) {
          group == 16;
 }
 
-template <DType kKv>
-struct FlashInferKvType;
+template <DType kDType>
+struct FlashInferType;
 template <>
-struct FlashInferKvType<DType::kBFloat16> {
+struct FlashInferType<DType::kFloat32> {
+  using type = float;
+};
+template <>
+struct FlashInferType<DType::kBFloat16> {
   using type = __nv_bfloat16;
 };
 template <>
-struct FlashInferKvType<DType::kFloat16> {
+struct FlashInferType<DType::kFloat16> {
   using type = __half;
 };
 
-template <DType kKv, int kHeadDim>
+template <DType kKv, DType kOut, int kHeadDim>
 Status FlashInferDecodeRun(const FlashInferDecodeRunParams& p, Stream stream) {
-  using KvT = typename FlashInferKvType<kKv>::type;
+  using KvT = typename FlashInferType<kKv>::type;
+  using OutT = typename FlashInferType<kOut>::type;
   if (p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0 ||
       !FlashInferHasGroup(p.num_q_heads / p.num_kv_heads)) {
     return Status::kUnsupported;
   }
-  using Params = flashinfer::BatchDecodeParams<float, KvT, float, int32_t>;
+  using Params = flashinfer::BatchDecodeParams<float, KvT, OutT, int32_t>;
   using Variant = flashinfer::DefaultAttention</*use_custom_mask=*/false,
                                                /*use_sliding_window=*/false,
                                                /*use_logits_soft_cap=*/false, /*use_alibi=*/false>;
@@ -76,7 +81,8 @@ Status FlashInferDecodeRun(const FlashInferDecodeRunParams& p, Stream stream) {
       static_cast<KvT*>(const_cast<void*>(p.k_cache)),
       static_cast<KvT*>(const_cast<void*>(p.v_cache)), strides, mut(p.page_indices),
       mut(p.page_indptr), mut(p.last_page_len));
-  Params params(const_cast<float*>(p.q), /*q_rope_offset=*/nullptr, paged_kv, p.out,
+  Params params(const_cast<float*>(p.q), /*q_rope_offset=*/nullptr, paged_kv,
+                static_cast<OutT*>(p.out),
                 /*lse=*/nullptr, /*maybe_alibi_slopes=*/nullptr, p.num_q_heads, p.q_stride,
                 kHeadDim, /*window_left=*/-1, /*logits_soft_cap=*/0.f, p.scale,
                 /*rope_scale=*/1.f, /*rope_theta=*/1e4f);
@@ -88,8 +94,9 @@ Status FlashInferDecodeRun(const FlashInferDecodeRunParams& p, Stream stream) {
   params.block_valid_mask = const_cast<bool*>(p.tile_valid);
   try {
     const cudaError_t status = flashinfer::BatchDecodeWithPagedKVCacheDispatched<
-        kHeadDim, flashinfer::PosEncodingMode::kNone, Variant>(params, p.partial_out, p.partial_lse,
-                                                               /*enable_pdl=*/false, stream);
+        kHeadDim, flashinfer::PosEncodingMode::kNone, Variant>(
+        params, static_cast<OutT*>(p.partial_out), p.partial_lse,
+        /*enable_pdl=*/false, stream);
     return status == cudaSuccess ? Status::kOk : Status::kLaunchFailed;
   } catch (const std::exception&) {  // FlashInfer's dispatch errors (checked above)
     return Status::kUnsupported;

@@ -11,12 +11,13 @@
 namespace tg::kernels::detail {
 
 // One launch of FlashInfer's BatchDecodeWithPagedKVCache over our cache, every array already
-// prepared on the device (decode_flashinfer.cu). Float32 queries and outputs (FlashInfer's DTypeQ
-// and DTypeO), a bf16 or fp16 cache in FlashInfer's NHD page layout.
+// prepared on the device (decode_flashinfer.cu). Float32 queries (FlashInfer's DTypeQ), float32
+// or bf16 outputs (its DTypeO, which its split-KV partial outputs share), a bf16 or fp16 cache in
+// FlashInfer's NHD page layout.
 struct FlashInferDecodeRunParams {
   const float* q = nullptr;  // seq s, head h at q + s * q_stride + h * head_dim
   int q_stride = 0;
-  float* out = nullptr;  // packed [num_seqs, num_q_heads, head_dim]
+  void* out = nullptr;  // packed [num_seqs, num_q_heads, head_dim] of the instantiation's kOut
   const void* k_cache = nullptr;
   const void* v_cache = nullptr;
   const int32_t* page_indices = nullptr;   // our block tables, row after row
@@ -31,7 +32,7 @@ struct FlashInferDecodeRunParams {
   const int32_t* tile_indptr = nullptr;
   const int32_t* chunk_tokens = nullptr;  // [1]
   const bool* tile_valid = nullptr;
-  float* partial_out = nullptr;  // [padded_tiles, num_q_heads, head_dim]
+  void* partial_out = nullptr;   // [padded_tiles, num_q_heads, head_dim] of kOut
   float* partial_lse = nullptr;  // [padded_tiles, num_q_heads]
   int padded_tiles = 0;
   int num_seqs = 0;
@@ -41,9 +42,11 @@ struct FlashInferDecodeRunParams {
   float scale = 1.f;
 };
 
-// One instantiation per served (cache dtype, head size): bf16 and fp16, head sizes 64 and 128.
-// kUnsupported for a GQA group FlashInfer has no kernel for (1, 2, 3, 4, 6, 8 and 16 it has).
-template <DType kKv, int kHeadDim>
+// One instantiation per served (cache dtype, output dtype, head size): bf16 and fp16 caches with
+// float32 outputs, a bf16 cache with bf16 outputs (the rows of a mixed step, whose attention
+// output feeds the bf16 o_proj as it is), head sizes 64 and 128. kUnsupported for a GQA group
+// FlashInfer has no kernel for (1, 2, 3, 4, 6, 8 and 16 it has).
+template <DType kKv, DType kOut, int kHeadDim>
 Status FlashInferDecodeRun(const FlashInferDecodeRunParams& p, Stream stream);
 
 }  // namespace tg::kernels::detail

@@ -43,7 +43,8 @@ Status FlashInferRun(const FlashInferRunParams& p, Stream stream) {
   params.kv_indices = const_cast<int32_t*>(p.block_tables);
   params.additional_params.logits_soft_cap = 0.f;
   params.additional_params.sm_scale = p.scale;
-  params.q_stride_n = params.o_stride_n = static_cast<int64_t>(p.num_q_heads) * kHeadDim;
+  params.q_stride_n = static_cast<int64_t>(p.num_q_heads) * kHeadDim;
+  params.o_stride_n = p.out_stride;
   params.q_stride_h = params.o_stride_h = kHeadDim;
   params.k_stride_n = params.v_stride_n = static_cast<int64_t>(p.num_kv_heads) * kHeadDim;
   params.k_stride_h = params.v_stride_h = kHeadDim;

@@ -41,7 +41,8 @@ Status FlashInferPlan(const FlashInferPlanParams& p, FlashInferSchedule* schedul
 // block per SM walking its part of the schedule.
 struct FlashInferRunParams {
   const void* q = nullptr;  // bf16 [num_tokens, num_q_heads, head_dim]
-  void* out = nullptr;      // bf16 [num_tokens, num_q_heads, head_dim]
+  void* out = nullptr;      // bf16: token t, head h at out + t * out_stride + h * head_dim
+  int out_stride = 0;       // elements, a multiple of 8 (16-byte rows)
   const void* k_cache = nullptr;
   const void* v_cache = nullptr;
   const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq] (the plan's)

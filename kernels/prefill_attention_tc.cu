@@ -5,6 +5,7 @@
 // online softmax. Queries are rounded to bf16 (scale folded in); the probabilities too before P·V.
 #include <mma.h>
 
+#include "kernels/attention_common.cuh"
 #include "kernels/attention_internal.h"
 #include "kernels/device_utils.cuh"
 
@@ -181,9 +182,9 @@ __global__ void __launch_bounds__(kThreads) PrefillTcKernel(PrefillAttentionPara
     const int q = q0 + warp * 16 + r;
     if (q >= qlen) break;
     const float inv = 1.f / row_l[warp * 16 + r];
-    float* out =
-        p.out + static_cast<size_t>(qstart + q) * p.out_stride + static_cast<size_t>(h) * HD;
-    for (int d = lane; d < HD; d += 32) out[d] = o_w[r * L::kLdo + d] * inv;
+    const size_t row = static_cast<size_t>(qstart + q) * p.out_stride + static_cast<size_t>(h) * HD;
+    for (int d = lane; d < HD; d += 32)
+      StoreOut(p.out, p.out_dtype, row + d, o_w[r * L::kLdo + d] * inv);
   }
 }
 

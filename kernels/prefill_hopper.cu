@@ -107,14 +107,15 @@ bool HopperPrefill::Supports(DType kv_dtype, int head_dim) {
   return Compiled() && kv_dtype == DType::kBFloat16 && (head_dim == 64 || head_dim == 128);
 }
 
-size_t HopperPrefill::WorkspaceBytes(int num_tokens, int num_seqs, int num_q_heads,
-                                     int head_dim) const {
+size_t HopperPrefill::WorkspaceBytes(int num_tokens, int num_seqs, int num_q_heads, int head_dim,
+                                     DType out_dtype) const {
 #ifdef TG_HAVE_FLASHINFER
+  const int staged = out_dtype == DType::kBFloat16 ? 1 : 2;  // q, and a float32 output's copy
   return Aligned(
              detail::FlashInferScheduleBytes(num_tokens, num_seqs, num_q_heads, impl_->num_sms)) +
-         2 * StagingBytes(num_tokens, num_q_heads, head_dim);
+         staged * StagingBytes(num_tokens, num_q_heads, head_dim);
 #else
-  (void)num_tokens, (void)num_seqs, (void)num_q_heads, (void)head_dim;
+  (void)num_tokens, (void)num_seqs, (void)num_q_heads, (void)head_dim, (void)out_dtype;
   return 0;
 #endif
 }
@@ -124,8 +125,11 @@ Status HopperPrefill::Run(const PrefillAttentionParams& p, Stream stream) {
   if (!Supports(p.dtype, p.head_dim)) return Status::kUnsupported;
   if (!p.host_query_starts || !p.host_seq_lens || !p.workspace) return Status::kUnsupported;
   const int width = p.num_q_heads * p.head_dim;
-  if (p.q_stride % 4 != 0 || p.out_stride % 4 != 0 || !Aligned16(p.q) || !Aligned16(p.out) ||
-      !Aligned16(p.k_cache) || !Aligned16(p.v_cache)) {
+  // 16-byte rows: four floats, or eight bf16 written by the kernel in place.
+  const bool out_in_place = p.out_dtype == DType::kBFloat16;
+  if (!out_in_place && p.out_dtype != DType::kFloat32) return Status::kUnsupported;
+  if (p.q_stride % 4 != 0 || p.out_stride % (out_in_place ? 8 : 4) != 0 || !Aligned16(p.q) ||
+      !Aligned16(p.out) || !Aligned16(p.k_cache) || !Aligned16(p.v_cache)) {
     return Status::kUnsupported;
   }
   // The host lengths are the ones FlashInfer schedules by: check them as the kernel would.
@@ -141,7 +145,8 @@ Status HopperPrefill::Run(const PrefillAttentionParams& p, Stream stream) {
   const int num_tokens = qs[p.num_seqs];
   const size_t schedule_bytes = Aligned(
       detail::FlashInferScheduleBytes(num_tokens, p.num_seqs, p.num_q_heads, impl_->num_sms));
-  if (p.workspace_bytes < WorkspaceBytes(num_tokens, p.num_seqs, p.num_q_heads, p.head_dim)) {
+  if (p.workspace_bytes <
+      WorkspaceBytes(num_tokens, p.num_seqs, p.num_q_heads, p.head_dim, p.out_dtype)) {
     return Status::kInvalidArgument;
   }
   if (num_tokens == 0) return Status::kOk;
@@ -174,8 +179,11 @@ Status HopperPrefill::Run(const PrefillAttentionParams& p, Stream stream) {
 
   auto* bytes = static_cast<uint8_t*>(p.workspace);
   auto* q16 = reinterpret_cast<__nv_bfloat16*>(bytes + schedule_bytes);
-  auto* out16 = reinterpret_cast<__nv_bfloat16*>(
-      bytes + schedule_bytes + StagingBytes(num_tokens, p.num_q_heads, p.head_dim));
+  auto* out16 =
+      out_in_place
+          ? static_cast<__nv_bfloat16*>(p.out)
+          : reinterpret_cast<__nv_bfloat16*>(bytes + schedule_bytes +
+                                             StagingBytes(num_tokens, p.num_q_heads, p.head_dim));
   const size_t quads = static_cast<size_t>(num_tokens) * (width / 4);
   FloatRowsToBf16<<<GridFor(quads, impl_->num_sms), kThreads, 0, stream>>>(p.q, p.q_stride,
                                                                            num_tokens, width, q16);
@@ -184,6 +192,7 @@ Status HopperPrefill::Run(const PrefillAttentionParams& p, Stream stream) {
   detail::FlashInferRunParams run;
   run.q = q16;
   run.out = out16;
+  run.out_stride = out_in_place ? p.out_stride : width;
   run.k_cache = p.k_cache;
   run.v_cache = p.v_cache;
   run.block_tables = p.block_tables;
@@ -196,10 +205,10 @@ Status HopperPrefill::Run(const PrefillAttentionParams& p, Stream stream) {
   run.scale = p.scale;
   const Status ran = p.head_dim == 64 ? detail::FlashInferRun<64>(run, stream)
                                       : detail::FlashInferRun<128>(run, stream);
-  if (ran != Status::kOk) return ran;
+  if (ran != Status::kOk || out_in_place) return ran;
 
-  Bf16RowsToFloat<<<GridFor(quads, impl_->num_sms), kThreads, 0, stream>>>(out16, num_tokens, width,
-                                                                           p.out, p.out_stride);
+  Bf16RowsToFloat<<<GridFor(quads, impl_->num_sms), kThreads, 0, stream>>>(
+      out16, num_tokens, width, static_cast<float*>(p.out), p.out_stride);
   return detail::LaunchStatus();
 #else
   (void)p, (void)stream;

@@ -5,9 +5,10 @@
 // idle. Plan/run split as in FlashInfer: the plan needs host copies of query_starts and seq_lens,
 // and one plan serves every layer of a forward (it is redone only when the batch changes).
 //
-// Served: a bfloat16 cache, head sizes 64 and 128, any GQA group, any block size. Queries and
-// outputs are float32 activations (attention.h): q is rounded to bf16 on the way in (as our
-// tensor-core kernel does) and the bf16 output widened on the way out, in the workspace.
+// Served: a bfloat16 cache, head sizes 64 and 128, any GQA group, any block size. Queries are
+// float32 activations (attention.h), rounded to bf16 into the workspace on the way in (as our
+// tensor-core kernel does). A bf16 output (out_dtype) is written in place by the kernel; a
+// float32 one is staged as bf16 in the workspace and widened on the way out.
 #pragma once
 
 #include <memory>
@@ -28,9 +29,10 @@ class HopperPrefill {
 
   static bool Supports(DType kv_dtype, int head_dim);
 
-  // Device workspace for a batch of num_tokens new tokens in num_seqs sequences: the schedule and
-  // the bf16 copies of q and of the output.
-  size_t WorkspaceBytes(int num_tokens, int num_seqs, int num_q_heads, int head_dim) const;
+  // Device workspace for a batch of num_tokens new tokens in num_seqs sequences writing outputs
+  // of out_dtype: the schedule, the bf16 copy of q and (float32 outputs) of the output.
+  size_t WorkspaceBytes(int num_tokens, int num_seqs, int num_q_heads, int head_dim,
+                        DType out_dtype) const;
 
   // PrefillAttention's contract with p.host_query_starts, p.host_seq_lens and p.workspace set
   // (parameters already checked by PrefillAttention). kUnsupported for what it does not serve,

@@ -98,6 +98,14 @@ class Backend {
   // and compute on them directly (faster than on dequantized weights); the model then keeps
   // such weights as the file stores them.
   virtual bool ComputesOnBlocks(DType /*dtype*/) const { return false; }
+  // The dtype PrefillAttention and DecodeAttention write for a step over `batch` whose output
+  // feeds a Linear with weights of `weight_dtype` (o_proj): float32 (the default; the CPU
+  // backend), or bf16 where this backend's attention writes bf16 rows and its Linear reads them
+  // as they are, so that no conversion pass sits between the two. The one exception to float32
+  // activations: attention ops then take an `out` of this dtype, and Linear an `x` of it.
+  virtual DType AttentionOutDType(const AttentionBatch& /*batch*/, DType /*weight_dtype*/) const {
+    return DType::kF32;
+  }
   // The native stream every op is queued on (CUDA: the cudaStream_t), so a collective library
   // (NCCL) can be ordered with the ops; nullptr for backends without one (CPU).
   virtual void* NativeStream() { return nullptr; }
@@ -148,8 +156,9 @@ class Backend {
   virtual void RmsNorm(const Tensor& input, Tensor* residual, const Tensor& weight, float eps,
                        Tensor& out) = 0;
 
-  // out[n, o] = sum_k x[n, k] * W[o, k] (+ bias[o]). x float32 [rows, in], W [out, in] any float
-  // dtype, bias float32 [out] or nullptr, out float32 [rows, out]. No aliasing.
+  // out[n, o] = sum_k x[n, k] * W[o, k] (+ bias[o]). x float32 [rows, in] (or the
+  // AttentionOutDType for W's dtype), W [out, in] any float dtype, bias float32 [out] or nullptr,
+  // out float32 [rows, out]. No aliasing.
   virtual void Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out) = 0;
 
   // Rotary embedding in the HF "rotate_half" layout, in place on q [n, hq, d] and k [n, hk, d]
@@ -171,10 +180,11 @@ class Backend {
   virtual void SplitColumns(const Tensor& input, std::span<Tensor* const> outs) = 0;
 
   // Causal attention of a variable-length batch of new tokens over the paged cache (their own
-  // K/V already written by WriteKv). q float32 [num_tokens, hq, d]; out float32 [num_tokens,
-  // hq, d]. Sequence s has q_len = query_start[s+1] - query_start[s] new tokens; its query j
-  // sits at position seq_lens[s] - q_len + j and attends to cache positions 0..that position.
-  // Query head h reads KV head h / (hq / hk) (GQA). Softmax in float32 of scale * q.k.
+  // K/V already written by WriteKv). q float32 [num_tokens, hq, d]; out [num_tokens, hq, d]
+  // float32 or AttentionOutDType (the same dtype for every part of a step). Sequence s has q_len =
+  // query_start[s+1] - query_start[s] new tokens; its query j sits at position seq_lens[s] - q_len
+  // + j and attends to cache positions 0..that position. Query head h reads KV head h / (hq / hk)
+  // (GQA). Softmax in float32 of scale * q.k.
   virtual void PrefillAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                 const AttentionBatch& batch, float scale, Tensor& out) = 0;
 

@@ -360,7 +360,10 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
     k = backend_.Allocate(DType::kF32, {n, hk, d});
     v = backend_.Allocate(DType::kF32, {n, hk, d});
   }
-  Tensor attn_out = backend_.Allocate(DType::kF32, {n, hq * d});
+  // In the dtype the backend's attention writes and its o_proj reads without a conversion pass
+  // (bf16 on CUDA for prompt steps), every part of a mixed step writing its rows.
+  const DType attn_dtype = backend_.AttentionOutDType(attn, layers_.front().o_proj.dtype());
+  Tensor attn_out = backend_.Allocate(attn_dtype, {n, hq * d});
   Tensor branch = backend_.Allocate(DType::kF32, {n, hidden});
   Tensor gate_up = backend_.Allocate(DType::kF32, {n, 2 * inter});
   Tensor act = backend_.Allocate(DType::kF32, {n, inter});

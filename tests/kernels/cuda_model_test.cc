@@ -198,6 +198,55 @@ TEST_F(CudaModelTest, MixedDecodeAndChunkStepMatchesCpuAndTransformers) {
             a.greedy_ids[1]);
 }
 
+// The same mixed step in the serving configuration (bf16 weights and cache): attention writes
+// bf16 rows (Backend::AttentionOutDType), the decode row through the decode kernel and the chunk
+// through the prefill kernel, and o_proj reads them as they are. Close to the CPU backend on the
+// same bf16 weights and to HF, by the bf16 serving criterion (relative L2 < 2e-2).
+TEST_F(CudaModelTest, MixedStepBf16ServingConfigurationStaysClose) {
+  const auto refs = LoadReference();
+  ASSERT_GE(refs.size(), 2u);
+  auto source = model::WeightSource::Open(Assets() + "/models/stories260K");
+  auto gpu = Gpu("bfloat16");
+  auto cpu = backend::MakeCpuBackend({});
+  LlamaModel on_gpu(source->config(), *source, *gpu, backend::DType::kBF16);
+  LlamaModel on_cpu(source->config(), *source, *cpu, backend::DType::kBF16);
+  const Reference& a = refs[0];
+  const Reference& b = refs[1];
+  ASSERT_GT(b.input_ids.size(), 4u);
+  std::vector<int32_t> a_next = a.input_ids;
+  a_next.push_back(a.greedy_ids[0]);
+  const std::vector<int32_t> b_head(b.input_ids.begin(), b.input_ids.begin() + 4);
+  const ForwardBatch step =
+      MixedBatch({{a_next, static_cast<int>(a.input_ids.size()), {2}}, {b.input_ids, 4, {5}}}, 16);
+  backend::AttentionBatch shape;
+  shape.max_query_len = static_cast<int>(b.input_ids.size()) - 4;
+  ASSERT_GT(shape.max_query_len, 1);
+  ASSERT_EQ(gpu->AttentionOutDType(shape, backend::DType::kBF16), backend::DType::kBF16);
+  std::vector<std::vector<float>> mixed;
+  for (auto [model, device] : {std::pair<LlamaModel*, backend::Backend*>{&on_gpu, gpu.get()},
+                               std::pair<LlamaModel*, backend::Backend*>{&on_cpu, cpu.get()}}) {
+    model->AllocateKvCache(8, 16);
+    model->Forward(MixedBatch({{a.input_ids, 0, {2}}}, 16));
+    model->Forward(MixedBatch({{b_head, 0, {5}}}, 16));  // first chunk: K/V only
+    mixed.push_back(HostLogits(*device, model->Forward(step)));
+  }
+  const size_t vocab = a.last_logits.size();
+  ASSERT_EQ(mixed[0].size(), 2 * vocab);
+  auto relative = [](const float* got, const float* ref, size_t n) {
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < n; ++i) {
+      diff += std::pow(got[i] - ref[i], 2);
+      norm += std::pow(ref[i], 2);
+    }
+    return std::sqrt(diff / norm);
+  };
+  EXPECT_LT(relative(mixed[0].data(), mixed[1].data(), vocab), 2e-2) << "decode row vs CPU";
+  EXPECT_LT(relative(mixed[0].data() + vocab, mixed[1].data() + vocab, vocab), 2e-2)
+      << "chunk row vs CPU";
+  EXPECT_LT(relative(mixed[0].data() + vocab, b.last_logits.data(), vocab), 2e-2)
+      << "chunk row vs HF";
+}
+
 TEST_F(CudaModelTest, SmolLm2GreedyEqualsCpu) {
   const std::string path =
       std::string(TG_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf";

@@ -109,6 +109,47 @@ TEST_F(CudaOpsTest, LinearAgainstCpu) {
   }
 }
 
+// A bf16 x (the attention output of a prompt step, Backend::AttentionOutDType) with bf16 weights
+// goes to the GEMM as it is, at row counts of both paths a float32 x takes (skinny and
+// cuBLASLt): equal to the CPU op on the same bf16 values widened to float32. Other weights throw.
+TEST_F(CudaOpsTest, LinearBf16InputAgainstCpu) {
+  struct Shape {
+    int m, n, k;
+    bool bias;
+  };
+  for (const Shape s : {Shape{1, 256, 128, false}, Shape{7, 131, 64, true},
+                        Shape{33, 512, 576, true}, Shape{300, 1024, 4096, false}}) {
+    auto x = RandomVector(static_cast<size_t>(s.m) * s.k, 30);
+    for (float& v : x) v = testing::Bf16ToFloat(testing::ToBf16Bits(v));
+    const auto w = RandomVector(static_cast<size_t>(s.n) * s.k, 31, 0.05f);
+    const auto b = RandomVector(s.n, 32);
+    Tensor cb = Upload(*cpu_, DType::kF32, {s.n}, b);
+    Tensor cout = cpu_->Allocate(DType::kF32, {s.m, s.n});
+    cpu_->Linear(Upload(*cpu_, DType::kF32, {s.m, s.k}, x),
+                 Upload(*cpu_, DType::kBF16, {s.n, s.k}, w), s.bias ? &cb : nullptr, cout);
+    Tensor gb = Upload(*gpu_, DType::kF32, {s.n}, b);
+    auto g = AllocateGuarded(*gpu_, {s.m, s.n});
+    Tensor gout = g.Out();
+    gpu_->Linear(Upload(*gpu_, DType::kBF16, {s.m, s.k}, x),
+                 Upload(*gpu_, DType::kBF16, {s.n, s.k}, w), s.bias ? &gb : nullptr, gout);
+    // Same products (x exact in bf16), float32 accumulation: only the summation order differs.
+    ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, cout), 1e-3f, 1e-3f,
+                "Linear bf16 x m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
+                    " k=" + std::to_string(s.k));
+  }
+  Tensor x = gpu_->Allocate(DType::kBF16, {2, 64});
+  Tensor out = gpu_->Allocate(DType::kF32, {2, 32});
+  for (DType dtype : {DType::kF32, DType::kF16}) {
+    Tensor w = gpu_->Allocate(dtype, {32, 64});
+    try {
+      gpu_->Linear(x, w, nullptr, out);
+      ADD_FAILURE() << "bf16 x with " << ToString(dtype) << " weights did not throw";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kUnsupported) << e.what();
+    }
+  }
+}
+
 // Decode-sized Linear (the skinny kernels, kernels/gemm_skinny.cu) at every row count class up
 // to kSkinnyMaxRows and past it (cuBLASLt): odd n (partial 16- and 32-column tiles), k a
 // multiple of 8 but not of 32 (a partial k chunk), 16-bit weights of both kinds, with a bias.
@@ -254,6 +295,7 @@ struct PagedBatch {
   int launch_len = 0;        // > the longest sequence: a graph's launch shape (wider block table)
   bool poison = false;       // fill the cache with NaN first: reading any unwritten slot shows
   bool bf16_inputs = false;  // q, k, v rounded to bf16 first (exact in a bf16 cache)
+  DType out_dtype = DType::kF32;  // kBF16: as the CUDA backend writes it in a prompt step
 };
 
 enum class AttentionPath {
@@ -269,7 +311,8 @@ void RunHopperDirect(Backend& b, kernels::HopperPrefill& hopper, kernels::Prefil
   p.hopper = &hopper;
   p.host_query_starts = qstart.data();
   p.host_seq_lens = lens.data();
-  p.workspace_bytes = hopper.WorkspaceBytes(qstart.back(), p.num_seqs, p.num_q_heads, p.head_dim);
+  p.workspace_bytes =
+      hopper.WorkspaceBytes(qstart.back(), p.num_seqs, p.num_q_heads, p.head_dim, p.out_dtype);
   Tensor workspace = b.Allocate(DType::kI32, {static_cast<int64_t>((p.workspace_bytes + 3) / 4)});
   p.workspace = workspace.data();
   ASSERT_EQ(hopper.Run(p, static_cast<kernels::Stream>(b.NativeStream())), kernels::Status::kOk);
@@ -342,7 +385,7 @@ void RunAttention(Backend& b, const PagedBatch& pb, AttentionPath path, std::vec
     batch.host_seq_lens = lens;
   }
   Tensor qt = Upload(b, DType::kF32, {total_new, pb.hq, pb.d}, q);
-  Tensor o = b.Allocate(DType::kF32, {total_new, pb.hq, pb.d});
+  Tensor o = b.Allocate(pb.out_dtype, {total_new, pb.hq, pb.d});
   const float scale = 1.f / std::sqrt(static_cast<float>(pb.d));
   if (path == AttentionPath::kDecode) {
     b.DecodeAttention(qt, kc, vc, batch, scale, o);
@@ -359,7 +402,9 @@ void RunAttention(Backend& b, const PagedBatch& pb, AttentionPath path, std::vec
     p.max_blocks_per_seq = max_blocks;
     p.query_starts = batch.query_start.data_as<int32_t>();
     p.seq_lens = batch.seq_lens.data_as<int32_t>();
-    p.out = o.data_as<float>();
+    p.out = o.data();
+    p.out_dtype =
+        pb.out_dtype == DType::kBF16 ? kernels::DType::kBFloat16 : kernels::DType::kFloat32;
     p.num_seqs = seqs;
     p.max_query_len = max_q;
     p.num_q_heads = pb.hq;
@@ -382,6 +427,10 @@ TEST_F(CudaOpsTest, DecodeAttentionSplitK) {
     RunAttention(*cpu_, pb, AttentionPath::kDecode, &ref);
     RunAttention(*gpu_, pb, AttentionPath::kDecode, &got);
     ExpectClose(got, ref, 1e-5f, 1e-4f, "DecodeAttention d=" + std::to_string(d));
+    // bf16 output rows (our kernel's unsplit store and its split-K merge): ~2^-9 relative.
+    pb.out_dtype = DType::kBF16;
+    RunAttention(*gpu_, pb, AttentionPath::kDecode, &got);
+    ExpectClose(got, ref, 1e-2f, 1e-2f, "DecodeAttention bf16 out d=" + std::to_string(d));
   }
   PagedBatch mha{{4096}, {1}, 5, 5, 128};  // batch 1, long context, no GQA, odd head count
   std::vector<float> ref, got;
@@ -418,6 +467,10 @@ TEST_F(CudaOpsTest, DecodeAttentionPlansAgainstCpu) {
         RunAttention(*cpu_, pb, AttentionPath::kDecode, &ref);
         RunAttention(*gpu_, pb, AttentionPath::kDecode, &got);
         ExpectClose(got, ref, 1e-5f, 1e-4f, what + " float32 cache");
+        PagedBatch bf16_out = pb;  // our kernel's bf16 stores, split and unsplit
+        bf16_out.out_dtype = DType::kBF16;
+        RunAttention(*gpu_, bf16_out, AttentionPath::kDecode, &got);
+        ExpectClose(got, ref, 1e-2f, 1e-2f, what + " float32 cache, bf16 out");
         RunAttention(*bf16, pb, AttentionPath::kDecode, &got_bf16);
         ExpectClose(got_bf16, ref, 2e-2f, 2e-2f, what + " bf16 cache");
       }
@@ -434,6 +487,9 @@ TEST_F(CudaOpsTest, PrefillAttentionVarlenWithCacheHits) {
     RunAttention(*cpu_, pb, AttentionPath::kPrefill, &ref);
     RunAttention(*gpu_, pb, AttentionPath::kPrefill, &got);
     ExpectClose(got, ref, 1e-5f, 1e-4f, "PrefillAttention d=" + std::to_string(d));
+    pb.out_dtype = DType::kBF16;  // the SIMT kernel's bf16 store
+    RunAttention(*gpu_, pb, AttentionPath::kPrefill, &got);
+    ExpectClose(got, ref, 1e-2f, 1e-2f, "PrefillAttention bf16 out d=" + std::to_string(d));
   }
 }
 
@@ -447,15 +503,21 @@ TEST_F(CudaOpsTest, AttentionWithBf16Cache) {
   for (int d : {64, 128}) {
     for (AttentionPath path : {AttentionPath::kDecode, AttentionPath::kPrefill,
                                AttentionPath::kPrefillDeviceLengthsOnly}) {
-      const bool decode = path == AttentionPath::kDecode;
-      PagedBatch pb = decode ? PagedBatch{{0, 300, 1100}, {1, 1, 1}, 32, 8, d}
-                             : PagedBatch{{0, 5, 32, 0}, {1, 37, 131, 200}, 8, 2, d};
-      std::vector<float> ref, got;
-      RunAttention(*cpu_, pb, path, &ref);
-      RunAttention(*bf16, pb, path, &got);
-      ExpectClose(got, ref, 2e-2f, 2e-2f,
-                  std::string(decode ? "Decode" : "Prefill") + " bf16 cache d=" +
-                      std::to_string(d) + " path " + std::to_string(static_cast<int>(path)));
+      // Float32 and bf16 output rows (bf16: FlashInfer's decode with bf16 split-KV partials on
+      // sm_90, else ours; FlashInfer's prefill in place or our tensor-core kernel).
+      for (DType out_dtype : {DType::kF32, DType::kBF16}) {
+        const bool decode = path == AttentionPath::kDecode;
+        PagedBatch pb = decode ? PagedBatch{{0, 300, 1100}, {1, 1, 1}, 32, 8, d}
+                               : PagedBatch{{0, 5, 32, 0}, {1, 37, 131, 200}, 8, 2, d};
+        pb.out_dtype = out_dtype;
+        std::vector<float> ref, got;
+        RunAttention(*cpu_, PagedBatch{pb.cached, pb.fresh, pb.hq, pb.hk, pb.d}, path, &ref);
+        RunAttention(*bf16, pb, path, &got);
+        ExpectClose(got, ref, 2e-2f, 2e-2f,
+                    std::string(decode ? "Decode" : "Prefill") +
+                        " bf16 cache d=" + std::to_string(d) + " path " +
+                        std::to_string(static_cast<int>(path)) + " out " + ToString(out_dtype));
+      }
     }
   }
 }
@@ -479,6 +541,14 @@ TEST_F(CudaOpsTest, PrefillAttentionHopperAgainstCpu) {
       const std::string what = " d=" + std::to_string(d) + " group=" + std::to_string(group);
       ExpectClose(direct, ref, 1e-2f, 1e-2f, "HopperPrefill" + what);
       ExpectClose(op, ref, 1e-2f, 1e-2f, "PrefillAttention (backend)" + what);
+      // bf16 outputs written by the kernel in place: the same bf16 values as the staged path.
+      PagedBatch in_place = pb;
+      in_place.out_dtype = DType::kBF16;
+      std::vector<float> direct_bf16, op_bf16;
+      RunAttention(*bf16, in_place, AttentionPath::kHopperDirect, &direct_bf16);
+      RunAttention(*bf16, in_place, AttentionPath::kPrefill, &op_bf16);
+      ExpectClose(direct_bf16, direct, 0.f, 0.f, "HopperPrefill bf16 out vs staged" + what);
+      ExpectClose(op_bf16, ref, 1e-2f, 1e-2f, "PrefillAttention (backend) bf16 out" + what);
     }
   }
 }

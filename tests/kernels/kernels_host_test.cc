@@ -82,6 +82,36 @@ TEST(KernelDispatchTest, DecodeAttentionChecksBeforeLaunch) {
   EXPECT_EQ(kernels::DecodeAttention(p, nullptr), Status::kInvalidArgument);
 }
 
+// Attention writes float32 or bf16 rows; other output dtypes are turned down before a launch,
+// and FlashInfer's decode, without a kernel for bf16 outputs over an fp16 cache, leaves those to
+// ours.
+TEST(KernelDispatchTest, AttentionOutputDTypes) {
+  using kernels::DType;
+  EXPECT_TRUE(kernels::AttentionOutDTypeServed(DType::kFloat32));
+  EXPECT_TRUE(kernels::AttentionOutDTypeServed(DType::kBFloat16));
+  EXPECT_FALSE(kernels::AttentionOutDTypeServed(DType::kFloat16));
+  auto d = ValidDecode();
+  d.head_dim = 64;
+  d.out_dtype = DType::kFloat16;
+  EXPECT_EQ(kernels::DecodeAttention(d, nullptr), Status::kUnsupported);
+  d.out_dtype = DType::kBFloat16;
+  d.dtype = DType::kFloat16;
+  EXPECT_FALSE(kernels::FlashInferDecodeServes(d));
+  EXPECT_EQ(kernels::DecodeKernelFor(d), kernels::DecodeKernel::kOurs);
+
+  kernels::PrefillAttentionParams p;
+  p.q = static_cast<const float*>(Fake());
+  p.k_cache = p.v_cache = p.out = Fake();
+  p.block_tables = p.query_starts = p.seq_lens = static_cast<const int32_t*>(Fake());
+  p.num_seqs = 1;
+  p.num_q_heads = p.num_kv_heads = 4;
+  p.block_size = 16;
+  p.max_query_len = 5;
+  p.head_dim = 64;
+  p.out_dtype = DType::kFloat16;
+  EXPECT_EQ(kernels::PrefillAttention(p, nullptr), Status::kUnsupported);
+}
+
 kernels::DecodeAttentionParams DecodeShape(int seqs, int hq, int hk, int d, int max_len) {
   kernels::DecodeAttentionParams p;
   p.num_seqs = seqs;

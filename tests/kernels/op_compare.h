@@ -60,8 +60,16 @@ inline Tensor UploadInts(Backend& b, std::vector<int64_t> shape, const std::vect
   return t;
 }
 
+// A float32 or bfloat16 tensor's values as float32.
 inline std::vector<float> Download(Backend& b, const Tensor& t) {
   std::vector<float> out(t.numel());
+  if (t.dtype() == DType::kBF16) {
+    std::vector<uint16_t> bits(t.numel());
+    b.CopyToHost(t, bits.data());
+    for (size_t i = 0; i < bits.size(); ++i) out[i] = Bf16ToFloat(bits[i]);
+    return out;
+  }
+  EXPECT_EQ(t.dtype(), DType::kF32) << "Download of " << t.DebugString();
   b.CopyToHost(t, out.data());
   return out;
 }

@@ -104,7 +104,8 @@ PrefillAttentionResult RunCase(const PrefillAttentionCase& c, int hq, int hk, in
   p.max_blocks_per_seq = max_blocks;
   p.query_starts = static_cast<const int32_t*>(starts.ptr);
   p.seq_lens = static_cast<const int32_t*>(seq_lens.ptr);
-  p.out = static_cast<float*>(out.ptr);
+  p.out = out.ptr;
+  p.out_dtype = kernels::DType::kBFloat16;  // what the CUDA backend writes in a prompt step
   p.num_seqs = seqs;
   p.max_query_len = max_q;
   p.num_q_heads = hq;
@@ -114,7 +115,7 @@ PrefillAttentionResult RunCase(const PrefillAttentionCase& c, int hq, int hk, in
   p.scale = 1.f / std::sqrt(static_cast<float>(d));
   r.ours_ms = TimeMs([&] { Check(kernels::PrefillAttention(p, nullptr), "ours"); });
   if (hopper) {
-    const size_t bytes = hopper->WorkspaceBytes(tokens, seqs, hq, d);
+    const size_t bytes = hopper->WorkspaceBytes(tokens, seqs, hq, d, p.out_dtype);
     DeviceBuffer workspace(bytes);
     kernels::PrefillAttentionParams fi = p;
     fi.hopper = hopper;

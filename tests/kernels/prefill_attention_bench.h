@@ -1,6 +1,7 @@
 // Prefill attention benchmark of cuda_bench: our tensor-core kernel against FlashInfer's Hopper
 // kernel (kernels/prefill_hopper.h) on the same batches, through kernels::PrefillAttention with
-// float32 queries/outputs and a bf16 paged cache, as the CUDA backend calls it.
+// float32 queries (their bf16 staging timed), bf16 outputs and a bf16 paged cache, as the CUDA
+// backend calls it in a prompt step (Backend::AttentionOutDType).
 #pragma once
 
 #include <string>

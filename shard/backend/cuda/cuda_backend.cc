@@ -101,6 +101,14 @@ class CudaBackend final : public Backend {
     return free;
   }
   DType KvDType() const override { return kv_dtype_; }
+  // bf16 for a step with prompt tokens in front of a bf16 o_proj: the prefill kernels write bf16
+  // rows in place (FlashInfer's natively) and cuBLASLt reads them as they are, where float32
+  // would cost a widening pass after attention and a rounding pass before the GEMM. Decode-only
+  // steps keep float32: FlashInfer's decode writes it without staging, and the skinny GEMM reads
+  // float32 rows directly.
+  DType AttentionOutDType(const AttentionBatch& batch, DType weight_dtype) const override {
+    return batch.max_query_len > 1 && weight_dtype == DType::kBF16 ? DType::kBF16 : DType::kF32;
+  }
   void* NativeStream() override { return static_cast<void*>(stream()); }
 
   void ResetPeakMemory() override {
@@ -228,7 +236,14 @@ class CudaBackend final : public Backend {
 
   void Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
-    ExpectDType(x, DType::kF32, "x");
+    // A bf16 x (an attention output, AttentionOutDType) goes to cuBLASLt as it is.
+    const bool bf16_x = x.dtype() == DType::kBF16;
+    if (bf16_x) {
+      TG_CHECK(weight.dtype() == DType::kBF16, kUnsupported,
+               "Linear: a bf16 x needs bf16 weights, got " + weight.DebugString());
+    } else {
+      ExpectDType(x, DType::kF32, "x");
+    }
     ExpectDType(out, DType::kF32, "out");
     Expect(weight.rank() == 2, "Linear weight must be 2-D");
     const int64_t n = weight.dim(0);
@@ -240,7 +255,7 @@ class CudaBackend final : public Backend {
       ExpectDType(*bias, DType::kF32, "bias");
       Expect(bias->numel() == n, "Linear bias shape");
     }
-    if (m <= kernels::kSkinnyMaxRows) {
+    if (!bf16_x && m <= kernels::kSkinnyMaxRows) {
       kernels::SkinnyGemmParams sk;
       sk.dtype = ToKernel(weight.dtype());
       sk.x = x.data_as<float>();
@@ -259,7 +274,7 @@ class CudaBackend final : public Backend {
     p.dtype = ToKernel(weight.dtype());
     p.out_dtype = kernels::DType::kFloat32;
     p.x = x.data();
-    if (weight.dtype() != DType::kF32) {
+    if (weight.dtype() != DType::kF32 && !bf16_x) {
       const size_t count = static_cast<size_t>(m * k);
       void* converted = Scratch(count * DTypeSize(weight.dtype()), /*slot=*/1);
       kernels::ConvertParams c;
@@ -308,7 +323,8 @@ class CudaBackend final : public Backend {
     p.max_blocks_per_seq = AsInt(batch.block_tables.dim(1));
     p.query_starts = batch.query_start.data_as<int32_t>();
     p.seq_lens = batch.seq_lens.data_as<int32_t>();
-    p.out = out.data_as<float>();
+    p.out = out.data();
+    p.out_dtype = ToKernel(out.dtype());
     p.num_seqs = batch.num_seqs;
     p.max_query_len = batch.max_query_len;
     p.num_q_heads = AsInt(q.dim(1));
@@ -324,7 +340,7 @@ class CudaBackend final : public Backend {
       p.host_query_starts = batch.host_query_start.data();
       p.host_seq_lens = batch.host_seq_lens.data();
       p.workspace_bytes = hopper_prefill_->WorkspaceBytes(batch.num_tokens, batch.num_seqs,
-                                                          p.num_q_heads, p.head_dim);
+                                                          p.num_q_heads, p.head_dim, p.out_dtype);
       p.workspace = hopper_workspace_.Get(*pool_, p.workspace_bytes, false);
     }
     CheckKernel(kernels::PrefillAttention(p, stream()), "PrefillAttention");
@@ -343,7 +359,8 @@ class CudaBackend final : public Backend {
     p.block_tables = batch.block_tables.data_as<int32_t>();
     p.max_blocks_per_seq = AsInt(batch.block_tables.dim(1));
     p.context_lens = batch.seq_lens.data_as<int32_t>();
-    p.out = out.data_as<float>();
+    p.out = out.data();
+    p.out_dtype = ToKernel(out.dtype());
     p.num_seqs = batch.num_seqs;
     p.num_q_heads = AsInt(q.dim(1));
     p.num_kv_heads = AsInt(k_cache.dim(2));
@@ -531,7 +548,7 @@ class CudaBackend final : public Backend {
   void CheckAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                       const AttentionBatch& batch, const Tensor& out) const {
     ExpectDType(q, DType::kF32, "q");
-    ExpectDType(out, DType::kF32, "out");
+    if (out.dtype() != DType::kBF16) ExpectDType(out, DType::kF32, "out");
     ExpectDType(k_cache, kv_dtype_, "k_cache");
     ExpectDType(v_cache, kv_dtype_, "v_cache");
     Expect(q.rank() == 3 && k_cache.rank() == 4 && q.dim(2) == k_cache.dim(3) &&
