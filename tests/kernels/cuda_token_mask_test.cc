@@ -12,7 +12,7 @@ namespace {
 using testing::RandomVector;
 using testing::Upload;
 
-// Allows `keep` pseudo-random tokens of the vocabulary (always including `forced`).
+// Allows `keep` pseudo-random tokens of the vocabulary and `forced` (keep 0: `forced` alone).
 std::vector<int32_t> SparseMask(int vocab, int keep, uint32_t salt, int forced) {
   std::vector<int32_t> mask((vocab + 31) / 32, 0);
   auto allow = [&](int t) { mask[t / 32] |= static_cast<int32_t>(1u << (t % 32)); };
@@ -30,7 +30,7 @@ TEST(CudaTokenMaskTest, MaskedRowsMatchReference) {
     const auto logits = RandomVector(static_cast<size_t>(rows) * vocab, 7 + vocab, 2.5f);
     std::vector<std::vector<int32_t>> masks;
     for (int r = 0; r < rows; ++r)
-      masks.push_back(SparseMask(vocab, r == 4 ? 1 : 17 * r + 3, r, 5));
+      masks.push_back(SparseMask(vocab, r == 4 ? 0 : 17 * r + 3, r, 5));
     std::vector<SampleRequest> requests(rows);
     for (int r = 0; r < rows; ++r) {
       requests[r].params.do_sample = r % 2 == 1;
