@@ -9,7 +9,7 @@
 # (pinned llama-cpp-python sdist, built once into .llamacpp/).
 # Prints a table, the ratios ours / llama.cpp and JSON lines (cpu_decode_vs_llamacpp,
 # cpu_c8_vs_llamacpp, cpu_c32_vs_llamacpp, cpu_pp128_vs_llamacpp); the machine's load (uptime)
-# before and after. Everything runs under `nice`: the machine may be shared.
+# before and after, and llama-server's own decode ms/token from its log (it exposes contention). Everything runs under `nice`: the machine may be shared.
 #
 # Usage: bench/cpu-vs-llamacpp.sh [OUT_DIR]
 #   env: MODEL (default models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf),
@@ -150,6 +150,17 @@ for metric, ours, theirs in rows:
     else:
         print(f"{label:46} {ours:9.1f} {theirs:10.1f} {ours / theirs:7.2f}")
 print(f"load before: {load_before}\nload after:  {load_after}")
+# llama-server's own per-token decode time: on a contended machine its OpenMP threads wait at a
+# barrier for a descheduled peer, and this shows it (about 10 ms here on a quiet machine).
+for c in levels:
+    try:
+        log = open(f"{out}/llamacpp-server-c{c}.log").read()
+    except OSError:
+        continue
+    evals = [float(m) for m in re.findall(r"\s eval time = .*?\(\s*([\d.]+) ms per token", log)]
+    if evals:
+        print(f"llama-server -np {c}, its own decode ms/token per request: "
+              + ", ".join(f"{e:.1f}" for e in evals))
 headline = {"decode_c1": "cpu_decode_vs_llamacpp", "c8": "cpu_c8_vs_llamacpp",
             "c32": "cpu_c32_vs_llamacpp", "pp128": "cpu_pp128_vs_llamacpp",
             "tg128_in_process": "cpu_tg128_vs_llamabench"}

@@ -3,6 +3,7 @@
 // the backend's Linear / Embedding on block weights against the same ops on dequantized ones.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -86,12 +87,21 @@ TEST(QuantizeActivationsTest, RoundsEachBlockToItsScale) {
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t b = 0; b < nb; ++b) {
         const float s = xq.scale[r * nb + b];
+        // Exactly the documented arithmetic (the SIMD path must not round differently).
+        float amax = 0.0f;
+        for (int i = 0; i < kQuantBlock; ++i) {
+          amax = std::max(amax, std::fabs(x[r * k + b * kQuantBlock + i]));
+        }
+        EXPECT_EQ(s, amax / 127.0f) << r << " " << b;
+        const float inv = s > 0.0f ? 1.0f / s : 0.0f;
         int32_t sum = 0;
         for (int i = 0; i < kQuantBlock; ++i) {
           const int8_t q = xq.q[r * k + CodePosition(order, nb, b, i)];
           sum += q;
           EXPECT_LE(std::abs(int{q}), 127);
           EXPECT_NEAR(s * q, x[r * k + b * kQuantBlock + i], s * 0.5f + 1e-6f) << r << " " << b;
+          EXPECT_EQ(q, static_cast<int8_t>(std::nearbyint(x[r * k + b * kQuantBlock + i] * inv)))
+              << r << " " << b << " " << i;
         }
         EXPECT_EQ(sum, xq.qsum[r * nb + b]);
       }
@@ -141,7 +151,7 @@ TEST(QuantDotTest, SimdKernelEqualsReference) {
     if (simd == nullptr) continue;
     ran = true;
     for (int64_t k : {32, 64, 96, 576, 1536}) {
-      const int64_t rows = 6;
+      const int64_t rows = kMaxQuantDotRows + 1;  // first_row 0..1, up to kMaxQuantDotRows rows
       const std::vector<uint8_t> w = RandomBlocks(dtype, 1, k, rng);
       const std::vector<float> x = RandomFloats(rows * k, rng);
       const CodeOrder order = CodeOrderFor(dtype);

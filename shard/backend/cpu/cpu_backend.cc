@@ -16,16 +16,18 @@
 namespace tg::backend::cpu {
 namespace {
 
-void Expect(bool ok, const std::string& what) {
-  if (!ok) throw Error(ErrorKind::kInvalidArgument, "cpu backend: " + what);
-}
+// A macro, so the message (tensor descriptions, numbers) is built only when the check fails:
+// these checks run for every op of every forward, some for every token or block.
+#define CPU_EXPECT(ok, what) TG_CHECK(ok, kInvalidArgument, std::string("cpu backend: ") + (what))
 
 void ExpectF32(const Tensor& t, const char* name) {
-  Expect(t.dtype() == DType::kF32, std::string(name) + " must be float32, got " + t.DebugString());
+  CPU_EXPECT(t.dtype() == DType::kF32,
+             std::string(name) + " must be float32, got " + t.DebugString());
 }
 
 void ExpectI32(const Tensor& t, const char* name) {
-  Expect(t.dtype() == DType::kI32, std::string(name) + " must be int32, got " + t.DebugString());
+  CPU_EXPECT(t.dtype() == DType::kI32,
+             std::string(name) + " must be int32, got " + t.DebugString());
 }
 
 // Below this many multiply-adds per chunk, waking another thread costs more than it saves.
@@ -83,7 +85,8 @@ void AttendOne(DotRowsFn dot, const float* q, const float* k_cache, const float*
 
 }  // namespace
 
-CpuBackend::CpuBackend(const BackendOptions& options) : pool_(options.threads) {}
+CpuBackend::CpuBackend(const BackendOptions& options)
+    : pool_(options.threads), arena_(HostArena::Create()) {}
 
 std::string CpuBackend::DeviceName() const {
   return ReadCpuModel() + " (" + std::to_string(pool_.size()) + " threads, " + DotKernelIsa() + ")";
@@ -108,17 +111,12 @@ uint64_t CpuBackend::FreeMemoryBytes() const {
 Tensor CpuBackend::Allocate(DType dtype, std::vector<int64_t> shape) {
   int64_t n = 1;
   for (int64_t d : shape) {
-    Expect(d >= 0, "negative dimension");
+    CPU_EXPECT(d >= 0, "negative dimension");
     n *= d;
   }
-  // 64-byte alignment for the vector loads; at least one byte so data() is never null.
-  const size_t bytes = std::max<size_t>(64, (DTypeBytes(dtype, n) + 63) / 64 * 64);
-  void* data = std::aligned_alloc(64, bytes);
-  if (data == nullptr) {
-    throw Error(ErrorKind::kResourceExhausted,
-                "cannot allocate " + std::to_string(bytes) + " bytes of host memory");
-  }
-  std::shared_ptr<void> storage(data, [](void* p) { std::free(p); });
+  // 64-byte aligned (the vector loads), on huge pages when large (host_arena.h says why).
+  std::shared_ptr<void> storage = arena_->Allocate(static_cast<size_t>(DTypeBytes(dtype, n)));
+  void* data = storage.get();
   return Tensor(std::move(storage), data, dtype, std::move(shape), DeviceKind::kCpu);
 }
 
@@ -134,7 +132,7 @@ void CpuBackend::Embedding(const Tensor& table, const Tensor& ids, Tensor& out) 
   ExpectI32(ids, "ids");
   ExpectF32(out, "out");
   const int64_t n = ids.numel(), hidden = LastDim(table), vocab = LeadingRows(table);
-  Expect(out.numel() == n * hidden, "embedding out shape " + out.DebugString());
+  CPU_EXPECT(out.numel() == n * hidden, "embedding out shape " + out.DebugString());
   const int32_t* id = ids.data_as<int32_t>();
   for (int64_t t = 0; t < n; ++t) {
     if (id[t] < 0 || id[t] >= vocab) {
@@ -158,10 +156,10 @@ void CpuBackend::RmsNorm(const Tensor& input, Tensor* residual, const Tensor& we
   ExpectF32(input, "input");
   ExpectF32(out, "out");
   const int64_t h = LastDim(input), rows = LeadingRows(input);
-  Expect(weight.numel() == h && out.numel() == input.numel(), "rmsnorm shapes");
+  CPU_EXPECT(weight.numel() == h && out.numel() == input.numel(), "rmsnorm shapes");
   if (residual != nullptr) {
     ExpectF32(*residual, "residual");
-    Expect(residual->numel() == input.numel(), "residual shape");
+    CPU_EXPECT(residual->numel() == input.numel(), "residual shape");
   }
   const float* in = input.data_as<float>();
   float* res = residual != nullptr ? residual->data_as<float>() : nullptr;
@@ -187,15 +185,15 @@ void CpuBackend::RmsNorm(const Tensor& input, Tensor* residual, const Tensor& we
 void CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out) {
   ExpectF32(x, "x");
   ExpectF32(out, "out");
-  Expect(weight.rank() == 2, "weight must be 2-D, got " + weight.DebugString());
+  CPU_EXPECT(weight.rank() == 2, "weight must be 2-D, got " + weight.DebugString());
   const int64_t k = weight.dim(1), n_out = weight.dim(0);
   const int64_t rows = x.numel() / std::max<int64_t>(1, k);
-  Expect(LastDim(x) == k && out.numel() == rows * n_out, "linear shapes x " + x.DebugString() +
-                                                             " w " + weight.DebugString() +
-                                                             " out " + out.DebugString());
+  CPU_EXPECT(LastDim(x) == k && out.numel() == rows * n_out, "linear shapes x " + x.DebugString() +
+                                                                 " w " + weight.DebugString() +
+                                                                 " out " + out.DebugString());
   if (bias != nullptr) {
     ExpectF32(*bias, "bias");
-    Expect(bias->numel() == n_out, "bias shape");
+    CPU_EXPECT(bias->numel() == n_out, "bias shape");
   }
   if (IsBlockDType(weight.dtype())) {
     LinearOnBlocks(x, weight, bias != nullptr ? bias->data_as<float>() : nullptr, rows, out);
@@ -230,10 +228,10 @@ void CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Tensor* bia
 void CpuBackend::LinearOnBlocks(const Tensor& x, const Tensor& weight, const float* bias,
                                 int64_t rows, Tensor& out) {
   const QuantDotRowsFn dot = SelectQuantDotRows(weight.dtype());
-  Expect(dot != nullptr, std::string("no ") + ToString(weight.dtype()) +
-                             " kernel on this CPU (ComputesOnBlocks is false)");
+  CPU_EXPECT(dot != nullptr, std::string("no ") + ToString(weight.dtype()) +
+                                 " kernel on this CPU (ComputesOnBlocks is false)");
   const int64_t k = weight.dim(1), n_out = weight.dim(0);
-  Expect(k % kQuantBlock == 0, "block weight rows must be whole blocks");
+  CPU_EXPECT(k % kQuantBlock == 0, "block weight rows must be whole blocks");
   const int64_t blocks = k / kQuantBlock;
   x_codes_.resize(static_cast<size_t>(rows * k));
   x_scales_.resize(static_cast<size_t>(rows * blocks));
@@ -273,10 +271,10 @@ void CpuBackend::Rotary(Tensor& q, Tensor& k, const Tensor& positions, const Ten
   ExpectF32(k, "k");
   ExpectI32(positions, "positions");
   ExpectF32(inv_freq, "inv_freq");
-  Expect(q.rank() == 3 && k.rank() == 3 && q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2),
-         "rotary shapes q " + q.DebugString() + " k " + k.DebugString());
+  CPU_EXPECT(q.rank() == 3 && k.rank() == 3 && q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2),
+             "rotary shapes q " + q.DebugString() + " k " + k.DebugString());
   const int64_t n = q.dim(0), hq = q.dim(1), hk = k.dim(1), d = q.dim(2), half = d / 2;
-  Expect(positions.numel() == n && inv_freq.numel() == half, "rotary positions/inv_freq");
+  CPU_EXPECT(positions.numel() == n && inv_freq.numel() == half, "rotary positions/inv_freq");
   const int32_t* pos = positions.data_as<int32_t>();
   const float* freq = inv_freq.data_as<float>();
   float* qs = q.data_as<float>();
@@ -309,14 +307,14 @@ void CpuBackend::WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, 
   ExpectI32(slots, "slots");
   ExpectF32(k_cache, "k_cache");
   ExpectF32(v_cache, "v_cache");
-  Expect(k_cache.rank() == 4 && k.rank() == 3, "kv cache shapes");
+  CPU_EXPECT(k_cache.rank() == 4 && k.rank() == 3, "kv cache shapes");
   const int64_t n = k.dim(0), row = k.dim(1) * k.dim(2);
   const int64_t num_slots = k_cache.dim(0) * k_cache.dim(1);
-  Expect(slots.numel() == n && k_cache.dim(2) * k_cache.dim(3) == row, "write_kv shapes");
+  CPU_EXPECT(slots.numel() == n && k_cache.dim(2) * k_cache.dim(3) == row, "write_kv shapes");
   const int32_t* slot = slots.data_as<int32_t>();
   for (int64_t t = 0; t < n; ++t) {
     if (slot[t] < 0) continue;  // padding
-    Expect(slot[t] < num_slots, "slot " + std::to_string(slot[t]) + " outside the cache");
+    CPU_EXPECT(slot[t] < num_slots, "slot " + std::to_string(slot[t]) + " outside the cache");
     std::memcpy(k_cache.data_as<float>() + slot[t] * row, k.data_as<float>() + t * row,
                 row * sizeof(float));
     std::memcpy(v_cache.data_as<float>() + slot[t] * row, v.data_as<float>() + t * row,
@@ -328,11 +326,11 @@ void CpuBackend::PrefillAttention(const Tensor& q, const Tensor& k_cache, const 
                                   const AttentionBatch& batch, float scale, Tensor& out) {
   ExpectF32(q, "q");
   ExpectF32(out, "out");
-  Expect(q.rank() == 3 && k_cache.rank() == 4 && q.dim(0) == batch.num_tokens,
-         "attention shapes q " + q.DebugString());
+  CPU_EXPECT(q.rank() == 3 && k_cache.rank() == 4 && q.dim(0) == batch.num_tokens,
+             "attention shapes q " + q.DebugString());
   const int hq = static_cast<int>(q.dim(1)), d = static_cast<int>(q.dim(2));
   const int hk = static_cast<int>(k_cache.dim(2));
-  Expect(hq % hk == 0 && k_cache.dim(3) == d, "attention heads");
+  CPU_EXPECT(hq % hk == 0 && k_cache.dim(3) == d, "attention heads");
   const int group = hq / hk;
   const int32_t* start = batch.query_start.data_as<int32_t>();
   const int32_t* seq_lens = batch.seq_lens.data_as<int32_t>();
@@ -346,10 +344,11 @@ void CpuBackend::PrefillAttention(const Tensor& q, const Tensor& k_cache, const 
   }
   for (int s = 0; s < batch.num_seqs; ++s) {
     const int64_t needed = (seq_lens[s] + batch.block_size - 1) / batch.block_size;
-    Expect(needed <= max_blocks, "sequence longer than its block table");
+    CPU_EXPECT(needed <= max_blocks, "sequence longer than its block table");
     for (int64_t b = 0; b < needed; ++b) {
       const int32_t id = tables[s * max_blocks + b];
-      Expect(id >= 0 && id < num_blocks, "block id " + std::to_string(id) + " outside the cache");
+      CPU_EXPECT(id >= 0 && id < num_blocks,
+                 "block id " + std::to_string(id) + " outside the cache");
     }
   }
   const DotRowsFn dot = SelectDotRows(DType::kF32);
@@ -374,7 +373,7 @@ void CpuBackend::PrefillAttention(const Tensor& q, const Tensor& k_cache, const 
 
 void CpuBackend::DecodeAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                  const AttentionBatch& batch, float scale, Tensor& out) {
-  Expect(batch.num_tokens == batch.num_seqs, "decode attention takes one token per sequence");
+  CPU_EXPECT(batch.num_tokens == batch.num_seqs, "decode attention takes one token per sequence");
   PrefillAttention(q, k_cache, v_cache, batch, scale, out);
 }
 
@@ -405,7 +404,7 @@ void CpuBackend::SiluAndMul(const Tensor& gate_up, Tensor& out) {
   ExpectF32(gate_up, "gate_up");
   ExpectF32(out, "out");
   const int64_t inter = LastDim(out), rows = LeadingRows(out);
-  Expect(gate_up.numel() == 2 * out.numel() && LastDim(gate_up) == 2 * inter, "silu_and_mul");
+  CPU_EXPECT(gate_up.numel() == 2 * out.numel() && LastDim(gate_up) == 2 * inter, "silu_and_mul");
   const float* in = gate_up.data_as<float>();
   float* dst = out.data_as<float>();
   pool_.ParallelFor(rows, GrainFor(8 * inter), [&](int64_t begin, int64_t end) {
@@ -423,7 +422,7 @@ std::vector<SampleResult> CpuBackend::Sample(const Tensor& logits,
                                              std::span<const SampleRequest> requests) {
   ExpectF32(logits, "logits");
   const int64_t vocab = LastDim(logits);
-  Expect(LeadingRows(logits) == static_cast<int64_t>(requests.size()), "sample rows");
+  CPU_EXPECT(LeadingRows(logits) == static_cast<int64_t>(requests.size()), "sample rows");
   std::vector<SampleResult> results(requests.size());
   pool_.ParallelFor(static_cast<int64_t>(requests.size()), 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
@@ -438,7 +437,7 @@ std::vector<float> CpuBackend::TokenLogprobs(const Tensor& logits,
                                              std::span<const int32_t> targets) {
   ExpectF32(logits, "logits");
   const int64_t vocab = LastDim(logits);
-  Expect(LeadingRows(logits) == static_cast<int64_t>(targets.size()), "logprob rows");
+  CPU_EXPECT(LeadingRows(logits) == static_cast<int64_t>(targets.size()), "logprob rows");
   std::vector<float> out(targets.size());
   for (size_t r = 0; r < targets.size(); ++r) {
     out[r] =

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "shard/backend/backend.h"
+#include "shard/backend/cpu/host_arena.h"
 #include "shard/backend/cpu/thread_pool.h"
 
 namespace tg::backend::cpu {
@@ -55,6 +56,7 @@ class CpuBackend final : public Backend {
                       Tensor& out);
 
   ThreadPool pool_;
+  std::shared_ptr<HostArena> arena_;
   // LinearOnBlocks' quantized activations, reused across calls (ops run one at a time).
   std::vector<int8_t> x_codes_;
   std::vector<float> x_scales_;

@@ -236,8 +236,16 @@ void QuantDotRowsVnni(const void* w, const QuantizedActivations& x, int64_t firs
       return QuantDotRowsVnniFixed<kW, 2>(w, x, first_row, out);
     case 3:
       return QuantDotRowsVnniFixed<kW, 3>(w, x, first_row, out);
-    default:
+    case 4:
       return QuantDotRowsVnniFixed<kW, 4>(w, x, first_row, out);
+    case 5:
+      return QuantDotRowsVnniFixed<kW, 5>(w, x, first_row, out);
+    case 6:
+      return QuantDotRowsVnniFixed<kW, 6>(w, x, first_row, out);
+    case 7:
+      return QuantDotRowsVnniFixed<kW, 7>(w, x, first_row, out);
+    default:
+      return QuantDotRowsVnniFixed<kW, 8>(w, x, first_row, out);
   }
 }
 
@@ -249,6 +257,36 @@ bool HasVnni() {
 }
 
 const bool kHasVnni = HasVnni();
+
+// QuantizeActivations with AVX-512, the same arithmetic as the scalar loop (max |x|, s = amax /
+// 127, codes = x * (1 / s) rounded to nearest even): every code, scale and sum is identical.
+// It runs before every Linear on block weights, once per activation row.
+TG_VNNI_TARGET void QuantizeActivationsAvx512(const float* x, int64_t rows, int64_t k,
+                                              CodeOrder order, int8_t* q, float* scale,
+                                              int32_t* qsum) {
+  const int64_t nb = k / kQuantBlock;
+  for (int64_t r = 0; r < rows; ++r) {
+    int8_t* qs = q + r * k;
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* xs = x + r * k + b * kQuantBlock;
+      const __m512 lo = _mm512_loadu_ps(xs);
+      const __m512 hi = _mm512_loadu_ps(xs + 16);
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+      const float s = amax / 127.0f;
+      const float inv = s > 0.0f ? 1.0f / s : 0.0f;
+      const __m512 inv_v = _mm512_set1_ps(inv);
+      // cvtps rounds by MXCSR, nearest-even by default, as std::nearbyint does.
+      const __m512i codes_lo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, inv_v));
+      const __m512i codes_hi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, inv_v));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + CodePosition(order, nb, b, 0)),
+                       _mm512_cvtepi32_epi8(codes_lo));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + CodePosition(order, nb, b, 16)),
+                       _mm512_cvtepi32_epi8(codes_hi));
+      scale[r * nb + b] = s;
+      qsum[r * nb + b] = _mm512_reduce_add_epi32(_mm512_add_epi32(codes_lo, codes_hi));
+    }
+  }
+}
 
 template <template <DType> class Pick>
 QuantDotRowsFn ForDType(DType dtype) {
@@ -306,6 +344,7 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t k, CodeOrder orde
                          float* scale, int32_t* qsum) {
   TG_CHECK(k % kQuantBlock == 0, kInvalidArgument,
            "rows of " + std::to_string(k) + " elements are not whole blocks of 32");
+  if (kHasVnni) return QuantizeActivationsAvx512(x, rows, k, order, q, scale, qsum);
   const int64_t nb = k / kQuantBlock;
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t b = 0; b < nb; ++b) {

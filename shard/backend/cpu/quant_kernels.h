@@ -20,7 +20,9 @@
 namespace tg::backend::cpu {
 
 inline constexpr int64_t kQuantBlock = 32;
-inline constexpr int kMaxQuantDotRows = 4;
+// Activation rows per weight-row pass: 8 concurrent decodes unpack each weight block once (the
+// accumulators of 8 rows still fit the 32 vector registers).
+inline constexpr int kMaxQuantDotRows = 8;
 
 // Where the codes of a pair of activation blocks (2p, 2p + 1) sit, so that one 64-byte load lines
 // up with how the weight codes of two blocks unpack into a 512-bit register:
