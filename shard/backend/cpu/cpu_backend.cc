@@ -338,9 +338,9 @@ void CpuBackend::PrefillAttention(const Tensor& q, const Tensor& k_cache, const 
   const int64_t max_blocks = batch.block_tables.dim(1);
   const int64_t num_blocks = k_cache.dim(0);
   if (batch.HasHostLengths()) {
-    Expect(std::equal(batch.host_query_start.begin(), batch.host_query_start.end(), start) &&
-               std::equal(batch.host_seq_lens.begin(), batch.host_seq_lens.end(), seq_lens),
-           "attention host lengths differ from query_start / seq_lens");
+    CPU_EXPECT(std::equal(batch.host_query_start.begin(), batch.host_query_start.end(), start) &&
+                   std::equal(batch.host_seq_lens.begin(), batch.host_seq_lens.end(), seq_lens),
+               "attention host lengths differ from query_start / seq_lens");
   }
   for (int s = 0; s < batch.num_seqs; ++s) {
     const int64_t needed = (seq_lens[s] + batch.block_size - 1) / batch.block_size;
@@ -383,10 +383,10 @@ void CpuBackend::SplitColumns(const Tensor& input, std::span<Tensor* const> outs
   int64_t covered = 0;
   for (Tensor* out : outs) {
     ExpectF32(*out, "out");
-    Expect(LeadingRows(*out) == rows, "SplitColumns rows");
+    CPU_EXPECT(LeadingRows(*out) == rows, "SplitColumns rows");
     covered += LastDim(*out);
   }
-  Expect(!outs.empty() && outs.size() <= 4 && covered == width, "SplitColumns widths");
+  CPU_EXPECT(!outs.empty() && outs.size() <= 4 && covered == width, "SplitColumns widths");
   const float* in = input.data_as<float>();
   pool_.ParallelFor(rows, GrainFor(width), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
