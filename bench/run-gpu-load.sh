@@ -72,13 +72,17 @@ blocks_back() {
     sleep 0.5
   done
   echo "{\"scenario\": \"$1\", \"kv_blocks_used_after\": \"$used\"}" | tee -a "$OUT/figures.jsonl"
+  [[ $used == 0 || $used == 0.0 ]] || status=1
 }
 
+# The exit status: 1 when a request failed or the KV cache did not drain back to 0.
+status=0
 start_server || exit 1
 grep -E "memory plan|KV cache|decode graphs" "$OUT/logs/server.log" | tee "$OUT/logs/plan.txt"
 read -r failed completed < <(run default-256 --workload random --num-prompts 256 --input-len 512 \
   --output-len 128 --request-rate inf --max-concurrency 256)
 log "default-256: $completed completed, $failed failed"
+((failed == 0)) || status=1
 echo "{\"serving_default_flags_failed_requests\": $failed, \"completed\": $completed}" |
   tee -a "$OUT/figures.jsonl"
 blocks_back default-256
@@ -92,11 +96,16 @@ if kill -0 "$server_pid" 2>/dev/null; then
   read -r f1 c1 <"$OUT/sharegpt.count"
   read -r f2 c2 <"$OUT/long.count"
   log "mixed-1024: sharegpt $c1 completed / $f1 failed, long $c2 completed / $f2 failed"
+  ((f1 + f2 == 0)) || status=1
   echo "{\"serving_1024_mixed_failed_requests\": $((f1 + f2)), \"completed\": $((c1 + c2))}" |
     tee -a "$OUT/figures.jsonl"
   blocks_back mixed-1024
+else
+  log "the server died during default-256"
+  status=1
 fi
 kill -TERM "$server_pid" 2>/dev/null
 wait "$server_pid"
 log "server exit code $?"
-grep -iE "error|critical|illegal" "$OUT/logs/server.log" | head -20
+grep -iE "error|critical|illegal" "$OUT/logs/server.log" | head -20 || true
+exit "$status"
