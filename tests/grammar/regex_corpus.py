@@ -47,7 +47,7 @@ class RegexGenerator:
         return "".join(p[0] for p in parts), sum(p[1] for p in parts)
 
     def regex(self):
-        """A regex whose longest match is at most MAX_MATCH characters (longer draws are redrawn)."""
+        """A regex whose longest match is at most MAX_MATCH characters (longer ones are redrawn)."""
         while True:
             body, longest = self.sequence(0, self.rng.randint(1, 5))
             if longest <= MAX_MATCH:

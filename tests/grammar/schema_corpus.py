@@ -42,7 +42,8 @@ REAL_SCHEMAS = [
     ("github_issue", {
         "$defs": {
             "user": {"type": "object",
-                     "properties": {"login": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,11}$"},
+                     "properties": {"login": {"type": "string",
+                                              "pattern": "^[a-z][a-z0-9-]{0,11}$"},
                                     "id": {"type": "integer", "minimum": 1, "maximum": 99999999}},
                      "required": ["login", "id"], "additionalProperties": False},
         },
@@ -163,7 +164,8 @@ class SchemaGenerator:
     def array(self, depth):
         lo = self.rng.randint(0, 2)
         items = self.scalar() if depth >= 2 or self.rng.random() < 0.7 else self.obj(depth + 1)
-        return {"type": "array", "items": items, "minItems": lo, "maxItems": lo + self.rng.randint(0, 2)}
+        return {"type": "array", "items": items, "minItems": lo,
+                "maxItems": lo + self.rng.randint(0, 2)}
 
     def obj(self, depth):
         r = self.rng

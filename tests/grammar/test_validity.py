@@ -49,12 +49,13 @@ class Tally:
 
 
 def classify(response, check, subject):
-    """Returns (outcome, case) for one HTTP answer; `check(text)` raises when the text is invalid."""
+    """(outcome, case) for one HTTP answer; `check(text)` raises when the text is invalid."""
     if response.status_code == 422:
         error = response.json().get("error", response.text)
         return "refused_422", {"subject": subject, "error": error}
     if response.status_code != 200:
-        return "http_error", {"subject": subject, "status": response.status_code, "body": response.text}
+        return "http_error", {"subject": subject, "status": response.status_code,
+                              "body": response.text}
     choice = response.json()["choices"][0]
     text = choice["message"]["content"]
     if choice["finish_reason"] == "length":
@@ -109,7 +110,8 @@ def test_json_schema_corpus_validates(smol):
     start = time.monotonic()
     tally = run_all(
         smol, corpus,
-        lambda item: {"messages": [{"role": "user", "content": "Give an example %s as JSON." % item[0]}],
+        lambda item: {"messages": [{"role": "user",
+                                    "content": "Give an example %s as JSON." % item[0]}],
                       "response_format": {"type": "json_schema",
                                           "json_schema": {"name": item[0], "schema": item[1],
                                                           "strict": True}}},
