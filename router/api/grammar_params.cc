@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "router/api/json_fields.h"
+#include "router/api/schema_formats.h"
 #include "router/api/validation.h"
 
 namespace tg::api {
@@ -29,13 +30,20 @@ std::string SchemaText(const json& schema, const char* key) {
 
 GrammarRequest Checked(GrammarType type, std::string value) {
   GrammarRequest g{type, std::move(value)};
-  CheckGrammar(g);
+  PrepareGrammar(g);
   return g;
 }
 
 }  // namespace
 
-void CheckGrammar(const GrammarRequest& g) {
+void PrepareGrammar(GrammarRequest& g) {
+  if (g.type == GrammarType::kJsonSchema) {
+    json schema = json::parse(g.value, nullptr, false);
+    if (!schema.is_discarded()) {
+      RewriteEngineFormats(schema);
+      g.value = schema.dump();
+    }
+  }
   try {
     switch (g.type) {
       case GrammarType::kJsonSchema:

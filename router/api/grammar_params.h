@@ -20,8 +20,10 @@ GrammarRequest ParseGuidedFields(const nlohmann::json& body);
 // The vLLM extra field names, for the OpenAI parsers' known-key lists.
 inline constexpr const char* kGuidedFieldNames[] = {"guided_json", "guided_regex", "guided_choice"};
 
-// Throws kInvalidArgument with xgrammar's reason when the grammar cannot be compiled.
-void CheckGrammar(const GrammarRequest& grammar);
+// Readies a grammar for the shard: rewrites JSON Schema formats the engine gets wrong
+// (schema_formats.h), then compiles it once; throws kInvalidArgument with xgrammar's reason when
+// it cannot be compiled.
+void PrepareGrammar(GrammarRequest& grammar);
 
 // An EBNF grammar whose only sentences are the given strings.
 std::string ChoiceGrammar(const std::vector<std::string>& choices);

@@ -150,7 +150,7 @@ api::GrammarRequest CallGrammar(const ToolRequest& tools, bool allow_no_tool) {
   }
   api::GrammarRequest grammar{api::GrammarType::kJsonSchema, std::move(schema)};
   try {
-    api::CheckGrammar(grammar);
+    api::PrepareGrammar(grammar);
   } catch (const Error& e) {
     Invalid("a function's `parameters` cannot be used: " + e.message());
   }

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "router/api/grammar_params.h"
+#include "router/api/schema_formats.h"
 
 namespace tg::api {
 namespace {
@@ -23,6 +25,33 @@ std::string InvalidMessage(const std::function<void()>& f) {
   }
   ADD_FAILURE() << "no error";
   return "";
+}
+
+// xgrammar's own ipv4 rule accepts leading zeros ("120.000.000.000"); every ipv4 format, however
+// deep, becomes a strict pattern, and the answers it allows are what jsonschema accepts.
+TEST(GrammarParamsTest, Ipv4FormatBecomesAStrictPattern) {
+  json schema = json::parse(R"({"type": "object",
+    "properties": {"a": {"type": "string", "format": "ipv4"},
+                   "b": {"type": "array", "items": {"anyOf": [{"$ref": "#/$defs/ip"}]}},
+                   "c": {"type": "string", "format": "ipv4", "pattern": "^10\\."},
+                   "d": {"const": {"format": "ipv4"}}},
+    "$defs": {"ip": {"type": "string", "format": "ipv4"}}})");
+  RewriteEngineFormats(schema);
+  const json& a = schema["properties"]["a"];
+  EXPECT_FALSE(a.contains("format"));
+  EXPECT_EQ(schema["$defs"]["ip"]["pattern"], a["pattern"]);
+  EXPECT_EQ(schema["properties"]["c"]["format"], "ipv4");           // an explicit pattern is kept
+  EXPECT_EQ(schema["properties"]["d"]["const"]["format"], "ipv4");  // data, not a schema
+  const std::regex ipv4(a["pattern"].get<std::string>());
+  for (const char* ok : {"0.0.0.0", "255.255.255.255", "192.168.1.10", "10.0.0.1"}) {
+    EXPECT_TRUE(std::regex_match(ok, ipv4)) << ok;
+  }
+  for (const char* bad : {"120.000.000.000", "010.1.1.1", "256.1.1.1", "1.1.1", "1.1.1.1.1"}) {
+    EXPECT_FALSE(std::regex_match(bad, ipv4)) << bad;
+  }
+  GrammarRequest g =
+      ParseTgiGrammar({{"type", "json"}, {"value", {{"type", "string"}, {"format", "ipv4"}}}});
+  EXPECT_EQ(json::parse(g.value)["pattern"], a["pattern"]);
 }
 
 TEST(GrammarParamsTest, TgiJsonAndRegex) {
