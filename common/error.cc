@@ -18,6 +18,8 @@ const char* ToString(ErrorKind kind) {
       return "resource_exhausted";
     case ErrorKind::kUnavailable:
       return "unavailable";
+    case ErrorKind::kNotReady:
+      return "not_ready";
     case ErrorKind::kInternal:
       return "internal";
     case ErrorKind::kDeviceLost:

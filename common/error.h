@@ -20,7 +20,8 @@ enum class ErrorKind {
   kUnsupported,        // valid input we do not handle (an architecture, a dtype)
   kCorruptFile,        // a model or tokenizer file that violates its format
   kResourceExhausted,  // out of KV blocks, memory, queue slots
-  kUnavailable,        // a peer (shard, hub) cannot be reached
+  kUnavailable,        // a peer (shard, hub) cannot be reached (HTTP 424: generation failed)
+  kNotReady,           // this server takes no requests now: warming up, draining (HTTP 503)
   kInternal,           // a bug or a failure that leaves the process able to serve
   kDeviceLost,         // the device context is poisoned (illegal address, ECC...): only exit helps
 };

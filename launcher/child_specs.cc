@@ -32,15 +32,16 @@ ProcessSpec ShardSpec(const LauncherConfig& c, const ServingPlan& plan, const Sh
   spec.executable = executable.string();
   const std::string rank = std::to_string(shard.rank);
   const std::string world = std::to_string(plan.num_shard);
-  spec.args = {"--model-id",      model.weights.string(),
-               "--uds-path",      c.shard_uds_path,
-               "--rank",          rank,
-               "--world-size",    world,
-               "--master-addr",   c.master_addr,
-               "--master-port",   std::to_string(c.master_port),
-               "--device",        ToString(shard.device),
-               "--dtype",         c.dtype,
-               "--block-weights", c.block_weights};
+  spec.args = {"--model-id",       model.weights.string(),
+               "--uds-path",       c.shard_uds_path,
+               "--rank",           rank,
+               "--world-size",     world,
+               "--master-addr",    c.master_addr,
+               "--master-port",    std::to_string(c.master_port),
+               "--device",         ToString(shard.device),
+               "--dtype",          c.dtype,
+               "--kv-cache-dtype", c.kv_cache_dtype,
+               "--block-weights",  c.block_weights};
   if (shard.device == DeviceKind::kCuda) {
     spec.args.insert(spec.args.end(),
                      {"--device-id", std::to_string(shard.device_id), "--gpu-memory-utilization",

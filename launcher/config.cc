@@ -11,14 +11,6 @@
 namespace tg::launcher {
 namespace {
 
-// TGI's default context when the model allows more: long contexts cost KV memory per request.
-constexpr uint32_t kDefaultMaxTotalTokens = 4096;
-// TGI's margin between the longest prompt and the prefill budget, for block alignment.
-constexpr uint32_t kPrefillMargin = 50;
-// With chunked prefill the budget is per engine step: long prompts no longer need it, and a
-// step much above this stalls the running decodes (vLLM V1 serves with 8192 on large GPUs).
-constexpr uint32_t kMaxDefaultStepTokens = 8192;
-
 [[noreturn]] void Conflict(const std::string& message) {
   throw Error(ErrorKind::kInvalidArgument, message);
 }
@@ -149,6 +141,11 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
       "PATH");
   add("dtype", &c.dtype,
       "Weights dtype: auto (bfloat16 on CPU and GPU), float32, bfloat16, float16", "DTYPE");
+  add("kv-cache-dtype", &c.kv_cache_dtype,
+      "KV cache dtype: auto (bfloat16 on GPUs, float32 on the CPU), bfloat16, float16 or float32; "
+      "a shard refuses one its device cannot serve (the CPU: float32 only; CUDA: bfloat16, "
+      "float32)",
+      "DTYPE");
   add("block-weights", &c.block_weights,
       "GGUF Q8_0/Q4_0/Q4_1 weights: keep (compute on the blocks where the backend can) or "
       "dequantize (to --dtype)",
@@ -205,6 +202,11 @@ void ValidateFlags(const LauncherConfig& c) {
   ParseDeviceKind(c.device);
   if (c.dtype != "auto" && c.dtype != "float32" && c.dtype != "bfloat16" && c.dtype != "float16") {
     Conflict("--dtype expects auto, float32, bfloat16 or float16, got '" + c.dtype + "'");
+  }
+  if (c.kv_cache_dtype != "auto" && c.kv_cache_dtype != "bfloat16" &&
+      c.kv_cache_dtype != "float16" && c.kv_cache_dtype != "float32") {
+    Conflict("--kv-cache-dtype expects auto, bfloat16, float16 or float32, got '" +
+             c.kv_cache_dtype + "'");
   }
   if (c.block_weights != "keep" && c.block_weights != "dequantize") {
     Conflict("--block-weights expects keep or dequantize, got '" + c.block_weights + "'");
@@ -306,8 +308,7 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
     }
     plan.max_total_tokens = *total;
   } else {
-    plan.max_total_tokens =
-        mpe > 0 ? std::min(mpe, kDefaultMaxTotalTokens) : kDefaultMaxTotalTokens;
+    plan.max_total_tokens = tg::limits::DefaultMaxTotalTokens(mpe);
   }
   if (plan.max_total_tokens < 2) Conflict(total_flag + " must be at least 2");
   if (c.max_input_tokens) {
@@ -319,7 +320,7 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
     }
     plan.max_input_tokens = *c.max_input_tokens;
   } else {
-    plan.max_input_tokens = plan.max_total_tokens - 1;
+    plan.max_input_tokens = tg::limits::DefaultMaxInputTokens(plan.max_total_tokens);
   }
   if (c.max_batch_prefill_tokens) {
     // With chunked prefill it is the step budget: longer prompts are split across steps.
@@ -329,14 +330,9 @@ ServingPlan PlanServing(const LauncherConfig& c, const ModelLimits& limits, uint
                ") with --chunked-prefill false");
     }
     plan.max_batch_prefill_tokens = *c.max_batch_prefill_tokens;
-  } else if (c.max_batch_size) {
-    plan.max_batch_prefill_tokens = *c.max_batch_size * plan.max_input_tokens;
   } else {
-    plan.max_batch_prefill_tokens =
-        std::max(plan.max_input_tokens + kPrefillMargin, kDefaultMaxTotalTokens);
-  }
-  if (!c.max_batch_prefill_tokens && c.chunked_prefill) {
-    plan.max_batch_prefill_tokens = std::min(plan.max_batch_prefill_tokens, kMaxDefaultStepTokens);
+    plan.max_batch_prefill_tokens = tg::limits::DefaultMaxBatchPrefillTokens(
+        plan.max_input_tokens, c.max_batch_size, c.chunked_prefill);
   }
   if (c.max_batch_total_tokens) {
     if (*c.max_batch_total_tokens < plan.max_batch_prefill_tokens) {
@@ -367,11 +363,11 @@ std::string DescribePlan(const LauncherConfig& c, const ServingPlan& plan) {
   std::ostringstream out;
   out << "model_id=" << c.model_id << " revision=" << c.revision.value_or("main")
       << " device=" << ToString(plan.device) << " num_shard=" << plan.num_shard
-      << " dtype=" << c.dtype << " hostname=" << c.hostname << " port=" << c.port
-      << " shard_uds_path=" << c.shard_uds_path << " master=" << c.master_addr << ":"
-      << c.master_port << " nnodes=" << c.nnodes << " node_rank=" << c.node_rank
-      << " local_ranks=" << plan.shards.front().rank << ".." << plan.shards.back().rank
-      << " threads_per_shard=" << plan.threads_per_shard
+      << " dtype=" << c.dtype << " kv_cache_dtype=" << c.kv_cache_dtype
+      << " hostname=" << c.hostname << " port=" << c.port << " shard_uds_path=" << c.shard_uds_path
+      << " master=" << c.master_addr << ":" << c.master_port << " nnodes=" << c.nnodes
+      << " node_rank=" << c.node_rank << " local_ranks=" << plan.shards.front().rank << ".."
+      << plan.shards.back().rank << " threads_per_shard=" << plan.threads_per_shard
       << " max_input_tokens=" << plan.max_input_tokens
       << " max_total_tokens=" << plan.max_total_tokens
       << " max_batch_prefill_tokens=" << plan.max_batch_prefill_tokens << " max_batch_total_tokens="

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/serving_limits.h"
+
 namespace tg {
 class FlagParser;
 }
@@ -31,26 +33,27 @@ struct LauncherConfig {
   uint32_t node_rank = 0;  // this host's index; node 0 runs rank 0 and the router
   std::string shard_uds_path = "/tmp/text-gen-server";
   std::string dtype = "auto";
-  std::string block_weights = "keep";  // GGUF Q8_0/Q4_0/Q4_1: keep the blocks or dequantize
+  std::string kv_cache_dtype = "auto";  // passed to every shard, which checks its backend serves it
+  std::string block_weights = "keep";   // GGUF Q8_0/Q4_0/Q4_1: keep the blocks or dequantize
   std::string device = "auto";
-  uint32_t max_concurrent_requests = 128;
-  uint32_t max_best_of = 2;
-  uint32_t max_stop_sequences = 4;
-  uint32_t max_top_n_tokens = 5;
+  uint32_t max_concurrent_requests = tg::limits::kMaxConcurrentRequests;
+  uint32_t max_best_of = tg::limits::kMaxBestOf;
+  uint32_t max_stop_sequences = tg::limits::kMaxStopSequences;
+  uint32_t max_top_n_tokens = tg::limits::kMaxTopNTokens;
   std::optional<uint32_t> max_input_tokens;
   std::optional<uint32_t> max_total_tokens;
   std::optional<uint32_t> max_model_len;  // vLLM's name for max_total_tokens
   std::optional<uint32_t> max_batch_prefill_tokens;
   std::optional<uint64_t> max_batch_total_tokens;
   std::optional<uint32_t> max_batch_size;
-  double waiting_served_ratio = 1.2;
-  uint32_t max_waiting_tokens = 20;
+  double waiting_served_ratio = tg::limits::kWaitingServedRatio;
+  uint32_t max_waiting_tokens = tg::limits::kMaxWaitingTokens;
   bool prefix_caching = true;
   bool chunked_prefill = true;
   std::optional<std::string> cuda_graphs;
   bool json_output = false;
   std::optional<std::string> api_key;
-  uint64_t payload_limit = 2000000;
+  uint64_t payload_limit = tg::limits::kPayloadLimitBytes;
   std::vector<std::string> cors_allow_origin;
   std::optional<std::string> chat_template;
   double gpu_memory_utilization = 0.9;

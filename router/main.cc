@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/serving_limits.h"
 #include "router/api/served_model_name.h"
 #include "router/api/validation.h"
 #include "router/client/sharded_client.h"
@@ -35,21 +36,21 @@ struct RouterConfig {
   std::string model_id;
   std::string served_model_name;
   std::string chat_template;
-  uint32_t max_concurrent_requests = 128;
-  uint32_t max_best_of = 2;
-  uint32_t max_stop_sequences = 4;
-  uint32_t max_top_n_tokens = 5;
+  uint32_t max_concurrent_requests = tg::limits::kMaxConcurrentRequests;
+  uint32_t max_best_of = tg::limits::kMaxBestOf;
+  uint32_t max_stop_sequences = tg::limits::kMaxStopSequences;
+  uint32_t max_top_n_tokens = tg::limits::kMaxTopNTokens;
   std::optional<uint32_t> max_input_tokens;
   std::optional<uint32_t> max_total_tokens;
   std::optional<uint32_t> max_batch_prefill_tokens;
   std::optional<uint64_t> max_batch_total_tokens;
   std::optional<uint32_t> max_batch_size;
-  double waiting_served_ratio = 1.2;
-  uint32_t max_waiting_tokens = 20;
+  double waiting_served_ratio = tg::limits::kWaitingServedRatio;
+  uint32_t max_waiting_tokens = tg::limits::kMaxWaitingTokens;
   bool prefix_caching = true;
   bool chunked_prefill = true;
   std::string api_key;
-  uint64_t payload_limit = 2'000'000;
+  uint64_t payload_limit = tg::limits::kPayloadLimitBytes;
   std::vector<std::string> cors_allow_origin;
   bool json_output = false;
   std::string log_level = "info";

@@ -21,6 +21,7 @@
 #include "common/logging.h"
 #include "model_files/weight_source.h"
 #include "shard/backend/backend.h"
+#include "shard/backend/kv_cache_dtype.h"
 #include "shard/engine/engine.h"
 #include "shard/models/llama.h"
 #include "shard/parallel/shard_group.h"
@@ -48,6 +49,7 @@ struct ShardConfig {
   std::string device = "auto";
   int device_id = -1;
   std::string dtype = "auto";
+  std::string kv_cache_dtype = "auto";
   std::string block_weights = "keep";
   int threads = 0;
   // Unset: the default sizes below on one GPU, none with tensor parallelism (see MakeBackend).
@@ -126,14 +128,18 @@ std::unique_ptr<backend::Backend> MakeBackend(const ShardConfig& config) {
     spdlog::info("CUDA graphs are off with tensor parallelism unless --cuda-graphs is given");
   }
   options.memory_utilization = config.gpu_memory_utilization;
+  options.kv_cache_dtype = backend::ParseKvCacheDType(config.kv_cache_dtype);
   if (config.device == "cuda" || config.device == "auto") {
 #ifdef TG_WITH_CUDA
     options.device = backend::DeviceKind::kCuda;
     try {
       return backend::MakeCudaBackend(options);
     } catch (const std::exception& e) {
-      // Several ranks need the GPU: falling back to the CPU would only fail later.
-      if (config.device == "cuda" || config.world_size > 1) throw;
+      // Several ranks need the GPU: falling back to the CPU would only fail later. A bad
+      // setting (--kv-cache-dtype the GPU cannot serve) is the user's to fix, not a missing GPU.
+      const auto* error = dynamic_cast<const Error*>(&e);
+      const bool bad_setting = error != nullptr && error->kind() == ErrorKind::kInvalidArgument;
+      if (config.device == "cuda" || config.world_size > 1 || bad_setting) throw;
       spdlog::info("no usable CUDA device ({}), using the CPU backend", e.what());
     }
 #else
@@ -171,6 +177,9 @@ int Run(int argc, char** argv) {
   flags.Add("device", &config.device, "auto, cpu or cuda");
   flags.Add("device-id", &config.device_id, "GPU index (default: the rank)");
   flags.Add("dtype", &config.dtype, "auto (bfloat16), float32, bfloat16 or float16");
+  flags.Add("kv-cache-dtype", &config.kv_cache_dtype,
+            std::string("KV cache dtype: ") + backend::kKvCacheDTypeNames +
+                "; auto is bfloat16 on CUDA and float32 on the CPU (the only one it supports)");
   flags.Add("block-weights", &config.block_weights,
             "GGUF Q8_0/Q4_0/Q4_1 weights: keep (compute on the blocks where the backend can) or "
             "dequantize (to --dtype)");
@@ -197,6 +206,7 @@ int Run(int argc, char** argv) {
                .level = config.log_level});
   const parallel::ShardGroupOptions group_options = GroupOptions(config);
   parallel::ValidateShardGroupOptions(group_options);
+  backend::ParseKvCacheDType(config.kv_cache_dtype);  // a bad name fails before any device work
 
   // Block the stop signals before any thread starts; the main thread waits for them below.
   sigset_t stop_signals;

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/serving_limits.h"
+
 namespace tg::api {
 
 // Neutral values disable a processor (mirrors proto NextTokenChooserParameters).
@@ -60,9 +62,9 @@ struct ValidatedRequest {
 struct ValidationLimits {
   uint32_t max_input_tokens = 1024;
   uint32_t max_total_tokens = 2048;
-  uint32_t max_best_of = 2;
-  uint32_t max_stop_sequences = 4;
-  uint32_t max_top_n_tokens = 5;
+  uint32_t max_best_of = limits::kMaxBestOf;
+  uint32_t max_stop_sequences = limits::kMaxStopSequences;
+  uint32_t max_top_n_tokens = limits::kMaxTopNTokens;
 };
 
 }  // namespace tg::api

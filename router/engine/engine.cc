@@ -69,7 +69,7 @@ void Engine::Loop() {
     incoming.swap(incoming_);
   }
   for (Submission& s : incoming) core_.Add(std::move(s));
-  core_.FailAll(ErrorKind::kUnavailable, "the server is shutting down");
+  core_.FailAll(ErrorKind::kNotReady, "the server is shutting down");
   UpdateGauges();
 }
 

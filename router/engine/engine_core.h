@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/serving_limits.h"
 #include "router/api/request.h"
 #include "router/client/shard_client.h"
 #include "router/engine/admission.h"
@@ -33,7 +34,7 @@ namespace tg::engine {
 
 struct EngineConfig {
   scheduler::SchedulerConfig scheduler;
-  uint32_t max_concurrent_requests = 128;
+  uint32_t max_concurrent_requests = limits::kMaxConcurrentRequests;
 };
 
 // Lets a route cancel its request (client disconnected). Thread-safe.

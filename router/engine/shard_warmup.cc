@@ -6,20 +6,21 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/serving_limits.h"
 #include "common/startup_markers.h"
 #include "router/client/sharded_client.h"
 
 namespace tg::engine {
 
 ServingLimits DeriveLimits(const textgen::v1::InfoResponse& info, const LimitFlags& flags) {
-  const uint32_t max_position =
-      info.max_position_embeddings() > 0 ? info.max_position_embeddings() : 4096;
   ServingLimits limits;
-  limits.max_total_tokens = flags.max_total_tokens.value_or(std::min(max_position, 4096u));
-  limits.max_input_tokens = flags.max_input_tokens.value_or(limits.max_total_tokens - 1);
-  limits.max_batch_prefill_tokens = flags.max_batch_prefill_tokens.value_or(
-      flags.chunked_prefill ? std::min(limits.max_input_tokens + 50, 8192u)
-                            : limits.max_input_tokens + 50);
+  limits.max_total_tokens = flags.max_total_tokens.value_or(
+      tg::limits::DefaultMaxTotalTokens(info.max_position_embeddings()));
+  limits.max_input_tokens =
+      flags.max_input_tokens.value_or(tg::limits::DefaultMaxInputTokens(limits.max_total_tokens));
+  limits.max_batch_prefill_tokens =
+      flags.max_batch_prefill_tokens.value_or(tg::limits::DefaultMaxBatchPrefillTokens(
+          limits.max_input_tokens, flags.max_batch_size, flags.chunked_prefill));
   TG_CHECK(limits.max_input_tokens < limits.max_total_tokens, kInvalidArgument,
            "--max-input-tokens must be < --max-total-tokens");
   TG_CHECK(flags.chunked_prefill || limits.max_batch_prefill_tokens >= limits.max_input_tokens,

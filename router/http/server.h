@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/serving_limits.h"
+
 namespace tg::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -54,7 +56,7 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   uint16_t port = 3000;  // 0: pick a free port
   int threads = 2;
-  uint64_t payload_limit = 2'000'000;
+  uint64_t payload_limit = limits::kPayloadLimitBytes;
   std::chrono::seconds idle_timeout{60};   // waiting for (the rest of) a request
   std::chrono::seconds write_timeout{60};  // one write to a slow client
 };

@@ -183,6 +183,10 @@ http::Response ErrorResponse(ErrorKind kind, const std::string& message, bool op
       status = 424;
       type = "generation";
       break;
+    case ErrorKind::kNotReady:
+      status = 503;
+      type = "unavailable";
+      break;
     case ErrorKind::kNotFound:
       status = 404;
       type = "not_found";
@@ -198,8 +202,8 @@ http::Response ErrorResponse(ErrorKind kind, const std::string& message, bool op
 
 engine::Engine& RequireEngine(App::Context& c) {
   engine::Engine* engine = c.engine.load();
-  if (c.draining.load()) throw NotReady("the server is draining");
-  if (!engine) throw NotReady("the shards are warming up");
+  if (c.draining.load()) throw Error(ErrorKind::kNotReady, "the server is draining");
+  if (!engine) throw Error(ErrorKind::kNotReady, "the shards are warming up");
   return *engine;
 }
 
@@ -246,10 +250,6 @@ void App::Handle(http::Request request, std::shared_ptr<http::Responder> respond
   }
   try {
     Route(*context_, request, responder);
-  } catch (const NotReady& e) {
-    http::Response response = ErrorResponse(e.kind(), e.message(), IsOpenAiPath(request.path));
-    response.status = 503;
-    responder->Send(std::move(response));
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::kInvalidArgument) {
       context_->metrics.Increment("tgi_request_failure", "err=\"validation\"");

@@ -57,13 +57,7 @@ http::Response ErrorResponse(ErrorKind kind, const std::string& message, bool op
 http::Response JsonResponse(int status, const nlohmann::json& body);
 // Serializes with invalid UTF-8 replaced (token pieces may split characters).
 std::string Dump(const nlohmann::json& value);
-// The server cannot take generation requests now (warming up, draining): HTTP 503.
-class NotReady : public Error {
- public:
-  explicit NotReady(const std::string& message) : Error(ErrorKind::kUnavailable, message) {}
-};
-
-// The engine, or throws NotReady.
+// The engine, or throws Error(kNotReady) while warming up or draining (HTTP 503).
 engine::Engine& RequireEngine(App::Context& context);
 
 // TGI: /generate, /generate_stream, / and /invocations (stream decided by the body or `stream`).

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,6 +42,9 @@ struct BackendOptions {
   int threads = 0;                          // CPU: worker threads, 0 = hardware cores
   std::vector<int> cuda_graph_batch_sizes;  // CUDA: decode batch sizes to capture, empty = none
   double memory_utilization = 0.9;          // CUDA: fraction of device memory to use
+  // The KV cache dtype asked for (--kv-cache-dtype); empty: the backend's default. A backend
+  // refuses one it cannot serve (kv_cache_dtype.h).
+  std::optional<DType> kv_cache_dtype;
 };
 
 // Where a batch's tokens sit in the paged cache. Host-side ints are there so a device backend

@@ -3,7 +3,9 @@
 // Implementations:
 // - MakeSingleRankCommunicator(): world_size 1, every collective a no-op (the default shard).
 // - InProcessGroup (in_process_communicator.h): N ranks as threads of one process on the CPU
-//   backend; what the slicing tests (and a CPU multi-rank run) use.
+//   backend; the slicing tests' reference.
+// - MakeGlooCommunicator (gloo_communicator.h, when Gloo is installed): one CPU shard process
+//   per rank over Gloo's TCP transport.
 // - MakeNcclCommunicator (nccl_communicator.h, CUDA builds only): one NCCL communicator per
 //   shard process, collectives queued on the backend's stream (so they order with the model's
 //   ops and are captured inside CUDA graphs).

@@ -75,6 +75,7 @@ grpc::StatusCode ToStatusCode(ErrorKind kind) {
     case ErrorKind::kResourceExhausted:
       return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case ErrorKind::kUnavailable:
+    case ErrorKind::kNotReady:
     case ErrorKind::kDeviceLost:
       return grpc::StatusCode::UNAVAILABLE;
     case ErrorKind::kInternal:

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from launcher_harness import STORIES, Server, launcher_path, reference_rows
+from launcher_harness import STORIES, Server, free_port, launcher_path, reference_rows
 
 # Renders the user's message after BOS, so the chat prompt tokenizes exactly like the reference's
 # "<s>Once upon a time" and greedy chat output must equal the reference continuation.
@@ -150,6 +150,7 @@ def test_download_only_prints_the_resolved_path_and_starts_nothing():
     (["--master-port", "65535"], "--master-port must be in 1..65534"),
     (["--master-port", "29500", "--port", "29501"], "--port 29501 collides with --master-port"),
     (["--num-shard", "3", "--device", "cpu"], "--num-shard 3 does not divide the model's 8"),
+    (["--kv-cache-dtype", "fp8"], "--kv-cache-dtype expects auto, bfloat16, float16 or float32, got 'fp8'"),
 ])
 def test_conflicting_flags_are_rejected_before_anything_starts(args, expected):
     r = subprocess.run([str(launcher_path()), "--model-id", str(STORIES), "--port", "1"] + args,
@@ -157,3 +158,16 @@ def test_conflicting_flags_are_rejected_before_anything_starts(args, expected):
     assert r.returncode == 2, r.stderr
     assert expected in r.stderr, r.stderr
     assert "started" not in r.stderr
+
+
+def test_kv_cache_dtype_the_cpu_cannot_serve_stops_the_launcher_at_once(tmp_path):
+    """The launcher passes --kv-cache-dtype to every shard; a CPU shard refuses bfloat16 before
+    it opens the model, naming the flag, and the launcher exits instead of waiting for it."""
+    start = time.monotonic()
+    r = subprocess.run([str(launcher_path()), "--model-id", str(STORIES), "--device", "cpu",
+                        "--kv-cache-dtype", "bfloat16", "--port", str(free_port()),
+                        "--shard-uds-path", str(tmp_path / "shard")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0, r.stderr
+    assert "--kv-cache-dtype bfloat16 is not supported on the CPU backend" in r.stderr, r.stderr
+    assert time.monotonic() - start < 30, r.stderr

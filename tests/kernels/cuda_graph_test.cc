@@ -34,10 +34,9 @@ struct GenerationRun {
 // `pool_blocks`: the KV pool's size; the requests use its 64 highest blocks.
 GenerationRun Generate(std::vector<int> graph_sizes, bool wide, uint32_t pool_blocks = 64) {
   auto source = model::WeightSource::Open(Assets() + "/models/stories260K");
-  setenv("TG_CUDA_KV_DTYPE", "bfloat16", 1);
-  auto gpu = backend::MakeCudaBackend(
-      {.device = backend::DeviceKind::kCuda, .cuda_graph_batch_sizes = graph_sizes});
-  unsetenv("TG_CUDA_KV_DTYPE");
+  auto gpu = backend::MakeCudaBackend({.device = backend::DeviceKind::kCuda,
+                                       .cuda_graph_batch_sizes = graph_sizes,
+                                       .kv_cache_dtype = backend::DType::kBF16});
   LlamaModel model(source->config(), *source, *gpu, backend::DType::kBF16);
   Engine engine(model, *gpu, {});
   WarmupParams params;

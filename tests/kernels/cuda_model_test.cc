@@ -56,10 +56,8 @@ class CudaModelTest : public ::testing::Test {
   }
   // kv: "float32" for comparisons at float32 precision, "bfloat16" for the serving setup.
   std::unique_ptr<backend::Backend> Gpu(const char* kv) {
-    setenv("TG_CUDA_KV_DTYPE", kv, 1);
-    auto b = backend::MakeCudaBackend({.device = backend::DeviceKind::kCuda});
-    unsetenv("TG_CUDA_KV_DTYPE");
-    return b;
+    return backend::MakeCudaBackend(
+        {.device = backend::DeviceKind::kCuda, .kv_cache_dtype = backend::ParseFloatDType(kv)});
   }
 };
 

@@ -27,10 +27,8 @@ class CudaOpsTest : public ::testing::Test {
   void SetUp() override {
     if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
     // A float32 KV cache makes the attention comparisons exact up to summation order.
-    setenv("TG_CUDA_KV_DTYPE", "float32", 1);
     cpu_ = MakeCpuBackend({});
-    gpu_ = MakeCudaBackend({.device = DeviceKind::kCuda});
-    unsetenv("TG_CUDA_KV_DTYPE");
+    gpu_ = MakeCudaBackend({.device = DeviceKind::kCuda, .kv_cache_dtype = DType::kF32});
   }
   std::unique_ptr<Backend> cpu_;
   std::unique_ptr<Backend> gpu_;

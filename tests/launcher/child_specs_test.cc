@@ -35,8 +35,9 @@ std::string Env(const ProcessSpec& spec, const std::string& name) {
 }
 
 TEST(ChildSpecs, ShardsArePinnedAndGetTheirRendezvous) {
-  LauncherConfig config = Config({"--master-port", "29600", "--shard-uds-path", "/tmp/x",
-                                  "--cuda-graphs", "1,2", "--gpu-memory-utilization", "0.85"});
+  LauncherConfig config =
+      Config({"--master-port", "29600", "--shard-uds-path", "/tmp/x", "--cuda-graphs", "1,2",
+              "--gpu-memory-utilization", "0.85", "--kv-cache-dtype", "float32"});
   ServingPlan plan = PlanServing(config, {.max_position_embeddings = 512}, 3);
   ModelPaths paths{"/models/m", "/models/m"};
   for (const ShardPlacement& shard : plan.shards) {
@@ -50,6 +51,7 @@ TEST(ChildSpecs, ShardsArePinnedAndGetTheirRendezvous) {
     EXPECT_EQ(Arg(spec, "--device"), "cuda");
     EXPECT_EQ(Arg(spec, "--device-id"), rank);
     EXPECT_EQ(Arg(spec, "--cuda-graphs"), "1,2");
+    EXPECT_EQ(Arg(spec, "--kv-cache-dtype"), "float32");
     EXPECT_EQ(Arg(spec, "--gpu-memory-utilization"), "0.84999999999999998");
     EXPECT_EQ(Env(spec, "RANK"), rank);
     EXPECT_EQ(Env(spec, "WORLD_SIZE"), "3");
@@ -66,6 +68,7 @@ TEST(ChildSpecs, CpuShardHasNoDeviceId) {
   EXPECT_EQ(Arg(spec, "--device"), "cpu");
   EXPECT_EQ(Arg(spec, "--device-id"), "<absent>");
   EXPECT_EQ(Arg(spec, "--threads"), "2");
+  EXPECT_EQ(Arg(spec, "--kv-cache-dtype"), "auto");  // every shard gets it, CPU ones too
   EXPECT_NE(std::find(spec.args.begin(), spec.args.end(), "--json-output"), spec.args.end());
 }
 

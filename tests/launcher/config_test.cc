@@ -95,6 +95,9 @@ TEST(LauncherConfig, RejectsInconsistentTokenFlagsNamingThem) {
 
 TEST(LauncherConfig, RejectsBadScalarFlags) {
   EXPECT_NE(PlanError({"--dtype", "int3"}, 512, 0).find("--dtype"), std::string::npos);
+  EXPECT_NE(PlanError({"--kv-cache-dtype", "fp8"}, 512, 0).find("--kv-cache-dtype expects"),
+            std::string::npos);
+  EXPECT_EQ(PlanError({"--kv-cache-dtype", "float32"}, 512, 0), "");
   EXPECT_NE(PlanError({"--device", "tpu"}, 512, 0).find("--device"), std::string::npos);
   EXPECT_NE(PlanError({"--gpu-memory-utilization", "1.5"}, 512, 1).find("gpu-memory-utilization"),
             std::string::npos);

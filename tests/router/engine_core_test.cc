@@ -420,8 +420,9 @@ TEST_F(EngineCoreTest, FailAllOnShutdownReturnsEveryPermit) {
   Add(1, 3, 20);
   core_->Step();
   Add(2, 3, 20);
-  core_->FailAll(ErrorKind::kUnavailable, "the server is shutting down");
-  EXPECT_TRUE(outcomes_.at(1).error && outcomes_.at(2).error);
+  core_->FailAll(ErrorKind::kNotReady, "the server is shutting down");
+  ASSERT_TRUE(outcomes_.at(1).error && outcomes_.at(2).error);
+  EXPECT_EQ(*outcomes_.at(1).error, ErrorKind::kNotReady) << "HTTP 503, not a generation error";
   EXPECT_EQ(admission_.in_flight(), 0u);
 }
 

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "shard/backend/cpu/dot_kernels.h"
 #include "shard/backend/cpu/quant_kernels.h"
+#include "shard/backend/kv_cache_dtype.h"
 
 namespace tg::backend::cpu {
 namespace {
@@ -451,6 +452,7 @@ std::vector<float> CpuBackend::TokenLogprobs(const Tensor& logits,
 namespace tg::backend {
 
 std::unique_ptr<Backend> MakeCpuBackend(const BackendOptions& options) {
+  ResolveKvCacheDType(DeviceKind::kCpu, options.kv_cache_dtype);  // throws unless float32/auto
   return std::make_unique<cpu::CpuBackend>(options);
 }
 

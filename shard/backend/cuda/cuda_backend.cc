@@ -22,6 +22,7 @@
 #include "shard/backend/cuda/device_buffer.h"
 #include "shard/backend/cuda/device_sampling.h"
 #include "shard/backend/cuda/memory_plan.h"
+#include "shard/backend/kv_cache_dtype.h"
 
 namespace tg::backend {
 namespace cuda {
@@ -59,16 +60,11 @@ int AsInt(int64_t v) { return static_cast<int>(v); }
 // 256 sequences of 16k blocks each fit.
 constexpr size_t kGraphStagingBytes = 16u << 20;
 
-DType KvDTypeFromEnv() {
-  const char* env = std::getenv("TG_CUDA_KV_DTYPE");
-  return env && *env ? ParseFloatDType(env) : DType::kBF16;
-}
-
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const BackendOptions& options)
       : device_(options.device_id),
-        kv_dtype_(KvDTypeFromEnv()),
+        kv_dtype_(ResolveKvCacheDType(DeviceKind::kCuda, options.kv_cache_dtype)),
         utilization_(options.memory_utilization),
         graph_sizes_(options.cuda_graph_batch_sizes) {
     std::sort(graph_sizes_.begin(), graph_sizes_.end());

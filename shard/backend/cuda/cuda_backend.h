@@ -3,7 +3,8 @@
 //
 // Activations are float32 as the interface requires; weights stay in their dtype (bf16/f16/f32)
 // and GEMM inputs are converted to the weight dtype on the fly, accumulating in float32. The KV
-// cache is bfloat16 (KvDType), or float32 when the environment sets TG_CUDA_KV_DTYPE=float32.
+// cache is bfloat16 (KvDType), or float32 when BackendOptions::kv_cache_dtype (--kv-cache-dtype)
+// asks for it.
 // Device memory comes from CUDA's stream-ordered pool (cudaMallocAsync), so the per-forward
 // activation allocations of the model code cost no cudaMalloc after the first step.
 //
