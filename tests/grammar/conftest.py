@@ -1,9 +1,8 @@
 """Starts a real text-gen-shard with SmolLM2-135M-Instruct (GGUF, CPU) and a real text-gen-router
-for the structured-output tests. Reuses the router integration tests' log reader."""
+for the structured-output tests. Reuses the router integration tests' log reader and shutdown."""
 import glob
 import importlib.util
 import os
-import signal
 import subprocess
 import tempfile
 
@@ -15,6 +14,7 @@ _spec = importlib.util.spec_from_file_location(
 _router_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_router_conftest)
 LogReader = _router_conftest.LogReader
+stop_processes = _router_conftest.stop_processes
 
 MODELS = os.environ.get("TG_MODELS_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "models"))
 SHARD_BIN = os.environ.get("TG_SHARD_BIN", "")
@@ -48,15 +48,7 @@ class SmolStack:
         return reader
 
     def close(self):
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs)
         self.tmp.cleanup()
 
 

@@ -63,6 +63,19 @@ class LogReader(threading.Thread):
         return "\n".join(l for l in self.lines if l is not None)
 
 
+
+def stop_processes(procs):
+    """SIGTERM in reverse start order (the router before its shard), then wait; kill after 20 s."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in reversed(procs):
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
 class Stack:
     """One shard + one router; `url` is the router's base URL."""
 
@@ -107,15 +120,7 @@ class Stack:
         return float(match.group(1)) if match else None
 
     def close(self):
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs)
         self.tmp.cleanup()
 
 
