@@ -119,6 +119,20 @@ def main():
                            out_path)
 
 
+def run_totals(completed, load_seconds, duration, total_input, total_output):
+    """The counts and throughputs every peer result reports, in text-gen-bench's field names."""
+    return {
+        "completed": completed,
+        "load_seconds": load_seconds,
+        "duration": duration,
+        "total_input_tokens": total_input,
+        "total_output_tokens": total_output,
+        "request_throughput": completed / duration,
+        "output_throughput": total_output / duration,
+        "total_token_throughput": (total_input + total_output) / duration,
+    }
+
+
 def device_name(device):
     return torch.cuda.get_device_name() if device.startswith("cuda") else device
 
@@ -179,14 +193,7 @@ def run_continuous(args, model, tokenizer, requests, label, dtype_name, load_sec
         "device": device_name(args.device),
         "dtype": dtype_name,
         "batch_size": "continuous",
-        "completed": len(requests),
-        "load_seconds": load_seconds,
-        "duration": duration,
-        "total_input_tokens": total_input,
-        "total_output_tokens": total_output,
-        "request_throughput": len(requests) / duration,
-        "output_throughput": total_output / duration,
-        "total_token_throughput": (total_input + total_output) / duration,
+        **run_totals(len(requests), load_seconds, duration, total_input, total_output),
         "ttft_ms": summary_ms(ttfts),
         "tpot_ms": summary_ms(tpots) if tpots else None,
         "e2el_ms": summary_ms(latencies),
@@ -243,14 +250,7 @@ def run_one(args, generate, requests, label, dtype_name, load_seconds, out_path)
         "device": name,
         "dtype": dtype_name,
         "batch_size": args.batch_size,
-        "completed": len(requests),
-        "load_seconds": load_seconds,
-        "duration": duration,
-        "total_input_tokens": total_input,
-        "total_output_tokens": total_output,
-        "request_throughput": len(requests) / duration,
-        "output_throughput": total_output / duration,
-        "total_token_throughput": (total_input + total_output) / duration,
+        **run_totals(len(requests), load_seconds, duration, total_input, total_output),
         "ttft_ms": summary_ms(ttfts),
         "e2el_ms": summary_ms(latencies),
         "batches": batches,
