@@ -155,32 +155,41 @@ std::vector<float> HostLogits(backend::Backend& device, const backend::Tensor& l
   return out;
 }
 
+// The logits of one mixed step on `gpu` and on the CPU backend, same weights: after a's prompt
+// and b's first 4 tokens (a K/V-only chunk), one forward of a's next token (a decode row) beside
+// b's second chunk. Returns {gpu logits, cpu logits}, each [2, vocab].
+std::vector<std::vector<float>> MixedStepLogits(backend::Backend& gpu, backend::DType weights,
+                                                const Reference& a, const Reference& b) {
+  auto source = model::WeightSource::Open(Assets() + "/models/stories260K");
+  auto cpu = backend::MakeCpuBackend({});
+  LlamaModel on_gpu(source->config(), *source, gpu, weights);
+  LlamaModel on_cpu(source->config(), *source, *cpu, weights);
+  std::vector<int32_t> a_next = a.input_ids;
+  a_next.push_back(a.greedy_ids[0]);
+  const std::vector<int32_t> b_head(b.input_ids.begin(), b.input_ids.begin() + 4);
+  const ForwardBatch step =
+      MixedBatch({{a_next, static_cast<int>(a.input_ids.size()), {2}}, {b.input_ids, 4, {5}}}, 16);
+  std::vector<std::vector<float>> mixed;
+  for (auto [model, device] : {std::pair<LlamaModel*, backend::Backend*>{&on_gpu, &gpu},
+                               std::pair<LlamaModel*, backend::Backend*>{&on_cpu, cpu.get()}}) {
+    model->AllocateKvCache(8, 16);
+    model->Forward(MixedBatch({{a.input_ids, 0, {2}}}, 16));
+    model->Forward(MixedBatch({{b_head, 0, {5}}}, 16));  // first chunk: K/V only
+    mixed.push_back(HostLogits(*device, model->Forward(step)));
+  }
+  return mixed;
+}
+
 // A mixed step (a decode row, then the second chunk of another prompt) takes the split attention
 // path (decode kernel + prefill kernel with cache_len) and must equal the CPU and HF.
 TEST_F(CudaModelTest, MixedDecodeAndChunkStepMatchesCpuAndTransformers) {
   const auto refs = LoadReference();
   ASSERT_GE(refs.size(), 2u);
-  auto source = model::WeightSource::Open(Assets() + "/models/stories260K");
   auto gpu = Gpu("float32");
-  auto cpu = backend::MakeCpuBackend({});
-  LlamaModel on_gpu(source->config(), *source, *gpu, backend::DType::kF32);
-  LlamaModel on_cpu(source->config(), *source, *cpu, backend::DType::kF32);
   const Reference& a = refs[0];
   const Reference& b = refs[1];
   ASSERT_GT(b.input_ids.size(), 4u);
-  std::vector<int32_t> a_next = a.input_ids;
-  a_next.push_back(a.greedy_ids[0]);
-  const std::vector<int32_t> b_head(b.input_ids.begin(), b.input_ids.begin() + 4);
-  std::vector<std::vector<float>> mixed;
-  for (auto [model, device] : {std::pair<LlamaModel*, backend::Backend*>{&on_gpu, gpu.get()},
-                               std::pair<LlamaModel*, backend::Backend*>{&on_cpu, cpu.get()}}) {
-    model->AllocateKvCache(8, 16);
-    model->Forward(MixedBatch({{a.input_ids, 0, {2}}}, 16));
-    model->Forward(MixedBatch({{b_head, 0, {5}}}, 16));  // first chunk: K/V only
-    const ForwardBatch step = MixedBatch(
-        {{a_next, static_cast<int>(a.input_ids.size()), {2}}, {b.input_ids, 4, {5}}}, 16);
-    mixed.push_back(HostLogits(*device, model->Forward(step)));
-  }
+  const auto mixed = MixedStepLogits(*gpu, backend::DType::kF32, a, b);
   const size_t vocab = a.last_logits.size();
   ASSERT_EQ(mixed[0].size(), 2 * vocab);
   float gpu_vs_cpu = 0, b_vs_hf = 0;
@@ -203,31 +212,15 @@ TEST_F(CudaModelTest, MixedDecodeAndChunkStepMatchesCpuAndTransformers) {
 TEST_F(CudaModelTest, MixedStepBf16ServingConfigurationStaysClose) {
   const auto refs = LoadReference();
   ASSERT_GE(refs.size(), 2u);
-  auto source = model::WeightSource::Open(Assets() + "/models/stories260K");
   auto gpu = Gpu("bfloat16");
-  auto cpu = backend::MakeCpuBackend({});
-  LlamaModel on_gpu(source->config(), *source, *gpu, backend::DType::kBF16);
-  LlamaModel on_cpu(source->config(), *source, *cpu, backend::DType::kBF16);
   const Reference& a = refs[0];
   const Reference& b = refs[1];
   ASSERT_GT(b.input_ids.size(), 4u);
-  std::vector<int32_t> a_next = a.input_ids;
-  a_next.push_back(a.greedy_ids[0]);
-  const std::vector<int32_t> b_head(b.input_ids.begin(), b.input_ids.begin() + 4);
-  const ForwardBatch step =
-      MixedBatch({{a_next, static_cast<int>(a.input_ids.size()), {2}}, {b.input_ids, 4, {5}}}, 16);
   backend::AttentionBatch shape;
   shape.max_query_len = static_cast<int>(b.input_ids.size()) - 4;
   ASSERT_GT(shape.max_query_len, 1);
   ASSERT_EQ(gpu->AttentionOutDType(shape, backend::DType::kBF16), backend::DType::kBF16);
-  std::vector<std::vector<float>> mixed;
-  for (auto [model, device] : {std::pair<LlamaModel*, backend::Backend*>{&on_gpu, gpu.get()},
-                               std::pair<LlamaModel*, backend::Backend*>{&on_cpu, cpu.get()}}) {
-    model->AllocateKvCache(8, 16);
-    model->Forward(MixedBatch({{a.input_ids, 0, {2}}}, 16));
-    model->Forward(MixedBatch({{b_head, 0, {5}}}, 16));  // first chunk: K/V only
-    mixed.push_back(HostLogits(*device, model->Forward(step)));
-  }
+  const auto mixed = MixedStepLogits(*gpu, backend::DType::kBF16, a, b);
   const size_t vocab = a.last_logits.size();
   ASSERT_EQ(mixed[0].size(), 2 * vocab);
   auto relative = [](const float* got, const float* ref, size_t n) {
