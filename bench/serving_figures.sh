@@ -16,7 +16,8 @@
 #      low at little cost in throughput), LONG_BUDGETS (more budgets for the long prompt, default
 #      none), FIG_SERVER_ARGS (more launcher flags for every server); sizes (issue 19's by
 #      default, smaller for a plumbing run on the CPU): FIG_N FIG_IN FIG_OUT, LONG_PROMPT
-#      STREAM_IN STREAM_OUT, PREFIX_LEN PREFIX_SUFFIX PREFIX_OUT PREFIX_N.
+#      STREAM_IN STREAM_OUT, PREFIX_LEN PREFIX_SUFFIX PREFIX_OUT PREFIX_N; FIG_ONLY (space-separated
+#      subset of: serving-256 shared-prefix long-prompt sharegpt-rates peers; default all).
 
 FIG_BUDGET=${FIG_BUDGET:-2048}
 LONG_BUDGETS=${LONG_BUDGETS:-}
@@ -24,6 +25,9 @@ FIG_N=${FIG_N:-256} FIG_IN=${FIG_IN:-512} FIG_OUT=${FIG_OUT:-128}
 LONG_PROMPT=${LONG_PROMPT:-32768} STREAM_IN=${STREAM_IN:-512} STREAM_OUT=${STREAM_OUT:-256}
 PREFIX_N=${PREFIX_N:-128} PREFIX_LEN=${PREFIX_LEN:-1024} PREFIX_SUFFIX=${PREFIX_SUFFIX:-64}
 PREFIX_OUT=${PREFIX_OUT:-64}
+
+# wanted GROUP: whether FIG_ONLY (empty: every group) asks for this group of scenarios.
+wanted() { [[ -z "${FIG_ONLY:-}" || " $FIG_ONLY " == *" $1 "* ]]; }
 
 # fig_server NAME BUDGET EXTRA...: (re)starts the server with the figures' limits.
 fig_server() {
@@ -79,33 +83,38 @@ run_serving_figures() {
   cp "$MODEL/config.json" "$OUT/model-config.json"
 
   if fig_server main "$FIG_BUDGET"; then
-    if have_time 40 serving-256; then
+    if wanted serving-256 && have_time 40 serving-256; then
+      # The shard's forward seconds (tgi_batch_forward_duration) against the run's wall time:
+      # how much of the run the GPU computes, and what the router's side of each call costs.
+      http_get "http://127.0.0.1:$PORT/metrics" >"$OUT/serving-256.metrics-before.txt" || true
       bench serving-256 --workload random --num-prompts "$FIG_N" --input-len "$FIG_IN" \
         --output-len "$FIG_OUT" --request-rate inf --max-concurrency "$FIG_N" --goodput "$SLO" \
         --check || SKIPPED+=(serving-256)
+      http_get "http://127.0.0.1:$PORT/metrics" >"$OUT/serving-256.metrics-after.txt" || true
     fi
-    if have_time 30 shared-prefix-cache-on; then
+    if wanted shared-prefix && have_time 30 shared-prefix-cache-on; then
       bench shared-prefix-cache-on --workload prefix --num-prompts "$PREFIX_N" --prefix-len "$PREFIX_LEN" \
         --num-prefixes 4 --input-len "$PREFIX_SUFFIX" --output-len "$PREFIX_OUT" --request-rate inf --goodput "$SLO" ||
         SKIPPED+=(shared-prefix-cache-on)
       save_cache_metrics "$OUT/prefix-cache-metrics.json"
     fi
-    long_prompt_scenario "$FIG_BUDGET"
-    if have_time 80 sharegpt-rates; then
+    if wanted long-prompt; then long_prompt_scenario "$FIG_BUDGET"; fi
+    if wanted sharegpt-rates && have_time 80 sharegpt-rates; then
       bench sharegpt-rates --workload sharegpt --num-prompts "$SHAREGPT_N" \
         --length-scale "$SHAREGPT_SCALE" --request-rate 4,16,64,inf --goodput "$SLO" ||
         SKIPPED+=(sharegpt-rates)
     fi
   fi
-  if have_time 90 shared-prefix-cache-off && fig_server cache-off "$FIG_BUDGET" --prefix-caching false; then
+  if wanted shared-prefix && have_time 90 shared-prefix-cache-off && fig_server cache-off "$FIG_BUDGET" --prefix-caching false; then
     bench shared-prefix-cache-off --workload prefix --num-prompts "$PREFIX_N" --prefix-len "$PREFIX_LEN" \
       --num-prefixes 4 --input-len "$PREFIX_SUFFIX" --output-len "$PREFIX_OUT" --request-rate inf --goodput "$SLO" ||
       SKIPPED+=(shared-prefix-cache-off)
   fi
+  wanted long-prompt || LONG_BUDGETS=""
   for budget in $LONG_BUDGETS; do long_prompt_scenario "$budget" restart; done
   stop_server
 
-  if have_time "${PEER_MIN_S:-60}" peer && python3 -c "import torch, transformers" 2>/dev/null; then
+  if wanted peers && have_time "${PEER_MIN_S:-60}" peer && python3 -c "import torch, transformers" 2>/dev/null; then
     local command=(python3 bench/hf_peer.py --model "$MODEL_HF" --batch-size "$PEER_BATCH" --mode both
       "${PEER_ARGS[@]}" --workload "$OUT/serving-256.workload.json" --out "$OUT/serving-256.peer.json")
     echo "${command[*]}" >"$OUT/serving-256.peer.cmd"

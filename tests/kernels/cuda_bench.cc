@@ -12,7 +12,8 @@
 // The layer stack calls the same Backend ops as the model code (separate q/k/v projections,
 // fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul, lm_head, greedy
 // sampling); weights are filled with a tiny constant, which does not change the timing.
-// usage: cuda_bench [OUTPUT.json] [--layers N]
+// usage: cuda_bench [OUTPUT.json] [--layers N] [--profile-decode BATCH]
+//   --profile-decode: only one decode step for a profiler (decode_bench.h ProfileDecodeStep).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -271,9 +272,12 @@ int main(int argc, char** argv) {
   using namespace tg::backend;
   std::string out_path;
   Shape shape;
+  int profile_batch = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--layers") == 0 && i + 1 < argc) {
       shape.layers = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--profile-decode") == 0 && i + 1 < argc) {
+      profile_batch = std::atoi(argv[++i]);
     } else {
       out_path = argv[i];
     }
@@ -281,6 +285,10 @@ int main(int argc, char** argv) {
   if (CudaDeviceCount() == 0) {
     std::fprintf(stderr, "cuda_bench: no CUDA device\n");
     return 77;
+  }
+  if (profile_batch > 0) {
+    ProfileDecodeStep(profile_batch, shape.layers);
+    return 0;
   }
   cudaDeviceProp props{};
   cudaGetDeviceProperties(&props, 0);

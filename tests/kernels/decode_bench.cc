@@ -5,6 +5,7 @@
 #include "tests/kernels/decode_bench.h"
 
 #include <cublasLt.h>
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <chrono>
@@ -485,6 +486,22 @@ void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines)
 }
 
 }  // namespace
+
+void ProfileDecodeStep(int seqs, int layers) {
+  const int context = 512;
+  auto backend = MakeCudaBackend({.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {seqs}});
+  Backend& b = *backend;
+  DecodeModel m = BuildModel(b, layers, seqs, context + 64);
+  std::vector<SampleRequest> requests(seqs);
+  for (int i = 0; i < 3; ++i) b.Sample(DecodeLogits(b, m, seqs, context, context), requests);
+  b.Synchronize();
+  Check(cudaProfilerStart(), "cudaProfilerStart");
+  b.Sample(DecodeLogits(b, m, seqs, context, context), requests);
+  b.Synchronize();
+  Check(cudaProfilerStop(), "cudaProfilerStop");
+  std::printf("{\"name\": \"profiled_decode_step\", \"batch\": %d, \"graph_step_ms\": %.3f}\n",
+              seqs, GraphStepMs(b, m, seqs, context, 20));
+}
 
 std::vector<std::string> RunDecodeBench(double copy_bandwidth, int layers) {
   std::vector<std::string> lines;

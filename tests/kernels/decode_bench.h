@@ -14,4 +14,9 @@ namespace tg::backend {
 // `copy_bandwidth` in bytes/s; `layers` of the Llama-3-8B shape.
 std::vector<std::string> RunDecodeBench(double copy_bandwidth, int layers);
 
+// One eager decode step of `seqs` sequences at 512 context between cudaProfilerStart/Stop, after
+// warm-up, for `ncu --profile-from-start off` (per-kernel times of the step); also prints the
+// step's time replayed from a CUDA graph, to set the kernels' sum against.
+void ProfileDecodeStep(int seqs, int layers);
+
 }  // namespace tg::backend
