@@ -22,7 +22,8 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
   for (int i = threadIdx.x; i < p.hidden; i += blockDim.x) out[i] = inside ? ToFloat(row[i]) : 0.f;
 }
 
-template <typename T>
+// The generic form: any stride or width, one block per row, two passes over the row.
+template <typename T, typename OutT>
 __global__ void RmsNormKernel(RmsNormParams p) {
   __shared__ float reduce[32];
   const int row = blockIdx.x;
@@ -30,7 +31,7 @@ __global__ void RmsNormKernel(RmsNormParams p) {
   const size_t head_offset = static_cast<size_t>(row % p.heads_per_token) * p.cols;
   const float* in = p.input + token * p.input_stride + head_offset;
   float* res = p.residual ? p.residual + token * p.residual_stride + head_offset : nullptr;
-  float* out = p.out + token * p.out_stride + head_offset;
+  OutT* out = static_cast<OutT*>(p.out) + token * p.out_stride + head_offset;
   const T* w = static_cast<const T*>(p.weight);
 
   float sum_sq = 0.f;
@@ -47,10 +48,54 @@ __global__ void RmsNormKernel(RmsNormParams p) {
   // alias input.
   for (int i = threadIdx.x; i < p.cols; i += blockDim.x) {
     const float x = res ? res[i] : in[i];
-    out[i] = (x * inv_rms) * ToFloat(w[i]);
+    out[i] = FromFloat<OutT>((x * inv_rms) * ToFloat(w[i]));
   }
 }
 
+// The hidden-state form (rows of cols % 4 == 0, 16-byte aligned): every thread holds its V
+// float4 vectors of the row, and their weights, in registers from one round of loads, so the
+// row is read once and the weights' load latency hides behind the input's. A decode step runs
+// it twice per layer on one row, where the two-pass form's dependent loads were most of its
+// 6 us.
+template <typename T, typename OutT, int V>
+__global__ void RmsNormVectorKernel(RmsNormParams p) {
+  __shared__ float reduce[32];
+  const size_t row = blockIdx.x;
+  const int vectors = p.cols / 4;
+  const float4* in = reinterpret_cast<const float4*>(p.input + row * p.input_stride);
+  float4* res =
+      p.residual ? reinterpret_cast<float4*>(p.residual + row * p.residual_stride) : nullptr;
+  const T* w = static_cast<const T*>(p.weight);
+  float4 x[V];
+  float wv[V][4];
+  float sum_sq = 0.f;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int v = threadIdx.x + j * blockDim.x;
+    if (v >= vectors) continue;
+    x[j] = in[v];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) wv[j][e] = ToFloat(w[4 * v + e]);
+    if (res) {
+      const float4 r = res[v];
+      x[j] = make_float4(x[j].x + r.x, x[j].y + r.y, x[j].z + r.z, x[j].w + r.w);
+      res[v] = x[j];
+    }
+    sum_sq += x[j].x * x[j].x + x[j].y * x[j].y + x[j].z * x[j].z + x[j].w * x[j].w;
+  }
+  const float inv_rms = rsqrtf(detail::BlockSum(sum_sq, reduce) / p.cols + p.eps);
+  OutT* out = static_cast<OutT*>(p.out) + row * p.out_stride;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int v = threadIdx.x + j * blockDim.x;
+    if (v >= vectors) continue;
+    const float xs[4] = {x[j].x, x[j].y, x[j].z, x[j].w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) out[4 * v + e] = FromFloat<OutT>((xs[e] * inv_rms) * wv[j][e]);
+  }
+}
+
+template <typename OutT>
 __global__ void SiluAndMulKernel(SiluAndMulParams p) {
   const size_t total = static_cast<size_t>(p.num_tokens) * p.inter;
   for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total;
@@ -59,7 +104,7 @@ __global__ void SiluAndMulKernel(SiluAndMulParams p) {
     const size_t i = idx % p.inter;
     const float* row = p.input + t * 2 * p.inter;
     const float g = row[i];
-    p.out[idx] = g / (1.f + expf(-g)) * row[p.inter + i];
+    static_cast<OutT*>(p.out)[idx] = FromFloat<OutT>(g / (1.f + expf(-g)) * row[p.inter + i]);
   }
 }
 
@@ -138,10 +183,30 @@ Status RmsNorm(const RmsNormParams& p, Stream stream) {
     return Status::kInvalidArgument;
   }
   const int rows = p.num_tokens * p.heads_per_token;
+  // The register form serves whole-token rows of up to 4 vectors per thread of 1024.
+  const int vectors = p.cols / 4;
+  const int threads = NormThreads((vectors + 3) / 4);
+  const bool vector_form = p.heads_per_token == 1 && p.cols % 4 == 0 && vectors <= 4 * 1024 &&
+                           q.input_stride % 4 == 0 && q.residual_stride % 4 == 0 &&
+                           q.out_stride % 4 == 0 &&
+                           reinterpret_cast<uintptr_t>(p.input) % 16 == 0 &&
+                           reinterpret_cast<uintptr_t>(p.residual) % 16 == 0;
   return DispatchDType(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    RmsNormKernel<T><<<rows, NormThreads(p.cols), 0, stream>>>(q);
-    return detail::LaunchStatus();
+    auto launch = [&](auto* out_tag) {
+      using OutT = std::remove_pointer_t<decltype(out_tag)>;
+      if (!vector_form) {
+        RmsNormKernel<T, OutT><<<rows, NormThreads(p.cols), 0, stream>>>(q);
+      } else if (vectors <= threads) {
+        RmsNormVectorKernel<T, OutT, 1><<<rows, threads, 0, stream>>>(q);
+      } else if (vectors <= 2 * threads) {
+        RmsNormVectorKernel<T, OutT, 2><<<rows, threads, 0, stream>>>(q);
+      } else {
+        RmsNormVectorKernel<T, OutT, 4><<<rows, threads, 0, stream>>>(q);
+      }
+      return detail::LaunchStatus();
+    };
+    return DispatchDType(p.out_dtype, launch);
   });
 }
 
@@ -149,8 +214,12 @@ Status SiluAndMul(const SiluAndMulParams& p, Stream stream) {
   if (p.num_tokens < 0 || p.inter <= 0) return Status::kInvalidArgument;
   if (p.num_tokens == 0) return Status::kOk;
   if (!p.input || !p.out) return Status::kInvalidArgument;
-  SiluAndMulKernel<<<GridFor(static_cast<size_t>(p.num_tokens) * p.inter), 256, 0, stream>>>(p);
-  return detail::LaunchStatus();
+  return DispatchDType(p.out_dtype, [&](auto* tag) {
+    using OutT = std::remove_pointer_t<decltype(tag)>;
+    SiluAndMulKernel<OutT>
+        <<<GridFor(static_cast<size_t>(p.num_tokens) * p.inter), 256, 0, stream>>>(p);
+    return detail::LaunchStatus();
+  });
 }
 
 Status SplitColumns(const SplitColumnsParams& p, Stream stream) {

@@ -24,6 +24,8 @@ Status Embedding(const EmbeddingParams& p, Stream stream);
 // RMSNorm over rows of `cols` elements, optionally fused with the residual add:
 //   if residual: residual = input + residual; x = residual; else x = input
 //   out = (x * rsqrt(mean(x^2) + eps)) * weight             (float32, in that order)
+// then rounded to out_dtype: float32, or 16-bit when the next op is a 16-bit GEMM that reads it
+// as it is (one rounding, the one the GEMM's input conversion would have made).
 // Rows may be heads inside a token (Qwen3 q/k norm): row r is token r / heads_per_token, head
 // r % heads_per_token, found at token * stride + head * cols. `out` may alias `input`.
 struct RmsNormParams {
@@ -31,7 +33,8 @@ struct RmsNormParams {
   const float* input = nullptr;
   float* residual = nullptr;     // optional, same layout as input (residual_stride)
   const void* weight = nullptr;  // [cols] in dtype
-  float* out = nullptr;
+  void* out = nullptr;
+  DType out_dtype = DType::kFloat32;
   int num_tokens = 0;
   int heads_per_token = 1;
   int cols = 0;
@@ -42,10 +45,12 @@ struct RmsNormParams {
 };
 Status RmsNorm(const RmsNormParams& p, Stream stream);
 
-// out[t, i] = silu(in[t, i]) * in[t, inter + i] for in = [num_tokens, 2 * inter] (gate | up).
+// out[t, i] = silu(in[t, i]) * in[t, inter + i] for in = [num_tokens, 2 * inter] (gate | up),
+// computed in float32 and written in out_dtype (16-bit for the GEMM that reads it next).
 struct SiluAndMulParams {
   const float* input = nullptr;
-  float* out = nullptr;
+  void* out = nullptr;
+  DType out_dtype = DType::kFloat32;
   int num_tokens = 0;
   int inter = 0;
 };

@@ -66,10 +66,13 @@ constexpr int kSkinnyFloatMaxRows = 8;
 constexpr int kSkinnyGatedMaxRows = 8;
 struct SkinnyGemmParams {
   DType dtype = DType::kBFloat16;  // of w
-  const float* x = nullptr;        // [m, k], or [m, 2k] (gate | up) with silu_gated_input
-  const void* w = nullptr;         // [n, k]
-  const float* bias = nullptr;     // optional [n]
-  float* y = nullptr;              // [m, n]
+  const void* x = nullptr;         // [m, k], or [m, 2k] (gate | up) with silu_gated_input
+  // float32, or the weight's 16-bit dtype (a norm or activation that wrote the GEMM's input
+  // type directly; not with silu_gated_input): then x is read as the mma operand as it is.
+  DType x_dtype = DType::kFloat32;
+  const void* w = nullptr;      // [n, k]
+  const float* bias = nullptr;  // optional [n]
+  float* y = nullptr;           // [m, n]
   int m = 0;
   int n = 0;
   int k = 0;
@@ -80,14 +83,19 @@ struct SkinnyGemmParams {
 bool SkinnyGemmApplies(const SkinnyGemmParams& p);
 // Whether the skinny kernel should serve a Linear it applies to. Measured on an H200
 // (2026-12-03, cuda_bench "linear" lines, Llama-3-8B shapes): with 16-bit weights it beats
-// cuBLASLt only on narrow outputs (n <= 4096: the q/o and k/v projections) at up to 8 rows;
-// cuBLASLt streams the wide weights (fused qkv, gate_up, down, lm_head) 4-12% faster even at one
-// row, and every shape faster from 12 rows on. Float32 weights keep the exact float32 kernel.
+// cuBLASLt only on narrow, short weights (n and k <= 4096: the q/o and k/v projections) at up
+// to 8 rows; cuBLASLt streams the wide weights (fused qkv, gate_up, lm_head) 4-12% faster even
+// at one row, and every shape faster from 12 rows on. The long down projection (k = 14336) is
+// cuBLASLt's too: one block per 16 outputs re-reads x (and recomputes SiLU) for every tile, and
+// an ncu profile of the batch-1 step timed ours at 62 us (1.9 TB/s) against 61 us for the
+// twice-larger gate_up on cuBLASLt. Float32 weights keep the exact float32 kernel.
 constexpr int kSkinnyPreferredMaxRows = 8;
 constexpr int kSkinnyPreferredMaxOutputs = 4096;
+constexpr int kSkinnyPreferredMaxDepth = 4096;
 inline bool SkinnyGemmPreferred(const SkinnyGemmParams& p) {
   if (p.dtype == DType::kFloat32) return true;
-  return p.m <= kSkinnyPreferredMaxRows && p.n <= kSkinnyPreferredMaxOutputs;
+  return p.m <= kSkinnyPreferredMaxRows && p.n <= kSkinnyPreferredMaxOutputs &&
+         p.k <= kSkinnyPreferredMaxDepth;
 }
 Status SkinnyGemm(const SkinnyGemmParams& p, Stream stream);
 

@@ -62,6 +62,10 @@ __device__ __forceinline__ size_t InputStride(const SkinnyGemmParams& p) {
   return p.silu_gated_input ? 2 * static_cast<size_t>(p.k) : p.k;
 }
 
+__device__ __forceinline__ const float* FloatRow(const SkinnyGemmParams& p, int m) {
+  return static_cast<const float*>(p.x) + m * InputStride(p);
+}
+
 __device__ __forceinline__ void StoreOutput(const SkinnyGemmParams& p, int m, int n, float v) {
   float* y = p.y + static_cast<size_t>(m) * p.n + n;
   if (p.bias) v += p.bias[n];
@@ -80,7 +84,6 @@ __global__ void __launch_bounds__(kFloatWarps * 32) SkinnyFloatKernel(SkinnyGemm
   const int n = blockIdx.x * kFloatWarps + warp;
   if (n >= p.n) return;
   const float* w = static_cast<const float*>(p.w) + static_cast<size_t>(n) * p.k;
-  const size_t stride = InputStride(p);
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
@@ -94,7 +97,7 @@ __global__ void __launch_bounds__(kFloatWarps * 32) SkinnyFloatKernel(SkinnyGemm
     for (int m = 0; m < M; ++m) {
       if (m >= p.m) break;
       float xv[8];
-      LoadInput8<false>(p, p.x + m * stride, k0, xv);
+      LoadInput8<false>(p, FloatRow(p, m), k0, xv);
 #pragma unroll
       for (int e = 0; e < 8; ++e) acc[m] += wf[e] * xv[e];
     }
@@ -152,10 +155,27 @@ __device__ __forceinline__ void Mma(float c[4], uint32_t a0, uint32_t a1, uint32
   }
 }
 
+// The mma B fragment of x row m at k (8 contiguous elements): rounded from float32 (SiLU-and-mul
+// applied first when gated), or, with kXHalf, loaded as it is in the weight dtype.
+template <typename T, bool kXHalf>
+__device__ __forceinline__ void InputFragment(const SkinnyGemmParams& p, int m, int k,
+                                              uint32_t b[4]) {
+  if constexpr (kXHalf) {
+    const uint4 v = *reinterpret_cast<const uint4*>(static_cast<const T*>(p.x) +
+                                                    static_cast<size_t>(m) * p.k + k);
+    b[0] = v.x, b[1] = v.y, b[2] = v.z, b[3] = v.w;
+  } else {
+    float xv[8];
+    LoadInput8<true>(p, FloatRow(p, m), k, xv);
+    b[0] = PackPair<T>(xv[0], xv[1]), b[1] = PackPair<T>(xv[2], xv[3]);
+    b[2] = PackPair<T>(xv[4], xv[5]), b[3] = PackPair<T>(xv[6], xv[7]);
+  }
+}
+
 // MT: 8-row tiles of x (m <= 8 * MT). NT: 16-column weight tiles per warp (x fragments are
 // reused across them, halving x traffic for the larger m). A block covers 16 * NT output
 // columns with all of k: warp w takes chunks w, w + 8, w + 16, ... (U chunks in flight).
-template <typename T, int MT, int NT, int W>
+template <typename T, int MT, int NT, int W, bool kXHalf>
 __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParams p) {
   constexpr int U = NT == 1 ? 4 : 2;  // 16-byte weight loads in flight per thread: 2 * NT * U
   const int warp = threadIdx.x >> 5;
@@ -164,7 +184,6 @@ __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParam
   const int t = lane & 3;
   const int n0 = blockIdx.x * 16 * NT;
   const int chunks = CeilDiv(p.k, 32);
-  const size_t stride = InputStride(p);
   const T* w = static_cast<const T*>(p.w);
 
   float acc[NT][MT][4];
@@ -198,10 +217,8 @@ __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParam
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         const int m = mt * 8 + g;
-        float xv[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-        if (k < p.k && m < p.m) LoadInput8<true>(p, p.x + m * stride, k, xv);
-        const uint32_t b[4] = {PackPair<T>(xv[0], xv[1]), PackPair<T>(xv[2], xv[3]),
-                               PackPair<T>(xv[4], xv[5]), PackPair<T>(xv[6], xv[7])};
+        uint32_t b[4] = {0, 0, 0, 0};
+        if (k < p.k && m < p.m) InputFragment<T, kXHalf>(p, m, k, b);
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
           const uint4& lo = a[u][nt][0];  // row g
@@ -244,7 +261,12 @@ __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParam
 
 template <typename T, int MT, int NT, int W>
 Status LaunchTensorCore(const SkinnyGemmParams& p, Stream stream) {
-  SkinnyTensorCoreKernel<T, MT, NT, W><<<CeilDiv(p.n, 16 * NT), W * 32, 0, stream>>>(p);
+  const int blocks = CeilDiv(p.n, 16 * NT);
+  if (p.x_dtype == DType::kFloat32) {
+    SkinnyTensorCoreKernel<T, MT, NT, W, false><<<blocks, W * 32, 0, stream>>>(p);
+  } else {
+    SkinnyTensorCoreKernel<T, MT, NT, W, true><<<blocks, W * 32, 0, stream>>>(p);
+  }
   return detail::LaunchStatus();
 }
 
@@ -288,6 +310,8 @@ Status DispatchFloat(const SkinnyGemmParams& p, Stream stream) {
 bool SkinnyGemmApplies(const SkinnyGemmParams& p) {
   const int max_rows = p.dtype == DType::kFloat32 ? kSkinnyFloatMaxRows : kSkinnyMaxRows;
   if (p.silu_gated_input && p.m > kSkinnyGatedMaxRows) return false;
+  // A 16-bit x must be in the weight's dtype, and is never gated.
+  if (p.x_dtype != DType::kFloat32 && (p.x_dtype != p.dtype || p.silu_gated_input)) return false;
   return p.m >= 1 && p.m <= max_rows && p.k % 8 == 0 &&
          reinterpret_cast<uintptr_t>(p.w) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0;
 }

@@ -110,6 +110,12 @@ class Backend {
   virtual DType AttentionOutDType(const AttentionBatch& /*batch*/, DType /*weight_dtype*/) const {
     return DType::kF32;
   }
+  // The dtype RmsNorm writes the rows that feed Linears with weights of `weight_dtype` (the
+  // q|k|v and gate|up projections, lm_head's rows): float32 (the default; the CPU backend), or
+  // that 16-bit dtype where this backend's Linear reads such rows as they are. The values are
+  // the same either way: a 16-bit GEMM rounds its float32 input to its dtype first, and this only
+  // moves that rounding into the norm, saving a conversion pass per projection.
+  virtual DType ActivationDType(DType /*weight_dtype*/) const { return DType::kF32; }
   // The native stream every op is queued on (CUDA: the cudaStream_t), so a collective library
   // (NCCL) can be ordered with the ops; nullptr for backends without one (CPU).
   virtual void* NativeStream() { return nullptr; }
@@ -156,13 +162,13 @@ class Backend {
   //   residual != nullptr:  *residual += input; out = (*residual) * rsqrt(mean(...) + eps) * weight
   // input/out/residual float32 [rows, h]; weight [h] any float dtype. The mean and the product
   // are computed in float32, in that order (x * inv_rms, then * weight), as HF Llama does.
-  // out may alias input.
+  // out may alias input. out may also be in ActivationDType (rounded once at the end).
   virtual void RmsNorm(const Tensor& input, Tensor* residual, const Tensor& weight, float eps,
                        Tensor& out) = 0;
 
   // out[n, o] = sum_k x[n, k] * W[o, k] (+ bias[o]). x float32 [rows, in] (or the
-  // AttentionOutDType for W's dtype), W [out, in] any float dtype, bias float32 [out] or nullptr,
-  // out float32 [rows, out]. No aliasing.
+  // AttentionOutDType / ActivationDType for W's dtype), W [out, in] any float dtype, bias float32
+  // [out] or nullptr, out float32 [rows, out]. No aliasing.
   virtual void Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out) = 0;
 
   // Rotary embedding in the HF "rotate_half" layout, in place on q [n, hq, d] and k [n, hk, d]
@@ -205,7 +211,8 @@ class Backend {
   // backend can (the defaults run the composition). ----
 
   // SiluAndMul(gate_up, act), then Linear(act, weight, nullptr, out): an MLP's down projection.
-  // act (float32 [n, I]) is workspace; its contents afterwards are unspecified.
+  // act (float32 [n, I]) is workspace; its contents afterwards are unspecified (a backend may
+  // use its storage for 16-bit rows).
   virtual void SiluAndMulLinear(const Tensor& gate_up, const Tensor& weight, Tensor& act,
                                 Tensor& out) {
     SiluAndMul(gate_up, act);

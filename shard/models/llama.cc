@@ -340,7 +340,9 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
 
   Tensor ids = UploadInts(batch.tokens);
   Tensor residual = backend_.Allocate(DType::kF32, {n, hidden});
-  Tensor normed = backend_.Allocate(DType::kF32, {n, hidden});
+  // In the dtype the projections read without a conversion pass (16-bit on CUDA).
+  Tensor normed =
+      backend_.Allocate(backend_.ActivationDType(layers_.front().qkv.dtype()), {n, hidden});
   // Up to decode-sized batches q, k and v come from one fused projection: separate k and v
   // GEMMs are too narrow to fill the GPU there (cuda_bench: 0.15 of copy bandwidth at 1-64 rows
   // against 0.8 for the fused one). With one token they are contiguous slices of its output;

@@ -12,8 +12,11 @@
 // The layer stack calls the same Backend ops as the model code (separate q/k/v projections,
 // fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul, lm_head, greedy
 // sampling); weights are filled with a tiny constant, which does not change the timing.
-// usage: cuda_bench [OUTPUT.json] [--layers N] [--profile-decode BATCH]
-//   --profile-decode: only one decode step for a profiler (decode_bench.h ProfileDecodeStep).
+// usage: cuda_bench [OUTPUT.json] [--layers N] [--profile-decode BATCH] [--profile-prefill TOKENS]
+//   --profile-decode / --profile-prefill: only one decode step (decode_bench.h ProfileDecodeStep)
+//   or one prompt of TOKENS tokens between cudaProfilerStart/Stop, for ncu
+//   --profile-from-start off.
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -202,7 +205,7 @@ Tensor Logits(Backend& b, Model& m, int n, int seq_len, int block_size, int tabl
   Tensor residual = b.Allocate(DType::kF32, {n, s.hidden});
   b.Embedding(m.embed, ints(ids, {n}), residual);
   Tensor x = b.Allocate(DType::kF32, {n, s.hidden});
-  Tensor h = b.Allocate(DType::kF32, {n, s.hidden});
+  Tensor h = b.Allocate(b.ActivationDType(DType::kBF16), {n, s.hidden});
   Tensor q = b.Allocate(DType::kF32, {n, s.hq, s.d});
   Tensor k = b.Allocate(DType::kF32, {n, s.hk, s.d});
   Tensor v = b.Allocate(DType::kF32, {n, s.hk, s.d});
@@ -272,12 +275,14 @@ int main(int argc, char** argv) {
   using namespace tg::backend;
   std::string out_path;
   Shape shape;
-  int profile_batch = 0;
+  int profile_batch = 0, profile_prompt = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--layers") == 0 && i + 1 < argc) {
       shape.layers = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--profile-decode") == 0 && i + 1 < argc) {
       profile_batch = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--profile-prefill") == 0 && i + 1 < argc) {
+      profile_prompt = std::atoi(argv[++i]);
     } else {
       out_path = argv[i];
     }
@@ -298,7 +303,17 @@ int main(int argc, char** argv) {
 
   auto backend = MakeCudaBackend({.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {1}});
   const int block_size = 16, context = 512, prompt = 4096;
-  Model m = Build(*backend, shape, (prompt + 64) / block_size + 1, block_size);
+  Model m =
+      Build(*backend, shape, (std::max(prompt, profile_prompt) + 64) / block_size + 1, block_size);
+  if (profile_prompt > 0) {
+    for (int i = 0; i < 2; ++i) Forward(*backend, m, profile_prompt, profile_prompt, block_size);
+    backend->Synchronize();
+    Check(cudaProfilerStart(), "cudaProfilerStart");
+    Forward(*backend, m, profile_prompt, profile_prompt, block_size);
+    backend->Synchronize();
+    Check(cudaProfilerStop(), "cudaProfilerStop");
+    return 0;
+  }
 
   // Decode at batch 1 with a 512-token context.
   for (int i = 0; i < 3; ++i) Forward(*backend, m, 1, context, block_size);

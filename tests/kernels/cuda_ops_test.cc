@@ -76,6 +76,33 @@ TEST_F(CudaOpsTest, RmsNormWithAndWithoutResidual) {
   }
 }
 
+// RmsNorm writing bf16 rows (Backend::ActivationDType): the float32 result rounded once, so
+// within one bf16 rounding of the CPU's float32 output, on both kernel forms (whole rows of
+// cols % 4 == 0 in registers; odd widths two-pass).
+TEST_F(CudaOpsTest, RmsNormBf16Output) {
+  EXPECT_EQ(gpu_->ActivationDType(DType::kBF16), DType::kBF16);
+  EXPECT_EQ(gpu_->ActivationDType(DType::kF32), DType::kF32);
+  for (int rows : {1, 5}) {
+    for (int h : {131, 576, 4096, 8192}) {
+      const auto x = RandomVector(rows * h, 12);
+      const auto r = RandomVector(rows * h, 13);
+      const auto w = RandomVector(h, 14, 0.5f);
+      Tensor cr = Upload(*cpu_, DType::kF32, {rows, h}, r);
+      Tensor cout = cpu_->Allocate(DType::kF32, {rows, h});
+      cpu_->RmsNorm(Upload(*cpu_, DType::kF32, {rows, h}, x), &cr,
+                    Upload(*cpu_, DType::kBF16, {h}, w), 1e-5f, cout);
+      Tensor gr = Upload(*gpu_, DType::kF32, {rows, h}, r);
+      Tensor gout = gpu_->Allocate(DType::kBF16, {rows, h});
+      gpu_->RmsNorm(Upload(*gpu_, DType::kF32, {rows, h}, x), &gr,
+                    Upload(*gpu_, DType::kBF16, {h}, w), 1e-5f, gout);
+      const std::string what =
+          "RmsNorm bf16 rows=" + std::to_string(rows) + " h=" + std::to_string(h);
+      ExpectClose(Download(*gpu_, gout), Download(*cpu_, cout), 1e-3f, 8e-3f, what);
+      ExpectClose(Download(*gpu_, gr), Download(*cpu_, cr), 1e-6f, 1e-6f, what + " residual");
+    }
+  }
+}
+
 TEST_F(CudaOpsTest, LinearAgainstCpu) {
   struct Shape {
     int m, n, k;
@@ -115,8 +142,9 @@ TEST_F(CudaOpsTest, LinearBf16InputAgainstCpu) {
     int m, n, k;
     bool bias;
   };
-  for (const Shape s : {Shape{1, 256, 128, false}, Shape{7, 131, 64, true},
-                        Shape{33, 512, 576, true}, Shape{300, 1024, 4096, false}}) {
+  for (const Shape s :
+       {Shape{1, 256, 128, false}, Shape{7, 131, 64, true}, Shape{3, 2200, 584, true},
+        Shape{8, 4096, 576, false}, Shape{33, 512, 576, true}, Shape{300, 1024, 4096, false}}) {
     auto x = RandomVector(static_cast<size_t>(s.m) * s.k, 30);
     for (float& v : x) v = testing::Bf16ToFloat(testing::ToBf16Bits(v));
     const auto w = RandomVector(static_cast<size_t>(s.n) * s.k, 31, 0.05f);
@@ -245,6 +273,10 @@ TEST_F(CudaOpsTest, SiluAndMul) {
     Tensor gout = g.Out();
     gpu_->SiluAndMul(Upload(*gpu_, DType::kF32, {n, 2 * inter}, x), gout);
     ExpectClose(DownloadGuarded(*gpu_, g), Download(*cpu_, cout), 1e-6f, 1e-5f, "SiluAndMul");
+    // bf16 rows for a 16-bit GEMM: the same values, rounded once.
+    Tensor gbf = gpu_->Allocate(DType::kBF16, {n, inter});
+    gpu_->SiluAndMul(Upload(*gpu_, DType::kF32, {n, 2 * inter}, x), gbf);
+    ExpectClose(Download(*gpu_, gbf), Download(*cpu_, cout), 1e-3f, 8e-3f, "SiluAndMul bf16");
   }
 }
 

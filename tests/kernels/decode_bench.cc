@@ -150,7 +150,7 @@ Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launc
   const int64_t n = seqs;
   Tensor ids = Ints(b, std::vector<int32_t>(seqs, 1), {n});
   Tensor residual = b.Allocate(DType::kF32, {n, kHidden});
-  Tensor normed = b.Allocate(DType::kF32, {n, kHidden});
+  Tensor normed = b.Allocate(b.ActivationDType(DType::kBF16), {n, kHidden});
   Tensor qkv = b.Allocate(DType::kF32, {n, kQkvRows});
   Tensor q, k, v;
   if (n == 1) {
@@ -164,7 +164,7 @@ Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launc
     k = b.Allocate(DType::kF32, {n, kKvHeads, kHeadDim});
     v = b.Allocate(DType::kF32, {n, kKvHeads, kHeadDim});
   }
-  Tensor attn = b.Allocate(DType::kF32, {n, kHeads, kHeadDim});
+  Tensor attn = b.Allocate(b.AttentionOutDType(batch, DType::kBF16), {n, kHeads, kHeadDim});
   Tensor branch = b.Allocate(DType::kF32, {n, kHidden});
   Tensor gate_up = b.Allocate(DType::kF32, {n, 2 * kInter});
   Tensor act = b.Allocate(DType::kF32, {n, kInter});

@@ -97,13 +97,16 @@ class CudaBackend final : public Backend {
     return free;
   }
   DType KvDType() const override { return kv_dtype_; }
-  // bf16 for a step with prompt tokens in front of a bf16 o_proj: the prefill kernels write bf16
-  // rows in place (FlashInfer's natively) and cuBLASLt reads them as they are, where float32
-  // would cost a widening pass after attention and a rounding pass before the GEMM. Decode-only
-  // steps keep float32: FlashInfer's decode writes it without staging, and the skinny GEMM reads
-  // float32 rows directly.
-  DType AttentionOutDType(const AttentionBatch& batch, DType weight_dtype) const override {
-    return batch.max_query_len > 1 && weight_dtype == DType::kBF16 ? DType::kBF16 : DType::kF32;
+  // bf16 in front of a bf16 o_proj, in every step: the prefill kernels write bf16 rows in place
+  // (FlashInfer's natively), FlashInfer's decode has a bf16-output instantiation, and both the
+  // skinny kernel and cuBLASLt read bf16 rows as they are, where float32 would cost a rounding
+  // pass before every cuBLASLt o_proj (ncu, batch-64 decode step: 2.9 us a layer).
+  DType AttentionOutDType(const AttentionBatch& /*batch*/, DType weight_dtype) const override {
+    return weight_dtype == DType::kBF16 ? DType::kBF16 : DType::kF32;
+  }
+  // 16-bit rows for 16-bit weights: the skinny kernel and cuBLASLt both read them as they are.
+  DType ActivationDType(DType weight_dtype) const override {
+    return weight_dtype == DType::kBF16 || weight_dtype == DType::kF16 ? weight_dtype : DType::kF32;
   }
   void* NativeStream() override { return static_cast<void*>(stream()); }
 
@@ -211,7 +214,9 @@ class CudaBackend final : public Backend {
                Tensor& out) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(input, DType::kF32, "input");
-    ExpectDType(out, DType::kF32, "out");
+    if (out.dtype() != DType::kBF16 && out.dtype() != DType::kF16) {
+      ExpectDType(out, DType::kF32, "out");
+    }
     const int64_t h = weight.numel();
     Expect(h > 0 && input.numel() % h == 0 && out.numel() == input.numel(), "RmsNorm shapes");
     if (residual) {
@@ -223,7 +228,8 @@ class CudaBackend final : public Backend {
     p.input = input.data_as<float>();
     p.residual = residual ? residual->data_as<float>() : nullptr;
     p.weight = weight.data();
-    p.out = out.data_as<float>();
+    p.out = out.data();
+    p.out_dtype = ToKernel(out.dtype());
     p.num_tokens = AsInt(input.numel() / h);
     p.cols = AsInt(h);
     p.eps = eps;
@@ -232,13 +238,13 @@ class CudaBackend final : public Backend {
 
   void Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
-    // A bf16 x (an attention output, AttentionOutDType) goes to cuBLASLt as it is.
-    const bool bf16_x = x.dtype() == DType::kBF16;
-    if (bf16_x) {
-      TG_CHECK(weight.dtype() == DType::kBF16, kUnsupported,
-               "Linear: a bf16 x needs bf16 weights, got " + weight.DebugString());
-    } else {
-      ExpectDType(x, DType::kF32, "x");
+    // A 16-bit x (written by a norm, an activation or attention in ActivationDType /
+    // AttentionOutDType) is read as it is, by the skinny kernel or cuBLASLt.
+    const bool half_x = x.dtype() != DType::kF32;
+    if (half_x) {
+      TG_CHECK(x.dtype() == weight.dtype(), kUnsupported,
+               "Linear: a " + std::string(ToString(x.dtype())) +
+                   " x needs weights of that dtype, got " + weight.DebugString());
     }
     ExpectDType(out, DType::kF32, "out");
     Expect(weight.rank() == 2, "Linear weight must be 2-D");
@@ -251,10 +257,11 @@ class CudaBackend final : public Backend {
       ExpectDType(*bias, DType::kF32, "bias");
       Expect(bias->numel() == n, "Linear bias shape");
     }
-    if (!bf16_x && m <= kernels::kSkinnyMaxRows) {
+    if (m <= kernels::kSkinnyMaxRows) {
       kernels::SkinnyGemmParams sk;
       sk.dtype = ToKernel(weight.dtype());
-      sk.x = x.data_as<float>();
+      sk.x = x.data();
+      sk.x_dtype = ToKernel(x.dtype());
       sk.w = weight.data();
       sk.bias = bias ? bias->data_as<float>() : nullptr;
       sk.y = out.data_as<float>();
@@ -270,7 +277,7 @@ class CudaBackend final : public Backend {
     p.dtype = ToKernel(weight.dtype());
     p.out_dtype = kernels::DType::kFloat32;
     p.x = x.data();
-    if (weight.dtype() != DType::kF32 && !bf16_x) {
+    if (weight.dtype() != DType::kF32 && !half_x) {
       const size_t count = static_cast<size_t>(m * k);
       void* converted = Scratch(count * DTypeSize(weight.dtype()), /*slot=*/1);
       kernels::ConvertParams c;
@@ -398,12 +405,15 @@ class CudaBackend final : public Backend {
   void SiluAndMul(const Tensor& gate_up, Tensor& out) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(gate_up, DType::kF32, "gate_up");
-    ExpectDType(out, DType::kF32, "out");
+    if (out.dtype() != DType::kBF16 && out.dtype() != DType::kF16) {
+      ExpectDType(out, DType::kF32, "out");
+    }
     const int64_t width = gate_up.dim(-1);
     Expect(width % 2 == 0 && out.numel() * 2 == gate_up.numel(), "SiluAndMul shapes");
     kernels::SiluAndMulParams p;
     p.input = gate_up.data_as<float>();
-    p.out = out.data_as<float>();
+    p.out = out.data();
+    p.out_dtype = ToKernel(out.dtype());
     p.inter = AsInt(width / 2);
     p.num_tokens = AsInt(gate_up.numel() / width);
     CheckKernel(kernels::SiluAndMul(p, stream()), "SiluAndMul");
@@ -433,8 +443,14 @@ class CudaBackend final : public Backend {
       CheckKernel(kernels::SkinnyGemm(sk, stream()), "SiluAndMulLinear");
       return;
     }
-    SiluAndMul(gate_up, act);
-    Linear(act, weight, nullptr, out);
+    // Otherwise the activation is written in ActivationDType, into act's own storage (16-bit
+    // rows take half of it), so the GEMM reads it without a conversion pass.
+    const DType act_dtype = ActivationDType(weight.dtype());
+    Tensor rows = act_dtype == DType::kF32
+                      ? act
+                      : Tensor(nullptr, act.data(), act_dtype, act.shape(), DeviceKind::kCuda);
+    SiluAndMul(gate_up, rows);
+    Linear(rows, weight, nullptr, out);
   }
 
   std::vector<SampleResult> Sample(const Tensor& logits,

@@ -78,6 +78,80 @@ __device__ int BlockArgMax(const float* x, int vocab, const int* excluded, int n
   return red_i[0];
 }
 
+// The greedy token (arg-max, lowest id wins ties) and log(sum(exp(x))) of x[0, vocab) in one
+// read of the row: each thread keeps its arg-max and an online log-sum-exp (a running maximum
+// with the sum rescaled when it grows), merged across the block. Every thread gets both.
+struct ArgMaxLse {
+  float best;
+  int best_i;
+  float max;  // of the finite values; -inf when none
+  float sum;  // of exp(x - max)
+};
+
+__device__ __forceinline__ void MergeLse(float m2, float s2, float* m, float* s) {
+  if (m2 == -INFINITY) return;
+  if (*m == -INFINITY) {
+    *m = m2;
+    *s = s2;
+    return;
+  }
+  const float top = fmaxf(*m, m2);
+  *s = *s * expf(*m - top) + s2 * expf(m2 - top);
+  *m = top;
+}
+
+__device__ __forceinline__ void MergeArgMax(float v2, int i2, float* v, int* i) {
+  if (i2 != INT_MAX && (*i == INT_MAX || v2 > *v || (v2 == *v && i2 < *i))) {
+    *v = v2;
+    *i = i2;
+  }
+}
+
+__device__ ArgMaxLse BlockArgMaxLse(const float* x, int vocab, float* red_v, int* red_i,
+                                    float* red_m, float* red_s) {
+  ArgMaxLse r{-INFINITY, INT_MAX, -INFINITY, 0.f};
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = x[i];
+    if (v > r.best || r.best_i == INT_MAX) {
+      r.best = v;
+      r.best_i = i;
+    }
+    if (v == -INFINITY) continue;
+    if (v > r.max) {
+      r.sum = r.max == -INFINITY ? 1.f : r.sum * expf(r.max - v) + 1.f;
+      r.max = v;
+    } else {
+      r.sum += expf(v - r.max);
+    }
+  }
+  for (int off = 16; off > 0; off >>= 1) {
+    MergeArgMax(__shfl_xor_sync(0xffffffffu, r.best, off),
+                __shfl_xor_sync(0xffffffffu, r.best_i, off), &r.best, &r.best_i);
+    MergeLse(__shfl_xor_sync(0xffffffffu, r.max, off), __shfl_xor_sync(0xffffffffu, r.sum, off),
+             &r.max, &r.sum);
+  }
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) {
+    red_v[warp] = r.best;
+    red_i[warp] = r.best_i;
+    red_m[warp] = r.max;
+    red_s[warp] = r.sum;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w) {
+      MergeArgMax(red_v[w], red_i[w], &red_v[0], &red_i[0]);
+      MergeLse(red_m[w], red_s[w], &red_m[0], &red_s[0]);
+    }
+  }
+  __syncthreads();
+  r = {red_v[0], red_i[0], red_m[0], red_s[0]};
+  __syncthreads();  // the shared slots may be reused right after
+  return r;
+}
+
 // The reference's Softmax: exp in float32 (accurate expf, not __expf), the normaliser summed in
 // double, probabilities = exp * float(1 / sum).
 struct Softmax {
@@ -215,105 +289,121 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p, Scratch
   const SampleRowParams rp = p.row_params[r];
   const size_t offset = static_cast<size_t>(r) * vocab;
   const float* in = p.logits + offset;
-  float* x = scratch.work + offset;
   int32_t* counts = scratch.counts + offset;
-
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) x[i] = in[i];
-  if (rp.bias_len > 0) {
-    __syncthreads();
-    // Entries name distinct tokens, so each thread owns the logits it touches.
-    for (int j = threadIdx.x; j < rp.bias_len; j += blockDim.x) {
-      const int t = p.bias_tokens[rp.bias_offset + j];
-      if (t >= 0 && t < vocab) x[t] += p.bias_values[rp.bias_offset + j];
-    }
-  }
   const bool repetition = rp.repetition_penalty != 1.f && rp.repetition_penalty > 0.f;
-  if (repetition || rp.frequency_penalty != 0.f || rp.presence_penalty != 0.f) {
-    const int32_t* history = p.history + rp.history_offset;
-    __syncthreads();
-    for (int j = threadIdx.x; j < rp.history_len; j += blockDim.x) {
-      const int t = history[j];
-      if (t >= 0 && t < vocab) atomicAdd(&counts[t], 1);
-    }
-    __syncthreads();
-    // The thread that takes a token's count applies its penalties once and leaves the count
-    // zeroed for the next call.
-    for (int j = threadIdx.x; j < rp.history_len; j += blockDim.x) {
-      const int t = history[j];
-      if (t < 0 || t >= vocab) continue;
-      const int c = atomicExch(&counts[t], 0);
-      if (c == 0) continue;
-      float v = x[t];
-      if (repetition) v = v > 0 ? v / rp.repetition_penalty : v * rp.repetition_penalty;
-      v -= rp.frequency_penalty * static_cast<float>(c) + rp.presence_penalty;
-      x[t] = v;
-    }
-  }
-  __syncthreads();
+  const bool penalties = repetition || rp.frequency_penalty != 0.f || rp.presence_penalty != 0.f;
 
+  // A plain greedy row (the common decode case) reads the logits once, in place: its token and
+  // log-normaliser come from one pass (BlockArgMaxLse) instead of a copy, an arg-max and two
+  // softmax passes over the vocabulary. Other rows are processed in a copy.
+  const float* xs = in;
   int token;
-  if (!rp.sampling) {
-    token = BlockArgMax(x, vocab, chosen, 0, red_v, red_i);
+  float log_norm;
+  if (!rp.sampling && rp.bias_len == 0 && !penalties) {
+    __shared__ float red_m[32];
+    __shared__ float red_s[32];
+    const ArgMaxLse am = BlockArgMaxLse(in, vocab, red_v, red_i, red_m, red_s);
+    token = am.best_i;
+    log_norm = am.max + logf(am.sum);
   } else {
-    if (rp.temperature != 1.f) {
-      for (int i = threadIdx.x; i < vocab; i += blockDim.x) x[i] /= rp.temperature;
+    float* x = scratch.work + offset;
+    xs = x;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) x[i] = in[i];
+    if (rp.bias_len > 0) {
+      __syncthreads();
+      // Entries name distinct tokens, so each thread owns the logits it touches.
+      for (int j = threadIdx.x; j < rp.bias_len; j += blockDim.x) {
+        const int t = p.bias_tokens[rp.bias_offset + j];
+        if (t >= 0 && t < vocab) x[t] += p.bias_values[rp.bias_offset + j];
+      }
+    }
+    if (penalties) {
+      const int32_t* history = p.history + rp.history_offset;
+      __syncthreads();
+      for (int j = threadIdx.x; j < rp.history_len; j += blockDim.x) {
+        const int t = history[j];
+        if (t >= 0 && t < vocab) atomicAdd(&counts[t], 1);
+      }
+      __syncthreads();
+      // The thread that takes a token's count applies its penalties once and leaves the count
+      // zeroed for the next call.
+      for (int j = threadIdx.x; j < rp.history_len; j += blockDim.x) {
+        const int t = history[j];
+        if (t < 0 || t >= vocab) continue;
+        const int c = atomicExch(&counts[t], 0);
+        if (c == 0) continue;
+        float v = x[t];
+        if (repetition) v = v > 0 ? v / rp.repetition_penalty : v * rp.repetition_penalty;
+        v -= rp.frequency_penalty * static_cast<float>(c) + rp.presence_penalty;
+        x[t] = v;
+      }
     }
     __syncthreads();
-    if (rp.top_k > 0 && rp.top_k < static_cast<uint32_t>(vocab)) {
-      const int top = BlockArgMax(x, vocab, chosen, 0, red_v, red_i);
-      const uint32_t key = BisectUpper(x, vocab, Softmax{}, false, static_cast<float>(rp.top_k),
-                                       OrderKey(x[top]), red);
-      const float kth = KeyValue(key);
-      for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        if (x[i] < kth) x[i] = -INFINITY;
-      }
-      __syncthreads();
-    }
-    if (rp.top_p < 1.f) {
-      const Softmax sm = BlockSoftmax(x, vocab, red);
-      const int top = BlockArgMax(x, vocab, chosen, 0, red_v, red_i);
-      const float thr = KeyValue(BisectUpper(x, vocab, sm, true, rp.top_p, OrderKey(x[top]), red));
-      for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        if (x[i] < thr) x[i] = -INFINITY;
-      }
-      __syncthreads();
-    }
-    if (rp.typical_p < 1.f) {
-      ApplyTypical(x, scratch.aux + offset, vocab, rp.typical_p, red);
-      __syncthreads();
-    }
-    if (rp.min_p > 0.f) {
-      const Softmax sm = BlockSoftmax(x, vocab, red);
-      const float threshold = rp.min_p * sm.inv_sum;
-      for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        if (sm.Prob(x[i]) < threshold) x[i] = -INFINITY;
-      }
-      __syncthreads();
-    }
-    token = Draw(x, scratch.aux + offset, vocab, tg::backend::PhiloxUniform(rp.seed, rp.step), red,
-                 result);
-  }
 
-  // log_softmax of the processed logits.
-  float m = -INFINITY;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, x[i]);
-  m = BlockMax(m, red);
-  float s = 0.f;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
-    s += x[i] == -INFINITY ? 0.f : expf(x[i] - m);
-  s = BlockSum(s, red);
-  const float log_norm = m + logf(s);
+    if (!rp.sampling) {
+      token = BlockArgMax(x, vocab, chosen, 0, red_v, red_i);
+    } else {
+      if (rp.temperature != 1.f) {
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x) x[i] /= rp.temperature;
+      }
+      __syncthreads();
+      if (rp.top_k > 0 && rp.top_k < static_cast<uint32_t>(vocab)) {
+        const int top = BlockArgMax(x, vocab, chosen, 0, red_v, red_i);
+        const uint32_t key = BisectUpper(x, vocab, Softmax{}, false, static_cast<float>(rp.top_k),
+                                         OrderKey(x[top]), red);
+        const float kth = KeyValue(key);
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+          if (x[i] < kth) x[i] = -INFINITY;
+        }
+        __syncthreads();
+      }
+      if (rp.top_p < 1.f) {
+        const Softmax sm = BlockSoftmax(x, vocab, red);
+        const int top = BlockArgMax(x, vocab, chosen, 0, red_v, red_i);
+        const float thr =
+            KeyValue(BisectUpper(x, vocab, sm, true, rp.top_p, OrderKey(x[top]), red));
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+          if (x[i] < thr) x[i] = -INFINITY;
+        }
+        __syncthreads();
+      }
+      if (rp.typical_p < 1.f) {
+        ApplyTypical(x, scratch.aux + offset, vocab, rp.typical_p, red);
+        __syncthreads();
+      }
+      if (rp.min_p > 0.f) {
+        const Softmax sm = BlockSoftmax(x, vocab, red);
+        const float threshold = rp.min_p * sm.inv_sum;
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+          if (sm.Prob(x[i]) < threshold) x[i] = -INFINITY;
+        }
+        __syncthreads();
+      }
+      token = Draw(x, scratch.aux + offset, vocab, tg::backend::PhiloxUniform(rp.seed, rp.step),
+                   red, result);
+    }
+
+    // log_softmax of the processed logits.
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, x[i]);
+    m = BlockMax(m, red);
+    float s = 0.f;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+      s += x[i] == -INFINITY ? 0.f : expf(x[i] - m);
+    s = BlockSum(s, red);
+    log_norm = m + logf(s);
+  }
   if (threadIdx.x == 0) {
     p.out_tokens[r] = token;
-    p.out_logprobs[r] = x[token] - log_norm;
+    p.out_logprobs[r] = xs[token] - log_norm;
   }
   const int n = min(rp.top_n, min(kMaxTopN, vocab));
   for (int k = 0; k < n; ++k) {
-    const int best = BlockArgMax(x, vocab, chosen, k, red_v, red_i);
+    const int best = BlockArgMax(xs, vocab, chosen, k, red_v, red_i);
     if (threadIdx.x == 0) {
       chosen[k] = best;
       p.out_top_tokens[r * kMaxTopN + k] = best;
-      p.out_top_logprobs[r * kMaxTopN + k] = x[best] - log_norm;
+      p.out_top_logprobs[r * kMaxTopN + k] = xs[best] - log_norm;
     }
     __syncthreads();
   }
