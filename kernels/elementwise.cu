@@ -95,16 +95,33 @@ __global__ void RmsNormVectorKernel(RmsNormParams p) {
   }
 }
 
-template <typename OutT>
+template <typename OutT, int kVec>
+__device__ __forceinline__ void SiluAndMulRow(const SiluAndMulParams& p, size_t t) {
+  const float* gate = p.input + t * 2 * p.inter;
+  const float* up = gate + p.inter;
+  OutT* out = static_cast<OutT*>(p.out) + t * p.inter;
+  for (int i = (blockIdx.x * blockDim.x + threadIdx.x) * kVec; i < p.inter;
+       i += gridDim.x * blockDim.x * kVec) {
+    float g[kVec], u[kVec];
+    if constexpr (kVec == 4) {
+      const float4 gv = *reinterpret_cast<const float4*>(gate + i);
+      const float4 uv = *reinterpret_cast<const float4*>(up + i);
+      g[0] = gv.x, g[1] = gv.y, g[2] = gv.z, g[3] = gv.w;
+      u[0] = uv.x, u[1] = uv.y, u[2] = uv.z, u[3] = uv.w;
+    } else {
+      g[0] = gate[i], u[0] = up[i];
+    }
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) out[i + e] = FromFloat<OutT>(g[e] / (1.f + expf(-g[e])) * u[e]);
+  }
+}
+
+// Grid: (column blocks, token rows), so no thread divides its index by the row width; four
+// consecutive columns per thread (float4 loads) when the width allows.
+template <typename OutT, int kVec>
 __global__ void SiluAndMulKernel(SiluAndMulParams p) {
-  const size_t total = static_cast<size_t>(p.num_tokens) * p.inter;
-  for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total;
-       idx += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    const size_t t = idx / p.inter;
-    const size_t i = idx % p.inter;
-    const float* row = p.input + t * 2 * p.inter;
-    const float g = row[i];
-    static_cast<OutT*>(p.out)[idx] = FromFloat<OutT>(g / (1.f + expf(-g)) * row[p.inter + i]);
+  for (size_t t = blockIdx.y; t < static_cast<size_t>(p.num_tokens); t += gridDim.y) {
+    SiluAndMulRow<OutT, kVec>(p, t);
   }
 }
 
@@ -126,18 +143,29 @@ __global__ void SplitColumnsKernel(SplitColumnsParams p, int row_width) {
   }
 }
 
-// One block per (token, head); heads [0, num_q_heads) are q, the rest k.
+// One block per token: the cosines and sines of its rotary_dim / 2 angles are computed once into
+// shared memory, then the block's threads walk (head, pair) with consecutive threads on
+// consecutive pairs; heads [0, num_q_heads) are q, the rest k. (A block per (token, head)
+// recomputed every angle per head, and its 64-thread blocks kept too few loads in flight: 52 us
+// a layer for a 2,048-token prefill on the H200.)
 __global__ void RotaryKernel(RotaryParams p) {
+  extern __shared__ float angles[];  // [half] cosines, then [half] sines
   const int t = blockIdx.x;
-  const int h = blockIdx.y;
+  const int half = p.rotary_dim / 2;
   const float pos = static_cast<float>(p.positions[t]);
-  float* head = h < p.num_q_heads ? p.q + static_cast<size_t>(t) * p.q_stride +
-                                        static_cast<size_t>(h) * p.head_dim
-                                  : p.k + static_cast<size_t>(t) * p.k_stride +
-                                        static_cast<size_t>(h - p.num_q_heads) * p.head_dim;
-  for (int i = threadIdx.x; i < p.rotary_dim / 2; i += blockDim.x) {
-    int a, b;
-    detail::RotatePair(p, head, pos, i, &a, &b);
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    sincosf(pos * p.inv_freq[i], &angles[half + i], &angles[i]);
+  }
+  __syncthreads();
+  const int pairs = (p.num_q_heads + p.num_kv_heads) * half;
+  for (int j = threadIdx.x; j < pairs; j += blockDim.x) {
+    const int h = j / half;
+    const int i = j - h * half;
+    float* head = h < p.num_q_heads ? p.q + static_cast<size_t>(t) * p.q_stride +
+                                          static_cast<size_t>(h) * p.head_dim
+                                    : p.k + static_cast<size_t>(t) * p.k_stride +
+                                          static_cast<size_t>(h - p.num_q_heads) * p.head_dim;
+    detail::RotatePair(p, head, i, angles[i], angles[half + i]);
   }
 }
 
@@ -214,10 +242,17 @@ Status SiluAndMul(const SiluAndMulParams& p, Stream stream) {
   if (p.num_tokens < 0 || p.inter <= 0) return Status::kInvalidArgument;
   if (p.num_tokens == 0) return Status::kOk;
   if (!p.input || !p.out) return Status::kInvalidArgument;
+  const bool vec = p.inter % 4 == 0 && reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
+  const int per_block = 256 * (vec ? 4 : 1);
+  const dim3 grid(std::min((p.inter + per_block - 1) / per_block, 1024),
+                  std::min(p.num_tokens, 65535));
   return DispatchDType(p.out_dtype, [&](auto* tag) {
     using OutT = std::remove_pointer_t<decltype(tag)>;
-    SiluAndMulKernel<OutT>
-        <<<GridFor(static_cast<size_t>(p.num_tokens) * p.inter), 256, 0, stream>>>(p);
+    if (vec) {
+      SiluAndMulKernel<OutT, 4><<<grid, 256, 0, stream>>>(p);
+    } else {
+      SiluAndMulKernel<OutT, 1><<<grid, 256, 0, stream>>>(p);
+    }
     return detail::LaunchStatus();
   });
 }
@@ -248,8 +283,9 @@ Status SplitColumns(const SplitColumnsParams& p, Stream stream) {
 Status Rotary(const RotaryParams& p, Stream stream) {
   if (const Status status = detail::CheckRotary(p); status != Status::kOk) return status;
   if (p.num_tokens == 0 || p.num_q_heads + p.num_kv_heads == 0) return Status::kOk;
-  const dim3 grid(p.num_tokens, p.num_q_heads + p.num_kv_heads);
-  RotaryKernel<<<grid, std::min(128, std::max(32, p.rotary_dim / 2)), 0, stream>>>(p);
+  const int pairs = (p.num_q_heads + p.num_kv_heads) * (p.rotary_dim / 2);
+  const int threads = std::min(256, (pairs + 31) / 32 * 32);
+  RotaryKernel<<<p.num_tokens, threads, p.rotary_dim * sizeof(float), stream>>>(p);
   return detail::LaunchStatus();
 }
 

@@ -24,19 +24,17 @@ inline Status CheckRotary(const RotaryParams& p) {
   return Status::kOk;
 }
 
-// Rotates pair i (of rotary_dim / 2) of `head` in place; returns the element indices written
-// through *a and *b.
-__device__ __forceinline__ void RotatePair(const RotaryParams& p, float* head, float pos, int i,
-                                           int* a, int* b) {
+// Rotates pair i (of rotary_dim / 2) of `head` in place by the angle whose cosine and sine are
+// c and s (of positions[t] * inv_freq[i], computed once per token and pair).
+__device__ __forceinline__ void RotatePair(const RotaryParams& p, float* head, int i, float c,
+                                           float s) {
   const int half = p.rotary_dim / 2;
-  float s, c;
-  sincosf(pos * p.inv_freq[i], &s, &c);
-  *a = p.neox_style ? i : 2 * i;
-  *b = p.neox_style ? i + half : 2 * i + 1;
-  const float x = head[*a];
-  const float y = head[*b];
-  head[*a] = x * c - y * s;
-  head[*b] = y * c + x * s;
+  const int a = p.neox_style ? i : 2 * i;
+  const int b = p.neox_style ? i + half : 2 * i + 1;
+  const float x = head[a];
+  const float y = head[b];
+  head[a] = x * c - y * s;
+  head[b] = y * c + x * s;
 }
 
 }  // namespace tg::kernels::detail

@@ -10,9 +10,10 @@
 // weights + KV roofline, Linear per shape at decode row counts, decode attention 1k..32k: ours and
 // FlashInfer's), one JSON line each.
 // The layer stack calls the same Backend ops as the model code (separate q/k/v projections,
-// fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul, lm_head, greedy
-// sampling); weights are filled with a tiny constant, which does not change the timing.
-// usage: cuda_bench [OUTPUT.json] [--layers N] [--profile-decode BATCH] [--profile-prefill TOKENS]
+// fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul with the down
+// projection, lm_head, greedy sampling); weights are filled with a tiny constant, which does not
+// change the timing. usage: cuda_bench [OUTPUT.json] [--layers N] [--profile-decode BATCH]
+// [--profile-prefill TOKENS]
 //   --profile-decode / --profile-prefill: only one decode step (decode_bench.h ProfileDecodeStep)
 //   or one prompt of TOKENS tokens between cudaProfilerStart/Stop, for ncu
 //   --profile-from-start off.
@@ -230,8 +231,7 @@ Tensor Logits(Backend& b, Model& m, int n, int seq_len, int block_size, int tabl
     b.Linear(attn, L.wo, nullptr, x);
     b.RmsNorm(x, &residual, L.ln2, 1e-5f, h);
     b.Linear(h, L.gate_up, nullptr, gu);
-    b.SiluAndMul(gu, act);
-    b.Linear(act, L.down, nullptr, x);
+    b.SiluAndMulLinear(gu, L.down, act, x);
   }
   b.RmsNorm(x, &residual, m.norm, 1e-5f, h);
   Tensor last = h.Rows(n - 1, 1);
