@@ -143,12 +143,14 @@ __global__ void SplitColumnsKernel(SplitColumnsParams p, int row_width) {
   }
 }
 
-// One block per token: the cosines and sines of its rotary_dim / 2 angles are computed once into
-// shared memory, then the block's threads walk (head, pair) with consecutive threads on
-// consecutive pairs; heads [0, num_q_heads) are q, the rest k. (A block per (token, head)
-// recomputed every angle per head, and its 64-thread blocks kept too few loads in flight: 52 us
-// a layer for a 2,048-token prefill on the H200.)
-__global__ void RotaryKernel(RotaryParams p) {
+// One block per (token, group of heads): the cosines and sines of the token's rotary_dim / 2
+// angles are computed once per block into shared memory, then its threads walk (head, pair)
+// with consecutive threads on consecutive pairs; heads [0, num_q_heads) are q, the rest k.
+// Few tokens (decode) split the heads over enough blocks to fill the GPU; many (prefill) keep
+// all heads in one block and compute each angle once per token. (A block per (token, head)
+// recomputed every angle for every head: 52 us a layer for a 2,048-token prefill on the H200;
+// a block per token alone left a batch-1 step with one busy SM: 7 us a layer.)
+__global__ void RotaryKernel(RotaryParams p, int heads_per_block) {
   extern __shared__ float angles[];  // [half] cosines, then [half] sines
   const int t = blockIdx.x;
   const int half = p.rotary_dim / 2;
@@ -157,10 +159,11 @@ __global__ void RotaryKernel(RotaryParams p) {
     sincosf(pos * p.inv_freq[i], &angles[half + i], &angles[i]);
   }
   __syncthreads();
-  const int pairs = (p.num_q_heads + p.num_kv_heads) * half;
-  for (int j = threadIdx.x; j < pairs; j += blockDim.x) {
-    const int h = j / half;
-    const int i = j - h * half;
+  const int first = blockIdx.y * heads_per_block;
+  const int heads = min(heads_per_block, p.num_q_heads + p.num_kv_heads - first);
+  for (int j = threadIdx.x; j < heads * half; j += blockDim.x) {
+    const int h = first + j / half;
+    const int i = j % half;
     float* head = h < p.num_q_heads ? p.q + static_cast<size_t>(t) * p.q_stride +
                                           static_cast<size_t>(h) * p.head_dim
                                     : p.k + static_cast<size_t>(t) * p.k_stride +
@@ -283,9 +286,15 @@ Status SplitColumns(const SplitColumnsParams& p, Stream stream) {
 Status Rotary(const RotaryParams& p, Stream stream) {
   if (const Status status = detail::CheckRotary(p); status != Status::kOk) return status;
   if (p.num_tokens == 0 || p.num_q_heads + p.num_kv_heads == 0) return Status::kOk;
-  const int pairs = (p.num_q_heads + p.num_kv_heads) * (p.rotary_dim / 2);
+  // About two blocks per SM in all.
+  const int heads = p.num_q_heads + p.num_kv_heads;
+  const int groups =
+      std::clamp(2 * detail::DeviceMultiprocessors() / std::max(p.num_tokens, 1), 1, heads);
+  const int heads_per_block = (heads + groups - 1) / groups;
+  const dim3 grid(p.num_tokens, (heads + heads_per_block - 1) / heads_per_block);
+  const int pairs = heads_per_block * (p.rotary_dim / 2);
   const int threads = std::min(256, (pairs + 31) / 32 * 32);
-  RotaryKernel<<<p.num_tokens, threads, p.rotary_dim * sizeof(float), stream>>>(p);
+  RotaryKernel<<<grid, threads, p.rotary_dim * sizeof(float), stream>>>(p, heads_per_block);
   return detail::LaunchStatus();
 }
 
