@@ -135,6 +135,30 @@ TEST(ForwardBatchShapeTest, RefusesBatchesModelsWouldReadWrongly) {
 
 class AttentionInputsTest : public ::testing::Test {
  protected:
+  // What one AttentionBatch of a step must describe.
+  struct Part {
+    int max_query_len, max_seq_len;
+    std::vector<int32_t> query_start, seq_lens, block_tables;
+  };
+
+  // `part` carries host lengths, and its device lengths equal them and `want`.
+  void ExpectPart(const backend::AttentionBatch& part, const Part& want, const char* name) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(part.HasHostLengths());
+    const int seqs = static_cast<int>(want.seq_lens.size());
+    EXPECT_EQ(part.num_seqs, seqs);
+    EXPECT_EQ(part.num_tokens, want.query_start.back());
+    EXPECT_EQ(part.max_query_len, want.max_query_len);
+    EXPECT_EQ(part.max_seq_len, want.max_seq_len);
+    EXPECT_EQ(part.block_size, kBlockSize);
+    EXPECT_EQ(part.host_query_start, want.query_start);
+    EXPECT_EQ(part.host_seq_lens, want.seq_lens);
+    EXPECT_EQ(Host(*cpu_, part.query_start), want.query_start);
+    EXPECT_EQ(Host(*cpu_, part.seq_lens), want.seq_lens);
+    EXPECT_EQ(part.block_tables.dim(0), seqs);
+    EXPECT_EQ(Host(*cpu_, part.block_tables), want.block_tables);
+  }
+
   std::unique_ptr<backend::Backend> cpu_ = backend::MakeCpuBackend({.threads = 1});
   KvPool pool_{*cpu_, {.num_layers = 2, .num_kv_heads = 2, .head_dim = 8}};
 };
@@ -145,43 +169,11 @@ TEST_F(AttentionInputsTest, EveryPartOfAMixedStepCarriesItsOwnHostLengths) {
   const AttentionInputs in = UploadAttentionInputs(batch, pool_, *cpu_);
   EXPECT_FALSE(in.decode);
   ASSERT_EQ(in.decode_seqs, 2);
-
-  const backend::AttentionBatch& whole = in.whole;
-  ASSERT_TRUE(whole.HasHostLengths());
-  EXPECT_EQ(whole.num_seqs, 3);
-  EXPECT_EQ(whole.num_tokens, 5);
-  EXPECT_EQ(whole.max_query_len, 3);
-  EXPECT_EQ(whole.max_seq_len, 10);
-  EXPECT_EQ(whole.block_size, kBlockSize);
-  EXPECT_EQ(Host(*cpu_, whole.query_start), whole.host_query_start);
-  EXPECT_EQ(Host(*cpu_, whole.seq_lens), whole.host_seq_lens);
-  EXPECT_EQ(whole.host_query_start, batch.query_start);
-  EXPECT_EQ(whole.host_seq_lens, batch.seq_lens);
-  EXPECT_EQ(Host(*cpu_, whole.block_tables), batch.block_tables);
-  EXPECT_EQ(whole.block_tables.shape(), (std::vector<int64_t>{3, 3}));
-  EXPECT_EQ(Host(*cpu_, whole.slots), batch.slots);
-  EXPECT_EQ(Host(*cpu_, whole.positions), batch.positions);
-
-  const backend::AttentionBatch& decode = in.decode_part;
-  ASSERT_TRUE(decode.HasHostLengths());
-  EXPECT_EQ(decode.num_seqs, 2);
-  EXPECT_EQ(decode.num_tokens, 2);
-  EXPECT_EQ(decode.max_query_len, 1);
-  EXPECT_EQ(decode.max_seq_len, 10);
-  EXPECT_EQ(Host(*cpu_, decode.query_start), (std::vector<int32_t>{0, 1, 2}));
-  EXPECT_EQ(Host(*cpu_, decode.query_start), decode.host_query_start);
-  EXPECT_EQ(Host(*cpu_, decode.seq_lens), decode.host_seq_lens);
-  EXPECT_EQ(Host(*cpu_, decode.block_tables), (std::vector<int32_t>{6, 2, 5, 0, 0, 0}));
-
-  const backend::AttentionBatch& chunk = in.chunk_part;
-  ASSERT_TRUE(chunk.HasHostLengths());
-  EXPECT_EQ(chunk.num_seqs, 1);
-  EXPECT_EQ(chunk.num_tokens, 3);
-  EXPECT_EQ(chunk.max_seq_len, 8);
-  EXPECT_EQ(Host(*cpu_, chunk.query_start), (std::vector<int32_t>{0, 3}));
-  EXPECT_EQ(Host(*cpu_, chunk.query_start), chunk.host_query_start);
-  EXPECT_EQ(Host(*cpu_, chunk.seq_lens), chunk.host_seq_lens);
-  EXPECT_EQ(Host(*cpu_, chunk.block_tables), (std::vector<int32_t>{3, 1, 0}));
+  ExpectPart(in.whole, {3, 10, batch.query_start, batch.seq_lens, batch.block_tables}, "whole");
+  EXPECT_EQ(Host(*cpu_, in.whole.slots), batch.slots);
+  EXPECT_EQ(Host(*cpu_, in.whole.positions), batch.positions);
+  ExpectPart(in.decode_part, {1, 10, {0, 1, 2}, {10, 3}, {6, 2, 5, 0, 0, 0}}, "decode part");
+  ExpectPart(in.chunk_part, {3, 8, {0, 3}, {8}, {3, 1, 0}}, "chunk part");
 }
 
 TEST_F(AttentionInputsTest, AllDecodeStepIsOnePart) {
@@ -193,8 +185,7 @@ TEST_F(AttentionInputsTest, AllDecodeStepIsOnePart) {
   const AttentionInputs in = UploadAttentionInputs(b.Build(), pool_, *cpu_);
   EXPECT_TRUE(in.decode);
   EXPECT_EQ(in.decode_seqs, 0);
-  EXPECT_TRUE(in.whole.HasHostLengths());
-  EXPECT_EQ(Host(*cpu_, in.whole.seq_lens), in.whole.host_seq_lens);
+  ExpectPart(in.whole, {1, 5, {0, 1, 2}, {5, 1}, {1, 2, 3, 0}}, "whole");
   EXPECT_FALSE(in.decode_part.query_start.defined());
   EXPECT_FALSE(in.chunk_part.query_start.defined());
 }
