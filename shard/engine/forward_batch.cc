@@ -90,7 +90,8 @@ ForwardBatchBuilder& ForwardBatchBuilder::AddSequence(std::span<const int32_t> t
   }
   batch_.query_start.push_back(batch_.num_tokens());
   batch_.seq_lens.push_back(static_cast<int32_t>(end));
-  tables_.emplace_back(blocks.begin(), blocks.end());
+  table_blocks_.insert(table_blocks_.end(), blocks.begin(), blocks.end());
+  table_starts_.push_back(table_blocks_.size());
   return *this;
 }
 
@@ -100,7 +101,8 @@ ForwardBatchBuilder& ForwardBatchBuilder::AddLogitRow(int row) {
 }
 
 ForwardBatch ForwardBatchBuilder::Build() {
-  TG_CHECK(!tables_.empty(), kInvalidArgument, "a ForwardBatch needs a sequence");
+  const size_t seqs = batch_.seq_lens.size();
+  TG_CHECK(seqs > 0, kInvalidArgument, "a ForwardBatch needs a sequence");
   TG_CHECK(!batch_.logit_rows.empty(), kInvalidArgument, "a ForwardBatch needs a logits row");
   for (int32_t row : batch_.logit_rows) {
     TG_CHECK(row >= 0 && row < batch_.num_tokens(), kInvalidArgument,
@@ -108,17 +110,22 @@ ForwardBatch ForwardBatchBuilder::Build() {
                  std::to_string(batch_.num_tokens()) + " token rows");
   }
   size_t max_blocks = 1;
-  for (const std::vector<int32_t>& table : tables_) max_blocks = std::max(max_blocks, table.size());
+  for (size_t s = 0; s < seqs; ++s) {
+    max_blocks = std::max(max_blocks, table_starts_[s + 1] - table_starts_[s]);
+  }
   batch_.max_blocks = static_cast<int>(max_blocks);
-  batch_.block_tables.assign(tables_.size() * max_blocks, 0);
-  for (size_t s = 0; s < tables_.size(); ++s) {
-    std::copy(tables_[s].begin(), tables_[s].end(), batch_.block_tables.begin() + s * max_blocks);
+  batch_.block_tables.assign(seqs * max_blocks, 0);
+  for (size_t s = 0; s < seqs; ++s) {
+    std::copy(table_blocks_.begin() + table_starts_[s],
+              table_blocks_.begin() + table_starts_[s + 1],
+              batch_.block_tables.begin() + s * max_blocks);
   }
   ForwardBatch out = std::move(batch_);
   batch_ = ForwardBatch();
   batch_.block_size = out.block_size;
   batch_.query_start.push_back(0);
-  tables_.clear();
+  table_blocks_.clear();
+  table_starts_.resize(1);
   return out;
 }
 

@@ -71,7 +71,10 @@ class ForwardBatchBuilder {
  private:
   int num_blocks_;
   ForwardBatch batch_;
-  std::vector<std::vector<int32_t>> tables_;  // one per sequence, unpadded
+  // Every sequence's block table, unpadded and back to back: sequence s owns
+  // table_blocks_[table_starts_[s], table_starts_[s + 1]).
+  std::vector<int32_t> table_blocks_;
+  std::vector<size_t> table_starts_ = {0};
 };
 
 }  // namespace tg::shard
