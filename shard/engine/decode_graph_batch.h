@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "shard/models/llama.h"
+#include "shard/engine/forward_batch.h"
 
 namespace tg::shard {
 
@@ -41,6 +41,7 @@ inline ForwardBatch PadDecodeBatch(const ForwardBatch& batch, int bucket, int ma
                batch.block_tables.size() == static_cast<size_t>(rows) * batch.max_blocks,
            kInternal, "decode batch does not fit the graph");
   ForwardBatch out;
+  out.block_size = batch.block_size;
   out.tokens = batch.tokens;
   out.positions = batch.positions;
   out.slots = batch.slots;
@@ -66,6 +67,7 @@ inline ForwardBatch PadDecodeBatch(const ForwardBatch& batch, int bucket, int ma
 // graph serves (the attention launch is sized for it; shorter rows end early at replay).
 inline ForwardBatch DecodeGraphCaptureBatch(int bucket, int max_blocks, int block_size) {
   ForwardBatch empty;
+  empty.block_size = block_size;
   ForwardBatch out = PadDecodeBatch(empty, bucket, max_blocks);
   out.seq_lens[0] = max_blocks * block_size;
   return out;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <span>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -23,7 +24,7 @@ uint64_t NowNs() {
 
 }  // namespace
 
-Engine::Engine(LlamaModel& model, backend::Backend& backend, EngineOptions options)
+Engine::Engine(Model& model, backend::Backend& backend, EngineOptions options)
     : model_(model), backend_(backend), options_(options) {
   for (uint32_t id : model.config().eos_token_ids) eos_ids_.insert(static_cast<int32_t>(id));
   grammar_ = grammar::MakeRuntime(options_.tokenizer_path, model.config(), eos_ids_);
@@ -33,7 +34,7 @@ WarmupResult Engine::Warmup(const WarmupParams& params) {
   batches_.clear();
   graph_sizes_.clear();
   graph_max_blocks_ = 0;
-  const uint64_t block_bytes = model_.KvBytesPerBlock(kBlockSize);
+  const uint64_t block_bytes = model_.kv_pool().BytesPerBlock(kBlockSize);
   uint64_t num_blocks = 0;
   const int64_t planned =
       params.max_batch_total_tokens > 0 || backend_.device() == backend::DeviceKind::kCpu
@@ -58,7 +59,7 @@ WarmupResult Engine::Warmup(const WarmupParams& params) {
                     " tokens cannot hold one request of max_total_tokens " +
                     std::to_string(params.max_total_tokens));
   }
-  model_.AllocateKvCache(static_cast<int>(num_blocks), kBlockSize);
+  model_.kv_pool().Allocate(static_cast<int>(num_blocks), kBlockSize);
   SelfTest();
   CaptureDecodeGraphs(params);
 
@@ -81,44 +82,32 @@ int64_t Engine::ProfileKvBlocks(const WarmupParams& params, uint64_t block_bytes
   const int rows = static_cast<int>(std::max<uint32_t>(
       {params.max_batch_size, sizes.empty() ? 1u : static_cast<uint32_t>(sizes.back()), 1u}));
   const int prefill_blocks = (prefill + kBlockSize - 1) / kBlockSize;
-  const int temp_blocks = prefill_blocks + (rows + kBlockSize - 1) / kBlockSize;
-  model_.AllocateKvCache(temp_blocks, kBlockSize);
+  // The prompt's blocks, then one block for each decode sequence.
+  const int temp_blocks = prefill_blocks + rows;
+  model_.kv_pool().Allocate(temp_blocks, kBlockSize);
   backend_.ResetPeakMemory();
 
   // The largest prefill: one sequence of `prefill` tokens (activations scale with tokens).
-  ForwardBatch batch;
-  for (int p = 0; p < prefill; ++p) {
-    batch.tokens.push_back(p % vocab);
-    batch.positions.push_back(p);
-    batch.slots.push_back(p);
-  }
-  batch.query_start = {0, prefill};
-  batch.seq_lens = {prefill};
-  batch.max_blocks = prefill_blocks;
-  for (int b = 0; b < prefill_blocks; ++b) batch.block_tables.push_back(b);
-  batch.logit_rows = {prefill - 1};
-  model_.Forward(batch);
+  std::vector<int32_t> prompt(prefill);
+  for (int p = 0; p < prefill; ++p) prompt[p] = p % vocab;
+  std::vector<uint32_t> block_ids(temp_blocks);
+  std::iota(block_ids.begin(), block_ids.end(), 0u);
+  ForwardBatchBuilder batch(model_.kv_pool());
+  batch.AddSequence(prompt, 0, std::span(block_ids).first(prefill_blocks)).AddLogitRow(prefill - 1);
+  model_.Forward(batch.Build());
   backend_.Synchronize();
 
-  // The largest decode: `rows` sequences of one token, each in its own slot.
-  ForwardBatch decode;
-  decode.query_start.push_back(0);
-  decode.max_blocks = 1;
+  // The largest decode: `rows` sequences of one token, each in its own block.
   for (int r = 0; r < rows; ++r) {
-    const int slot = prefill_blocks * kBlockSize + r;
-    decode.tokens.push_back(r % vocab);
-    decode.positions.push_back(0);
-    decode.slots.push_back(slot);
-    decode.query_start.push_back(r + 1);
-    decode.seq_lens.push_back(1);
-    decode.block_tables.push_back(slot / kBlockSize);
-    decode.logit_rows.push_back(r);
+    const int32_t token = r % vocab;
+    batch.AddSequence({&token, 1}, 0, std::span(block_ids).subspan(prefill_blocks + r, 1));
+    batch.AddLogitRow(r);
   }
-  model_.Forward(decode);
+  model_.Forward(batch.Build());
   backend_.Synchronize();
 
   // Release the temporary cache (a one-block stand-in keeps the model valid until the real one).
-  model_.AllocateKvCache(1, kBlockSize);
+  model_.kv_pool().Allocate(1, kBlockSize);
   const int64_t blocks =
       backend_.PlanKvBlocks(block_bytes, static_cast<uint64_t>(temp_blocks) * block_bytes);
   spdlog::info("warmup profile: prefill of {} tokens, decode of {} sequences -> {} KV blocks",
@@ -132,7 +121,7 @@ void Engine::CaptureDecodeGraphs(const WarmupParams& params) {
   // A request never holds more than max_total_tokens positions.
   const int64_t tokens = std::max<int64_t>(params.max_total_tokens, kBlockSize);
   const int max_blocks = static_cast<int>(
-      std::min<int64_t>((tokens + kBlockSize - 1) / kBlockSize, model_.num_blocks()));
+      std::min<int64_t>((tokens + kBlockSize - 1) / kBlockSize, model_.kv_pool().num_blocks()));
   for (int size : sizes) {
     const ForwardBatch batch = DecodeGraphCaptureBatch(size, max_blocks, kBlockSize);
     try {
@@ -184,20 +173,15 @@ std::optional<backend::Tensor> Engine::DecodeWithGraph(const ForwardBatch& batch
 }
 
 void Engine::SelfTest() {
-  // A short prompt and one decode step on the first blocks; the router rewrites them before use.
-  ForwardBatch batch;
-  const int prompt = std::min(kBlockSize, model_.num_blocks() * kBlockSize - 1);
-  for (int p = 0; p < prompt; ++p) {
-    batch.tokens.push_back(p % static_cast<int>(model_.config().vocab_size));
-    batch.positions.push_back(p);
-    batch.slots.push_back(p);
-  }
-  batch.query_start = {0, prompt};
-  batch.seq_lens = {prompt};
-  batch.max_blocks = 2;
-  batch.block_tables = {0, model_.num_blocks() > 1 ? 1 : 0};
-  batch.logit_rows = {prompt - 1};
-  backend::Tensor logits = model_.Forward(batch);
+  // A short prompt in the first block; the router rewrites it before use.
+  const KvPool& pool = model_.kv_pool();
+  const int length = static_cast<int>(std::min<int64_t>(kBlockSize, pool.num_slots() - 1));
+  std::vector<int32_t> prompt(length);
+  for (int p = 0; p < length; ++p) prompt[p] = p % static_cast<int>(model_.config().vocab_size);
+  const uint32_t first_block = 0;
+  ForwardBatchBuilder batch(pool);
+  batch.AddSequence(prompt, 0, {&first_block, 1}).AddLogitRow(length - 1);
+  backend::Tensor logits = model_.Forward(batch.Build());
   backend_.Synchronize();
   TG_CHECK(logits.dim(1) == static_cast<int64_t>(model_.config().vocab_size), kInternal,
            "self-test forward returned the wrong logits shape");
@@ -225,35 +209,37 @@ void Engine::Validate(const RequestState& request, uint32_t first, uint32_t end)
   };
   for (const backend::LogitBias& b : spec.logit_bias) check_vocab(b.token, "logit_bias");
   for (int32_t token : spec.stop_token_ids) check_vocab(token, "stop_token_ids");
-  for (uint32_t block : spec.blocks) {
-    if (block >= static_cast<uint32_t>(model_.num_blocks())) {
-      throw RequestError(spec.id, ErrorKind::kInvalidArgument,
-                         "KV block " + std::to_string(block) + " outside the pool of " +
-                             std::to_string(model_.num_blocks()));
-    }
-  }
-  for (uint32_t p = first; p < end; ++p) SlotOf(request, p);
+  CheckBlocks(request);
+  for (uint32_t p = first; p < end; ++p) CheckSlot(request, p);
 }
 
-int32_t Engine::SlotOf(const RequestState& request, uint32_t position) const {
+void Engine::CheckBlocks(const RequestState& request) const {
+  const int num_blocks = model_.kv_pool().num_blocks();
+  for (uint32_t block : request.spec.blocks) {
+    if (block >= static_cast<uint32_t>(num_blocks)) {
+      throw RequestError(request.spec.id, ErrorKind::kInvalidArgument,
+                         "KV block " + std::to_string(block) + " outside the pool of " +
+                             std::to_string(num_blocks));
+    }
+  }
+}
+
+void Engine::CheckSlot(const RequestState& request, uint32_t position) const {
   const RequestSpec& spec = request.spec;
-  const int64_t capacity = static_cast<int64_t>(model_.num_blocks()) * kBlockSize;
-  int64_t slot = -1;
-  if (position < spec.slots.size()) {
-    slot = spec.slots[position];
-  } else if (position / kBlockSize < spec.blocks.size()) {
-    slot = static_cast<int64_t>(spec.blocks[position / kBlockSize]) * kBlockSize +
-           position % kBlockSize;
-  } else {
+  if (position / kBlockSize >= spec.blocks.size()) {
     throw RequestError(spec.id, ErrorKind::kResourceExhausted,
                        "no KV block for position " + std::to_string(position) + " (" +
                            std::to_string(spec.blocks.size()) + " blocks)");
   }
-  if (slot < 0 || slot >= capacity) {
+  // K/V go where the block table says, since attention reads them from there.
+  const int64_t slot =
+      static_cast<int64_t>(spec.blocks[position / kBlockSize]) * kBlockSize + position % kBlockSize;
+  if (position < spec.slots.size() && spec.slots[position] != slot) {
     throw RequestError(spec.id, ErrorKind::kInvalidArgument,
-                       "KV slot " + std::to_string(slot) + " outside the pool");
+                       "KV slot " + std::to_string(spec.slots[position]) + " of position " +
+                           std::to_string(position) + " is not where its block table puts it (" +
+                           std::to_string(slot) + ")");
   }
-  return static_cast<int32_t>(slot);
 }
 
 CachedBatchInfo Engine::Describe(uint64_t id, const Batch& batch) const {
@@ -297,41 +283,21 @@ std::vector<Engine::RequestState> Engine::TakeBatches(const std::vector<uint64_t
   return requests;
 }
 
-void Engine::AddDecodeRows(std::vector<RequestState>& requests, ForwardBatch& batch,
+void Engine::AddDecodeRows(std::vector<RequestState>& requests, ForwardBatchBuilder& batch,
                            std::vector<RequestState>& runnable,
                            std::vector<RequestFailure>& errors) const {
   for (RequestState& r : requests) {
     try {
       const uint32_t position = static_cast<uint32_t>(r.tokens.size()) - 1;
-      const int32_t slot = SlotOf(r, position);  // checks the (possibly granted) block
-      batch.tokens.push_back(r.tokens.back());
-      batch.positions.push_back(static_cast<int32_t>(position));
-      batch.slots.push_back(slot);
-      batch.query_start.push_back(static_cast<int32_t>(batch.tokens.size()));
-      batch.seq_lens.push_back(static_cast<int32_t>(r.tokens.size()));
+      CheckBlocks(r);  // granted blocks too
+      CheckSlot(r, position);
+      batch.AddSequence(std::span(r.tokens).last(1), static_cast<int>(position), r.spec.blocks);
       runnable.push_back(std::move(r));
     } catch (const RequestError& e) {
       errors.push_back({e.request_id(), e.message(), e.kind()});
     }
   }
 }
-
-namespace {
-
-// Row-major block tables of `tables` (one per sequence, in row order), padded to the longest.
-void SetBlockTables(const std::vector<const std::vector<uint32_t>*>& tables, ForwardBatch& batch) {
-  size_t max_blocks = 1;
-  for (const auto* t : tables) max_blocks = std::max(max_blocks, t->size());
-  batch.max_blocks = static_cast<int>(max_blocks);
-  batch.block_tables.clear();
-  for (const auto* t : tables) {
-    for (size_t b = 0; b < max_blocks; ++b) {
-      batch.block_tables.push_back(b < t->size() ? static_cast<int32_t>((*t)[b]) : 0);
-    }
-  }
-}
-
-}  // namespace
 
 StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
                            const std::vector<uint64_t>& cached_batch_ids,
@@ -349,20 +315,12 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
 
   // Rows: first one token per cached request (decode), then each new request's positions
   // [first, end). Requests whose `end` is their last position are sampled ("complete").
-  ForwardBatch batch;
-  batch.query_start.push_back(0);
+  ForwardBatchBuilder batch(model_.kv_pool());
   std::vector<RequestState> decodes;
   AddDecodeRows(cached, batch, decodes, output.errors);
   std::vector<RequestState> complete;
   std::vector<uint32_t> first_positions;  // of `complete`
   std::vector<int32_t> complete_rows;     // each complete request's last row
-  std::vector<const std::vector<uint32_t>*> tables;
-  for (const RequestState& r : decodes) tables.push_back(&r.spec.blocks);
-  // Chunks that only write K/V, kept for their block tables. Neither vector reallocates, so
-  // `tables` (one per row, in row order) may point into them.
-  std::vector<RequestSpec> partial;
-  partial.reserve(specs.size());
-  complete.reserve(specs.size());
   for (RequestSpec& spec : specs) {
     RequestState request;
     request.tokens = spec.input_ids;
@@ -390,31 +348,20 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
       output.errors.push_back({e.request_id(), e.message(), e.kind()});
       continue;
     }
-    for (uint32_t p = first; p < end; ++p) {
-      batch.tokens.push_back(request.tokens[p]);
-      batch.positions.push_back(static_cast<int32_t>(p));
-      batch.slots.push_back(SlotOf(request, p));
-    }
-    batch.query_start.push_back(static_cast<int32_t>(batch.tokens.size()));
-    batch.seq_lens.push_back(static_cast<int32_t>(end));
-    if (end < length) {
-      partial.push_back(std::move(request.spec));
-      tables.push_back(&partial.back().blocks);
-      continue;
-    }
-    complete_rows.push_back(batch.query_start.back() - 1);
+    batch.AddSequence(std::span(request.tokens).subspan(first, end - first),
+                      static_cast<int>(first), request.spec.blocks);
+    if (end < length) continue;  // a K/V-only chunk: nothing of it is kept
+    complete_rows.push_back(batch.num_tokens() - 1);
     first_positions.push_back(first);
     complete.push_back(std::move(request));
-    tables.push_back(&complete.back().spec.blocks);
   }
-  if (batch.seq_lens.empty()) return output;
-  SetBlockTables(tables, batch);
+  if (batch.num_seqs() == 0) return output;
 
   // Logit rows: each decode's row, each complete request's last row, then the prompt positions
   // of complete requests that asked for prompt logprobs.
-  for (size_t i = 0; i < decodes.size(); ++i) batch.logit_rows.push_back(static_cast<int32_t>(i));
-  batch.logit_rows.insert(batch.logit_rows.end(), complete_rows.begin(), complete_rows.end());
-  const size_t sampled_rows = batch.logit_rows.size();
+  for (size_t i = 0; i < decodes.size(); ++i) batch.AddLogitRow(static_cast<int>(i));
+  for (int32_t row : complete_rows) batch.AddLogitRow(row);
+  const size_t sampled_rows = decodes.size() + complete_rows.size();
   std::vector<int32_t> logprob_targets;
   std::vector<size_t> logprob_requests;  // indices into `complete`
   for (size_t i = 0; i < complete.size(); ++i) {
@@ -425,15 +372,15 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
     const int32_t first_row = complete_rows[i] - static_cast<int32_t>(r.tokens.size() - 1) +
                               static_cast<int32_t>(first_positions[i]);
     for (uint32_t p = first_positions[i]; p + 1 < prompt_len; ++p) {
-      batch.logit_rows.push_back(first_row + static_cast<int32_t>(p - first_positions[i]));
+      batch.AddLogitRow(first_row + static_cast<int32_t>(p - first_positions[i]));
       logprob_targets.push_back(r.tokens[p + 1]);
     }
   }
   // A step of K/V-only chunks still needs one logits row from the model; it is not used.
-  if (batch.logit_rows.empty()) batch.logit_rows.push_back(0);
+  if (sampled_rows == 0) batch.AddLogitRow(0);
 
   const uint64_t forward_start = NowNs();
-  backend::Tensor logits = model_.Forward(batch);
+  backend::Tensor logits = model_.Forward(batch.Build());
   backend_.Synchronize();
   output.timings.forward_ns = NowNs() - forward_start;
 
@@ -503,17 +450,12 @@ StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids,
   StepOutput output;
   std::vector<RequestState> requests = TakeBatches(batch_ids, grants);
   // The last sampled token of each request goes through the model now.
-  ForwardBatch batch;
-  batch.query_start.push_back(0);
+  ForwardBatchBuilder builder(model_.kv_pool());
   std::vector<RequestState> runnable;
-  AddDecodeRows(requests, batch, runnable, output.errors);
+  AddDecodeRows(requests, builder, runnable, output.errors);
   if (runnable.empty()) return output;
-  std::vector<const std::vector<uint32_t>*> tables;
-  for (size_t i = 0; i < runnable.size(); ++i) {
-    tables.push_back(&runnable[i].spec.blocks);
-    batch.logit_rows.push_back(static_cast<int32_t>(i));
-  }
-  SetBlockTables(tables, batch);
+  for (size_t i = 0; i < runnable.size(); ++i) builder.AddLogitRow(static_cast<int>(i));
+  const ForwardBatch batch = builder.Build();
   const uint64_t forward_start = NowNs();
   std::optional<backend::Tensor> graph_logits = DecodeWithGraph(batch);
   backend::Tensor logits = graph_logits ? *graph_logits : model_.Forward(batch);

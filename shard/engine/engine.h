@@ -15,9 +15,10 @@
 #include <vector>
 
 #include "shard/backend/backend.h"
+#include "shard/engine/forward_batch.h"
 #include "shard/engine/types.h"
 #include "shard/grammar/engine_hooks.h"
-#include "shard/models/llama.h"
+#include "shard/models/model.h"
 
 namespace tg::shard {
 
@@ -34,7 +35,7 @@ struct EngineOptions {
 
 class Engine {
  public:
-  Engine(LlamaModel& model, backend::Backend& backend, EngineOptions options);
+  Engine(Model& model, backend::Backend& backend, EngineOptions options);
 
   // Sizes and allocates the KV pool, runs a real prefill and decode step, captures the decode
   // graphs, drops all batches. Without max_batch_total_tokens a device backend is profiled: the
@@ -42,7 +43,7 @@ class Engine {
   // cache, and the pool gets what the backend's plan (Backend::PlanKvBlocks) leaves; otherwise
   // kv_memory_fraction of the free memory.
   WarmupResult Warmup(const WarmupParams& params);
-  bool warmed_up() const { return model_.num_blocks() > 0; }
+  bool warmed_up() const { return model_.kv_pool().allocated(); }
 
   // One forward pass over new requests (or prompt chunks, RequestSpec::chunk_len) and one decode
   // step of every request in `cached_batch_ids` (mixed batch); the survivors of both form batch
@@ -58,8 +59,8 @@ class Engine {
   std::optional<CachedBatchInfo> Filter(uint64_t batch_id, const std::vector<uint64_t>& keep);
   void Clear(std::optional<uint64_t> batch_id);
 
-  // Runs one real forward of a short prompt written into KV blocks 0 and 1 (so only call it
-  // when no live request uses them: Warmup, or Health after clearing).
+  // Runs one real forward of a short prompt written into KV block 0 (so only call it when no
+  // live request uses it: Warmup, or Health after clearing).
   void SelfTest();
 
  private:
@@ -74,16 +75,20 @@ class Engine {
   // Throws RequestError when the request cannot run positions [first, end) (bad ids, missing
   // blocks).
   void Validate(const RequestState& request, uint32_t first, uint32_t end) const;
+  // Throws RequestError when one of the request's blocks is outside the pool.
+  void CheckBlocks(const RequestState& request) const;
   // Removes the given batches (they must exist) and returns their requests in order, with
   // `grants` appended to their block tables.
   std::vector<RequestState> TakeBatches(const std::vector<uint64_t>& batch_ids,
                                         const std::vector<BlockGrant>& grants);
   // Appends each request's newest token as a one-token sequence to `batch`; requests that cannot
   // run are reported in `errors`, the others move to `runnable`.
-  void AddDecodeRows(std::vector<RequestState>& requests, ForwardBatch& batch,
+  void AddDecodeRows(std::vector<RequestState>& requests, ForwardBatchBuilder& batch,
                      std::vector<RequestState>& runnable,
                      std::vector<RequestFailure>& errors) const;
-  int32_t SlotOf(const RequestState& request, uint32_t position) const;
+  // Checks that `position` has a KV slot in the pool (and that a slot the router sent is where
+  // the block table puts it); throws RequestError otherwise.
+  void CheckSlot(const RequestState& request, uint32_t position) const;
   // Samples each request's next token from its logits row, applies stopping, and moves the
   // requests still running into `survivors`.
   // The request's logit bias for this step: its own entries, with EOS (unless ignored) and its
@@ -105,7 +110,7 @@ class Engine {
   std::optional<backend::Tensor> DecodeWithGraph(const ForwardBatch& batch);
   StepOutput Finish(uint64_t batch_id, Batch batch, StepOutput output);
 
-  LlamaModel& model_;
+  Model& model_;
   backend::Backend& backend_;
   EngineOptions options_;
   std::unique_ptr<grammar::GrammarRuntime> grammar_;

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "model_files/dtype.h"
+#include "shard/engine/attention_inputs.h"
 #include "shard/models/load_progress.h"
 #include "shard/models/rope.h"
 #include "shard/parallel/weight_slicing.h"
@@ -27,6 +28,13 @@ parallel::Communicator& SingleRank() {
   static const std::unique_ptr<parallel::Communicator> single =
       parallel::MakeSingleRankCommunicator();
   return *single;
+}
+
+// This rank's slice of the model; none on a single rank.
+std::optional<parallel::TensorParallelPlan> PlanFor(const model::ModelConfig& config,
+                                                    const parallel::Communicator& comm) {
+  if (comm.world_size() == 1) return std::nullopt;
+  return parallel::TensorParallelPlan(config, comm.rank(), comm.world_size());
 }
 
 // The backend dtype of a stored GGML block format, if it is one a backend may compute on.
@@ -66,12 +74,15 @@ LlamaModel::LlamaModel(const model::ModelConfig& config, const model::WeightSour
     : config_(config),
       backend_(backend),
       comm_(comm),
+      plan_(PlanFor(config, comm)),
+      local_heads_(sliced() ? plan_->num_heads() : config.num_attention_heads),
+      local_kv_heads_(sliced() ? plan_->num_kv_heads() : config.num_key_value_heads),
+      local_intermediate_(sliced() ? plan_->intermediate_size() : config.intermediate_size),
       weight_dtype_(weight_dtype),
-      block_weights_(block_weights) {
-  if (comm.world_size() > 1) plan_.emplace(config, comm.rank(), comm.world_size());
-  local_heads_ = sliced() ? plan_->num_heads() : config.num_attention_heads;
-  local_kv_heads_ = sliced() ? plan_->num_kv_heads() : config.num_key_value_heads;
-  local_intermediate_ = sliced() ? plan_->intermediate_size() : config.intermediate_size;
+      block_weights_(block_weights),
+      kv_pool_(backend, {.num_layers = static_cast<int>(config.num_hidden_layers),
+                         .num_kv_heads = local_kv_heads_,
+                         .head_dim = config.head_dim}) {
   TG_CHECK(weight_dtype != DType::kI32, kInvalidArgument, "weights must be a float dtype");
   const int head_dim = static_cast<int>(config.head_dim);
   q_dim_ = static_cast<int>(local_heads_) * head_dim;
@@ -133,9 +144,7 @@ Tensor LlamaModel::Upload(const std::vector<float>& values, std::vector<int64_t>
 }
 
 Tensor LlamaModel::UploadInts(const std::vector<int32_t>& values) {
-  Tensor tensor = backend_.Allocate(DType::kI32, {static_cast<int64_t>(values.size())});
-  backend_.CopyFromHost(values.data(), tensor);
-  return tensor;
+  return shard::UploadInts(backend_, values);
 }
 
 std::vector<float> LlamaModel::ReadF32(const model::WeightSource& source, const std::string& name,
@@ -259,84 +268,16 @@ Tensor LlamaModel::LoadVector(const model::WeightSource& source,
   return Upload(values, {static_cast<int64_t>(values.size())}, DType::kF32);
 }
 
-uint64_t LlamaModel::KvBytesPerBlock(int block_size) const {
-  return 2ull * config_.num_hidden_layers * block_size * kv_dim_ *
-         backend::DTypeSize(backend_.KvDType());
-}
-
-void LlamaModel::AllocateKvCache(int num_blocks, int block_size) {
-  k_cache_.clear();
-  v_cache_.clear();
-  const int64_t hk = local_kv_heads_, d = config_.head_dim;
-  for (uint32_t i = 0; i < config_.num_hidden_layers; ++i) {
-    k_cache_.push_back(backend_.Allocate(backend_.KvDType(), {num_blocks, block_size, hk, d}));
-    v_cache_.push_back(backend_.Allocate(backend_.KvDType(), {num_blocks, block_size, hk, d}));
-  }
-  num_blocks_ = num_blocks;
-  block_size_ = block_size;
-}
-
 Tensor LlamaModel::Forward(const ForwardBatch& batch) {
-  TG_CHECK(num_blocks_ > 0, kInternal, "KV cache not allocated (Warmup not called)");
-  const int64_t n = static_cast<int64_t>(batch.tokens.size());
-  const int num_seqs = static_cast<int>(batch.seq_lens.size());
+  const AttentionInputs inputs = UploadAttentionInputs(batch, kv_pool_, backend_);
+  const backend::AttentionBatch& attn = inputs.whole;
+  const bool decode = inputs.decode;
+  const int decode_seqs = inputs.decode_seqs;
+  const backend::AttentionBatch &decode_part = inputs.decode_part, &chunk_part = inputs.chunk_part;
+  const int64_t n = batch.num_tokens();
   const int64_t hidden = config_.hidden_size, inter = local_intermediate_;
   const int64_t hq = local_heads_, hk = local_kv_heads_;
   const int64_t d = config_.head_dim;
-
-  backend::AttentionBatch attn;
-  attn.num_seqs = num_seqs;
-  attn.num_tokens = static_cast<int>(n);
-  attn.block_size = block_size_;
-  for (int s = 0; s < num_seqs; ++s) {
-    attn.max_query_len =
-        std::max(attn.max_query_len, batch.query_start[s + 1] - batch.query_start[s]);
-    attn.max_seq_len = std::max(attn.max_seq_len, batch.seq_lens[s]);
-  }
-  attn.query_start = UploadInts(batch.query_start);
-  attn.seq_lens = UploadInts(batch.seq_lens);
-  attn.host_query_start = batch.query_start;
-  attn.host_seq_lens = batch.seq_lens;
-  attn.block_tables = UploadInts(batch.block_tables).Reshape({num_seqs, batch.max_blocks});
-  attn.slots = UploadInts(batch.slots);
-  attn.positions = UploadInts(batch.positions);
-  const bool decode = attn.max_query_len == 1;
-  // A mixed step (decodes first, then prompt chunks): the leading one-token sequences go through
-  // the decode kernel, which splits long contexts across blocks, and only the chunks through the
-  // prefill kernel, whose grid is sized by the longest chunk.
-  int decode_seqs = 0;
-  while (!decode && decode_seqs < num_seqs &&
-         batch.query_start[decode_seqs + 1] - batch.query_start[decode_seqs] == 1) {
-    ++decode_seqs;
-  }
-  backend::AttentionBatch decode_part, chunk_part;
-  if (decode_seqs > 0) {
-    decode_part = attn;
-    decode_part.num_seqs = decode_seqs;
-    decode_part.num_tokens = decode_seqs;
-    decode_part.max_query_len = 1;
-    decode_part.max_seq_len =
-        *std::max_element(batch.seq_lens.begin(), batch.seq_lens.begin() + decode_seqs);
-    decode_part.query_start = attn.query_start.Rows(0, decode_seqs + 1);
-    decode_part.seq_lens = attn.seq_lens.Rows(0, decode_seqs);
-    decode_part.block_tables = attn.block_tables.Rows(0, decode_seqs);
-    chunk_part = attn;
-    chunk_part.num_seqs = num_seqs - decode_seqs;
-    chunk_part.num_tokens = static_cast<int>(n) - decode_seqs;
-    chunk_part.max_seq_len =
-        *std::max_element(batch.seq_lens.begin() + decode_seqs, batch.seq_lens.end());
-    std::vector<int32_t> chunk_starts(batch.query_start.begin() + decode_seqs,
-                                      batch.query_start.end());
-    for (int32_t& start : chunk_starts) start -= decode_seqs;
-    decode_part.host_query_start.resize(decode_seqs + 1);
-    decode_part.host_seq_lens.resize(decode_seqs);
-    chunk_part.host_query_start = chunk_starts;
-    chunk_part.host_seq_lens.erase(chunk_part.host_seq_lens.begin(),
-                                   chunk_part.host_seq_lens.begin() + decode_seqs);
-    chunk_part.query_start = UploadInts(chunk_starts);
-    chunk_part.seq_lens = attn.seq_lens.Rows(decode_seqs, num_seqs - decode_seqs);
-    chunk_part.block_tables = attn.block_tables.Rows(decode_seqs, num_seqs - decode_seqs);
-  }
 
   Tensor ids = UploadInts(batch.tokens);
   Tensor residual = backend_.Allocate(DType::kF32, {n, hidden});

@@ -15,23 +15,13 @@
 #include "model_files/model_config.h"
 #include "model_files/weight_source.h"
 #include "shard/backend/backend.h"
+#include "shard/engine/forward_batch.h"
+#include "shard/engine/kv_pool.h"
+#include "shard/models/model.h"
 #include "shard/parallel/communicator.h"
 #include "shard/parallel/tp_plan.h"
 
 namespace tg::shard {
-
-// One forward pass over a ragged batch: every sequence contributes its new tokens, in order.
-struct ForwardBatch {
-  std::vector<int32_t> tokens;        // [num_tokens]
-  std::vector<int32_t> positions;     // [num_tokens]
-  std::vector<int32_t> slots;         // [num_tokens] cache slot of each token
-  std::vector<int32_t> query_start;   // [num_seqs + 1]
-  std::vector<int32_t> seq_lens;      // [num_seqs] KV length after this step
-  std::vector<int32_t> block_tables;  // [num_seqs * max_blocks], row-major
-  int max_blocks = 0;
-  // Which token rows need logits (e.g. the last token of each sequence), in output order.
-  std::vector<int32_t> logit_rows;
-};
 
 // What happens to Linear and embedding weights stored in GGML blocks (Q8_0, Q4_0, Q4_1).
 enum class BlockWeights {
@@ -43,7 +33,7 @@ enum class BlockWeights {
 // "keep" or "dequantize" (the --block-weights flag); throws tg::Error otherwise.
 BlockWeights ParseBlockWeights(const std::string& name);
 
-class LlamaModel {
+class LlamaModel : public Model {
  public:
   // Loads and uploads the weights; Linear weights in `weight_dtype` (or their stored blocks, see
   // BlockWeights), norms and biases float32. Single rank.
@@ -59,17 +49,12 @@ class LlamaModel {
              backend::Backend& backend, backend::DType weight_dtype, parallel::Communicator& comm,
              BlockWeights block_weights = BlockWeights::kKeep);
 
-  const model::ModelConfig& config() const { return config_; }
-  uint64_t weight_bytes() const { return weight_bytes_; }
-  // Bytes of K and V for one block over all layers.
-  uint64_t KvBytesPerBlock(int block_size) const;
-  // (Re)allocates the paged KV pool; drops previous contents.
-  void AllocateKvCache(int num_blocks, int block_size);
-  int num_blocks() const { return num_blocks_; }
-  int block_size() const { return block_size_; }
+  const model::ModelConfig& config() const override { return config_; }
+  uint64_t weight_bytes() const override { return weight_bytes_; }
+  KvPool& kv_pool() override { return kv_pool_; }
+  const KvPool& kv_pool() const override { return kv_pool_; }
 
-  // Runs the batch; returns float32 logits [logit_rows.size(), vocab] on the device.
-  backend::Tensor Forward(const ForwardBatch& batch);
+  backend::Tensor Forward(const ForwardBatch& batch) override;
 
  private:
   struct Layer {
@@ -104,8 +89,10 @@ class LlamaModel {
   int q_dim_ = 0, kv_dim_ = 0;
   backend::Tensor embed_, final_norm_, lm_head_, inv_freq_;
   std::vector<Layer> layers_;
-  std::vector<backend::Tensor> k_cache_, v_cache_;
-  int num_blocks_ = 0, block_size_ = 16;
+  KvPool kv_pool_;
+  // The pool's per-layer K and V tensors, under the names the layer loop reads.
+  std::vector<backend::Tensor>& k_cache_ = kv_pool_.keys();
+  std::vector<backend::Tensor>& v_cache_ = kv_pool_.values();
 };
 
 }  // namespace tg::shard

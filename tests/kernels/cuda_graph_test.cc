@@ -158,7 +158,7 @@ TEST(CudaGraphTest, WarmupPlansKvFromProfiledPeak) {
   EXPECT_LE(static_cast<double>(result.kv_bytes), budget);
   // The tiny model's peak is far below 512 MiB beside what was in use before.
   EXPECT_GT(static_cast<double>(result.kv_bytes), budget - used_before - 512.0 * (1 << 20));
-  EXPECT_EQ(result.kv_bytes, result.num_blocks * model.KvBytesPerBlock(kBlockSize));
+  EXPECT_EQ(result.kv_bytes, result.num_blocks * model.kv_pool().BytesPerBlock(kBlockSize));
   EXPECT_EQ(result.cuda_graph_batch_sizes, (std::vector<uint32_t>{1, 8}));
   std::printf("planned %u KV blocks = %.1f MiB of %.1f MiB total (utilization 0.5)\n",
               result.num_blocks, result.kv_bytes / 1048576.0, total / 1048576.0);

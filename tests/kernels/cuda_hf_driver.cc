@@ -9,6 +9,7 @@
 
 #include "model_files/weight_source.h"
 #include "shard/backend/cuda/cuda_backend.h"
+#include "shard/models/llama.h"
 #include "tests/kernels/greedy_runner.h"
 
 int main(int argc, char** argv) {
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
     shard::LlamaModel model(source->config(), *source, *gpu, backend::DType::kBF16);
     size_t longest = 0;
     for (const auto& p : prompts) longest = std::max(longest, p.size());
-    model.AllocateKvCache(static_cast<int>((longest + steps) / 16 + 2), 16);
+    model.kv_pool().Allocate(static_cast<int>((longest + steps) / 16 + 2), 16);
     nlohmann::json out = nlohmann::json::array();
     for (const auto& prompt : prompts) {
       const auto g = shard::testing::Greedy(model, *gpu, prompt, steps);

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <span>
 
 #include <nlohmann/json.hpp>
 
@@ -69,8 +70,8 @@ TEST_F(CudaModelTest, StoriesFloat32MatchesTransformersAndCpu) {
   auto cpu = backend::MakeCpuBackend({});
   LlamaModel on_gpu(source->config(), *source, *gpu, backend::DType::kF32);
   LlamaModel on_cpu(source->config(), *source, *cpu, backend::DType::kF32);
-  on_gpu.AllocateKvCache(8, 16);
-  on_cpu.AllocateKvCache(8, 16);
+  on_gpu.kv_pool().Allocate(8, 16);
+  on_cpu.kv_pool().Allocate(8, 16);
   for (const Reference& ref : refs) {
     SCOPED_TRACE(ref.prompt);
     const int steps = static_cast<int>(ref.greedy_ids.size());
@@ -91,7 +92,7 @@ TEST_F(CudaModelTest, StoriesBf16ServingConfigurationStaysClose) {
   auto source = model::WeightSource::Open(Assets() + "/models/stories260K");
   auto gpu = Gpu("bfloat16");
   LlamaModel model(source->config(), *source, *gpu, backend::DType::kBF16);
-  model.AllocateKvCache(8, 16);
+  model.kv_pool().Allocate(8, 16);
   int same_tokens = 0, total = 0;
   for (const Reference& ref : refs) {
     const Generation g =
@@ -124,29 +125,17 @@ TEST_F(CudaModelTest, StoriesBf16ServingConfigurationStaysClose) {
 struct Row {
   std::vector<int32_t> tokens;
   int first = 0;
-  std::vector<int32_t> blocks;
+  std::vector<uint32_t> blocks;
 };
 
-ForwardBatch MixedBatch(const std::vector<Row>& rows, int block_size) {
-  ForwardBatch batch;
-  batch.query_start.push_back(0);
+// Each row's new tokens as one sequence, with logits for its last token.
+ForwardBatch MixedBatch(const KvPool& pool, const std::vector<Row>& rows) {
+  ForwardBatchBuilder batch(pool);
   for (const Row& row : rows) {
-    batch.max_blocks = std::max<int>(batch.max_blocks, static_cast<int>(row.blocks.size()));
+    batch.AddSequence(std::span(row.tokens).subspan(row.first), row.first, row.blocks);
+    batch.AddLogitRow(batch.num_tokens() - 1);
   }
-  for (const Row& row : rows) {
-    for (int p = row.first; p < static_cast<int>(row.tokens.size()); ++p) {
-      batch.tokens.push_back(row.tokens[p]);
-      batch.positions.push_back(p);
-      batch.slots.push_back(row.blocks[p / block_size] * block_size + p % block_size);
-    }
-    batch.query_start.push_back(static_cast<int32_t>(batch.tokens.size()));
-    batch.seq_lens.push_back(static_cast<int32_t>(row.tokens.size()));
-    for (int b = 0; b < batch.max_blocks; ++b) {
-      batch.block_tables.push_back(b < static_cast<int>(row.blocks.size()) ? row.blocks[b] : 0);
-    }
-    batch.logit_rows.push_back(batch.query_start.back() - 1);
-  }
-  return batch;
+  return batch.Build();
 }
 
 std::vector<float> HostLogits(backend::Backend& device, const backend::Tensor& logits) {
@@ -167,14 +156,15 @@ std::vector<std::vector<float>> MixedStepLogits(backend::Backend& gpu, backend::
   std::vector<int32_t> a_next = a.input_ids;
   a_next.push_back(a.greedy_ids[0]);
   const std::vector<int32_t> b_head(b.input_ids.begin(), b.input_ids.begin() + 4);
-  const ForwardBatch step =
-      MixedBatch({{a_next, static_cast<int>(a.input_ids.size()), {2}}, {b.input_ids, 4, {5}}}, 16);
   std::vector<std::vector<float>> mixed;
   for (auto [model, device] : {std::pair<LlamaModel*, backend::Backend*>{&on_gpu, &gpu},
                                std::pair<LlamaModel*, backend::Backend*>{&on_cpu, cpu.get()}}) {
-    model->AllocateKvCache(8, 16);
-    model->Forward(MixedBatch({{a.input_ids, 0, {2}}}, 16));
-    model->Forward(MixedBatch({{b_head, 0, {5}}}, 16));  // first chunk: K/V only
+    model->kv_pool().Allocate(8, 16);
+    const KvPool& pool = model->kv_pool();
+    const ForwardBatch step = MixedBatch(
+        pool, {{a_next, static_cast<int>(a.input_ids.size()), {2}}, {b.input_ids, 4, {5}}});
+    model->Forward(MixedBatch(pool, {{a.input_ids, 0, {2}}}));
+    model->Forward(MixedBatch(pool, {{b_head, 0, {5}}}));  // first chunk: K/V only
     mixed.push_back(HostLogits(*device, model->Forward(step)));
   }
   return mixed;
@@ -249,8 +239,8 @@ TEST_F(CudaModelTest, SmolLm2GreedyEqualsCpu) {
   // The CPU reference computes on the same dequantized weights as the GPU (not on the blocks).
   LlamaModel on_cpu(source->config(), *source, *cpu, backend::DType::kF32,
                     BlockWeights::kDequantize);
-  on_gpu.AllocateKvCache(8, 16);
-  on_cpu.AllocateKvCache(8, 16);
+  on_gpu.kv_pool().Allocate(8, 16);
+  on_cpu.kv_pool().Allocate(8, 16);
   const std::vector<int32_t> prompt = {1,    9690, 198,   2683, 359,  253,
                                        5356, 5646, 11173, 3365, 3511, 308};
   EXPECT_EQ(Greedy(on_gpu, *gpu, prompt, 32).tokens, Greedy(on_cpu, *cpu, prompt, 32).tokens);

@@ -7,21 +7,20 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <vector>
 
 namespace tg::shard {
 namespace {
 
-ForwardBatch TwoSequences() {
-  ForwardBatch b;
-  b.tokens = {11, 12};
-  b.positions = {20, 3};
-  b.slots = {52, 67};
-  b.query_start = {0, 1, 2};
-  b.seq_lens = {21, 4};
-  b.max_blocks = 2;
-  b.block_tables = {1, 3, 4, 0};
-  b.logit_rows = {0, 1};
-  return b;
+// Two decode rows in a pool of `num_blocks`: token 11 at position 20 over blocks `first` (slot
+// 52 with the default blocks), token 12 at position 3 over blocks `second` (slot 67).
+ForwardBatch TwoSequences(const std::vector<uint32_t>& first = {1, 3},
+                          const std::vector<uint32_t>& second = {4}, int num_blocks = 5) {
+  const int32_t tokens[] = {11, 12};
+  ForwardBatchBuilder b(kBlockSize, num_blocks);
+  b.AddSequence({&tokens[0], 1}, 20, first).AddLogitRow(0);
+  b.AddSequence({&tokens[1], 1}, 3, second).AddLogitRow(1);
+  return b.Build();
 }
 
 TEST(DecodeGraphBatchTest, BucketIsSmallestCapturedSizeAtLeastRows) {
@@ -43,15 +42,14 @@ TEST(DecodeGraphBatchTest, PaddingRowsWriteNoKvAndTablesWiden) {
   EXPECT_EQ(p.logit_rows, (std::vector<int32_t>{0, 1, 2, 3}));
   EXPECT_EQ(p.max_blocks, 3);
   EXPECT_EQ(p.block_tables, (std::vector<int32_t>{1, 3, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(p.block_size, kBlockSize);
 }
 
 // The largest pool the engine plans (block ids travel as int32 slots: INT32_MAX / 16 blocks):
 // the highest block ids and slots pass through the padding unchanged.
 TEST(DecodeGraphBatchTest, HighestBlocksOfTheLargestPoolSurvivePadding) {
   constexpr int32_t kTopBlock = std::numeric_limits<int32_t>::max() / kBlockSize - 1;
-  ForwardBatch b = TwoSequences();
-  b.block_tables = {kTopBlock - 1, kTopBlock, kTopBlock - 2, 0};
-  b.slots = {kTopBlock * kBlockSize + 4, (kTopBlock - 2) * kBlockSize + 3};
+  const ForwardBatch b = TwoSequences({kTopBlock - 1, kTopBlock}, {kTopBlock - 2}, kTopBlock + 1);
   const ForwardBatch p = PadDecodeBatch(b, 4, 3);
   EXPECT_EQ(p.block_tables, (std::vector<int32_t>{kTopBlock - 1, kTopBlock, 0, kTopBlock - 2, 0, 0,
                                                   0, 0, 0, 0, 0, 0}));
@@ -84,6 +82,7 @@ TEST(DecodeGraphBatchTest, CaptureBatchCoversTheLongestContext) {
   EXPECT_EQ(c.slots, (std::vector<int32_t>{-1, -1}));
   EXPECT_EQ(c.block_tables.size(), 8u);
   EXPECT_EQ(c.max_blocks, 4);
+  EXPECT_EQ(c.block_size, 16);
 }
 
 }  // namespace

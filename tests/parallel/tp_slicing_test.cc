@@ -1,9 +1,8 @@
 // Tensor-parallel slicing on the CPU backend: N ranks (threads with the in-process
-// communicator) each read only their slices of a random-weight Llama from a safetensors file;
-// the all-reduced attention and MLP outputs of every layer and the gathered logits must equal
-// the unsliced model's, for a prefill and several greedy decode steps. The unsliced reference
-// is itself checked against the shard's LlamaModel, so the sliced recipe computes the
-// production model's math.
+// communicator) of the shard's LlamaModel each read only their slices of a random-weight Llama
+// from a safetensors file; their logits must equal the unsliced model's, for a prefill and
+// several greedy decode steps. The comparison runs at every depth (the model cut after layer
+// 1, 2, ...), so a wrong layer is named by the first depth that differs.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,7 +11,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,9 +21,9 @@
 #include "common/error.h"
 #include "model_files/weight_source.h"
 #include "shard/backend/backend.h"
+#include "shard/engine/forward_batch.h"
 #include "shard/models/llama.h"
 #include "shard/parallel/in_process_communicator.h"
-#include "tests/parallel/sharded_llama.h"
 
 namespace tg::parallel {
 namespace {
@@ -31,7 +32,7 @@ namespace fs = std::filesystem;
 using backend::Tensor;
 
 constexpr int kLayers = 2, kHidden = 64, kHeads = 8, kKvHeads = 2, kHeadDim = 8;
-constexpr int kInter = 96, kVocab = 101;  // 101 is prime: every split pads the last chunk
+constexpr int kInter = 96, kVocab = 101;
 constexpr int kBlocks = 6, kBlockSize = 4;
 constexpr int kDecodeSteps = 4;
 
@@ -109,33 +110,25 @@ void WriteRandomLlama(const fs::path& dir) {
     "tie_word_embeddings": false})";
 }
 
-// A prefill of two sequences (5 and 3 tokens, ids spread over every vocabulary chunk).
-shard::ForwardBatch Prefill() {
-  shard::ForwardBatch b;
-  b.tokens = {3, 99, 50, 77, 100, 0, 26, 52};
-  b.positions = {0, 1, 2, 3, 4, 0, 1, 2};
-  b.slots = {0, 1, 2, 3, 4, 12, 13, 14};  // sequence 0 in blocks 0-2, sequence 1 in blocks 3-5
-  b.query_start = {0, 5, 8};
-  b.seq_lens = {5, 3};
-  b.block_tables = {0, 1, 2, 3, 4, 5};
-  b.max_blocks = 3;
-  b.logit_rows = {4, 7};
-  return b;
+// Sequence 0 lives in blocks 0-2, sequence 1 in blocks 3-5.
+const std::vector<uint32_t> kBlocks0 = {0, 1, 2}, kBlocks1 = {3, 4, 5};
+
+// A prefill of two sequences (5 and 3 tokens, ids spread over the vocabulary).
+shard::ForwardBatch Prefill(const shard::KvPool& pool) {
+  const std::vector<int32_t> first = {3, 99, 50, 77, 100}, second = {0, 26, 52};
+  shard::ForwardBatchBuilder b(pool);
+  b.AddSequence(first, 0, kBlocks0).AddLogitRow(4);
+  b.AddSequence(second, 0, kBlocks1).AddLogitRow(7);
+  return b.Build();
 }
 
 // The decode step after `step` previous decode steps, feeding `tokens`.
-shard::ForwardBatch Decode(int step, const std::vector<int32_t>& tokens) {
-  shard::ForwardBatch b;
-  const int32_t pos0 = 5 + step, pos1 = 3 + step;
-  b.tokens = tokens;
-  b.positions = {pos0, pos1};
-  b.slots = {pos0, 12 + pos1};
-  b.query_start = {0, 1, 2};
-  b.seq_lens = {pos0 + 1, pos1 + 1};
-  b.block_tables = {0, 1, 2, 3, 4, 5};
-  b.max_blocks = 3;
-  b.logit_rows = {0, 1};
-  return b;
+shard::ForwardBatch Decode(const shard::KvPool& pool, int step,
+                           const std::vector<int32_t>& tokens) {
+  shard::ForwardBatchBuilder b(pool);
+  b.AddSequence(std::span(tokens).first(1), 5 + step, kBlocks0).AddLogitRow(0);
+  b.AddSequence(std::span(tokens).subspan(1, 1), 3 + step, kBlocks1).AddLogitRow(1);
+  return b.Build();
 }
 
 std::vector<float> ToHost(backend::Backend& backend, const Tensor& t) {
@@ -154,18 +147,18 @@ std::vector<int32_t> Argmax(const std::vector<float>& logits, int rows) {
   return out;
 }
 
-// What one run records: per step, the per-layer outputs and the logits.
-struct Trace {
-  std::vector<std::vector<std::vector<float>>> layers;  // [step][layer][values]
-  std::vector<std::vector<float>> logits;               // [step][rows * vocab]
-};
-
 void ExpectClose(const std::vector<float>& got, const std::vector<float>& want,
                  const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < got.size(); ++i) {
     ASSERT_NEAR(got[i], want[i], 1e-4 + 1e-4 * std::fabs(want[i])) << what << " element " << i;
   }
+}
+
+// The model cut after its first `depth` layers (then the final norm and lm_head).
+model::ModelConfig AtDepth(model::ModelConfig config, int depth) {
+  config.num_hidden_layers = static_cast<uint32_t>(depth);
+  return config;
 }
 
 class TpSlicingTest : public ::testing::Test {
@@ -177,17 +170,30 @@ class TpSlicingTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
-  // Runs the prefill and the decode steps on one rank; decode feeds `tokens[step]`.
-  static Trace RunRank(const TensorParallelPlan& plan, Communicator& comm,
-                       const std::vector<std::vector<int32_t>>& tokens) {
+  // One run's logits and greedy tokens, per step.
+  struct Trace {
+    std::vector<std::vector<float>> logits;
+    std::vector<std::vector<int32_t>> tokens;
+  };
+
+  // The prefill and the decode steps on one rank (`comm`; the unsliced model without one).
+  // Decode step s feeds feed[s] when given, else the run's own greedy tokens of the step before.
+  static Trace Run(const model::ModelConfig& config, Communicator* comm,
+                   const std::vector<std::vector<int32_t>>& feed = {}) {
     auto source = model::WeightSource::Open(dir_);
     auto backend = backend::MakeCpuBackend({.threads = 1});
-    testing::ShardedLlama model(*source, plan, comm, *backend, kBlocks, kBlockSize);
+    std::unique_ptr<shard::LlamaModel> model =
+        comm ? std::make_unique<shard::LlamaModel>(config, *source, *backend, backend::DType::kF32,
+                                                   *comm)
+             : std::make_unique<shard::LlamaModel>(config, *source, *backend, backend::DType::kF32);
+    model->kv_pool().Allocate(kBlocks, kBlockSize);
     Trace trace;
     for (int step = 0; step <= kDecodeSteps; ++step) {
-      shard::ForwardBatch batch = step == 0 ? Prefill() : Decode(step - 1, tokens[step - 1]);
-      trace.logits.push_back(ToHost(*backend, model.Forward(batch)));
-      trace.layers.push_back(model.layer_outputs());
+      const std::vector<std::vector<int32_t>>& fed = feed.empty() ? trace.tokens : feed;
+      const shard::ForwardBatch batch =
+          step == 0 ? Prefill(model->kv_pool()) : Decode(model->kv_pool(), step - 1, fed[step - 1]);
+      trace.logits.push_back(ToHost(*backend, model->Forward(batch)));
+      trace.tokens.push_back(Argmax(trace.logits.back(), 2));
     }
     return trace;
   }
@@ -196,84 +202,51 @@ class TpSlicingTest : public ::testing::Test {
 };
 fs::path TpSlicingTest::dir_;
 
-TEST_F(TpSlicingTest, ShardedRecipeAtOneRankMatchesTheShardModel) {
-  auto source = model::WeightSource::Open(dir_);
-  auto backend = backend::MakeCpuBackend({.threads = 1});
-  shard::LlamaModel model(source->config(), *source, *backend, backend::DType::kF32);
-  model.AllocateKvCache(kBlocks, kBlockSize);
-  std::vector<std::vector<float>> model_logits;
-  std::vector<std::vector<int32_t>> tokens;
-  for (int step = 0; step <= kDecodeSteps; ++step) {
-    shard::ForwardBatch batch = step == 0 ? Prefill() : Decode(step - 1, tokens.back());
-    model_logits.push_back(ToHost(*backend, model.Forward(batch)));
-    tokens.push_back(Argmax(model_logits.back(), 2));
-  }
-  TensorParallelPlan plan(source->config(), 0, 1);
-  auto comm = MakeSingleRankCommunicator();
-  Trace trace = RunRank(plan, *comm, tokens);
-  for (int step = 0; step <= kDecodeSteps; ++step) {
-    ExpectClose(trace.logits[step], model_logits[step], "step " + std::to_string(step));
-  }
-}
-
 class TpSlicingWorldTest : public TpSlicingTest, public ::testing::WithParamInterface<int> {};
 
-TEST_P(TpSlicingWorldTest, EveryLayerOfEveryRankEqualsTheUnslicedLayer) {
+TEST_P(TpSlicingWorldTest, EveryDepthOfEveryRankEqualsTheUnslicedModel) {
   const int world = GetParam();
   auto source = model::WeightSource::Open(dir_);
   const model::ModelConfig config = source->config();
 
-  // The unsliced model: one rank reading whole tensors; its greedy tokens drive every run.
-  TensorParallelPlan full_plan(config, 0, 1);
-  auto single = MakeSingleRankCommunicator();
-  std::vector<std::vector<int32_t>> tokens;
-  Trace reference;
-  {
-    auto backend = backend::MakeCpuBackend({.threads = 1});
-    testing::ShardedLlama model(*source, full_plan, *single, *backend, kBlocks, kBlockSize);
-    for (int step = 0; step <= kDecodeSteps; ++step) {
-      shard::ForwardBatch batch = step == 0 ? Prefill() : Decode(step - 1, tokens.back());
-      reference.logits.push_back(ToHost(*backend, model.Forward(batch)));
-      reference.layers.push_back(model.layer_outputs());
-      tokens.push_back(Argmax(reference.logits.back(), 2));
+  // The unsliced whole model's greedy tokens drive every run.
+  const std::vector<std::vector<int32_t>> tokens = Run(config, nullptr).tokens;
+
+  for (int depth = 1; depth <= kLayers; ++depth) {
+    const model::ModelConfig cut = AtDepth(config, depth);
+    const Trace reference = Run(cut, nullptr, tokens);
+
+    InProcessGroup group(world, std::chrono::seconds(10));
+    std::vector<Trace> traces(world);
+    std::vector<std::string> errors(world);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < world; ++r) {
+      threads.emplace_back([&, r] {
+        auto comm = group.Join(r);
+        try {
+          traces[r] = Run(cut, comm.get(), tokens);
+        } catch (const Error& error) {
+          errors[r] = error.message();
+        }
+      });
     }
-  }
+    for (auto& t : threads) t.join();
 
-  InProcessGroup group(world, std::chrono::seconds(10));
-  std::vector<Trace> traces(world);
-  std::vector<std::string> errors(world);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      auto comm = group.Join(r);
-      try {
-        TensorParallelPlan plan(config, r, world);
-        traces[r] = RunRank(plan, *comm, tokens);
-      } catch (const Error& error) {
-        errors[r] = error.message();
+    for (int r = 0; r < world; ++r) {
+      ASSERT_EQ(errors[r], "") << "rank " << r;
+      for (int step = 0; step <= kDecodeSteps; ++step) {
+        const std::string where = "depth " + std::to_string(depth) + " rank " + std::to_string(r) +
+                                  " step " + std::to_string(step);
+        ExpectClose(traces[r].logits[step], reference.logits[step], where + " logits");
+        EXPECT_EQ(traces[r].tokens[step], reference.tokens[step]) << where;
+        // Every rank holds bit-identical logits (the collectives sum in one order).
+        EXPECT_EQ(traces[r].logits[step], traces[0].logits[step]) << where;
       }
-    });
-  }
-  for (auto& t : threads) t.join();
-
-  for (int r = 0; r < world; ++r) {
-    ASSERT_EQ(errors[r], "") << "rank " << r;
-    for (int step = 0; step <= kDecodeSteps; ++step) {
-      const std::string where = "rank " + std::to_string(r) + " step " + std::to_string(step);
-      for (int layer = 0; layer < kLayers; ++layer) {
-        ExpectClose(traces[r].layers[step][layer], reference.layers[step][layer],
-                    where + " layer " + std::to_string(layer));
-      }
-      ExpectClose(traces[r].logits[step], reference.logits[step], where + " logits");
-      EXPECT_EQ(Argmax(traces[r].logits[step], 2), tokens[step]) << where;
-      // Every rank holds bit-identical logits (the collectives sum in one order).
-      EXPECT_EQ(traces[r].logits[step], traces[0].logits[step]) << where;
     }
   }
 }
 
-// 2: KV heads split 1 per rank; 4 and 8: KV heads replicated 2x and 4x; every world pads the
-// last vocabulary chunk.
+// 2: KV heads split 1 per rank; 4 and 8: KV heads replicated 2x and 4x.
 INSTANTIATE_TEST_SUITE_P(Worlds, TpSlicingWorldTest, ::testing::Values(2, 4, 8));
 
 TEST(TpSlicingErrors, ShapesThatDoNotSplitAreRefusedBeforeLoading) {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <numeric>
 
 #include "model_files/weight_source.h"
 #include "shard/backend/backend.h"
@@ -19,19 +20,12 @@ using testing::StoriesDir;
 // Prefill of one prompt into blocks 0.. of the pool; returns the last-position logits.
 std::vector<float> LastLogits(LlamaModel& model, backend::Backend& device,
                               const std::vector<int32_t>& ids) {
-  ForwardBatch batch;
   const int n = static_cast<int>(ids.size());
-  batch.tokens = ids;
-  for (int p = 0; p < n; ++p) {
-    batch.positions.push_back(p);
-    batch.slots.push_back(p);
-  }
-  batch.query_start = {0, n};
-  batch.seq_lens = {n};
-  batch.max_blocks = (n + 15) / 16;
-  for (int b = 0; b < batch.max_blocks; ++b) batch.block_tables.push_back(b);
-  batch.logit_rows = {n - 1};
-  backend::Tensor logits = model.Forward(batch);
+  std::vector<uint32_t> blocks((n + 15) / 16);
+  std::iota(blocks.begin(), blocks.end(), 0u);
+  ForwardBatchBuilder batch(model.kv_pool());
+  batch.AddSequence(ids, 0, blocks).AddLogitRow(n - 1);
+  backend::Tensor logits = model.Forward(batch.Build());
   std::vector<float> host(logits.numel());
   device.CopyToHost(logits, host.data());
   return host;
@@ -41,7 +35,7 @@ void ExpectMatchesReference(const std::string& path) {
   auto source = model::WeightSource::Open(path);
   auto device = backend::MakeCpuBackend({.threads = 2});
   LlamaModel model(source->config(), *source, *device, backend::DType::kF32);
-  model.AllocateKvCache(8, 16);
+  model.kv_pool().Allocate(8, 16);
   for (const auto& ref : LoadStoriesReference()) {
     const std::vector<float> logits = LastLogits(model, *device, ref.input_ids);
     ASSERT_EQ(logits.size(), ref.last_logits.size());
@@ -66,7 +60,7 @@ TEST(LlamaModelTest, Bf16WeightsStayClose) {
   auto source = model::WeightSource::Open(StoriesDir());
   auto device = backend::MakeCpuBackend({.threads = 2});
   LlamaModel model(source->config(), *source, *device, backend::DType::kBF16);
-  model.AllocateKvCache(8, 16);
+  model.kv_pool().Allocate(8, 16);
   const auto ref = LoadStoriesReference().front();
   const std::vector<float> logits = LastLogits(model, *device, ref.input_ids);
   const auto argmax = [](const std::vector<float>& v) {

@@ -248,21 +248,13 @@ void CheckVariant(const Variant& variant) {
   auto source = model::WeightSource::Open(dir);
   auto device = backend::MakeCpuBackend({.threads = 2});
   LlamaModel model(source->config(), *source, *device, backend::DType::kF32);
-  model.AllocateKvCache(6, 16);
-  ForwardBatch batch;
+  model.kv_pool().Allocate(6, 16);
   const int n = static_cast<int>(ids.size());
-  batch.tokens = ids;
+  ForwardBatchBuilder batch(model.kv_pool());
   // Blocks in a scrambled order, to go through the block table.
-  batch.block_tables = {4, 1, 5};
-  batch.max_blocks = 3;
-  for (int p = 0; p < n; ++p) {
-    batch.positions.push_back(p);
-    batch.slots.push_back(batch.block_tables[p / 16] * 16 + p % 16);
-    batch.logit_rows.push_back(p);
-  }
-  batch.query_start = {0, n};
-  batch.seq_lens = {n};
-  backend::Tensor logits = model.Forward(batch);
+  batch.AddSequence(ids, 0, std::vector<uint32_t>{4, 1, 5});
+  for (int p = 0; p < n; ++p) batch.AddLogitRow(p);
+  backend::Tensor logits = model.Forward(batch.Build());
   std::vector<float> got(logits.numel());
   device->CopyToHost(logits, got.data());
   double max_diff = 0;

@@ -20,26 +20,10 @@ std::vector<std::vector<float>> PrefillThenDecode(LlamaModel& model, backend::Ba
                                                   const std::vector<int32_t>& ids, int32_t next) {
   std::vector<std::vector<float>> out;
   const int n = static_cast<int>(ids.size());
-  ForwardBatch prefill;
-  prefill.tokens = ids;
-  for (int p = 0; p < n; ++p) {
-    prefill.positions.push_back(p);
-    prefill.slots.push_back(p);
-  }
-  prefill.query_start = {0, n};
-  prefill.seq_lens = {n};
-  prefill.max_blocks = 1;
-  prefill.block_tables = {0};
-  prefill.logit_rows = {n - 1};
-  ForwardBatch decode;
-  decode.tokens = {next};
-  decode.positions = {n};
-  decode.slots = {n};
-  decode.query_start = {0, 1};
-  decode.seq_lens = {n + 1};
-  decode.max_blocks = 1;
-  decode.block_tables = {0};
-  decode.logit_rows = {0};
+  const std::vector<uint32_t> blocks = {0};
+  ForwardBatchBuilder builder(model.kv_pool());
+  const ForwardBatch prefill = builder.AddSequence(ids, 0, blocks).AddLogitRow(n - 1).Build();
+  const ForwardBatch decode = builder.AddSequence({&next, 1}, n, blocks).AddLogitRow(0).Build();
   for (const ForwardBatch* batch : {&prefill, &decode}) {
     backend::Tensor logits = model.Forward(*batch);
     std::vector<float> host(logits.numel());
@@ -54,7 +38,7 @@ TEST(TensorParallelLlamaTest, TwoRanksMatchOneRankAndTransformers) {
   auto source = model::WeightSource::Open(testing::StoriesDir());
   auto single_device = backend::MakeCpuBackend({.threads = 1});
   LlamaModel single(source->config(), *source, *single_device, backend::DType::kF32);
-  single.AllocateKvCache(2, 16);
+  single.kv_pool().Allocate(2, 16);
   const auto expected = PrefillThenDecode(single, *single_device, ref.input_ids, ref.greedy_ids[0]);
 
   constexpr int kRanks = 2;
@@ -68,7 +52,7 @@ TEST(TensorParallelLlamaTest, TwoRanksMatchOneRankAndTransformers) {
         auto comm = group.Join(r);
         auto device = backend::MakeCpuBackend({.threads = 1});
         LlamaModel model(source->config(), *source, *device, backend::DType::kF32, *comm);
-        model.AllocateKvCache(2, 16);
+        model.kv_pool().Allocate(2, 16);
         got[r] = PrefillThenDecode(model, *device, ref.input_ids, ref.greedy_ids[0]);
       } catch (const std::exception& e) {
         failures[r] = e.what();
