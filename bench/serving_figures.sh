@@ -12,14 +12,14 @@
 #   scripts/gpu/bundle.sh, then (device run, carry [".bundle"]):
 #   SCENARIO_SET=serving-figures MODEL_DIR=/tmp/tg-bench-llama3-8b-40k \
 #     MODEL_ARGS="--max-position-embeddings 40960" bench/run-gpu-scenarios.sh
-# env: FIG_BUDGET (step token budget of the main server, default 2048: smaller steps keep ITL
-#      low at little cost in throughput), LONG_BUDGETS (more budgets for the long prompt, default
+# env: FIG_BUDGET (step token budget of the main server, default 1536: on the H200 at 590c687 it
+#      kept ITL p99 at 1.77x TPOT mean for 0.571 of the bound, where 2048 gave 0.581 at 2.21x), LONG_BUDGETS (more budgets for the long prompt, default
 #      none), FIG_SERVER_ARGS (more launcher flags for every server); sizes (issue 19's by
 #      default, smaller for a plumbing run on the CPU): FIG_N FIG_IN FIG_OUT, LONG_PROMPT
 #      STREAM_IN STREAM_OUT, PREFIX_LEN PREFIX_SUFFIX PREFIX_OUT PREFIX_N; FIG_ONLY (space-separated
 #      subset of: serving-256 shared-prefix long-prompt sharegpt-rates peers; default all).
 
-FIG_BUDGET=${FIG_BUDGET:-2048}
+FIG_BUDGET=${FIG_BUDGET:-1536}
 LONG_BUDGETS=${LONG_BUDGETS:-}
 FIG_N=${FIG_N:-256} FIG_IN=${FIG_IN:-512} FIG_OUT=${FIG_OUT:-128}
 LONG_PROMPT=${LONG_PROMPT:-32768} STREAM_IN=${STREAM_IN:-512} STREAM_OUT=${STREAM_OUT:-256}

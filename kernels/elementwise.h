@@ -1,6 +1,8 @@
 // Token-wise kernels of a transformer layer: embedding lookup, (fused residual-add +) RMSNorm,
 // rotary position embeddings and SiLU-and-mul. Activations are float32 (the backend contract,
-// shard/backend/backend.h); `dtype` is the type of the weights (embedding table, norm weight).
+// shard/backend/backend.h), except the rows RmsNorm and SiluAndMul write for a 16-bit GEMM
+// (`out_dtype`, Backend::ActivationDType); `dtype` is the type of the weights (embedding table,
+// norm weight).
 #pragma once
 
 #include "kernels/common.h"

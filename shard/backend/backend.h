@@ -5,7 +5,9 @@
 // against the CPU op, so the semantics below are exact contracts.
 //
 // Conventions for every op:
-// - Tensors are contiguous, row-major, on this backend's device. "Activations" are float32.
+// - Tensors are contiguous, row-major, on this backend's device. "Activations" are float32,
+//   except rows that feed a GEMM, which a backend may keep in its 16-bit weight dtype
+//   (AttentionOutDType, ActivationDType): the GEMM would round them to it first anyway.
 //   Weights (W of Linear, the embedding table, norm weights) may be float32, bfloat16 or
 //   float16; all arithmetic accumulates in float32. Index tensors are int32. Where
 //   ComputesOnBlocks says so, W of Linear and the embedding table may be a GGML block dtype:
