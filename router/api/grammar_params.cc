@@ -15,35 +15,31 @@ namespace {
 
 using nlohmann::json;
 
-// A schema arrives as a JSON object, or (TGI, vLLM) as a string holding one.
-std::string SchemaText(const json& schema, const char* key) {
-  if (schema.is_object()) return schema.dump();
+// A schema arrives as a JSON object, or (TGI, vLLM) as a string holding one: parsed here once.
+nlohmann::ordered_json SchemaOf(const json& schema, const char* key) {
+  if (schema.is_object()) return nlohmann::ordered_json(schema);
   if (schema.is_string()) {
-    const json parsed = json::parse(schema.get<std::string>(), nullptr, false);
-    if (parsed.is_discarded() || !parsed.is_object()) {
-      Invalid(std::string("`") + key + "` must be a JSON Schema object");
-    }
-    return parsed.dump();
+    nlohmann::ordered_json parsed =
+        nlohmann::ordered_json::parse(schema.get_ref<const std::string&>(), nullptr, false);
+    if (!parsed.is_discarded() && parsed.is_object()) return parsed;
   }
   Invalid(std::string("`") + key + "` must be a JSON Schema object");
 }
 
 GrammarRequest Checked(GrammarType type, std::string value) {
   GrammarRequest g{type, std::move(value)};
-  PrepareGrammar(g);
+  CheckGrammar(g);
   return g;
 }
 
 }  // namespace
 
-void PrepareGrammar(GrammarRequest& g) {
-  if (g.type == GrammarType::kJsonSchema) {
-    json schema = json::parse(g.value, nullptr, false);
-    if (!schema.is_discarded()) {
-      RewriteEngineFormats(schema);
-      g.value = schema.dump();
-    }
-  }
+GrammarRequest JsonSchemaGrammar(nlohmann::ordered_json schema) {
+  RewriteEngineFormats(schema);
+  return Checked(GrammarType::kJsonSchema, schema.dump());
+}
+
+void CheckGrammar(const GrammarRequest& g) {
   try {
     switch (g.type) {
       case GrammarType::kJsonSchema:
@@ -96,7 +92,7 @@ GrammarRequest ParseTgiGrammar(const json& grammar) {
   }
   const std::string t = type->get<std::string>();
   if (t == "json" || t == "json_schema") {
-    return Checked(GrammarType::kJsonSchema, SchemaText(*value, "grammar.value"));
+    return JsonSchemaGrammar(SchemaOf(*value, "grammar.value"));
   }
   if (t == "regex") {
     if (!value->is_string()) Invalid("`grammar.value` must be a string for type regex");
@@ -122,8 +118,7 @@ GrammarRequest ParseResponseFormat(const json& rf) {
       Invalid("`response_format.json_schema.strict` must be a boolean");
     }
     // Output is valid by construction whether or not `strict` is set.
-    return Checked(GrammarType::kJsonSchema,
-                   SchemaText(*schema, "response_format.json_schema.schema"));
+    return JsonSchemaGrammar(SchemaOf(*schema, "response_format.json_schema.schema"));
   }
   Invalid("`response_format.type` must be \"text\", \"json_object\" or \"json_schema\"");
 }
@@ -132,7 +127,7 @@ GrammarRequest ParseGuidedFields(const json& body) {
   GrammarRequest out;
   int given = 0;
   if (const json* v = Field(body, "guided_json")) {
-    out = Checked(GrammarType::kJsonSchema, SchemaText(*v, "guided_json"));
+    out = JsonSchemaGrammar(SchemaOf(*v, "guided_json"));
     ++given;
   }
   if (const json* v = Field(body, "guided_regex")) {

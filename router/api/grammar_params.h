@@ -20,10 +20,13 @@ GrammarRequest ParseGuidedFields(const nlohmann::json& body);
 // The vLLM extra field names, for the OpenAI parsers' known-key lists.
 inline constexpr const char* kGuidedFieldNames[] = {"guided_json", "guided_regex", "guided_choice"};
 
-// Readies a grammar for the shard: rewrites JSON Schema formats the engine gets wrong
-// (schema_formats.h), then compiles it once; throws kInvalidArgument with xgrammar's reason when
-// it cannot be compiled.
-void PrepareGrammar(GrammarRequest& grammar);
+// A JSON Schema readied for the shard: the formats the engine gets wrong are rewritten
+// (schema_formats.h) and the schema is written out once, in its own key order, then compiled
+// once (CheckGrammar).
+GrammarRequest JsonSchemaGrammar(nlohmann::ordered_json schema);
+// Compiles the grammar once; throws kInvalidArgument with xgrammar's reason when it cannot be
+// compiled.
+void CheckGrammar(const GrammarRequest& grammar);
 
 // An EBNF grammar whose only sentences are the given strings.
 std::string ChoiceGrammar(const std::vector<std::string>& choices);

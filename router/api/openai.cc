@@ -312,7 +312,7 @@ json ChoiceJson(const OpenAiRequest& request, uint32_t index,
     choice["logprobs"] = LogprobsJson(request, result.tokens, result.top_tokens);
     choice["message"] = {{"role", "assistant"}, {"content", text}};
     if (!answer) return choice;
-    const tools::ParsedPiece& content = answer->content;
+    const tools::ParsedAnswer& content = answer->content;
     choice["message"]["content"] = content.content;
     if (answer->reasoning) {
       choice["message"]["reasoning_content"] =
@@ -324,7 +324,9 @@ json ChoiceJson(const OpenAiRequest& request, uint32_t index,
       const bool blank = content.content.find_first_not_of(" \n\t\r") == std::string::npos;
       choice["message"]["content"] = blank ? json(nullptr) : json(content.content);
       choice["message"]["tool_calls"] = std::move(calls);
-      choice["finish_reason"] = "tool_calls";
+      if (result.finish_reason != engine::FinishReason::kLength) {
+        choice["finish_reason"] = "tool_calls";
+      }
     }
     return choice;
   }
@@ -356,7 +358,11 @@ json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uin
                const std::string& text, json logprobs, const engine::GenerationResult* done,
                json usage, bool made_tool_calls, std::string_view reasoning) {
   json finish = nullptr;
-  if (done) finish = made_tool_calls ? "tool_calls" : OpenAiFinishReason(done->finish_reason);
+  if (done) {
+    finish = made_tool_calls && done->finish_reason != engine::FinishReason::kLength
+                 ? "tool_calls"
+                 : OpenAiFinishReason(done->finish_reason);
+  }
   json choice = {
       {"index", index}, {"logprobs", std::move(logprobs)}, {"finish_reason", std::move(finish)}};
   if (request.route == OpenAiRoute::kChat) {
@@ -377,10 +383,10 @@ json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uin
   return chunk;
 }
 
-json ToolCallChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uint32_t index,
-                       uint32_t call_index, const tools::ToolCall& call) {
-  json delta_call = ToolCallJson(call);
-  delta_call["index"] = call_index;
+namespace {
+
+json ToolCallDeltaChunk(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
+                        uint32_t index, json delta_call) {
   json choice = {{"index", index},
                  {"logprobs", nullptr},
                  {"finish_reason", nullptr},
@@ -393,6 +399,24 @@ json ToolCallChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& m
                 {"choices", json::array({std::move(choice)})}};
   if (request.include_usage) chunk["usage"] = nullptr;
   return chunk;
+}
+
+}  // namespace
+
+json ToolCallStartChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
+                            uint32_t index, uint32_t call_index, const std::string& id,
+                            const std::string& name) {
+  return ToolCallDeltaChunk(request, meta, index,
+                            {{"index", call_index},
+                             {"id", id},
+                             {"type", "function"},
+                             {"function", {{"name", name}, {"arguments", ""}}}});
+}
+
+json ToolCallArgumentsChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
+                                uint32_t index, uint32_t call_index, const std::string& arguments) {
+  return ToolCallDeltaChunk(request, meta, index,
+                            {{"index", call_index}, {"function", {{"arguments", arguments}}}});
 }
 
 json UsageChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, json usage) {

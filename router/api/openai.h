@@ -11,6 +11,7 @@
 #include "router/api/completions.h"
 #include "router/api/request.h"
 #include "router/engine/generation.h"
+#include "router/tools/tool_call_parser.h"
 #include "router/tools/tool_request.h"
 
 namespace tg::api {
@@ -60,7 +61,7 @@ nlohmann::json LogprobsJson(const OpenAiRequest& request,
 // A chat answer read for reasoning and tool calls.
 struct ChatAnswer {
   std::optional<std::string> reasoning;  // set when the template writes <think> blocks
-  tools::ParsedPiece content;            // content and tool calls
+  tools::ParsedAnswer content;           // content and tool calls
 };
 
 // One choice of a non-streaming response; `prompt_text` is what echo repeats. With `answer`
@@ -73,15 +74,21 @@ nlohmann::json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMe
 // One streaming chunk of choice `index`: `text` with its `logprobs` (null when not asked);
 // `done` adds finish_reason (and stop_reason on completions). With include_usage, `usage` is
 // the chunk's usage: null, or the running figures (continuous_usage_stats). `made_tool_calls`
-// makes the finish_reason "tool_calls"; a non-empty `reasoning` is delta.reasoning_content.
+// makes the finish_reason "tool_calls" (unless the answer was cut short: "length"); a non-empty
+// `reasoning` is delta.reasoning_content.
 nlohmann::json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
                          uint32_t index, const std::string& text, nlohmann::json logprobs,
                          const engine::GenerationResult* done, nlohmann::json usage,
                          bool made_tool_calls = false, std::string_view reasoning = {});
-// A chat chunk carrying one whole tool call, number `call_index` of choice `index`:
-// delta.tool_calls = [{index, id, type, function: {name, arguments}}].
-nlohmann::json ToolCallChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
-                                 uint32_t index, uint32_t call_index, const tools::ToolCall& call);
+// Chat chunks of tool call `call_index` of choice `index`, as OpenAI streams them: the call's
+// first chunk is delta.tool_calls = [{index, id, type, function: {name, arguments: ""}}], the
+// next ones [{index, function: {arguments}}] with the argument text written since.
+nlohmann::json ToolCallStartChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
+                                      uint32_t index, uint32_t call_index, const std::string& id,
+                                      const std::string& name);
+nlohmann::json ToolCallArgumentsChunkJson(const OpenAiRequest& request,
+                                          const OpenAiResponseMeta& meta, uint32_t index,
+                                          uint32_t call_index, const std::string& arguments);
 // The final usage-only chunk (stream_options.include_usage).
 nlohmann::json UsageChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
                               nlohmann::json usage);

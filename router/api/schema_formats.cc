@@ -11,9 +11,9 @@ constexpr const char* kIpv4Pattern =
 
 }  // namespace
 
-void RewriteEngineFormats(nlohmann::json& schema) {
+void RewriteEngineFormats(nlohmann::ordered_json& schema) {
   if (schema.is_array()) {
-    for (nlohmann::json& item : schema) RewriteEngineFormats(item);
+    for (nlohmann::ordered_json& item : schema) RewriteEngineFormats(item);
     return;
   }
   if (!schema.is_object()) return;

@@ -10,6 +10,6 @@
 namespace tg::api {
 
 // Rewrites, in place, every subschema's `format` listed above.
-void RewriteEngineFormats(nlohmann::json& schema);
+void RewriteEngineFormats(nlohmann::ordered_json& schema);
 
 }  // namespace tg::api

@@ -9,6 +9,7 @@
 #include "router/metrics/metrics.h"
 #include "router/reasoning/reasoning_parser.h"
 #include "router/server/routes.h"
+#include "router/tools/tool_call_stream.h"
 #include "router/tools/tool_prompt.h"
 #include "router/tools/tool_request.h"
 #ifdef TG_HAVE_CHAT
@@ -72,8 +73,8 @@ struct Choice {
   bool echoed = false;
   // Streaming chat: the reasoning split off first, then tool calls read from the content.
   std::optional<reasoning::ReasoningParser> reasoning_parser;
-  std::unique_ptr<tools::ToolCallParser> tool_parser;
-  uint32_t tool_calls_sent = 0;
+  std::optional<tools::ToolCallStream> tool_stream;
+  std::vector<std::string> call_ids;  // of the calls streamed so far
 };
 
 // How a chat answer is read (Pending::reading): reasoning, then tool calls.
@@ -81,14 +82,7 @@ struct AnswerReading {
   bool reasoning = false;                // the template writes <think> blocks
   bool reasoning_starts_inside = false;  // ... and the prompt opened one
   bool tools = false;
-  tools::ToolCallFormat format = tools::ToolCallFormat::kJson;
-  bool allow_no_tool = false;  // the no_tool pseudo-call is an answer (tool_request.h)
-
-  tools::ParsedPiece Resolve(tools::ParsedPiece piece) const {
-    if (allow_no_tool) tools::ResolveNoTool(piece);
-    for (tools::ToolCall& call : piece.calls) call.id = RandomId("call_");
-    return piece;
-  }
+  tools::ToolReading tool_reading;
 };
 
 // One HTTP request fanned out into one engine request per choice (prompts x n).
@@ -148,8 +142,8 @@ void WriteChunk(Pending& p, uint32_t index, const std::string& text, json logpro
 }
 
 // Chat with reasoning or tools: the visible text goes through the choice's parsers; reasoning
-// and content come out as reasoning_content and content deltas, each call (once complete) as
-// one delta.tool_calls chunk.
+// and content come out as reasoning_content and content deltas, tool calls as delta.tool_calls
+// chunks while they are written (a call's name, then its argument text as it grows).
 void StreamParsed(Pending& p, uint32_t index, const std::string& text, json logprobs,
                   const engine::GenerationResult* done) {
   Choice& c = p.choices[index];
@@ -162,26 +156,37 @@ void StreamParsed(Pending& p, uint32_t index, const std::string& text, json logp
       split.content += rest.content;
     }
   }
-  tools::ParsedPiece piece{.content = split.content, .calls = {}};
-  if (c.tool_parser) {
-    piece = c.tool_parser->Feed(split.content);
+  tools::ParsedPiece piece{.content = split.content, .parts = {}};
+  if (c.tool_stream) {
+    piece = c.tool_stream->Feed(split.content);
     if (done) {
-      tools::ParsedPiece rest = c.tool_parser->Finish();
+      tools::ParsedPiece rest = c.tool_stream->Finish();
       piece.content += rest.content;
-      for (tools::ToolCall& call : rest.calls) piece.calls.push_back(std::move(call));
+      for (tools::CallPart& part : rest.parts) piece.parts.push_back(std::move(part));
     }
-    piece = p.reading.Resolve(std::move(piece));
   }
-  if (piece.calls.empty()) {
-    WriteChunk(p, index, piece.content, std::move(logprobs), done, c.tool_calls_sent > 0,
+  if (piece.parts.empty()) {
+    WriteChunk(p, index, piece.content, std::move(logprobs), done, !c.call_ids.empty(),
                split.reasoning);
     return;
   }
-  WriteChunk(p, index, piece.content, std::move(logprobs), nullptr, false, split.reasoning);
-  for (const tools::ToolCall& call : piece.calls) {
-    p.responder->Write(
-        "data: " +
-        Dump(api::ToolCallChunkJson(p.request, p.meta, index, c.tool_calls_sent++, call)) + "\n\n");
+  if (!piece.content.empty() || !split.reasoning.empty() || !logprobs.is_null()) {
+    WriteChunk(p, index, piece.content, std::move(logprobs), nullptr, false, split.reasoning);
+  }
+  for (const tools::CallPart& part : piece.parts) {
+    if (!part.name.empty()) {
+      c.call_ids.push_back(RandomId("call_"));
+      p.responder->Write("data: " +
+                         Dump(api::ToolCallStartChunkJson(p.request, p.meta, index, part.index,
+                                                          c.call_ids.back(), part.name)) +
+                         "\n\n");
+    }
+    if (!part.arguments.empty()) {
+      p.responder->Write("data: " +
+                         Dump(api::ToolCallArgumentsChunkJson(p.request, p.meta, index, part.index,
+                                                              part.arguments)) +
+                         "\n\n");
+    }
   }
   if (done) WriteChunk(p, index, "", nullptr, done, /*made_tool_calls=*/true);
 }
@@ -221,7 +226,7 @@ void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
                                                            {event.top_tokens}, c.token_offset)
                                        : json(nullptr);
     c.token_offset += event.token.text.size();
-    if (c.tool_parser || c.reasoning_parser) {
+    if (c.tool_stream || c.reasoning_parser) {
       StreamParsed(p, index, text, std::move(logprobs), done);
     } else {
       WriteChunk(p, index, text, std::move(logprobs), done);
@@ -258,8 +263,8 @@ void Complete(Pending& p, uint32_t index, const engine::GenerationResult& done) 
       }
       answer->content.content = std::move(content);
       if (reading.tools) {
-        answer->content =
-            reading.Resolve(tools::ParseToolCalls(reading.format, answer->content.content));
+        answer->content = tools::ReadToolAnswer(reading.tool_reading, answer->content.content);
+        for (tools::ToolCall& call : answer->content.calls) call.id = RandomId("call_");
       }
     }
     choices.push_back(api::ChoiceJson(p.request, i, result, p.choices[i].prompt_text,
@@ -276,11 +281,11 @@ AnswerReading PlanTools(api::OpenAiRequest& parsed, bool native, tools::ToolCall
   AnswerReading reading;
   if (!t.active()) return reading;
   reading.tools = true;
-  reading.format = format;
+  reading.tool_reading = {.format = format, .allow_no_tool = false, .one_call = t.one_call()};
   if (t.forced() || !native) {
-    reading.format = tools::ToolCallFormat::kJson;
-    reading.allow_no_tool = !t.forced();
-    parsed.request.grammar = tools::CallGrammar(t, reading.allow_no_tool);
+    reading.tool_reading.format = tools::ToolCallFormat::kJson;
+    reading.tool_reading.allow_no_tool = !t.forced();
+    parsed.request.grammar = tools::CallGrammar(t, reading.tool_reading.allow_no_tool);
   }
   return reading;
 }
@@ -361,8 +366,7 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
     choice.prompt_text = prompt.inputs;
     choice.prompt_tokens = prompt.input_ids.size();
     choice.first_prompt_choice = i % parsed.n == 0;
-    if (reading.tools && parsed.stream)
-      choice.tool_parser = tools::MakeToolCallParser(reading.format);
+    if (reading.tools && parsed.stream) choice.tool_stream.emplace(reading.tool_reading);
     if (reading.reasoning && parsed.stream) {
       choice.reasoning_parser.emplace(reading.reasoning_starts_inside);
     }

@@ -31,12 +31,21 @@ ToolCallFormat ToolCallFormatOf(std::string_view template_source) {
   return ToolCallFormat::kJson;
 }
 
-ParsedPiece ParseToolCalls(ToolCallFormat format, std::string_view text) {
+void Append(ParsedPiece piece, ParsedAnswer& answer) {
+  answer.content += piece.content;
+  for (CallPart& part : piece.parts) {
+    if (part.index >= answer.calls.size()) answer.calls.resize(part.index + 1);
+    ToolCall& call = answer.calls[part.index];
+    if (!part.name.empty()) call.name = std::move(part.name);
+    call.arguments += part.arguments;
+  }
+}
+
+ParsedAnswer ParseToolCalls(ToolCallFormat format, std::string_view text) {
   std::unique_ptr<ToolCallParser> parser = MakeToolCallParser(format);
-  ParsedPiece out = parser->Feed(text);
-  ParsedPiece rest = parser->Finish();
-  out.content += rest.content;
-  for (ToolCall& call : rest.calls) out.calls.push_back(std::move(call));
+  ParsedAnswer out;
+  Append(parser->Feed(text), out);
+  Append(parser->Finish(), out);
   return out;
 }
 

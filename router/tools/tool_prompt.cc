@@ -55,9 +55,15 @@ std::string ToolPrompt(const ToolRequest& tools, bool allow_no_tool) {
            R"(, "parameters": )" + (parameters ? parameters->dump() : R"({"type":"object"})") +
            "}\n";
   }
-  out +=
-      "To call a function, answer with one JSON object and nothing else:\n"
-      "{\"name\": \"<function name>\", \"arguments\": {<arguments>}}";
+  if (tools.one_call()) {
+    out +=
+        "To call a function, answer with one JSON object and nothing else:\n"
+        "{\"name\": \"<function name>\", \"arguments\": {<arguments>}}";
+  } else {
+    out +=
+        "To call functions, answer with a JSON list of one or more calls and nothing else:\n"
+        "[{\"name\": \"<function name>\", \"arguments\": {<arguments>}}]";
+  }
   if (allow_no_tool) {
     out += std::string("\nTo answer without calling a function, use {\"name\": \"") + kNoToolName +
            "\", \"arguments\": {\"content\": \"<your answer>\"}}.";
@@ -83,10 +89,16 @@ json PrepareMessages(const json& messages, const ToolRequest& tools, bool templa
           m["tool_calls"][i]["function"]["arguments"] = history[i]["arguments"];
         }
       } else {
-        std::string text = ContentText(message);
-        for (const json& call : history) text += (text.empty() ? "" : "\n") + CallText(call);
+        // Written into the content as the tool prompt asks for calls: one object a line, or
+        // one list.
+        std::string written;
+        for (const json& call : history) {
+          written += (written.empty() ? "" : tools.one_call() ? "\n" : ", ") + CallText(call);
+        }
+        if (!tools.one_call() && !history.empty()) written = "[" + written + "]";
+        const std::string text = ContentText(message);
         m.erase("tool_calls");
-        m["content"] = text;
+        m["content"] = text.empty() ? written : written.empty() ? text : text + "\n" + written;
       }
     }
     // Templates test or concatenate content (Qwen3's `'</think>' in message.content`); an

@@ -10,6 +10,9 @@
 //   You can call functions. Each line below describes one: its name, what it does and the JSON
 //   Schema of its arguments.
 //   ...
+//   To call functions, answer with a JSON list of one or more calls and nothing else:
+//   [{"name": "<function name>", "arguments": {<arguments>}}]
+// or, when the answer holds one call (parallel_tool_calls false, or a named function):
 //   To call a function, answer with one JSON object and nothing else:
 //   {"name": "<function name>", "arguments": {<arguments>}}
 // and, when the model may also answer without a call (tool_choice auto):

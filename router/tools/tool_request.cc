@@ -1,8 +1,8 @@
 #include "router/tools/tool_request.h"
 
 #include <cctype>
-#include <optional>
-#include <string_view>
+#include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "router/api/grammar_params.h"
@@ -46,37 +46,24 @@ const std::string& NameOf(const json& tool) {
   return tool["function"]["name"].get_ref<const std::string&>();
 }
 
-// Written by hand so that "name" comes before "arguments" (json objects sort their keys), as the
-// tool prompt shows it.
-std::string CallSchema(const std::string& name, const json& parameters) {
-  return R"({"type":"object","properties":{"name":{"const":)" + json(name).dump() +
-         R"(},"arguments":)" + parameters.dump() +
-         R"(},"required":["name","arguments"],"additionalProperties":false})";
+// {"name": <name>, "arguments": <parameters>}, "name" first (ordered_json keeps the order), as
+// the tool prompt shows it and so that a stream can show the name before the arguments.
+nlohmann::ordered_json CallSchema(const std::string& name, nlohmann::ordered_json parameters) {
+  return {{"type", "object"},
+          {"properties", {{"name", {{"const", name}}}, {"arguments", std::move(parameters)}}},
+          {"required", {"name", "arguments"}},
+          {"additionalProperties", false}};
+}
+
+// The schema of any one of `schemas`.
+nlohmann::ordered_json AnyOf(std::vector<nlohmann::ordered_json> schemas) {
+  if (schemas.size() == 1) return std::move(schemas[0]);
+  return {{"anyOf", std::move(schemas)}};
 }
 
 json ParametersOf(const json& tool) {
   const json* p = Field(tool["function"], "parameters");
   return p ? *p : json{{"type", "object"}};
-}
-
-// A no_tool answer cut short (max_tokens) is not JSON yet; the text of its content so far is
-// still the answer. Null unless `text` is such an answer.
-std::optional<std::string> CutNoToolContent(const std::string& text) {
-  const size_t start = text.find_first_not_of(" \n\t\r");
-  const std::string head = R"({"name": ")" + std::string(kNoToolName) + '"';
-  if (start == std::string::npos || text.compare(start, head.size(), head) != 0)
-    return std::nullopt;
-  constexpr std::string_view kContent = R"("content": ")";
-  const size_t at = text.find(kContent, start + head.size());
-  if (at == std::string::npos) return std::string();
-  // Close the string literal; a trailing partial escape is dropped.
-  std::string literal = "\"" + text.substr(at + kContent.size());
-  for (int trim = 0; trim < 6 && literal.size() > 1; ++trim) {
-    const json parsed = json::parse(literal + "\"", nullptr, false);
-    if (parsed.is_string()) return parsed.get<std::string>();
-    literal.pop_back();
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -119,14 +106,15 @@ ToolRequest ParseToolRequest(const json& body) {
     }
   }
   if (out.forced() && !have_tools) Invalid("`tool_choice` needs a non-empty `tools` list");
-  if (const json* p = Field(body, "parallel_tool_calls"); p && !p->is_boolean()) {
-    Invalid("`parallel_tool_calls` must be a boolean");
+  if (const json* p = Field(body, "parallel_tool_calls")) {
+    if (!p->is_boolean()) Invalid("`parallel_tool_calls` must be a boolean");
+    out.parallel = p->get<bool>();
   }
   return out;
 }
 
 api::GrammarRequest CallGrammar(const ToolRequest& tools, bool allow_no_tool) {
-  std::vector<std::string> alternatives;
+  std::vector<nlohmann::ordered_json> calls;
   for (const json& tool : tools.tools) {
     const std::string& name = NameOf(tool);
     if (tools.choice == ToolChoice::kFunction && name != tools.function) continue;
@@ -134,49 +122,28 @@ api::GrammarRequest CallGrammar(const ToolRequest& tools, bool allow_no_tool) {
       Invalid(std::string("`tools` may not name a function \"") + kNoToolName +
               "\" on this model: that name answers without a call");
     }
-    alternatives.push_back(CallSchema(name, ParametersOf(tool)));
+    calls.push_back(CallSchema(name, nlohmann::ordered_json(ParametersOf(tool))));
+  }
+  // The answers allowed: one call, or a list of them (the tool prompt asks for one), and
+  // maybe the no_tool answer.
+  std::vector<nlohmann::ordered_json> answers;
+  if (tools.one_call()) {
+    answers = std::move(calls);
+  } else {
+    answers.push_back({{"type", "array"}, {"minItems", 1}, {"items", AnyOf(std::move(calls))}});
   }
   if (allow_no_tool) {
-    alternatives.push_back(
-        CallSchema(kNoToolName, {{"type", "object"},
-                                 {"properties", {{"content", {{"type", "string"}}}}},
-                                 {"required", {"content"}},
-                                 {"additionalProperties", false}}));
+    answers.push_back(CallSchema(kNoToolName, {{"type", "object"},
+                                               {"properties", {{"content", {{"type", "string"}}}}},
+                                               {"required", {"content"}},
+                                               {"additionalProperties", false}}));
   }
-  std::string schema = alternatives.size() == 1 ? alternatives[0] : R"({"anyOf":[)";
-  if (alternatives.size() > 1) {
-    for (size_t i = 0; i < alternatives.size(); ++i) schema += (i ? "," : "") + alternatives[i];
-    schema += "]}";
-  }
-  api::GrammarRequest grammar{api::GrammarType::kJsonSchema, std::move(schema)};
+  nlohmann::ordered_json schema = AnyOf(std::move(answers));
   try {
-    api::PrepareGrammar(grammar);
+    return api::JsonSchemaGrammar(std::move(schema));
   } catch (const Error& e) {
     Invalid("a function's `parameters` cannot be used: " + e.message());
   }
-  return grammar;
-}
-
-void ResolveNoTool(ParsedPiece& piece) {
-  if (piece.calls.empty()) {
-    if (std::optional<std::string> content = CutNoToolContent(piece.content)) {
-      piece.content = std::move(*content);
-    }
-    return;
-  }
-  std::vector<ToolCall> calls;
-  for (ToolCall& call : piece.calls) {
-    if (call.name != kNoToolName) {
-      calls.push_back(std::move(call));
-      continue;
-    }
-    const json args = json::parse(call.arguments, nullptr, false);
-    if (const json* content = args.is_object() ? Field(args, "content") : nullptr;
-        content && content->is_string()) {
-      piece.content += content->get<std::string>();
-    }
-  }
-  piece.calls = std::move(calls);
 }
 
 }  // namespace tg::tools

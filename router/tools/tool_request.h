@@ -2,16 +2,18 @@
 // and the grammar that makes a call valid by construction when the answer must be one.
 //
 // A forced call (`required`, or a named function) and every call on a template with no tool
-// format of its own are written as one JSON object, {"name": ..., "arguments": {...}}, whose
-// arguments follow the function's `parameters` schema. On such a template, `auto` offers one more
-// choice, the `no_tool` pseudo-function, whose `content` argument is a plain answer.
+// format of its own are written as JSON, {"name": ..., "arguments": {...}}, whose arguments
+// follow the function's `parameters` schema: one such object when the answer holds one call
+// (`parallel_tool_calls: false`, or a named function), else a list of one or more. On such a
+// template, `auto` offers one more choice, the `no_tool` pseudo-function (one object, never in
+// a list), whose `content` argument is a plain answer.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "router/api/request.h"
-#include "router/tools/tool_call_parser.h"
 
 namespace tg::tools {
 
@@ -21,10 +23,13 @@ struct ToolRequest {
   nlohmann::json tools;  // the request's `tools` as given; null when absent
   ToolChoice choice = ToolChoice::kAuto;
   std::string function;  // kFunction: the function's name
+  bool parallel = true;  // parallel_tool_calls: an answer may hold several calls
   // Tools that take part: given, and not turned off by `tool_choice: none`.
   bool active() const { return tools.is_array() && !tools.empty() && choice != ToolChoice::kNone; }
   // The answer must be a call.
   bool forced() const { return choice == ToolChoice::kRequired || choice == ToolChoice::kFunction; }
+  // At most one call counts (a named function is called once).
+  bool one_call() const { return !parallel || choice == ToolChoice::kFunction; }
 };
 
 inline constexpr const char* kNoToolName = "no_tool";
@@ -32,13 +37,9 @@ inline constexpr const char* kNoToolName = "no_tool";
 // Throws kInvalidArgument naming the field that is wrong.
 ToolRequest ParseToolRequest(const nlohmann::json& body);
 
-// JSON Schema grammar of one call to a function of `tools` (the named one for kFunction), plus
-// the no_tool answer when `allow_no_tool`. Throws kInvalidArgument when a function's
-// `parameters` cannot be compiled.
+// JSON Schema grammar of the calls to functions of `tools` (the named one for kFunction): one
+// call or a list (one_call()), or else the no_tool answer when `allow_no_tool`. Throws
+// kInvalidArgument when a function's `parameters` cannot be compiled.
 api::GrammarRequest CallGrammar(const ToolRequest& tools, bool allow_no_tool);
-
-// Moves no_tool calls' `content` into the content (they are answers, not calls); a no_tool
-// answer cut short by max_tokens gives the content written so far.
-void ResolveNoTool(ParsedPiece& piece);
 
 }  // namespace tg::tools

@@ -5,7 +5,8 @@
 # library alone is 31 MB unpacked). On the GPU machine, scripts/gpu/bundle-env.sh unpacks it.
 #   bin/     servers, benchmark and GPU test programs (whichever of them are built)
 #   lib/     their non-system libraries: the GPU machine brings glibc, libstdc++, CUDA and NCCL
-#   assets/  stories260K with its HF reference, and the Qwen3 tokenizer used by the benchmarks
+#   assets/  stories260K with its HF reference, the Qwen3 tokenizer used by the benchmarks and
+#            SmolLM2's vocabulary (a vocab-only GGUF, when models/ has the model)
 # usage: scripts/gpu/bundle.sh [BUILD_DIR ...]   (default: build; the first folder holding a
 #        program wins). Then: run carry=[".bundle"] command="scripts/gpu/run-gpu-tests.sh" (or
 #        bench/run-gpu-scenarios.sh, scripts/gpu/multi/run.sh).
@@ -76,6 +77,10 @@ cp -r "$assets/models/stories260K" "$stage/assets/models/"
 cp "$assets/reference/stories260K-reference.jsonl" "$stage/assets/reference/"
 cp "$assets/tokenizers/qwen3/tokenizer.json" "$assets/tokenizers/qwen3/tokenizer_config.json" \
   "$stage/assets/tokenizer/"
+smol=$(find models/SmolLM2-135M-Instruct/ -name '*.gguf' 2>/dev/null | head -n1)
+if [[ -n $smol ]]; then
+  python3 scripts/gpu/vocab_only_gguf.py "$smol" "$stage/assets/tokenizer/smollm2-vocab.gguf"
+fi
 git rev-parse --short HEAD >"$stage/COMMIT"
 
 mkdir -p .bundle

@@ -11,6 +11,10 @@
 #   6. memcheck: compute-sanitizer over a served load with decode graphs on and a KV pool past
 #      2^31 bytes per layer (stories260K, 2^21 + 4096 blocks), then over FlashInfer's decode
 #      replayed from a CUDA graph (cuda_ops_test's CudaDecodeAttentionTest).
+#   7. token_mask_bench (only when named in TG_GPU_STEPS): cuda_bench --token-masks, what
+#      constrained decoding costs per decode step at batch 64 for SmolLM2's vocabulary and
+#      Qwen3's (151,936 logits), against the same step without masks (tests/kernels/
+#      token_mask_bench.h); the figures land in results.json as "token_mask_bench".
 # One device call:  scripts/gpu/bundle.sh && (device run, carry [".bundle"]):
 #   bash scripts/gpu/run-gpu-tests.sh       (TG_GPU_STEPS="smoke cuda_graph_test ..." for some)
 set -uo pipefail
@@ -216,6 +220,15 @@ fi
 if [[ -x $bin/cuda_bench ]] && want cuda_bench; then
   step cuda_bench 300 "$bin/cuda_bench" "$work/cuda_bench.json"
 fi
+
+# Opt-in (it builds two Llama-3-8B-shaped models): TG_GPU_STEPS="token_mask_bench".
+token_mask_bench() {
+  [[ -x $bin/cuda_bench ]] || { echo "no cuda_bench in the bundle"; return 77; }
+  local vocabs=$assets/tokenizer/tokenizer.json
+  [[ -f $assets/tokenizer/smollm2-vocab.gguf ]] && vocabs=$assets/tokenizer/smollm2-vocab.gguf,$vocabs
+  timeout 300 "$bin/cuda_bench" "$work/token_mask_bench.json" --token-masks "$vocabs"
+}
+[[ " ${TG_GPU_STEPS:-} " == *" token_mask_bench "* ]] && step token_mask_bench 300 token_mask_bench
 
 # results.json: the steps, each gtest report's failures, and the benchmark/comparison numbers.
 python3 - "$work" "$OUT/results.json" "$TG_COMMIT" \

@@ -2,12 +2,14 @@
 reach the model through the tool prompt, and `required` / a named function / `auto` are
 constrained by the grammar, so every call is valid by construction. Driven by the real `openai`
 client; arguments are checked with `jsonschema`, and a streamed answer must reassemble into the
-same call as the same request answered whole."""
+same calls as the same request answered whole, its arguments arriving in pieces while they are
+generated."""
 import json
 
 import jsonschema
 import openai
 import pytest
+import requests
 
 WEATHER = {
     "type": "function",
@@ -37,8 +39,24 @@ TIME = {
         },
     },
 }
+NOTE = {
+    "type": "function",
+    "function": {
+        "name": "save_note",
+        "description": "Saves a note",
+        "parameters": {
+            "type": "object",
+            "properties": {"title": {"type": "string", "maxLength": 30},
+                           "text": {"type": "string", "minLength": 60, "maxLength": 120}},
+            "required": ["title", "text"],
+            "additionalProperties": False,
+        },
+    },
+}
 QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
-SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in (WEATHER, TIME)}
+# SmolLM2 answers this with three calls when it may make several (greedy).
+THREE_CITIES = [{"role": "user", "content": "Get the weather for Paris, London and Rome."}]
+SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in (WEATHER, TIME, NOTE)}
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +111,66 @@ def test_named_function_is_the_one_called(client):
     check_call(choice.message.tool_calls[0], "get_time")
 
 
-def test_streamed_deltas_reassemble_into_the_same_call(client):
-    whole = ask(client, tool_choice="required").choices[0].message.tool_calls[0]
-    calls, finish, content = streamed_calls(client, tool_choice="required")
+@pytest.mark.parametrize("parallel", [True, False])
+def test_streamed_deltas_reassemble_into_the_same_calls(client, parallel):
+    args = dict(messages=THREE_CITIES, tool_choice="required", parallel_tool_calls=parallel,
+                max_tokens=160)
+    whole = ask(client, **args)
+    calls, finish, content = streamed_calls(client, **args)
     assert finish == "tool_calls" and content == ""
-    assert len(calls) == 1 and calls[0]["id"].startswith("call_")
-    assert (calls[0]["name"], calls[0]["arguments"]) == (whole.function.name,
-                                                         whole.function.arguments)
+    assert len(calls) == (3 if parallel else 1)
+    assert all(call["id"].startswith("call_") for call in calls)
+    assert [(c["name"], c["arguments"]) for c in calls] == [
+        (c.function.name, c.function.arguments) for c in whole.choices[0].message.tool_calls]
+
+
+def raw_chunks(smol, **body):
+    """The SSE chunks of a streamed chat answer, as JSON, read without a client library."""
+    request = {"model": "smollm2", "messages": QUESTION, "temperature": 0, "max_tokens": 120,
+               "stream": True, **body}
+    chunks = []
+    with requests.post(smol.url + "/v1/chat/completions", json=request, stream=True,
+                       timeout=120) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines(decode_unicode=True):
+            if line.startswith("data: ") and line != "data: [DONE]":
+                chunks.append(json.loads(line[len("data: "):]))
+    return chunks
+
+
+def test_arguments_stream_while_they_are_generated(smol, client):
+    """As OpenAI streams a call: its first chunk has index, id, type and the name with empty
+    arguments, then argument text follows in many chunks (here, a 60+ character note)."""
+    body = {"tools": [NOTE], "tool_choice": "required", "parallel_tool_calls": False,
+            "messages": [{"role": "user", "content": "Save a note about the weather in Paris."}]}
+    parts = [c["choices"][0]["delta"]["tool_calls"][0] for c in raw_chunks(smol, **body)
+             if c["choices"] and c["choices"][0]["delta"].get("tool_calls")]
+    first = parts[0]
+    assert first["index"] == 0 and first["id"].startswith("call_") and first["type"] == "function"
+    assert first["function"] == {"name": "save_note", "arguments": ""}
+    fragments = [p["function"]["arguments"] for p in parts[1:]]
+    assert all(p["index"] == 0 and "id" not in p and "name" not in p["function"] for p in parts[1:])
+    assert len(fragments) >= 10, fragments
+    whole = client.chat.completions.create(**body, model="smollm2", temperature=0,
+                                           max_tokens=120).choices[0].message.tool_calls
+    assert len(whole) == 1 and "".join(fragments) == whole[0].function.arguments
+    jsonschema.validate(json.loads("".join(fragments)), NOTE["function"]["parameters"])
+
+
+def test_parallel_tool_calls(client):
+    """parallel_tool_calls false: the grammar allows exactly one call. True (the default): a list
+    of one or more calls, each valid by construction."""
+    one = ask(client, messages=THREE_CITIES, tool_choice="required", parallel_tool_calls=False)
+    assert one.choices[0].finish_reason == "tool_calls"
+    assert len(one.choices[0].message.tool_calls) == 1
+    check_call(one.choices[0].message.tool_calls[0])
+    many = ask(client, messages=THREE_CITIES, tool_choice="required", max_tokens=160)
+    choice = many.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert len(choice.message.tool_calls) == 3
+    for call in choice.message.tool_calls:
+        check_call(call)
+    assert len({call.id for call in choice.message.tool_calls}) == 3
 
 
 def test_auto_is_a_valid_call_or_a_plain_answer(client):
@@ -132,6 +203,8 @@ def test_bad_tool_requests_are_422(client):
         ask(client, tool_choice="required", response_format={"type": "json_object"})
     with pytest.raises(openai.UnprocessableEntityError, match="tools"):
         ask(client, tools=[{"type": "function", "function": {"name": "bad name"}}])
+    with pytest.raises(openai.UnprocessableEntityError, match="parallel_tool_calls"):
+        ask(client, tool_choice="required", parallel_tool_calls="no")
 
 
 def test_template_with_a_tool_format_renders_tools_and_history(smol_qwen3_template):

@@ -12,11 +12,13 @@
 // The layer stack calls the same Backend ops as the model code (separate q/k/v projections,
 // fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul with the down
 // projection, lm_head, greedy sampling); weights are filled with a tiny constant, which does not
-// change the timing. usage: cuda_bench [OUTPUT.json] [--layers N] [--profile-decode BATCH]
-// [--profile-prefill TOKENS]
-//   --profile-decode / --profile-prefill: only one decode step (decode_bench.h ProfileDecodeStep)
-//   or one prompt of TOKENS tokens between cudaProfilerStart/Stop, for ncu
-//   --profile-from-start off.
+// change the timing.
+// With --token-masks, only the constrained-decoding figures of token_mask_bench.h, for the given
+// tokenizers (comma-separated), written as {"token_masks": [...]}.
+// --profile-decode / --profile-prefill: only one decode step (decode_bench.h ProfileDecodeStep)
+// or one prompt of TOKENS tokens between cudaProfilerStart/Stop, for ncu --profile-from-start off.
+// usage: cuda_bench [OUTPUT.json] [--layers N] [--token-masks TOKENIZER[,TOKENIZER...]]
+//                   [--profile-decode BATCH] [--profile-prefill TOKENS]
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
@@ -36,6 +38,7 @@
 #include "shard/backend/cuda/cuda_backend.h"
 #include "tests/kernels/decode_bench.h"
 #include "tests/kernels/prefill_attention_bench.h"
+#include "tests/kernels/token_mask_bench.h"
 
 namespace tg::backend {
 namespace {
@@ -276,6 +279,7 @@ int main(int argc, char** argv) {
   std::string out_path;
   Shape shape;
   int profile_batch = 0, profile_prompt = 0;
+  std::vector<std::string> mask_tokenizers;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--layers") == 0 && i + 1 < argc) {
       shape.layers = std::atoi(argv[++i]);
@@ -283,6 +287,13 @@ int main(int argc, char** argv) {
       profile_batch = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--profile-prefill") == 0 && i + 1 < argc) {
       profile_prompt = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--token-masks") == 0 && i + 1 < argc) {
+      const std::string list = argv[++i];
+      for (size_t from = 0; from <= list.size();) {
+        const size_t comma = std::min(list.find(',', from), list.size());
+        if (comma > from) mask_tokenizers.push_back(list.substr(from, comma - from));
+        from = comma + 1;
+      }
     } else {
       out_path = argv[i];
     }
@@ -293,6 +304,19 @@ int main(int argc, char** argv) {
   }
   if (profile_batch > 0) {
     ProfileDecodeStep(profile_batch, shape.layers);
+    return 0;
+  }
+  if (!mask_tokenizers.empty()) {
+    std::string all = "{\"token_masks\": [";
+    try {
+      const std::vector<std::string> lines = RunTokenMaskBench(mask_tokenizers, shape.layers);
+      for (size_t i = 0; i < lines.size(); ++i) all += (i ? ", " : "") + lines[i];
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "token mask bench: %s\n", e.what());
+      return 1;
+    }
+    all += "]}\n";
+    if (!out_path.empty()) std::ofstream(out_path) << all;
     return 0;
   }
   cudaDeviceProp props{};

@@ -68,6 +68,7 @@ struct Layer {
 };
 
 struct DecodeModel {
+  int vocab = kVocab;
   Tensor embed, norm, lm_head, inv_freq;
   std::vector<Layer> layers;
   uint64_t weight_bytes = 0;  // read per decode step (the embedding reads one row per token)
@@ -81,13 +82,14 @@ Tensor Weight(Backend& b, DecodeModel& m, std::vector<int64_t> shape, bool count
   return t;
 }
 
-DecodeModel BuildModel(Backend& b, int layers, int max_seqs, int max_context) {
+DecodeModel BuildModel(Backend& b, int layers, int max_seqs, int max_context, int vocab = kVocab) {
   DecodeModel m;
+  m.vocab = vocab;
   m.blocks_per_seq = (max_context + kBlockSize - 1) / kBlockSize;
   const int64_t blocks = static_cast<int64_t>(max_seqs) * m.blocks_per_seq;
-  m.embed = Weight(b, m, {kVocab, kHidden}, false);
+  m.embed = Weight(b, m, {vocab, kHidden}, false);
   m.norm = Weight(b, m, {kHidden});
-  m.lm_head = Weight(b, m, {kVocab, kHidden});
+  m.lm_head = Weight(b, m, {vocab, kHidden});
   std::vector<float> inv(kHeadDim / 2);
   for (int i = 0; i < kHeadDim / 2; ++i) inv[i] = std::pow(500000.f, -2.f * i / kHeadDim);
   m.inv_freq = b.Allocate(DType::kF32, {kHeadDim / 2});
@@ -194,16 +196,18 @@ Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launc
     b.SiluAndMulLinear(gate_up, L.down, act, branch);
   }
   b.RmsNorm(branch, &residual, m.norm, 1e-5f, normed);
-  Tensor logits = b.Allocate(DType::kF32, {n, kVocab});
+  Tensor logits = b.Allocate(DType::kF32, {n, m.vocab});
   b.Linear(normed, m.lm_head, nullptr, logits);
   return logits;
 }
 
 // Milliseconds per decode step of `seqs` sequences at `context` tokens, replayed from a CUDA
-// graph captured for contexts up to context + 64, greedy sampling included (as the engine).
-double GraphStepMs(Backend& b, DecodeModel& m, int seqs, int context, int steps) {
+// graph captured (once) for contexts up to context + 64, greedy sampling included (as the
+// engine): one figure per variant, whose hook runs on the host between the replay and Sample,
+// as the engine's mask filling does.
+std::vector<double> GraphStepsMs(Backend& b, DecodeModel& m, int seqs, int context, int steps,
+                                 const std::vector<BeforeSample>& variants) {
   const int launch_len = context + 64;
-  std::vector<SampleRequest> requests(seqs);
   DecodeLogits(b, m, seqs, context, launch_len);  // sizes the backend's scratch eagerly
   b.Synchronize();
   if (!b.BeginGraph(seqs, Backend::GraphMode::kCapture)) {
@@ -211,17 +215,28 @@ double GraphStepMs(Backend& b, DecodeModel& m, int seqs, int context, int steps)
   }
   DecodeLogits(b, m, seqs, context, launch_len);
   b.EndGraph(true);
-  auto step = [&](int len) {
-    if (!b.BeginGraph(seqs, Backend::GraphMode::kReplay)) std::abort();
-    Tensor logits = DecodeLogits(b, m, seqs, len, launch_len);
-    b.EndGraph(true);
-    b.Sample(logits, requests);
-  };
-  for (int i = 0; i < 3; ++i) step(context);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i) step(context + i);
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-         steps;
+  std::vector<double> ms;
+  for (const BeforeSample& before_sample : variants) {
+    std::vector<SampleRequest> requests(seqs);
+    auto step = [&](int len) {
+      if (!b.BeginGraph(seqs, Backend::GraphMode::kReplay)) std::abort();
+      Tensor logits = DecodeLogits(b, m, seqs, len, launch_len);
+      b.EndGraph(true);
+      if (before_sample) before_sample(requests);
+      b.Sample(logits, requests);
+    };
+    for (int i = 0; i < 3; ++i) step(context);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < steps; ++i) step(context + i);
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+        steps);
+  }
+  return ms;
+}
+
+double GraphStepMs(Backend& b, DecodeModel& m, int seqs, int context, int steps) {
+  return GraphStepsMs(b, m, seqs, context, steps, {nullptr})[0];
 }
 
 uint64_t KvBytes(int seqs, int context, int layers) {
@@ -501,6 +516,14 @@ void ProfileDecodeStep(int seqs, int layers) {
   Check(cudaProfilerStop(), "cudaProfilerStop");
   std::printf("{\"name\": \"profiled_decode_step\", \"batch\": %d, \"graph_step_ms\": %.3f}\n",
               seqs, GraphStepMs(b, m, seqs, context, 20));
+}
+
+std::vector<double> DecodeStepMs(int layers, int seqs, int vocab,
+                                 const std::vector<BeforeSample>& variants) {
+  const int context = 512, steps = 20;
+  auto backend = MakeCudaBackend({.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {seqs}});
+  DecodeModel m = BuildModel(*backend, layers, seqs, context + 64, vocab);
+  return GraphStepsMs(*backend, m, seqs, context, steps, variants);
 }
 
 std::vector<std::string> RunDecodeBench(double copy_bandwidth, int layers) {

@@ -5,10 +5,23 @@
 // DecodeAttention picks).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "shard/backend/sampling.h"
+
 namespace tg::backend {
+
+// Runs on the host between a decode step's enqueue and its Sample (where the engine fills the
+// grammar masks of constrained requests); may set each request's `allowed`.
+using BeforeSample = std::function<void(std::vector<SampleRequest>&)>;
+
+// Milliseconds per decode step of the Llama-3-8B shape with `layers` layers and a `vocab`-wide
+// lm_head, at batch `seqs` and a 512-token context, replayed from a CUDA graph, greedy sampling
+// included: one figure per variant (a null one samples without masks), on the same model.
+std::vector<double> DecodeStepMs(int layers, int seqs, int vocab,
+                                 const std::vector<BeforeSample>& variants);
 
 // Runs the sweeps and returns one JSON object per figure (also printed to stdout, one a line).
 // `copy_bandwidth` in bytes/s; `layers` of the Llama-3-8B shape.

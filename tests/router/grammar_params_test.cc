@@ -30,14 +30,14 @@ std::string InvalidMessage(const std::function<void()>& f) {
 // xgrammar's own ipv4 rule accepts leading zeros ("120.000.000.000"); every ipv4 format, however
 // deep, becomes a strict pattern, and the answers it allows are what jsonschema accepts.
 TEST(GrammarParamsTest, Ipv4FormatBecomesAStrictPattern) {
-  json schema = json::parse(R"({"type": "object",
+  nlohmann::ordered_json schema = nlohmann::ordered_json::parse(R"({"type": "object",
     "properties": {"a": {"type": "string", "format": "ipv4"},
                    "b": {"type": "array", "items": {"anyOf": [{"$ref": "#/$defs/ip"}]}},
                    "c": {"type": "string", "format": "ipv4", "pattern": "^10\\."},
                    "d": {"const": {"format": "ipv4"}}},
     "$defs": {"ip": {"type": "string", "format": "ipv4"}}})");
   RewriteEngineFormats(schema);
-  const json& a = schema["properties"]["a"];
+  const nlohmann::ordered_json& a = schema["properties"]["a"];
   EXPECT_FALSE(a.contains("format"));
   EXPECT_EQ(schema["$defs"]["ip"]["pattern"], a["pattern"]);
   EXPECT_EQ(schema["properties"]["c"]["format"], "ipv4");           // an explicit pattern is kept

@@ -15,25 +15,21 @@ struct Expected {
   std::vector<std::pair<std::string, std::string>> calls;  // name, arguments
 };
 
-ParsedPiece Streamed(ToolCallFormat format, const std::string& text,
-                     const std::vector<size_t>& cuts) {
+ParsedAnswer Streamed(ToolCallFormat format, const std::string& text,
+                      const std::vector<size_t>& cuts) {
   std::unique_ptr<ToolCallParser> parser = MakeToolCallParser(format);
-  ParsedPiece out;
+  ParsedAnswer out;
   size_t from = 0;
-  auto add = [&out](ParsedPiece piece) {
-    out.content += piece.content;
-    for (ToolCall& c : piece.calls) out.calls.push_back(std::move(c));
-  };
   for (size_t cut : cuts) {
-    add(parser->Feed(std::string_view(text).substr(from, cut - from)));
+    Append(parser->Feed(std::string_view(text).substr(from, cut - from)), out);
     from = cut;
   }
-  add(parser->Feed(std::string_view(text).substr(from)));
-  add(parser->Finish());
+  Append(parser->Feed(std::string_view(text).substr(from)), out);
+  Append(parser->Finish(), out);
   return out;
 }
 
-void ExpectParsed(const ParsedPiece& got, const Expected& want, const std::string& what) {
+void ExpectParsed(const ParsedAnswer& got, const Expected& want, const std::string& what) {
   EXPECT_EQ(got.content, want.content) << what;
   ASSERT_EQ(got.calls.size(), want.calls.size()) << what;
   for (size_t i = 0; i < got.calls.size(); ++i) {
@@ -128,6 +124,69 @@ TEST(ToolCallParserTest, LlamaJsonWithPythonTagAndParameters) {
 TEST(ToolCallParserTest, JsonProseAndNonCallObjectsAreContent) {
   ExpectEverySplit(ToolCallFormat::kJson, "It is sunny in Paris.", {"It is sunny in Paris.", {}});
   ExpectEverySplit(ToolCallFormat::kJson, "{\"city\": \"Paris\"}", {"{\"city\": \"Paris\"}", {}});
+}
+
+TEST(ToolCallParserTest, ArgumentsKeepTheirOrderAndStrings) {
+  // Whitespace goes, except inside strings; keys stay in the order written; escapes as written.
+  ExpectEverySplit(ToolCallFormat::kJson,
+                   "{\"name\": \"f\", \"arguments\": {\"zone\": \"a b\\\" }\", \"city\": "
+                   "\"Par\\u00eds\",\n \"n\": [1, {\"x\": null}]}}",
+                   {"", {{"f", R"({"zone":"a b\" }","city":"Par\u00eds","n":[1,{"x":null}]})"}}});
+}
+
+TEST(ToolCallParserTest, ArgumentsBeforeTheNameAndMissingArguments) {
+  ExpectEverySplit(ToolCallFormat::kJson,
+                   "[{\"arguments\": {\"a\": 1}, \"name\": \"f\"}, {\"name\": \"g\"}, "
+                   "{\"name\": \"h\", \"arguments\": null}]",
+                   {"", {{"f", R"({"a":1})"}, {"g", "{}"}, {"h", "{}"}}});
+}
+
+TEST(ToolCallParserTest, JsonListAndTextAfterIt) {
+  ExpectEverySplit(ToolCallFormat::kJson,
+                   "[{\"name\": \"f\", \"arguments\": {}}, {\"name\": \"g\", \"arguments\": "
+                   "{\"q\": \"]}\"}}] done",
+                   {" done", {{"f", "{}"}, {"g", R"({"q":"]}"})"}}});
+  ExpectEverySplit(ToolCallFormat::kJson, "[1, 2]", {"[1, 2]", {}});
+  ExpectEverySplit(ToolCallFormat::kJson, "[]", {"[]", {}});
+}
+
+// A call cut short (max_tokens) is still the call that was written, as its stream showed it.
+TEST(ToolCallParserTest, CallCutShortKeepsWhatWasWritten) {
+  ExpectEverySplit(ToolCallFormat::kJson, "{\"name\": \"f\", \"arguments\": {\"city\": \"Pa",
+                   {"", {{"f", R"({"city":"Pa)"}}});
+  ExpectEverySplit(ToolCallFormat::kHermes, "<tool_call>{\"name\": \"f\", \"argu",
+                   {"", {{"f", ""}}});
+  ExpectEverySplit(ToolCallFormat::kJson, "{\"name\": \"f", {"{\"name\": \"f", {}});
+}
+
+// The point of the parts: a call's name comes out as soon as it is written, and its arguments
+// while they are generated, not at the end.
+TEST(ToolCallParserTest, PartsComeOutWhileTheCallIsWritten) {
+  for (ToolCallFormat format :
+       {ToolCallFormat::kJson, ToolCallFormat::kHermes, ToolCallFormat::kMistral}) {
+    const std::string call = R"({"name": "get_weather", "arguments": {"city": "Paris"}})";
+    const std::string text = format == ToolCallFormat::kHermes    ? "<tool_call>" + call
+                             : format == ToolCallFormat::kMistral ? "[TOOL_CALLS][" + call
+                                                                  : call;
+    std::unique_ptr<ToolCallParser> parser = MakeToolCallParser(format);
+    std::vector<CallPart> parts;
+    size_t name_at = 0;
+    size_t fragments_before_end = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+      ParsedPiece piece = parser->Feed(text.substr(i, 1));
+      EXPECT_EQ(piece.content, "");
+      for (CallPart& part : piece.parts) {
+        if (!part.name.empty()) name_at = i;
+        if (!part.arguments.empty() && i + 1 < text.size()) ++fragments_before_end;
+        parts.push_back(std::move(part));
+      }
+    }
+    EXPECT_EQ(name_at, text.find("get_weather") + std::string("get_weather").size());
+    EXPECT_GE(fragments_before_end, 10u);
+    std::string arguments;
+    for (const CallPart& part : parts) arguments += part.arguments;
+    EXPECT_EQ(arguments, R"({"city":"Paris"})");
+  }
 }
 
 TEST(ToolCallParserTest, FormatOfTemplates) {

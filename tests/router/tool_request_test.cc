@@ -84,17 +84,45 @@ TEST(ToolRequestTest, ForcedCallGrammarCompilesAndNamesTheFunctions) {
   const ToolRequest named = ParseToolRequest(
       {{"tools", {WeatherTool(), TimeTool()}},
        {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}}});
+  EXPECT_TRUE(named.one_call());  // a named function is called once
   const api::GrammarRequest g = CallGrammar(named, /*allow_no_tool=*/false);
   EXPECT_EQ(g.type, api::GrammarType::kJsonSchema);
   const json schema = json::parse(g.value);
   EXPECT_EQ(schema["properties"]["name"]["const"], "get_weather");
   EXPECT_EQ(schema["properties"]["arguments"]["required"], json({"city"}));
+  // The name comes first, as the tool prompt shows it and so that a stream names the call first.
+  EXPECT_LT(g.value.find(R"("name")"), g.value.find(R"("arguments")"));
 
-  const ToolRequest autos = ParseToolRequest({{"tools", {WeatherTool(), TimeTool()}}});
-  const json any = json::parse(CallGrammar(autos, /*allow_no_tool=*/true).value);
+  const ToolRequest one =
+      ParseToolRequest({{"tools", {WeatherTool(), TimeTool()}}, {"parallel_tool_calls", false}});
+  const json any = json::parse(CallGrammar(one, /*allow_no_tool=*/true).value);
   ASSERT_EQ(any["anyOf"].size(), 3u);
   EXPECT_EQ(any["anyOf"][1]["properties"]["arguments"], json({{"type", "object"}}));
   EXPECT_EQ(any["anyOf"][2]["properties"]["name"]["const"], kNoToolName);
+}
+
+TEST(ToolRequestTest, ParallelCallsAreAListOfOneOrMore) {
+  const json tools = {WeatherTool(), TimeTool()};
+  EXPECT_TRUE(ParseToolRequest({{"tools", tools}}).parallel);  // OpenAI's default
+  EXPECT_FALSE(ParseToolRequest({{"tools", tools}, {"parallel_tool_calls", false}}).parallel);
+  EXPECT_NE(InvalidMessage([&] {
+              ParseToolRequest({{"tools", tools}, {"parallel_tool_calls", "yes"}});
+            }).find("`parallel_tool_calls` must be a boolean"),
+            std::string::npos);
+
+  const ToolRequest required = ParseToolRequest({{"tools", tools}, {"tool_choice", "required"}});
+  const json list = json::parse(CallGrammar(required, /*allow_no_tool=*/false).value);
+  EXPECT_EQ(list["type"], "array");
+  EXPECT_EQ(list["minItems"], 1);
+  EXPECT_FALSE(list.contains("maxItems"));
+  ASSERT_EQ(list["items"]["anyOf"].size(), 2u);
+  EXPECT_EQ(list["items"]["anyOf"][1]["properties"]["name"]["const"], "get_time");
+
+  // auto: a list of calls, or the no_tool answer (one object, never in a list).
+  const json autos = json::parse(CallGrammar(ParseToolRequest({{"tools", tools}}), true).value);
+  ASSERT_EQ(autos["anyOf"].size(), 2u);
+  EXPECT_EQ(autos["anyOf"][0]["type"], "array");
+  EXPECT_EQ(autos["anyOf"][1]["properties"]["name"]["const"], kNoToolName);
 }
 
 TEST(ToolRequestTest, UncompilableParametersAre422) {
@@ -104,26 +132,6 @@ TEST(ToolRequestTest, UncompilableParametersAre422) {
   const ToolRequest t = ParseToolRequest({{"tools", {tool}}, {"tool_choice", "required"}});
   EXPECT_NE(InvalidMessage([&] { CallGrammar(t, false); }).find("`parameters` cannot be used"),
             std::string::npos);
-}
-
-TEST(ToolRequestTest, NoToolCallBecomesContent) {
-  ParsedPiece piece{"", {{"", "no_tool", R"({"content":"Hello"})"}, {"", "f", "{}"}}};
-  ResolveNoTool(piece);
-  EXPECT_EQ(piece.content, "Hello");
-  ASSERT_EQ(piece.calls.size(), 1u);
-  EXPECT_EQ(piece.calls[0].name, "f");
-}
-
-TEST(ToolRequestTest, NoToolAnswerCutShortKeepsItsContent) {
-  ParsedPiece cut{R"({"name": "no_tool", "arguments": {"content": "Hello, \"World\u00)", {}};
-  ResolveNoTool(cut);
-  EXPECT_EQ(cut.content, "Hello, \"World");
-  ParsedPiece early{R"({"name": "no_tool", "argu)", {}};
-  ResolveNoTool(early);
-  EXPECT_EQ(early.content, "");
-  ParsedPiece prose{"Just text", {}};
-  ResolveNoTool(prose);
-  EXPECT_EQ(prose.content, "Just text");
 }
 
 json History() {
@@ -156,7 +164,8 @@ TEST(ToolPromptTest, TemplateWithoutToolsGetsThePromptAndCallsAsText) {
   EXPECT_NE(prompt.find(R"({"name": "get_weather", "description": )"), std::string::npos);
   EXPECT_NE(prompt.find(R"("required":["city"])"), std::string::npos);
   EXPECT_NE(prompt.find(kNoToolName), std::string::npos);  // auto may answer without a call
-  EXPECT_EQ(m[2]["content"], R"({"name": "get_weather", "arguments": {"city":"Paris"}})");
+  EXPECT_NE(prompt.find("a JSON list of one or more calls"), std::string::npos);
+  EXPECT_EQ(m[2]["content"], R"([{"name": "get_weather", "arguments": {"city":"Paris"}}])");
   EXPECT_FALSE(m[2].contains("tool_calls"));
   EXPECT_EQ(m[3]["role"], "tool");
 
@@ -164,6 +173,14 @@ TEST(ToolPromptTest, TemplateWithoutToolsGetsThePromptAndCallsAsText) {
       ParseToolRequest({{"tools", {WeatherTool()}}, {"tool_choice", "required"}});
   const json f = PrepareMessages(History(), forced, false);
   EXPECT_EQ(f[0]["content"].get<std::string>().find(kNoToolName), std::string::npos);
+
+  // One call per answer: the prompt asks for one object, and earlier calls are written so.
+  const ToolRequest one =
+      ParseToolRequest({{"tools", {WeatherTool()}}, {"parallel_tool_calls", false}});
+  const json o = PrepareMessages(History(), one, false);
+  EXPECT_NE(o[0]["content"].get<std::string>().find("answer with one JSON object"),
+            std::string::npos);
+  EXPECT_EQ(o[2]["content"], R"({"name": "get_weather", "arguments": {"city":"Paris"}})");
 
   const ToolRequest none = ParseToolRequest({{"tools", {WeatherTool()}}, {"tool_choice", "none"}});
   EXPECT_EQ(PrepareMessages(History(), none, false).size(), 3u);  // no prompt
