@@ -1,6 +1,8 @@
 #include "batch/batch_input.h"
 
 #include "common/error.h"
+#include "router/api/json_fields.h"
+#include "router/api/tgi_request.h"
 #include "router/api/validation.h"
 #include "router/chat/chat_template.h"
 
@@ -27,16 +29,18 @@ BatchItem LineParser::Parse(const std::string& line) const {
   if (has_prompt == has_messages) {
     throw Error(ErrorKind::kInvalidArgument, "a line needs exactly one of `prompt` or `messages`");
   }
-  BatchItem item;
-  item.id = value.value("id", json(nullptr));
-  json body = {{"parameters", value.value("parameters", json::object())}};
+  json id = value.value("id", json(nullptr));
+  // Read after the prompt's own checks, so a line's first error is reported as before.
+  auto parameters = [&value] {
+    const json* p = api::Field(value, "parameters");
+    return p ? api::ParseTgiParameters(*p) : api::RawParameters{};
+  };
   if (has_prompt) {
     if (!value["prompt"].is_string()) {
       throw Error(ErrorKind::kInvalidArgument, "`prompt` must be a string");
     }
-    body["inputs"] = value["prompt"];
-    item.request = validator_.ValidateTgi(body);
-    return item;
+    return {.id = std::move(id),
+            .request = validator_.Validate(parameters(), {.text = value["prompt"]})};
   }
   const json& messages = value["messages"];
   if (!messages.is_array() || messages.empty()) {
@@ -47,17 +51,11 @@ BatchItem LineParser::Parse(const std::string& line) const {
   options.add_generation_prompt = true;
   options.bos_token = bos_;
   options.eos_token = eos_;
-  const std::string prompt = chat_->Render(nlohmann::ordered_json::parse(messages.dump()), options);
-  // Validate the parameters exactly as POST /generate does, then tokenize the rendered chat
-  // again without adding BOS a second time (the template writes it). Finish is idempotent on the
-  // parameters.
-  body["inputs"] = prompt;
-  api::ValidatedRequest request = validator_.ValidateTgi(body);
-  request.input_ids.clear();
-  const bool max_new_given = body["parameters"].contains("max_new_tokens");
-  item.request = validator_.Finish(prompt, std::move(request), max_new_given,
-                                   /*add_special_tokens=*/false);
-  return item;
+  // Validated exactly as POST /generate; the template writes BOS itself.
+  std::string prompt = chat_->Render(nlohmann::ordered_json::parse(messages.dump()), options);
+  return {.id = std::move(id),
+          .request = validator_.Validate(parameters(),
+                                         {.text = std::move(prompt), .add_special_tokens = false})};
 }
 
 }  // namespace tg::batch

@@ -1,5 +1,7 @@
 #include "batch/batch_runner.h"
 
+#include <optional>
+
 #include "router/api/tgi_format.h"
 #include "router/engine/engine.h"
 
@@ -87,10 +89,10 @@ bool BatchRunner::Run(const std::vector<std::string>& lines) {
       }
       if (stop_) return false;
     }
-    BatchItem item;
+    std::optional<BatchItem> parsed;
     try {
-      item = parser_.Parse(lines[index]);
-      if (item.request.best_of > 1) {
+      parsed = parser_.Parse(lines[index]);
+      if (parsed->request.best_of() > 1) {
         throw Error(ErrorKind::kInvalidArgument, "`best_of` > 1 is not supported in batches");
       }
     } catch (const Error& e) {
@@ -98,6 +100,7 @@ bool BatchRunner::Run(const std::vector<std::string>& lines) {
              true);
       continue;
     }
+    BatchItem& item = *parsed;
     // Never refused: the engine's limit is twice what the runner keeps in flight.
     engine::Permit permit = std::move(engine_.Admit(1).front());
     {

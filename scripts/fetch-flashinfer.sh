@@ -2,8 +2,8 @@
 # Fetches the headers of FlashInfer's Hopper prefill kernel (with the CUTLASS it pins) and the
 # newer CCCL it needs into third_party/ (git-ignored), from their PyPI wheels, pinned. Idempotent:
 # a stamp file naming both versions, written after a complete extraction, skips the download.
-# CMake finds them there (cmake/Dependencies.cmake); without them the build keeps our own prefill
-# kernels only.
+# CMake finds them there (cmake/Dependencies.cmake); a CUDA build without them is a configure error
+# unless -DTG_FLASHINFER=OFF (our own attention kernels only).
 # Usage: scripts/fetch-flashinfer.sh [DEST]   (DEST defaults to third_party)
 set -euo pipefail
 cd "$(dirname "$0")/.."

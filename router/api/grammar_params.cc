@@ -8,7 +8,6 @@
 #include "common/error.h"
 #include "router/api/json_fields.h"
 #include "router/api/schema_formats.h"
-#include "router/api/validation.h"
 
 namespace tg::api {
 namespace {

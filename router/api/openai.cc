@@ -3,7 +3,6 @@
 #include "common/error.h"
 #include "router/api/grammar_params.h"
 #include "router/api/json_fields.h"
-#include "router/api/validation.h"
 
 namespace tg::api {
 namespace {
@@ -45,58 +44,50 @@ json ToolCallJson(const tools::ToolCall& call) {
           {"function", {{"name", call.name}, {"arguments", call.arguments}}}};
 }
 
-// Fields common to both routes.
+// Fields common to both routes, translated into TGI's parameters.
 void ParseCommon(const json& body, OpenAiRequest& out) {
-  ValidatedRequest& r = out.request;
+  RawParameters& r = out.parameters;
   if (const json* v = Field(body, "model")) {
     if (!v->is_string()) Invalid("`model` must be a string");
     out.model = v->get<std::string>();
   }
-  // OpenAI samples by default (temperature 1); validation turns temperature 0 into greedy.
-  r.sampling.do_sample = true;
+  // OpenAI has no do_sample: it samples (at temperature 1 by default) unless temperature is 0,
+  // which validation turns into greedy.
+  r.do_sample = true;
   if (const json* v = Field(body, "temperature")) {
-    r.sampling.temperature = static_cast<float>(Number(*v, "temperature"));
-    if (r.sampling.temperature > 2.0f) Invalid("`temperature` must be <= 2.0");
+    r.temperature = static_cast<float>(Number(*v, "temperature"));
+    if (*r.temperature > 2.0f) Invalid("`temperature` must be <= 2.0");
   }
-  if (const json* v = Field(body, "top_p")) {
-    r.sampling.top_p = static_cast<float>(Number(*v, "top_p"));
-  }
-  if (const json* v = Field(body, "top_k")) r.sampling.top_k = Count(*v, "top_k");
-  if (const json* v = Field(body, "min_p")) {
-    r.sampling.min_p = static_cast<float>(Number(*v, "min_p"));
-  }
+  if (const json* v = Field(body, "top_p")) r.top_p = static_cast<float>(Number(*v, "top_p"));
+  if (const json* v = Field(body, "top_k")) r.top_k = Count(*v, "top_k");
+  if (const json* v = Field(body, "min_p")) r.min_p = static_cast<float>(Number(*v, "min_p"));
   if (const json* v = Field(body, "frequency_penalty")) {
-    r.sampling.frequency_penalty = static_cast<float>(Number(*v, "frequency_penalty"));
+    r.frequency_penalty = static_cast<float>(Number(*v, "frequency_penalty"));
   }
   if (const json* v = Field(body, "presence_penalty")) {
-    r.sampling.presence_penalty = static_cast<float>(Number(*v, "presence_penalty"));
+    r.presence_penalty = static_cast<float>(Number(*v, "presence_penalty"));
   }
   if (const json* v = Field(body, "repetition_penalty")) {
-    r.sampling.repetition_penalty = static_cast<float>(Number(*v, "repetition_penalty"));
+    r.repetition_penalty = static_cast<float>(Number(*v, "repetition_penalty"));
   }
   if (const json* v = Field(body, "seed")) {
     if (!v->is_number_integer() ||
         (v->is_number_integer() && !v->is_number_unsigned() && v->get<int64_t>() < 0)) {
       Invalid("`seed` must be a non-negative integer");
     }
-    r.sampling.seed = v->get<uint64_t>();
-    r.seed_given = true;
+    r.seed = v->get<uint64_t>();
   }
-  if (const json* v = Field(body, "max_tokens")) {
-    r.stopping.max_new_tokens = Count(*v, "max_tokens");
-    out.max_tokens_given = true;
-  }
+  if (const json* v = Field(body, "max_tokens")) r.max_new_tokens = Count(*v, "max_tokens");
   if (const json* v = Field(body, "max_completion_tokens")) {
-    r.stopping.max_new_tokens = Count(*v, "max_completion_tokens");
-    out.max_tokens_given = true;
+    r.max_new_tokens = Count(*v, "max_completion_tokens");
   }
   if (const json* v = Field(body, "stop")) {
     if (v->is_string()) {
-      r.stopping.stop_sequences.push_back(v->get<std::string>());
+      r.stop.push_back(v->get<std::string>());
     } else if (v->is_array()) {
       for (const json& s : *v) {
         if (!s.is_string()) Invalid("`stop` must be a string or a list of strings");
-        r.stopping.stop_sequences.push_back(s.get<std::string>());
+        r.stop.push_back(s.get<std::string>());
       }
     } else {
       Invalid("`stop` must be a string or a list of strings");
@@ -115,18 +106,19 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
       out.continuous_usage = Bool(*u, "continuous_usage_stats");
     }
   }
-  if (const json* v = Field(body, "ignore_eos")) r.stopping.ignore_eos = Bool(*v, "ignore_eos");
-  if (const json* v = Field(body, "logit_bias")) r.sampling.logit_bias = LogitBias(*v);
-  if (const json* v = Field(body, "min_tokens"))
-    r.stopping.min_new_tokens = Count(*v, "min_tokens");
+  if (const json* v = Field(body, "ignore_eos")) r.ignore_eos = Bool(*v, "ignore_eos");
+  if (const json* v = Field(body, "logit_bias")) r.logit_bias = LogitBias(*v);
+  if (const json* v = Field(body, "min_tokens")) r.min_new_tokens = Count(*v, "min_tokens");
   if (const json* v = Field(body, "stop_token_ids")) {
     if (!v->is_array()) Invalid("`stop_token_ids` must be a list of token ids");
-    for (const json& id : *v) r.stopping.stop_token_ids.push_back(Count(id, "stop_token_ids"));
+    for (const json& id : *v) r.stop_token_ids.push_back(Count(id, "stop_token_ids"));
   }
   if (const json* v = Field(body, "include_stop_str_in_output")) {
-    r.stopping.include_stop_str_in_output = Bool(*v, "include_stop_str_in_output");
+    r.include_stop_str_in_output = Bool(*v, "include_stop_str_in_output");
   }
-  r.grammar = ParseGuidedFields(body);
+  if (GrammarRequest guided = ParseGuidedFields(body); guided.type != GrammarType::kNone) {
+    r.grammar = std::move(guided);
+  }
 }
 
 }  // namespace
@@ -175,20 +167,20 @@ OpenAiRequest ParseCompletionRequest(const json& body) {
     out.top_logprobs = Count(*v, "logprobs");
   }
   if (const json* v = Field(body, "echo")) out.echo = Bool(*v, "echo");
-  if (out.max_tokens_given && out.request.stopping.max_new_tokens == 0 && !out.echo) {
+  if (out.parameters.max_new_tokens == 0u && !out.echo) {
     Invalid(
         "`max_tokens` must be strictly positive (0 is allowed with `echo`, to score the prompt)");
   }
   // Echo with logprobs returns the prompt tokens' logprobs: the shard computes them at prefill.
-  out.request.decoder_input_details = out.echo && out.logprobs;
+  out.parameters.decoder_input_details = out.echo && out.logprobs;
   if (const json* v = Field(body, "suffix"); v && (!v->is_string() || !v->empty())) {
     Invalid("`suffix` is not supported");
   }
   if (const json* v = Field(body, "best_of"); v && Count(*v, "best_of") > 1) {
     Invalid("`best_of` is not supported on /v1/completions; use `n`");
   }
-  out.request.return_full_text = out.echo;
-  out.request.top_n_tokens = out.top_logprobs;
+  out.parameters.return_full_text = out.echo;
+  out.parameters.top_n_tokens = out.top_logprobs;
   return out;
 }
 
@@ -229,7 +221,7 @@ OpenAiRequest ParseChatRequest(const json& body) {
   OpenAiRequest out;
   out.route = OpenAiRoute::kChat;
   ParseCommon(body, out);
-  if (out.max_tokens_given && out.request.stopping.max_new_tokens == 0) {
+  if (out.parameters.max_new_tokens == 0u) {
     Invalid("`max_tokens` must be strictly positive");
   }
   const json* messages = Field(body, "messages");
@@ -250,17 +242,15 @@ OpenAiRequest ParseChatRequest(const json& body) {
   if (const json* v = Field(body, "response_format")) {
     const GrammarRequest format = ParseResponseFormat(*v);
     if (format.type != GrammarType::kNone) {
-      if (out.request.grammar.type != GrammarType::kNone) {
-        Invalid("`response_format` and `guided_*` cannot be combined");
-      }
-      out.request.grammar = format;
+      if (out.parameters.grammar) Invalid("`response_format` and `guided_*` cannot be combined");
+      out.parameters.grammar = format;
     }
   }
   out.tools = tools::ParseToolRequest(body);
-  if (out.tools.active() && out.request.grammar.type != GrammarType::kNone) {
+  if (out.tools.active() && out.parameters.grammar) {
     Invalid("`tools` cannot be combined with `response_format` or `guided_*`");
   }
-  out.request.top_n_tokens = out.top_logprobs;
+  out.parameters.top_n_tokens = out.top_logprobs;
   return out;
 }
 
@@ -268,8 +258,8 @@ const char* OpenAiFinishReason(engine::FinishReason reason) {
   return reason == engine::FinishReason::kLength ? "length" : "stop";
 }
 
-std::string OpenAiText(const OpenAiRequest& request, const engine::GenerationResult& result) {
-  if (request.request.stopping.include_stop_str_in_output) return result.generated_text;
+std::string OpenAiText(const ValidatedRequest& prompt, const engine::GenerationResult& result) {
+  if (prompt.stopping().include_stop_str_in_output) return result.generated_text;
   return result.generated_text.substr(0,
                                       result.generated_text.size() - result.stop_sequence_length);
 }
@@ -303,11 +293,15 @@ json LogprobsJson(const OpenAiRequest& request, const std::vector<engine::TokenI
   return CompletionLogprobsJson(nullptr, nullptr, tokens, top_tokens, first_offset);
 }
 
-json ChoiceJson(const OpenAiRequest& request, uint32_t index,
-                const engine::GenerationResult& result, const std::string& prompt_text,
-                const ChatAnswer* answer) {
+std::optional<uint64_t> ResponseSeed(const ValidatedRequest& request) {
+  if (!request.sampling().do_sample) return std::nullopt;
+  return request.sampling().seed;
+}
+
+json ChoiceJson(const OpenAiRequest& request, const ValidatedRequest& prompt, uint32_t index,
+                const engine::GenerationResult& result, const ChatAnswer* answer) {
   json choice = {{"index", index}, {"finish_reason", OpenAiFinishReason(result.finish_reason)}};
-  const std::string text = OpenAiText(request, result);
+  const std::string text = OpenAiText(prompt, result);
   if (request.route == OpenAiRoute::kChat) {
     choice["logprobs"] = LogprobsJson(request, result.tokens, result.top_tokens);
     choice["message"] = {{"role", "assistant"}, {"content", text}};
@@ -338,20 +332,23 @@ json ChoiceJson(const OpenAiRequest& request, uint32_t index,
   } else {
     choice["logprobs"] = LogprobsJson(request, result.tokens, result.top_tokens);
   }
-  choice["text"] = request.echo ? prompt_text + text : text;
+  choice["text"] = request.echo ? prompt.inputs() + text : text;
   choice["stop_reason"] = StopReasonJson(result);
   return choice;
 }
 
 json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, json choices,
                   json usage) {
-  return {{"id", meta.id},
-          {"object", request.route == OpenAiRoute::kChat ? "chat.completion" : "text_completion"},
-          {"created", meta.created},
-          {"model", meta.model},
-          {"system_fingerprint", "text-gen-" TG_VERSION},
-          {"choices", std::move(choices)},
-          {"usage", std::move(usage)}};
+  json response = {
+      {"id", meta.id},
+      {"object", request.route == OpenAiRoute::kChat ? "chat.completion" : "text_completion"},
+      {"created", meta.created},
+      {"model", meta.model},
+      {"system_fingerprint", "text-gen-" TG_VERSION},
+      {"choices", std::move(choices)},
+      {"usage", std::move(usage)}};
+  if (meta.seed) response["seed"] = *meta.seed;
+  return response;
 }
 
 json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uint32_t index,
@@ -379,6 +376,7 @@ json ChunkJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta, uin
       {"model", meta.model},
       {"system_fingerprint", "text-gen-" TG_VERSION},
       {"choices", json::array({std::move(choice)})}};
+  if (done && meta.seed) chunk["seed"] = *meta.seed;
   if (request.include_usage) chunk["usage"] = std::move(usage);
   return chunk;
 }

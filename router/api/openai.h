@@ -1,5 +1,6 @@
-// OpenAI-compatible API: request parsing into ValidatedRequest parts, and the JSON of
-// completions, chat completions, their streaming chunks, usage and errors.
+// OpenAI-compatible API: request parsing into what the client sent (RawParameters plus the
+// OpenAI-only options; validation.h decides the rest), and the JSON of completions, chat
+// completions, their streaming chunks, usage and errors.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "router/api/completions.h"
+#include "router/api/raw_request.h"
 #include "router/api/request.h"
 #include "router/engine/generation.h"
 #include "router/tools/tool_call_parser.h"
@@ -20,8 +22,7 @@ enum class OpenAiRoute { kCompletions, kChat };
 
 struct OpenAiRequest {
   OpenAiRoute route = OpenAiRoute::kCompletions;
-  ValidatedRequest request;  // parameters only; the prompt is tokenized by Validator::Finish
-  bool max_tokens_given = false;
+  RawParameters parameters;  // validated per prompt by Validator::ValidateEach
   std::string model;
   bool stream = false;
   bool include_usage = false;     // stream_options.include_usage
@@ -43,14 +44,20 @@ OpenAiRequest ParseChatRequest(const nlohmann::json& body);
 const char* OpenAiFinishReason(engine::FinishReason reason);
 // The generated text without a matched stop sequence (OpenAI leaves it out, unless
 // include_stop_str_in_output).
-std::string OpenAiText(const OpenAiRequest& request, const engine::GenerationResult& result);
+std::string OpenAiText(const ValidatedRequest& prompt, const engine::GenerationResult& result);
 
 // Identity of one response, shared by all its chunks.
 struct OpenAiResponseMeta {
   std::string id;
   int64_t created = 0;
   std::string model;
+  // A sampled request's seed, given or drawn in validation: the response's (and the final
+  // chunks') `seed`. Choice i of n sampled with seed + i, so sending it back replays them all.
+  std::optional<uint64_t> seed;
 };
+
+// The seed a response reports: the request's, when it samples (OpenAiResponseMeta::seed).
+std::optional<uint64_t> ResponseSeed(const ValidatedRequest& request);
 
 nlohmann::json UsageJson(uint64_t prompt_tokens, uint64_t completion_tokens);
 // Chat logprobs, or completion logprobs of generated tokens with offsets from `first_offset`.
@@ -64,15 +71,18 @@ struct ChatAnswer {
   tools::ParsedAnswer content;           // content and tool calls
 };
 
-// One choice of a non-streaming response; `prompt_text` is what echo repeats. With `answer`
-// (chat with reasoning or tools), the message is its reasoning_content, content and tool calls.
-nlohmann::json ChoiceJson(const OpenAiRequest& request, uint32_t index,
-                          const engine::GenerationResult& result, const std::string& prompt_text,
+// One choice of a non-streaming response, generated for `prompt` (its text is what echo repeats).
+// With `answer` (chat with reasoning or tools), the message is its reasoning_content, content and
+// tool calls.
+nlohmann::json ChoiceJson(const OpenAiRequest& request, const ValidatedRequest& prompt,
+                          uint32_t index, const engine::GenerationResult& result,
                           const ChatAnswer* answer = nullptr);
+// The response; `seed` when meta has one.
 nlohmann::json ResponseJson(const OpenAiRequest& request, const OpenAiResponseMeta& meta,
                             nlohmann::json choices, nlohmann::json usage);
 // One streaming chunk of choice `index`: `text` with its `logprobs` (null when not asked);
-// `done` adds finish_reason (and stop_reason on completions). With include_usage, `usage` is
+// `done` adds finish_reason (and stop_reason on completions) and meta's `seed`. With
+// include_usage, `usage` is
 // the chunk's usage: null, or the running figures (continuous_usage_stats). `made_tool_calls`
 // makes the finish_reason "tool_calls" (unless the answer was cut short: "length"); a non-empty
 // `reasoning` is delta.reasoning_content.

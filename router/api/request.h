@@ -1,5 +1,6 @@
-// The validated request: what every HTTP route converts its JSON into before it reaches the
-// engine. Holding one means the limits were checked and the prompt was tokenized.
+// The validated request: what every route's raw request (raw_request.h) becomes before it reaches
+// the engine. Holding one means the limits were checked, every default was decided and the prompt
+// was tokenized.
 #pragma once
 
 #include <cstdint>
@@ -43,19 +44,44 @@ struct GrammarRequest {
   std::string value;  // the schema (serialized JSON), regex or EBNF
 };
 
-struct ValidatedRequest {
-  std::string inputs;               // the prompt text (for return_full_text and logs)
-  std::vector<uint32_t> input_ids;  // after truncation
-  uint32_t truncate = 0;            // 0: not asked
-  SamplingParams sampling;
-  StoppingParams stopping;
-  uint32_t top_n_tokens = 0;
-  bool decoder_input_details = false;  // prefill token logprobs
-  bool details = false;
-  bool return_full_text = false;
-  uint32_t best_of = 1;  // TGI best_of / OpenAI n
-  bool seed_given = false;
-  GrammarRequest grammar;
+class Validator;
+
+// Every field decided: a request's sampling (and seed), stopping, grammar and output options, with
+// its prompt tokenized and truncated. Only Validator (validation.h) makes one, from what the client
+// sent (raw_request.h); the engine and everything after it read it and never change it.
+class ValidatedRequest {
+ public:
+  const std::string& inputs() const { return inputs_; }  // the prompt text (return_full_text, logs)
+  const std::vector<uint32_t>& input_ids() const { return input_ids_; }  // after truncation
+  uint32_t truncate() const { return truncate_; }                        // 0: not asked
+  const SamplingParams& sampling() const { return sampling_; }
+  const StoppingParams& stopping() const { return stopping_; }
+  const GrammarRequest& grammar() const { return grammar_; }
+  uint32_t top_n_tokens() const { return top_n_tokens_; }
+  bool decoder_input_details() const { return decoder_input_details_; }  // prefill logprobs
+  bool details() const { return details_; }
+  bool return_full_text() const { return return_full_text_; }
+  uint32_t best_of() const { return best_of_; }  // TGI best_of; OpenAI's n is the route's
+
+  // Sequence `index` of the several a request asks for (TGI best_of, OpenAI n): a sampled request's
+  // sequences draw apart with seed + index; a greedy one's are all the same request.
+  ValidatedRequest Sequence(uint32_t index) const;
+
+ private:
+  friend class Validator;
+  ValidatedRequest() = default;
+
+  std::string inputs_;
+  std::vector<uint32_t> input_ids_;
+  uint32_t truncate_ = 0;
+  SamplingParams sampling_;
+  StoppingParams stopping_;
+  GrammarRequest grammar_;
+  uint32_t top_n_tokens_ = 0;
+  bool decoder_input_details_ = false;
+  bool details_ = false;
+  bool return_full_text_ = false;
+  uint32_t best_of_ = 1;
 };
 
 // Server-side limits that validation enforces (TGI flag names).

@@ -9,7 +9,7 @@ bool Samples(const SamplingParams& s) {
          s.typical_p < 1.0f || s.min_p > 0.0f;
 }
 
-void DecideSampling(SamplingParams& s, bool seed_given) {
+void DecideSampling(SamplingParams& s, std::optional<uint64_t> given_seed) {
   if (s.temperature == 0.0f) {
     s.temperature = 1.0f;
     s.top_k = 0;
@@ -19,7 +19,17 @@ void DecideSampling(SamplingParams& s, bool seed_given) {
     s.do_sample = false;
   }
   s.do_sample = Samples(s);
-  if (s.do_sample && !seed_given) s.seed = RandomSeed();
+  if (given_seed) {
+    s.seed = *given_seed;
+  } else {
+    s.seed = s.do_sample ? RandomSeed() : 0;
+  }
+}
+
+ValidatedRequest ValidatedRequest::Sequence(uint32_t index) const {
+  ValidatedRequest sequence = *this;
+  if (sequence.sampling_.do_sample) sequence.sampling_.seed += index;
+  return sequence;
 }
 
 uint64_t RandomSeed() {

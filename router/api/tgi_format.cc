@@ -20,7 +20,7 @@ json SequenceDetails(const ValidatedRequest& request, const engine::GenerationRe
   for (const auto& t : result.prefill) {
     details["prefill"].push_back({{"id", t.id}, {"text", t.text}, {"logprob", t.logprob}});
   }
-  if (request.top_n_tokens > 0) {
+  if (request.top_n_tokens() > 0) {
     json top = json::array();
     for (const auto& alternatives : result.top_tokens) top.push_back(TokenList(alternatives));
     details["top_tokens"] = std::move(top);
@@ -39,13 +39,14 @@ json TokenJson(const engine::TokenInfo& token) {
 }
 
 std::string OutputText(const ValidatedRequest& request, const engine::GenerationResult& result) {
-  return request.return_full_text ? request.inputs + result.generated_text : result.generated_text;
+  return request.return_full_text() ? request.inputs() + result.generated_text
+                                    : result.generated_text;
 }
 
 json GenerateResponseJson(const ValidatedRequest& request, const engine::GenerationResult& result,
                           const std::vector<engine::GenerationResult>& best_of) {
   json response = {{"generated_text", OutputText(request, result)}};
-  if (!request.details) return response;
+  if (!request.details()) return response;
   json details = SequenceDetails(request, result);
   if (!best_of.empty()) {
     json sequences = json::array();
@@ -67,7 +68,7 @@ json StreamEventJson(const ValidatedRequest& request, const engine::TokenEvent& 
               {"top_tokens", nullptr},
               {"generated_text", nullptr},
               {"details", nullptr}};
-  if (request.top_n_tokens > 0) {
+  if (request.top_n_tokens() > 0) {
     json top = json::array();
     for (const auto& t : event.top_tokens) top.push_back(TokenJson(t));
     out["top_tokens"] = std::move(top);

@@ -1,14 +1,17 @@
-// Validation: the conversion of a request's JSON into a ValidatedRequest (TGI's validation.rs
-// idea). Every failure throws tg::Error(kInvalidArgument) with a message for the user; the HTTP
-// layer maps it to 422 in one place.
+// Validation: the only way to a ValidatedRequest (TGI's validation.rs idea). It takes what the
+// client sent (raw_request.h), checks every range and limit, decides every default once (sampling
+// and its seed, max_new_tokens, best_of, ...) and tokenizes the prompt. Every failure throws
+// tg::Error(kInvalidArgument) with a message for the user; the HTTP layer maps it to 422 in one
+// place. No JSON here: the parsers (tgi_request.h, openai.h) read it.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "router/api/raw_request.h"
 #include "router/api/request.h"
 
 namespace tg::api {
@@ -20,36 +23,36 @@ using EncodeFn =
 // Whether a request may ask for no new tokens (OpenAI echo with max_tokens 0 scores the prompt).
 enum class NewTokens { kAtLeastOne, kZeroAllowed };
 
+// One prompt of a request.
+struct Prompt {
+  std::string text;  // the prompt, or the decoding of `ids`
+  // The prompt as token ids (OpenAI completions), used as they are; unset: `text` is tokenized.
+  std::optional<std::vector<uint32_t>> ids;
+  // Chat prompts come from a template that writes its own BOS: they pass false.
+  bool add_special_tokens = true;
+};
+
 class Validator {
  public:
   Validator(ValidationLimits limits, EncodeFn encode);
 
-  // TGI body: {"inputs": "...", "parameters": {...}, "stream": bool}.
-  ValidatedRequest ValidateTgi(const nlohmann::json& body) const;
-
-  // Checks ranges and fills defaults; used by the TGI and OpenAI routes alike.
-  // `prompt` is tokenized here, then truncated and checked against the token limits. Chat
-  // prompts come from a template that writes its own BOS, so they pass add_special_tokens false.
-  ValidatedRequest Finish(std::string prompt, ValidatedRequest request, bool max_new_tokens_given,
-                          bool add_special_tokens = true,
-                          NewTokens new_tokens = NewTokens::kAtLeastOne) const;
-  // The same for a prompt given as token ids (OpenAI completions); `text` is their decoding.
-  ValidatedRequest FinishTokens(std::string text, std::vector<uint32_t> ids,
-                                ValidatedRequest request, bool max_new_tokens_given,
-                                NewTokens new_tokens) const;
+  // One request: `raw`'s parameters for `prompt`.
+  ValidatedRequest Validate(const RawParameters& raw, Prompt prompt,
+                            NewTokens new_tokens = NewTokens::kAtLeastOne) const;
+  // One request per prompt (OpenAI completions with a list of prompts). The parameters are
+  // decided once for them all: an unseeded sampled request draws one seed, shared by every prompt.
+  std::vector<ValidatedRequest> ValidateEach(const RawParameters& raw, std::vector<Prompt> prompts,
+                                             NewTokens new_tokens) const;
 
   const ValidationLimits& limits() const { return limits_; }
 
  private:
+  ValidatedRequest DecideParameters(const RawParameters& raw, NewTokens new_tokens) const;
+  ValidatedRequest WithPrompt(ValidatedRequest decided, bool max_new_tokens_given,
+                              Prompt prompt) const;
+
   ValidationLimits limits_;
   EncodeFn encode_;
 };
-
-// Parses a request body as JSON; malformed JSON throws kInvalidArgument (422).
-nlohmann::json ParseJsonBody(const std::string& body);
-
-// Throws kInvalidArgument naming every key of `object` not in `known`.
-void RejectUnknownKeys(const nlohmann::json& object, const std::vector<std::string>& known,
-                       const std::string& where);
 
 }  // namespace tg::api

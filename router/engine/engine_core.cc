@@ -24,9 +24,17 @@ uint32_t ShardMaxNewTokens(const api::StoppingParams& s) {
 }  // namespace
 
 struct EngineCore::Entry {
+  explicit Entry(Submission s)
+      : permit(std::move(s.permit)),
+        id(s.id),
+        request(std::move(s.request)),
+        callbacks(std::move(s.callbacks)),
+        handle(std::move(s.handle)),
+        queued_at(s.queued_at) {}
+
   Permit permit;  // returned when the entry is dropped, however the request ended
   uint64_t id = 0;
-  api::ValidatedRequest request;
+  const api::ValidatedRequest request;
   Callbacks callbacks;
   std::shared_ptr<RequestHandle> handle;
   Clock::time_point queued_at;
@@ -50,25 +58,20 @@ EngineCore::EngineCore(EngineConfig config, client::ShardClient& shard, const Te
 EngineCore::~EngineCore() = default;
 
 void EngineCore::Add(Submission s) {
-  auto entry = std::make_unique<Entry>();
-  entry->permit = std::move(s.permit);
-  entry->id = s.id;
-  entry->request = std::move(s.request);
-  entry->callbacks = std::move(s.callbacks);
-  entry->handle = std::move(s.handle);
-  entry->queued_at = s.queued_at;
-  entry->result.input_tokens = static_cast<uint32_t>(entry->request.input_ids.size());
-  if (entry->request.sampling.do_sample) entry->result.seed = entry->request.sampling.seed;
+  auto entry = std::make_unique<Entry>(std::move(s));
+  entry->result.input_tokens = static_cast<uint32_t>(entry->request.input_ids().size());
+  // The seed validation decided is the one reported: the engine never draws its own.
+  if (entry->request.sampling().do_sample) entry->result.seed = entry->request.sampling().seed;
   try {
     scheduler::QueuedRequest queued{.id = entry->id,
                                     .input_tokens = entry->result.input_tokens,
-                                    .max_new_tokens = ShardMaxNewTokens(entry->request.stopping)};
+                                    .max_new_tokens = ShardMaxNewTokens(entry->request.stopping())};
     // Prompt logprobs need every prompt position computed in one call, so those requests skip
     // the cache and are not chunked.
-    if (config_.scheduler.prefix_caching && !entry->request.decoder_input_details) {
-      queued.prompt_ids = entry->request.input_ids;
+    if (config_.scheduler.prefix_caching && !entry->request.decoder_input_details()) {
+      queued.prompt_ids = entry->request.input_ids();
     }
-    queued.chunkable = !entry->request.decoder_input_details;
+    queued.chunkable = !entry->request.decoder_input_details();
     state_.Enqueue(queued);
   } catch (const Error& e) {
     Fail(*entry, e.kind(), e.message());
@@ -125,17 +128,17 @@ client::ShardRequest EngineCore::ChunkRequest(const scheduler::PrefillChunk& chu
   Entry& entry = *queued_.at(chunk.id);
   const api::ValidatedRequest& r = entry.request;
   client::ShardRequest out{.id = chunk.id,
-                           .inputs = r.inputs,
-                           .input_ids = r.input_ids,
-                           .truncate = r.truncate,
-                           .sampling = r.sampling,
-                           .grammar = r.grammar,
-                           .max_new_tokens = ShardMaxNewTokens(r.stopping),
-                           .min_new_tokens = r.stopping.min_new_tokens,
-                           .stop_token_ids = r.stopping.stop_token_ids,
-                           .ignore_eos = r.stopping.ignore_eos,
-                           .prefill_logprobs = r.decoder_input_details && chunk.generated == 0,
-                           .top_n_tokens = r.top_n_tokens,
+                           .inputs = r.inputs(),
+                           .input_ids = r.input_ids(),
+                           .truncate = r.truncate(),
+                           .sampling = r.sampling(),
+                           .grammar = r.grammar(),
+                           .max_new_tokens = ShardMaxNewTokens(r.stopping()),
+                           .min_new_tokens = r.stopping().min_new_tokens,
+                           .stop_token_ids = r.stopping().stop_token_ids,
+                           .ignore_eos = r.stopping().ignore_eos,
+                           .prefill_logprobs = r.decoder_input_details() && chunk.generated == 0,
+                           .top_n_tokens = r.top_n_tokens(),
                            .blocks = chunk.blocks,
                            .cache_len = chunk.start,
                            .chunk_len = chunk.length};
@@ -217,14 +220,14 @@ void EngineCore::HandleResult(const client::StepResult& result, bool prefill) {
     auto it = running_.find(gen.request_id);
     if (it == running_.end()) continue;  // cancelled or failed meanwhile
     Entry& entry = *it->second;
-    if (prefill && entry.request.decoder_input_details) HandlePrefillTokens(entry, gen);
-    if (entry.request.stopping.max_new_tokens == 0) {
+    if (prefill && entry.request.decoder_input_details()) HandlePrefillTokens(entry, gen);
+    if (entry.request.stopping().max_new_tokens == 0) {
       CompletePromptOnly(entry);
       Remove(entry.id);
       continue;
     }
     for (size_t i = 0; i < gen.tokens.ids.size() && !entry.done; ++i) HandleToken(entry, gen, i);
-    if (!entry.done && entry.result.generated_tokens >= entry.request.stopping.max_new_tokens) {
+    if (!entry.done && entry.result.generated_tokens >= entry.request.stopping().max_new_tokens) {
       // The shard owns the length rule; a shard that breaks it must not run on unbounded.
       Fail(entry, ErrorKind::kUnavailable, "the shard generated past max_new_tokens");
     }
@@ -280,7 +283,7 @@ void EngineCore::HandleToken(Entry& entry, const client::ShardGeneration& gen, s
   // Stop strings and stop token ids are matched here; EOS and length are the shard's (see
   // stopping.h), reported with the step's last token.
   std::optional<FinishReason> finish =
-      MatchStop(entry.request.stopping, event.token.id, previous_length, result);
+      MatchStop(entry.request.stopping(), event.token.id, previous_length, result);
   if (!finish && index + 1 == tokens.ids.size()) finish = gen.finish;
   result.tokens.push_back(event.token);
   result.top_tokens.push_back(event.top_tokens);

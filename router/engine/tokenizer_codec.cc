@@ -1,14 +1,11 @@
 #include "router/engine/tokenizer_codec.h"
 
-#include "router/tokenizer/tokenizer.h"
-#ifdef TG_HAVE_INCREMENTAL_DECODER
 #include "router/tokenizer/incremental_decoder.h"
-#endif
+#include "router/tokenizer/tokenizer.h"
 
 namespace tg::engine {
 namespace {
 
-#ifdef TG_HAVE_INCREMENTAL_DECODER
 class IncrementalStreamDecoder : public StreamDecoder {
  public:
   explicit IncrementalStreamDecoder(const tokenizer::Tokenizer& tok)
@@ -19,32 +16,6 @@ class IncrementalStreamDecoder : public StreamDecoder {
  private:
   tokenizer::IncrementalDecoder decoder_;
 };
-#else
-// Used until the tokenizer library has its incremental decoder: decodes the whole sequence and
-// emits what grew, holding back text that ends in U+FFFD (an incomplete character).
-class IncrementalStreamDecoder : public StreamDecoder {
- public:
-  explicit IncrementalStreamDecoder(const tokenizer::Tokenizer& tok) : tokenizer_(tok) {}
-  std::string Push(uint32_t id) override {
-    ids_.push_back(id);
-    const std::string text = tokenizer_.Decode(ids_, /*skip_special_tokens=*/true);
-    if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return "";
-    return Emit(text);
-  }
-  std::string Flush() override { return Emit(tokenizer_.Decode(ids_, true)); }
-
- private:
-  std::string Emit(const std::string& text) {
-    if (text.size() <= emitted_ || text.compare(0, emitted_, text, 0, emitted_) != 0) return "";
-    std::string piece = text.substr(emitted_);
-    emitted_ = text.size();
-    return piece;
-  }
-  const tokenizer::Tokenizer& tokenizer_;
-  std::vector<uint32_t> ids_;
-  size_t emitted_ = 0;
-};
-#endif
 
 }  // namespace
 

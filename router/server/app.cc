@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "router/api/json_fields.h"
 #include "router/api/openai.h"
 #include "router/api/tgi_format.h"
 #include "router/engine/engine.h"

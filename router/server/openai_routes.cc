@@ -3,7 +3,9 @@
 #include <chrono>
 #include <random>
 
+#include "router/api/json_fields.h"
 #include "router/api/openai.h"
+#include "router/chat/chat_template.h"
 #include "router/engine/engine.h"
 #include "router/engine/text_codec.h"
 #include "router/metrics/metrics.h"
@@ -12,16 +14,12 @@
 #include "router/tools/tool_call_stream.h"
 #include "router/tools/tool_prompt.h"
 #include "router/tools/tool_request.h"
-#ifdef TG_HAVE_CHAT
-#include "router/chat/chat_template.h"
-#endif
 
 namespace tg::server {
 namespace {
 
 using nlohmann::json;
 
-#ifdef TG_HAVE_CHAT
 class TemplateChatRenderer : public ChatRenderer {
  public:
   TemplateChatRenderer(const std::string& source, std::string bos, std::string eos)
@@ -51,7 +49,6 @@ class TemplateChatRenderer : public ChatRenderer {
   tools::ToolCallFormat tool_format_;
   bool has_reasoning_;
 };
-#endif
 
 std::string RandomId(const char* prefix) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -62,7 +59,7 @@ std::string RandomId(const char* prefix) {
 
 // One choice: prompt `prompt` (of the request's prompts), generation number i of its n.
 struct Choice {
-  std::string prompt_text;  // what echo repeats
+  const api::ValidatedRequest* prompt = nullptr;  // in Pending::prompts
   uint64_t prompt_tokens = 0;
   bool first_prompt_choice = false;  // counts the prompt in usage once
   std::optional<engine::GenerationResult> result;
@@ -89,6 +86,7 @@ struct AnswerReading {
 struct Pending {
   std::mutex mutex;
   api::OpenAiRequest request;
+  std::vector<api::ValidatedRequest> prompts;  // one per prompt, n choices each
   api::OpenAiResponseMeta meta;
   std::shared_ptr<http::Responder> responder;
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
@@ -203,8 +201,8 @@ void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
       logprobs = api::CompletionLogprobsJson(&event.so_far->prefill,
                                              &event.so_far->prefill_top_tokens, {}, {}, 0);
     }
-    c.token_offset = c.prompt_text.size();
-    WriteChunk(p, index, c.prompt_text, std::move(logprobs), prompt_only ? done : nullptr);
+    c.token_offset = c.prompt->inputs().size();
+    WriteChunk(p, index, c.prompt->inputs(), std::move(logprobs), prompt_only ? done : nullptr);
   } else if (prompt_only) {
     WriteChunk(p, index, "", nullptr, done);
   }
@@ -214,11 +212,10 @@ void Stream(Pending& p, uint32_t index, const engine::TokenEvent& event,
     std::string text;
     if (done) {
       // The final piece: whatever the visible text (stop sequence removed) still lacks.
-      const std::string visible = api::OpenAiText(p.request, *done);
+      const std::string visible = api::OpenAiText(*c.prompt, *done);
       text = visible.size() > c.streamed ? visible.substr(c.streamed) : "";
     } else {
-      const size_t safe =
-          c.text.size() - HeldBack(c.text, p.request.request.stopping.stop_sequences);
+      const size_t safe = c.text.size() - HeldBack(c.text, c.prompt->stopping().stop_sequences);
       if (safe > c.streamed) text = c.text.substr(c.streamed, safe - c.streamed);
     }
     c.streamed += text.size();
@@ -254,7 +251,7 @@ void Complete(Pending& p, uint32_t index, const engine::GenerationResult& done) 
     const AnswerReading& reading = p.reading;
     if (reading.reasoning || reading.tools) {
       answer.emplace();
-      std::string content = api::OpenAiText(p.request, result);
+      std::string content = api::OpenAiText(*p.choices[i].prompt, result);
       if (reading.reasoning) {
         reasoning::ReasoningPiece split =
             reasoning::SplitReasoning(reading.reasoning_starts_inside, content);
@@ -267,8 +264,8 @@ void Complete(Pending& p, uint32_t index, const engine::GenerationResult& done) 
         for (tools::ToolCall& call : answer->content.calls) call.id = RandomId("call_");
       }
     }
-    choices.push_back(api::ChoiceJson(p.request, i, result, p.choices[i].prompt_text,
-                                      answer ? &*answer : nullptr));
+    choices.push_back(
+        api::ChoiceJson(p.request, *p.choices[i].prompt, i, result, answer ? &*answer : nullptr));
   }
   p.responder->Send(
       JsonResponse(200, api::ResponseJson(p.request, p.meta, std::move(choices), p.Usage())));
@@ -285,7 +282,7 @@ AnswerReading PlanTools(api::OpenAiRequest& parsed, bool native, tools::ToolCall
   if (t.forced() || !native) {
     reading.tool_reading.format = tools::ToolCallFormat::kJson;
     reading.tool_reading.allow_no_tool = !t.forced();
-    parsed.request.grammar = tools::CallGrammar(t, reading.tool_reading.allow_no_tool);
+    parsed.parameters.grammar = tools::CallGrammar(t, reading.tool_reading.allow_no_tool);
   }
   return reading;
 }
@@ -295,12 +292,7 @@ AnswerReading PlanTools(api::OpenAiRequest& parsed, bool native, tools::ToolCall
 std::unique_ptr<ChatRenderer> MakeChatRenderer(const std::string& source,
                                                const engine::TextCodec& codec) {
   if (source.empty()) return nullptr;
-#ifdef TG_HAVE_CHAT
   return std::make_unique<TemplateChatRenderer>(source, codec.bos_token(), codec.eos_token());
-#else
-  (void)codec;
-  return nullptr;
-#endif
 }
 
 void HandleOpenAi(App::Context& c, const http::Request& request,
@@ -324,47 +316,49 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
     const json messages = tools::PrepareMessages(parsed.messages, parsed.tools, native);
     const json template_tools = native && parsed.tools.active() ? parsed.tools.tools : json();
     // The template wrote BOS itself.
-    prompts.push_back(c.validator.Finish(c.chat->Render(messages, template_tools), parsed.request,
-                                         parsed.max_tokens_given,
-                                         /*add_special_tokens=*/false));
+    prompts.push_back(c.validator.Validate(
+        parsed.parameters,
+        {.text = c.chat->Render(messages, template_tools), .add_special_tokens = false}));
     // When the prompt opened a <think> block, a grammar writes the answer, not thinking.
-    const bool opens = reasoning::PromptOpensReasoning(prompts.back().inputs);
+    const bool opens = reasoning::PromptOpensReasoning(prompts.back().inputs());
     reading.reasoning = c.chat->has_reasoning() &&
-                        !(opens && parsed.request.grammar.type != api::GrammarType::kNone);
+                        !(opens && prompts.back().grammar().type != api::GrammarType::kNone);
     reading.reasoning_starts_inside = reading.reasoning && opens;
   } else {
+    std::vector<api::Prompt> inputs;
     for (api::CompletionPrompt& prompt : parsed.prompts) {
       if (prompt.tokenized) {
         prompt.text = c.codec.Decode(prompt.ids, /*skip_special=*/false);
-        prompts.push_back(c.validator.FinishTokens(prompt.text, prompt.ids, parsed.request,
-                                                   parsed.max_tokens_given,
-                                                   api::NewTokens::kZeroAllowed));
+        inputs.push_back({.text = prompt.text, .ids = prompt.ids});
       } else {
-        prompts.push_back(c.validator.Finish(prompt.text, parsed.request, parsed.max_tokens_given,
-                                             /*add_special_tokens=*/true,
-                                             api::NewTokens::kZeroAllowed));
+        inputs.push_back({.text = prompt.text});
       }
     }
+    prompts = c.validator.ValidateEach(parsed.parameters, std::move(inputs),
+                                       api::NewTokens::kZeroAllowed);
   }
   const uint32_t total = static_cast<uint32_t>(prompts.size()) * parsed.n;
   std::vector<engine::Permit> permits = engine.Admit(total);
 
   auto pending = std::make_shared<Pending>();
   pending->request = parsed;
+  pending->prompts = std::move(prompts);
   pending->meta = {.id = RandomId(chat ? "chatcmpl-" : "cmpl-"),
                    .created = std::chrono::duration_cast<std::chrono::seconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count(),
-                   .model = c.config.served_model_name};
+                   .model = c.config.served_model_name,
+                   // Every prompt shares the seed (Validator::ValidateEach).
+                   .seed = api::ResponseSeed(pending->prompts.front())};
   pending->responder = responder;
   pending->remaining = total;
   pending->reading = reading;
   pending->choices.resize(total);
   for (uint32_t i = 0; i < total; ++i) {
     Choice& choice = pending->choices[i];
-    const api::ValidatedRequest& prompt = prompts[i / parsed.n];
-    choice.prompt_text = prompt.inputs;
-    choice.prompt_tokens = prompt.input_ids.size();
+    const api::ValidatedRequest& prompt = pending->prompts[i / parsed.n];
+    choice.prompt = &prompt;
+    choice.prompt_tokens = prompt.input_ids().size();
     choice.first_prompt_choice = i % parsed.n == 0;
     if (reading.tools && parsed.stream) choice.tool_stream.emplace(reading.tool_reading);
     if (reading.reasoning && parsed.stream) {
@@ -402,11 +396,10 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
         pending->responder->Send(std::move(error));
       }
     };
-    // Choice index = prompt * n + i, as OpenAI numbers them.
-    api::ValidatedRequest copy = prompts[i / parsed.n];
-    // The n choices of a prompt draw apart: seed (given or drawn in validation) + i.
-    if (copy.sampling.do_sample) copy.sampling.seed += i % parsed.n;
-    auto handle = engine.Submit(std::move(permits[i]), std::move(copy), std::move(callbacks));
+    // Choice index = prompt * n + i, as OpenAI numbers them; the n choices of a prompt draw apart.
+    auto handle =
+        engine.Submit(std::move(permits[i]), pending->prompts[i / parsed.n].Sequence(i % parsed.n),
+                      std::move(callbacks));
     std::lock_guard lock(pending->mutex);
     pending->handles.push_back(std::move(handle));
   }

@@ -2,7 +2,10 @@
 #include <chrono>
 #include <cmath>
 
+#include "router/api/json_fields.h"
 #include "router/api/tgi_format.h"
+#include "router/api/tgi_request.h"
+#include "router/api/validation.h"
 #include "router/engine/engine.h"
 #include "router/metrics/metrics.h"
 #include "router/server/routes.h"
@@ -23,8 +26,10 @@ double LogprobSum(const engine::GenerationResult& r) {
 // State of one HTTP request that may fan out into best_of engine requests. Engine callbacks run
 // on the engine thread; disconnects arrive on a network thread, hence the mutex.
 struct Pending {
+  explicit Pending(api::ValidatedRequest validated) : request(std::move(validated)) {}
+
   std::mutex mutex;
-  api::ValidatedRequest request;
+  const api::ValidatedRequest request;
   std::shared_ptr<http::Responder> responder;
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<engine::GenerationResult> results;
@@ -70,18 +75,17 @@ void HandleGenerate(App::Context& c, const http::Request& request,
                     bool wrap_in_list) {
   c.metrics.Increment("tgi_request_count");
   engine::Engine& engine = RequireEngine(c);
-  const json body = api::ParseJsonBody(request.body);
-  api::ValidatedRequest validated = c.validator.ValidateTgi(body);
+  const api::RawTgiRequest raw = api::ParseTgiRequest(api::ParseJsonBody(request.body));
+  api::ValidatedRequest validated = c.validator.Validate(raw.parameters, {.text = raw.inputs});
   bool stream = mode == TgiStreamMode::kAlways;
-  if (mode == TgiStreamMode::kFromBody) stream = body.value("stream", false);
-  if (stream && validated.best_of > 1) {
+  if (mode == TgiStreamMode::kFromBody) stream = raw.stream.value_or(false);
+  if (stream && validated.best_of() > 1) {
     throw Error(ErrorKind::kInvalidArgument, "`best_of` != 1 is not allowed for this endpoint");
   }
-  const uint32_t count = validated.best_of;
+  const uint32_t count = validated.best_of();
   std::vector<engine::Permit> permits = engine.Admit(count);
 
-  auto pending = std::make_shared<Pending>();
-  pending->request = validated;
+  auto pending = std::make_shared<Pending>(std::move(validated));
   pending->responder = responder;
   pending->remaining = count;
   pending->wrap_in_list = wrap_in_list;
@@ -126,10 +130,7 @@ void HandleGenerate(App::Context& c, const http::Request& request,
     }
   };
   for (uint32_t i = 0; i < count; ++i) {
-    api::ValidatedRequest copy = validated;
-    // best_of sequences draw apart (validation refuses a given seed with best_of > 1).
-    copy.sampling.seed += i;
-    auto handle = engine.Submit(std::move(permits[i]), std::move(copy), callbacks);
+    auto handle = engine.Submit(std::move(permits[i]), pending->request.Sequence(i), callbacks);
     std::lock_guard lock(pending->mutex);
     pending->handles.push_back(std::move(handle));
   }

@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "shard/backend/cuda/cuda_check.h"
 #include "shard/parallel/bootstrap.h"
+#include "shard/parallel/shard_group.h"
 
 namespace tg::parallel {
 namespace {
@@ -23,10 +25,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 static_assert(sizeof(ncclUniqueId) == kUniqueIdBytes, "the bootstrap carries a whole ncclUniqueId");
 
-void CheckCuda(cudaError_t status, const char* what) {
-  TG_CHECK(status == cudaSuccess, kInternal,
-           std::string("NCCL communicator: ") + what + ": " + cudaGetErrorString(status));
-}
+// CUDA errors become tg::Error as in the CUDA backend: the kind (a poisoned context is
+// kDeviceLost), the device and the caller's file and line.
+using backend::cuda::CheckCuda;
 
 std::string NcclText(ncclComm_t comm, ncclResult_t result) {
   std::string text = ncclGetErrorString(result);
@@ -341,6 +342,22 @@ void NcclCommunicator::Watchdog() {
 
 std::unique_ptr<Communicator> MakeNcclCommunicator(const NcclOptions& options) {
   return std::make_unique<NcclCommunicator>(options);
+}
+
+void BindThreadToDevice(int device_id) {
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess && current == device_id) return;
+  CheckCuda(cudaSetDevice(device_id), "cudaSetDevice");
+}
+
+std::string NcclVersion() {
+  // The loaded library's version (it may differ from the headers'); codes since 2.9 are
+  // major * 10000 + minor * 100 + patch.
+  int code = 0;
+  if (ncclGetVersion(&code) != ncclSuccess || code <= 0) return "unknown";
+  const int major = code >= 10000 ? code / 10000 : code / 1000;
+  const int minor = code >= 10000 ? code / 100 % 100 : code / 100 % 10;
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(code % 100);
 }
 
 }  // namespace tg::parallel

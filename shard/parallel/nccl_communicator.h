@@ -1,5 +1,5 @@
-// The NCCL communicator of one shard process (CUDA builds only: target tg_parallel defines
-// TG_HAVE_NCCL_COMMUNICATOR when this is compiled in).
+// The NCCL communicator of one shard process (nccl_communicator.cc in CUDA builds; no_nccl.cc,
+// which refuses, in CPU-only builds).
 //
 // Creation: rank 0 calls ncclGetUniqueId and serves it over TCP (bootstrap.h); the other ranks
 // fetch it from MASTER_ADDR:MASTER_PORT. The communicator is created non-blocking

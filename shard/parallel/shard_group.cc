@@ -3,16 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include "common/error.h"
-#include "shard/parallel/tcp_store.h"
-#ifdef TG_HAVE_GLOO
 #include "shard/parallel/gloo_communicator.h"
-#endif
-#ifdef TG_HAVE_NCCL_COMMUNICATOR
-#include <cuda_runtime.h>
-#include <nccl.h>
-
 #include "shard/parallel/nccl_communicator.h"
-#endif
+#include "shard/parallel/tcp_store.h"
 
 namespace tg::parallel {
 namespace {
@@ -64,7 +57,6 @@ ShardGroup::ShardGroup(const ShardGroupOptions& options, backend::Backend& backe
   local_address_ = store_->local_address();
   void* stream = backend.NativeStream();
   if (stream == nullptr) {
-#ifdef TG_HAVE_GLOO
     communicator_ = MakeGlooCommunicator({.rank = options.rank,
                                           .world_size = options.world_size,
                                           .store = store_.get(),
@@ -72,13 +64,7 @@ ShardGroup::ShardGroup(const ShardGroupOptions& options, backend::Backend& backe
                                           .init_timeout = options.init_timeout,
                                           .collective_timeout = options.collective_timeout});
     return;
-#else
-    throw Error(ErrorKind::kUnsupported,
-                "tensor parallelism on the CPU needs Gloo, and this build has none (install "
-                "libgloo-dev and rebuild)");
-#endif
   }
-#ifdef TG_HAVE_NCCL_COMMUNICATOR
   communicator_ = MakeNcclCommunicator({.rank = options.rank,
                                         .world_size = options.world_size,
                                         .master_addr = options.master_addr,
@@ -87,11 +73,6 @@ ShardGroup::ShardGroup(const ShardGroupOptions& options, backend::Backend& backe
                                         .stream = stream,
                                         .init_timeout = options.init_timeout,
                                         .collective_timeout = options.collective_timeout});
-#else
-  throw Error(ErrorKind::kUnsupported,
-              "tensor parallelism (world size " + std::to_string(options.world_size) + ") on " +
-                  backend::ToString(backend.device()) + ": this build has no NCCL communicator");
-#endif
 }
 
 ShardGroup::~ShardGroup() = default;
@@ -114,30 +95,6 @@ std::string ShardGroup::Failure() {
     if (std::string failure = store_server_->Failure(); !failure.empty()) return failure;
   }
   return store_ != nullptr ? store_->Failure() : "";
-}
-
-void BindThreadToDevice([[maybe_unused]] int device_id) {
-#ifdef TG_HAVE_NCCL_COMMUNICATOR
-  int current = -1;
-  if (cudaGetDevice(&current) == cudaSuccess && current == device_id) return;
-  const cudaError_t status = cudaSetDevice(device_id);
-  TG_CHECK(status == cudaSuccess, kInternal,
-           "cudaSetDevice(" + std::to_string(device_id) + "): " + cudaGetErrorString(status));
-#endif
-}
-
-std::string NcclVersion() {
-#ifdef TG_HAVE_NCCL_COMMUNICATOR
-  // The loaded library's version (it may differ from the headers'); codes since 2.9 are
-  // major * 10000 + minor * 100 + patch.
-  int code = 0;
-  if (ncclGetVersion(&code) != ncclSuccess || code <= 0) return "unknown";
-  const int major = code >= 10000 ? code / 10000 : code / 1000;
-  const int minor = code >= 10000 ? code / 100 % 100 : code / 100 % 10;
-  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(code % 100);
-#else
-  return "";
-#endif
 }
 
 }  // namespace tg::parallel

@@ -76,10 +76,11 @@ class ShardGroup {
 // Makes `device_id` the calling thread's current CUDA device. The CUDA runtime keeps the current
 // device per thread and kernels may only be launched into streams of the current device, so
 // every thread that runs a rank's ops (the gRPC handler threads) must call this when the rank's
-// GPU is not device 0. No-op in builds without the CUDA runtime; throws tg::Error(kInternal).
+// GPU is not device 0. No-op in CPU-only builds; throws tg::Error. Defined with the NCCL
+// communicator (nccl_communicator.cc, or no_nccl.cc in CPU-only builds).
 void BindThreadToDevice(int device_id);
 
-// The NCCL library version ("2.28.3") when this build has the NCCL communicator, else "".
+// The NCCL library version ("2.28.3") in CUDA builds, else "".
 std::string NcclVersion();
 
 }  // namespace tg::parallel

@@ -30,12 +30,14 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <source_location>
 #include <string>
 #include <vector>
 
 #include "kernels/gemm.h"
 #include "kernels/prefill_hopper.h"
 #include "shard/backend/cuda/cuda_backend.h"
+#include "shard/backend/cuda/cuda_check.h"
 #include "tests/kernels/decode_bench.h"
 #include "tests/kernels/prefill_attention_bench.h"
 #include "tests/kernels/token_mask_bench.h"
@@ -47,9 +49,12 @@ struct Shape {
   int hidden = 4096, inter = 14336, layers = 32, hq = 32, hk = 8, d = 128, vocab = 128256;
 };
 
-void Check(cudaError_t e, const char* what) {
+// Exits naming the device and the caller's file and line.
+void Check(cudaError_t e, const char* what,
+           std::source_location where = std::source_location::current()) {
   if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+    std::fprintf(stderr, "%s on %s: %s [%s:%u]\n", what, cuda::CurrentDeviceName().c_str(),
+                 cudaGetErrorString(e), where.file_name(), static_cast<unsigned>(where.line()));
     std::exit(1);
   }
 }

@@ -13,12 +13,14 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <source_location>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/attention.h"
 #include "kernels/gemm.h"
 #include "shard/backend/cuda/cuda_backend.h"
+#include "shard/backend/cuda/cuda_check.h"
 
 namespace tg::backend {
 namespace {
@@ -27,8 +29,10 @@ constexpr int kHidden = 4096, kInter = 14336, kHeads = 32, kKvHeads = 8, kHeadDi
 constexpr int kVocab = 128256, kBlockSize = 16;
 constexpr int kQkvRows = (kHeads + 2 * kKvHeads) * kHeadDim;
 
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+// Throws tg::Error naming the device and the caller's file and line (the caller catches it).
+void Check(cudaError_t e, const char* what,
+           std::source_location where = std::source_location::current()) {
+  cuda::CheckCuda(e, what, where);
 }
 
 // Milliseconds per call of fn() on `stream`, after warm-up.

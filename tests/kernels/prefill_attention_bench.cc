@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <source_location>
 
 #include "kernels/attention.h"
 #include "kernels/prefill_hopper.h"
+#include "shard/backend/cuda/cuda_check.h"
 
 namespace tg::bench {
 namespace {
@@ -18,17 +20,22 @@ constexpr int kBlockSize = 16;
 constexpr int kWarmup = 2;
 constexpr int kReps = 10;
 
-[[noreturn]] void Fail(const char* what, const char* why) {
-  std::fprintf(stderr, "prefill attention bench: %s: %s\n", what, why);
+// Exits naming the device and the caller's file and line.
+[[noreturn]] void Fail(const char* what, const char* why, std::source_location where) {
+  std::fprintf(stderr, "prefill attention bench: %s on %s: %s [%s:%u]\n", what,
+               backend::cuda::CurrentDeviceName().c_str(), why, where.file_name(),
+               static_cast<unsigned>(where.line()));
   std::exit(1);
 }
 
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) Fail(what, cudaGetErrorString(e));
+void Check(cudaError_t e, const char* what,
+           std::source_location where = std::source_location::current()) {
+  if (e != cudaSuccess) Fail(what, cudaGetErrorString(e), where);
 }
 
-void Check(kernels::Status s, const char* what) {
-  if (s != kernels::Status::kOk) Fail(what, kernels::ToString(s));
+void Check(kernels::Status s, const char* what,
+           std::source_location where = std::source_location::current()) {
+  if (s != kernels::Status::kOk) Fail(what, kernels::ToString(s), where);
 }
 
 // A device buffer freed at scope exit.

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "router/api/validation.h"
 #include "router/metrics/metrics.h"
 
 namespace tg::engine {
@@ -55,7 +56,8 @@ class FakeShard : public client::ShardClient {
   std::set<uint64_t> drop;         // left out of the next returned batch (lost by the shard)
   std::set<uint64_t> error_for;    // get a per-request error in the next step
   std::vector<std::string> calls;  // "prefill", "decode", "filter", "clear"
-  std::vector<std::vector<uint64_t>> filters;  // the `keep` lists of FilterBatch calls
+  std::vector<std::vector<uint64_t>> filters;   // the `keep` lists of FilterBatch calls
+  std::vector<client::ShardRequest> prefilled;  // every request (chunk) sent to Prefill
 
   client::StepResult Prefill(const client::PrefillCall& call) override {
     calls.push_back("prefill");
@@ -63,6 +65,7 @@ class FakeShard : public client::ShardClient {
     client::StepResult result;
     std::vector<uint64_t> ids = CachedIds(call.cached);
     for (const client::ShardRequest& r : call.requests) {
+      prefilled.push_back(r);
       const uint32_t total = static_cast<uint32_t>(r.input_ids.size() + r.generated_ids.size());
       const uint32_t end = r.chunk_len == 0 ? total : r.cache_len + r.chunk_len;
       if (end < total) continue;  // a chunk short of the end: K/V only
@@ -188,14 +191,16 @@ class EngineCoreTest : public ::testing::Test {
     MakeCore(Scheduler());
   }
 
-  // Admits (one permit) and adds a request of `prompt_len` prompt tokens.
+  // A request of `prompt_len` prompt tokens (token 5, "ld"), through validation like any other.
+  api::ValidatedRequest Validate(uint32_t prompt_len, api::RawParameters raw) const {
+    return validator_.Validate(raw, {.text = std::string(prompt_len, 'x')});
+  }
+
+  // Admits (one permit) and adds a greedy request of `prompt_len` prompt tokens.
   std::shared_ptr<RequestHandle> Add(uint64_t id, uint32_t prompt_len, uint32_t max_new_tokens,
                                      std::vector<std::string> stops = {}) {
-    api::ValidatedRequest request;
-    request.input_ids.assign(prompt_len, 5);
-    request.stopping.max_new_tokens = max_new_tokens;
-    request.stopping.stop_sequences = std::move(stops);
-    return Add(id, std::move(request));
+    return Add(id,
+               Validate(prompt_len, {.max_new_tokens = max_new_tokens, .stop = std::move(stops)}));
   }
 
   std::shared_ptr<RequestHandle> Add(uint64_t id, api::ValidatedRequest request) {
@@ -229,6 +234,10 @@ class EngineCoreTest : public ::testing::Test {
     return steps;
   }
 
+  static constexpr uint32_t kMaxTotalTokens = 128;
+  const api::Validator validator_{
+      {.max_input_tokens = 64, .max_total_tokens = kMaxTotalTokens},
+      [](const std::string& text, bool) { return std::vector<uint32_t>(text.size(), 5); }};
   FakeShard shard_;
   FakeCodec codec_;
   metrics::Registry metrics_;
@@ -251,6 +260,38 @@ TEST_F(EngineCoreTest, LengthIsTheShardsRuleAndPermitsReturn) {
   EXPECT_EQ(admission_.in_flight(), 0u);
   EXPECT_EQ(shard_.live(), 0u);
   EXPECT_EQ(shard_.calls.front(), "prefill");
+}
+
+// Defaults are decided once, in validation: an unseeded sampled request gets its seed there, and
+// the engine sends that seed (and the max_new_tokens validation filled in) to the shard and
+// reports it, drawing nothing of its own. Sequence i of the request samples with seed + i.
+TEST_F(EngineCoreTest, TheEngineUsesTheSeedAndLimitsValidationDecided) {
+  const api::ValidatedRequest validated = Validate(3, {.temperature = 0.7f});
+  ASSERT_TRUE(validated.sampling().do_sample);
+  const uint64_t seed = validated.sampling().seed;
+  EXPECT_NE(Validate(3, {.temperature = 0.7f}).sampling().seed, seed) << "drawn per request";
+  EXPECT_EQ(validated.stopping().max_new_tokens, kMaxTotalTokens - 3);
+  shard_.scripts[1] = {kEos};
+  shard_.scripts[2] = {kEos};
+  Add(1, validated.Sequence(0));
+  Add(2, validated.Sequence(1));
+  RunToIdle();
+  ASSERT_EQ(shard_.prefilled.size(), 2u);
+  for (uint64_t i = 0; i < 2; ++i) {
+    const client::ShardRequest& sent = shard_.prefilled[i];
+    EXPECT_TRUE(sent.sampling.do_sample);
+    EXPECT_FLOAT_EQ(sent.sampling.temperature, 0.7f);
+    EXPECT_EQ(sent.sampling.seed, seed + i);
+    EXPECT_EQ(sent.max_new_tokens, kMaxTotalTokens - 3);
+    const Outcome& o = outcomes_.at(i + 1);
+    ASSERT_TRUE(o.result) << o.message;
+    EXPECT_EQ(o.result->seed, seed + i) << "details.seed is the seed validation drew";
+  }
+  // A greedy request reports no seed.
+  Add(3, 3, 2);
+  RunToIdle();
+  ASSERT_TRUE(outcomes_.at(3).result);
+  EXPECT_FALSE(outcomes_.at(3).result->seed);
 }
 
 TEST_F(EngineCoreTest, EosFinishesAndIsNotInTheText) {

@@ -6,11 +6,25 @@
 
 #include "common/error.h"
 #include "router/api/tgi_format.h"
+#include "router/api/validation.h"
 
 namespace tg::api {
 namespace {
 
 using nlohmann::json;
+
+// One token per byte: enough for the response shapes.
+const Validator& TestValidator() {
+  static const Validator validator({.max_input_tokens = 64, .max_total_tokens = 128},
+                                   [](const std::string& text, bool) {
+                                     return std::vector<uint32_t>(text.begin(), text.end());
+                                   });
+  return validator;
+}
+
+ValidatedRequest ValidatePrompt(const RawParameters& parameters, const std::string& prompt) {
+  return TestValidator().Validate(parameters, {.text = prompt}, NewTokens::kZeroAllowed);
+}
 
 TEST(OpenAiTest, ParsesChatRequests) {
   const auto r = ParseChatRequest(json::parse(R"({
@@ -19,23 +33,23 @@ TEST(OpenAiTest, ParsesChatRequests) {
     "stream": true, "stream_options": {"include_usage": true}, "seed": 5, "ignore_eos": true})"));
   EXPECT_EQ(r.route, OpenAiRoute::kChat);
   // Validation turns temperature 0 into greedy (ValidationTest.TemperatureZeroIsGreedy).
-  EXPECT_FLOAT_EQ(r.request.sampling.temperature, 0.0f);
-  EXPECT_TRUE(r.max_tokens_given);
-  EXPECT_EQ(r.request.stopping.max_new_tokens, 7u);
-  EXPECT_EQ(r.request.stopping.stop_sequences, (std::vector<std::string>{"x"}));
-  EXPECT_TRUE(r.request.stopping.ignore_eos);
+  EXPECT_EQ(r.parameters.temperature, 0.0f);
+  EXPECT_EQ(r.parameters.max_new_tokens, 7u);
+  EXPECT_EQ(r.parameters.stop, (std::vector<std::string>{"x"}));
+  EXPECT_EQ(r.parameters.ignore_eos, true);
   EXPECT_EQ(r.n, 2u);
-  EXPECT_EQ(r.request.top_n_tokens, 3u);
+  EXPECT_EQ(r.parameters.top_n_tokens, 3u);
   EXPECT_TRUE(r.stream && r.include_usage);
-  EXPECT_EQ(r.request.sampling.seed, 5u);
+  EXPECT_EQ(r.parameters.seed, 5u);
+  EXPECT_FALSE(ValidatePrompt(r.parameters, "hi").sampling().do_sample);
 }
 
 TEST(OpenAiTest, DefaultsToSamplingLikeOpenAi) {
   const auto r = ParseCompletionRequest(json::parse(R"({"prompt": ["once"]})"));
-  EXPECT_TRUE(r.request.sampling.do_sample);
+  EXPECT_TRUE(ValidatePrompt(r.parameters, "once").sampling().do_sample);
   ASSERT_EQ(r.prompts.size(), 1u);
   EXPECT_EQ(r.prompts[0].text, "once");
-  EXPECT_FALSE(r.max_tokens_given);
+  EXPECT_FALSE(r.parameters.max_new_tokens);
 }
 
 TEST(OpenAiTest, RejectsUnknownAndInvalidFields) {
@@ -73,13 +87,39 @@ engine::GenerationResult StoppedResult() {
 
 TEST(OpenAiTest, ChoicesDropTheStopSequence) {
   OpenAiRequest request = ParseCompletionRequest(json::parse(R"({"prompt":"p","logprobs":0})"));
-  const json choice = ChoiceJson(request, 0, StoppedResult(), "p");
+  const json choice =
+      ChoiceJson(request, ValidatePrompt(request.parameters, "p"), 0, StoppedResult());
   EXPECT_EQ(choice["text"], "hello ");
   EXPECT_EQ(choice["finish_reason"], "stop");
   EXPECT_EQ(choice["logprobs"]["tokens"].size(), 3u);
   EXPECT_EQ(choice["logprobs"]["text_offset"][2], 8);
   const json usage = UsageJson(2, 3);
   EXPECT_EQ(usage["total_tokens"], 5);
+}
+
+// A sampled request reports its seed (given or drawn in validation) in the response and in each
+// choice's final chunk; a greedy one reports none.
+TEST(OpenAiTest, SampledResponsesCarryTheirSeed) {
+  const OpenAiRequest sampled = ParseChatRequest(
+      json::parse(R"({"messages": [{"role": "user", "content": "hi"}], "stream": true})"));
+  const ValidatedRequest prompt = ValidatePrompt(sampled.parameters, "hi");
+  const OpenAiResponseMeta meta{.id = "c", .model = "m", .seed = ResponseSeed(prompt)};
+  ASSERT_TRUE(meta.seed);
+  EXPECT_EQ(*meta.seed, prompt.sampling().seed);
+  const engine::GenerationResult done = StoppedResult();
+  EXPECT_EQ(ResponseJson(sampled, meta, json::array(), UsageJson(1, 1))["seed"], *meta.seed);
+  EXPECT_EQ(ChunkJson(sampled, meta, 0, "x", nullptr, &done, nullptr)["seed"], *meta.seed);
+  EXPECT_FALSE(ChunkJson(sampled, meta, 0, "x", nullptr, nullptr, nullptr).contains("seed"))
+      << "only the final chunk";
+
+  const OpenAiRequest given = ParseChatRequest(json::parse(
+      R"({"messages": [{"role": "user", "content": "hi"}], "seed": 77, "temperature": 0.5})"));
+  EXPECT_EQ(ResponseSeed(ValidatePrompt(given.parameters, "hi")), 77u);
+  const OpenAiRequest greedy = ParseChatRequest(
+      json::parse(R"({"messages": [{"role": "user", "content": "hi"}], "temperature": 0})"));
+  EXPECT_FALSE(ResponseSeed(ValidatePrompt(greedy.parameters, "hi")));
+  const OpenAiResponseMeta greedy_meta{.id = "c", .model = "m", .seed = std::nullopt};
+  EXPECT_FALSE(ResponseJson(greedy, greedy_meta, json::array(), UsageJson(1, 1)).contains("seed"));
 }
 
 TEST(CompletionsTest, ParsesTheFourPromptForms) {
@@ -121,17 +161,24 @@ TEST(CompletionsTest, ParsesVllmExtrasAndStopReason) {
     "stop_token_ids": [7, 9], "include_stop_str_in_output": true, "logit_bias": {"5": -100},
     "echo": true, "logprobs": 1, "max_tokens": 0,
     "stream_options": {"include_usage": true, "continuous_usage_stats": true}})"));
-  EXPECT_EQ(r.request.stopping.min_new_tokens, 2u);
-  EXPECT_EQ(r.request.stopping.stop_token_ids, (std::vector<uint32_t>{7, 9}));
-  EXPECT_TRUE(r.request.stopping.include_stop_str_in_output);
-  ASSERT_EQ(r.request.sampling.logit_bias.size(), 1u);
-  EXPECT_EQ(r.request.sampling.logit_bias[0], (std::pair<uint32_t, float>{5, -100.0f}));
-  EXPECT_TRUE(r.request.decoder_input_details) << "echo + logprobs asks for prompt logprobs";
+  EXPECT_EQ(r.parameters.min_new_tokens, 2u);
+  EXPECT_EQ(r.parameters.stop_token_ids, (std::vector<uint32_t>{7, 9}));
+  EXPECT_EQ(r.parameters.include_stop_str_in_output, true);
+  ASSERT_EQ(r.parameters.logit_bias.size(), 1u);
+  EXPECT_EQ(r.parameters.logit_bias[0], (std::pair<uint32_t, float>{5, -100.0f}));
+  EXPECT_EQ(r.parameters.decoder_input_details, true) << "echo + logprobs asks for prompt logprobs";
+  EXPECT_EQ(r.parameters.max_new_tokens, 0u) << "allowed with echo: it scores the prompt";
+  EXPECT_THROW(ValidatePrompt(r.parameters, "x"), Error) << "min_tokens 2 > max_tokens 0";
+  RawParameters generating = r.parameters;
+  generating.max_new_tokens = 4;
+  const ValidatedRequest prompt = ValidatePrompt(generating, "x");
+  EXPECT_EQ(prompt.stopping().min_new_tokens, 2u);
+  EXPECT_TRUE(prompt.decoder_input_details());
   EXPECT_TRUE(r.continuous_usage);
   engine::GenerationResult stopped = StoppedResult();
   stopped.stop_sequence = "STOP";
   EXPECT_EQ(StopReasonJson(stopped), "STOP");
-  EXPECT_EQ(OpenAiText(r, stopped), "hello STOP") << "include_stop_str_in_output";
+  EXPECT_EQ(OpenAiText(prompt, stopped), "hello STOP") << "include_stop_str_in_output";
   stopped.stop_token_id = 9;
   EXPECT_EQ(StopReasonJson(stopped), 9);
   stopped.finish_reason = engine::FinishReason::kLength;
@@ -140,16 +187,14 @@ TEST(CompletionsTest, ParsesVllmExtrasAndStopReason) {
 }
 
 TEST(TgiFormatTest, GenerateAndStreamShapes) {
-  ValidatedRequest request;
-  request.inputs = "p";
-  request.details = true;
+  ValidatedRequest request = ValidatePrompt({.details = true}, "p");
   const engine::GenerationResult r = StoppedResult();
   json out = GenerateResponseJson(request, r, {});
   EXPECT_EQ(out["generated_text"], "hello STOP") << "TGI keeps the stop sequence";
   EXPECT_EQ(out["details"]["finish_reason"], "stop_sequence");
   EXPECT_EQ(out["details"]["tokens"][1]["text"], " ST");
   EXPECT_TRUE(out["details"]["seed"].is_null());
-  request.return_full_text = true;
+  request = ValidatePrompt({.details = true, .return_full_text = true}, "p");
   engine::TokenEvent event{.token = r.tokens[2], .index = 2};
   json last = StreamEventJson(request, event, &r);
   EXPECT_EQ(last["index"], 3);

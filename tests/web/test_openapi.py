@@ -77,12 +77,12 @@ def test_every_route_the_server_answers_is_described_with_its_methods(server, sp
 
 
 def test_request_schemas_list_exactly_what_the_validators_accept(spec):
-    validation = (SOURCE_DIR / "router/api/validation.cc").read_text()
+    tgi = (SOURCE_DIR / "router/api/tgi_request.cc").read_text()
     openai = (SOURCE_DIR / "router/api/openai.cc").read_text()
     schemas = spec["components"]["schemas"]
     expected = {
-        "GenerateParameters": accepted_keys(validation, "void ParseTgiParameters"),
-        "GenerateRequest": accepted_keys(validation, "ValidatedRequest Validator::ValidateTgi"),
+        "GenerateParameters": accepted_keys(tgi, "RawParameters ParseTgiParameters"),
+        "GenerateRequest": accepted_keys(tgi, "RawTgiRequest ParseTgiRequest"),
         "CompletionRequest": accepted_keys(openai, "OpenAiRequest ParseCompletionRequest"),
         "ChatRequest": accepted_keys(openai, "OpenAiRequest ParseChatRequest"),
         "StreamOptions": set(re.search(r'RejectUnknownKeys\(\*v, \{([^}]*)\}, "stream_options"',

@@ -21,14 +21,24 @@ namespace {
 // these checks run for every op of every forward, some for every token or block.
 #define CPU_EXPECT(ok, what) TG_CHECK(ok, kInvalidArgument, std::string("cpu backend: ") + (what))
 
-void ExpectF32(const Tensor& t, const char* name) {
-  CPU_EXPECT(t.dtype() == DType::kF32,
-             std::string(name) + " must be float32, got " + t.DebugString());
+// Functions, so they take the caller's file and line (std::source_location) for the error.
+void ExpectDType(const Tensor& t, DType dtype, const char* name, std::source_location where) {
+  if (t.dtype() == dtype) [[likely]]
+    return;  // the message is only built on failure (hot path)
+  throw Error(ErrorKind::kInvalidArgument,
+              std::string("cpu backend: ") + name + " must be " + ToString(dtype) + ", got " +
+                  t.DebugString(),
+              where);
 }
 
-void ExpectI32(const Tensor& t, const char* name) {
-  CPU_EXPECT(t.dtype() == DType::kI32,
-             std::string(name) + " must be int32, got " + t.DebugString());
+void ExpectF32(const Tensor& t, const char* name,
+               std::source_location where = std::source_location::current()) {
+  ExpectDType(t, DType::kF32, name, where);
+}
+
+void ExpectI32(const Tensor& t, const char* name,
+               std::source_location where = std::source_location::current()) {
+  ExpectDType(t, DType::kI32, name, where);
 }
 
 // Below this many multiply-adds per chunk, waking another thread costs more than it saves.

@@ -45,13 +45,18 @@ kernels::DType ToKernel(DType dtype) {
   throw Error(ErrorKind::kUnsupported, std::string("dtype ") + ToString(dtype) + " in a float op");
 }
 
-void Expect(bool ok, const std::string& message) {
-  if (!ok) throw Error(ErrorKind::kInvalidArgument, message);
+// The errors carry the caller's file and line (std::source_location), not these helpers'.
+void Expect(bool ok, const std::string& message,
+            std::source_location where = std::source_location::current()) {
+  if (!ok) throw Error(ErrorKind::kInvalidArgument, message, where);
 }
 
-void ExpectDType(const Tensor& t, DType dtype, const char* name) {
+void ExpectDType(const Tensor& t, DType dtype, const char* name,
+                 std::source_location where = std::source_location::current()) {
   if (t.dtype() == dtype) return;  // the message is only built on failure (hot path)
-  Expect(false, std::string(name) + " must be " + ToString(dtype) + ", got " + t.DebugString());
+  throw Error(ErrorKind::kInvalidArgument,
+              std::string(name) + " must be " + ToString(dtype) + ", got " + t.DebugString(),
+              where);
 }
 
 int AsInt(int64_t v) { return static_cast<int>(v); }

@@ -1,5 +1,6 @@
 // Converts CUDA runtime and kernel statuses into tg::Error at the backend boundary (STYLE.md:
-// kernels return a status, everything above throws).
+// kernels return a status, everything above throws). Each error names the device the failed call
+// ran on and, through std::source_location, the file and line of the call (not of this header).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -42,11 +43,22 @@ inline ErrorKind CudaErrorKind(cudaError_t status) {
   return status == cudaErrorMemoryAllocation ? ErrorKind::kResourceExhausted : ErrorKind::kInternal;
 }
 
+// "cuda:N" for the device current on this thread, where the failed call ran: with several GPUs
+// per host (one shard each) the log line must say which one failed.
+inline std::string CurrentDeviceName() {
+  int device = -1;
+  // It reads the thread's runtime state; a poisoned context may make it fail too.
+  if (cudaGetDevice(&device) != cudaSuccess) return "cuda:?";
+  return "cuda:" + std::to_string(device);
+}
+
 inline void CheckCuda(cudaError_t status, const char* what,
                       std::source_location where = std::source_location::current()) {
   if (status != cudaSuccess) [[unlikely]] {
-    throw Error(CudaErrorKind(status), std::string(what) + ": " + cudaGetErrorString(status),
-                where);
+    throw Error(
+        CudaErrorKind(status),
+        std::string(what) + " on " + CurrentDeviceName() + ": " + cudaGetErrorString(status),
+        where);
   }
 }
 
@@ -56,13 +68,16 @@ inline void CheckKernel(kernels::Status status, const char* op,
   ErrorKind kind = status == kernels::Status::kUnsupported       ? ErrorKind::kUnsupported
                    : status == kernels::Status::kInvalidArgument ? ErrorKind::kInvalidArgument
                                                                  : ErrorKind::kInternal;
-  std::string message = std::string(op) + ": " + kernels::ToString(status);
+  std::string detail;
   if (status == kernels::Status::kLaunchFailed) {
     const cudaError_t launch = cudaGetLastError();
     if (IsStickyCudaError(launch)) kind = ErrorKind::kDeviceLost;
-    message += std::string(" (") + cudaGetErrorString(launch) + ")";
+    detail = std::string(" (") + cudaGetErrorString(launch) + ")";
   }
-  throw Error(kind, message, where);
+  throw Error(
+      kind,
+      std::string(op) + " on " + CurrentDeviceName() + ": " + kernels::ToString(status) + detail,
+      where);
 }
 
 }  // namespace tg::backend::cuda

@@ -95,3 +95,44 @@ def test_streamed_chat_never_shows_the_stop_sequence(client, reference):
     chunks = [c.choices[0].delta.content or "" for c in stream]
     assert "".join(chunks) == ref["greedy_text"][: ref["greedy_text"].index(" little girl")]
     assert not any("little" in c for c in chunks)
+
+
+def test_sampled_responses_return_the_seed_that_replays_them(client, reference):
+    # A sampled request without a seed gets one drawn in validation, returned as `seed` (choice i
+    # of n samples with seed + i); sending it back gives the same text, choice for choice.
+    messages = [{"role": "user", "content": reference[0]["prompt"]}]
+    first = client.chat.completions.create(model="stories", messages=messages, max_tokens=24, n=2)
+    seed = first.model_extra["seed"]
+    assert isinstance(seed, int)
+    replay = client.chat.completions.create(model="stories", messages=messages, max_tokens=24,
+                                            n=2, seed=seed)
+    assert replay.model_extra["seed"] == seed
+    assert [c.message.content for c in replay.choices] == [c.message.content for c in first.choices]
+    other = client.chat.completions.create(model="stories", messages=messages, max_tokens=24,
+                                           seed=seed + 1000)
+    assert other.choices[0].message.content != first.choices[0].message.content
+    second = client.chat.completions.create(model="stories", messages=messages, max_tokens=24)
+    assert second.model_extra["seed"] != seed, "each unseeded request draws its own"
+
+    # Streamed: the final chunk carries it.
+    chunks = list(client.chat.completions.create(model="stories", messages=messages,
+                                                 max_tokens=24, stream=True))
+    finals = [c for c in chunks if c.choices[0].finish_reason]
+    assert len(finals) == 1 and isinstance(finals[0].model_extra["seed"], int)
+    assert all("seed" not in (c.model_extra or {}) for c in chunks if not c.choices[0].finish_reason)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    replay = client.chat.completions.create(model="stories", messages=messages, max_tokens=24,
+                                            seed=finals[0].model_extra["seed"])
+    assert replay.choices[0].message.content == streamed
+
+    # Completions with several prompts share one seed, which replays every choice.
+    prompts = [reference[0]["prompt"], reference[1]["prompt"]]
+    out = client.completions.create(model="stories", prompt=prompts, max_tokens=16, n=2)
+    again = client.completions.create(model="stories", prompt=prompts, max_tokens=16, n=2,
+                                      seed=out.model_extra["seed"])
+    assert [c.text for c in again.choices] == [c.text for c in out.choices]
+
+    # Greedy requests have no seed.
+    greedy = client.chat.completions.create(model="stories", messages=messages, max_tokens=4,
+                                            temperature=0)
+    assert "seed" not in (greedy.model_extra or {})
