@@ -326,9 +326,9 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p, Scratch
   const float* xs = in;
   int token;
   float log_norm;
+  __shared__ float red_m[32];
+  __shared__ float red_s[32];
   if (!rp.sampling && rp.bias_len == 0 && !penalties) {
-    __shared__ float red_m[32];
-    __shared__ float red_s[32];
     const ArgMaxLse am = BlockArgMaxLse(in, vocab, red_v, red_i, red_m, red_s);
     token = am.best_i;
     log_norm = am.max + logf(am.sum);
@@ -410,15 +410,9 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p, Scratch
                    red, result);
     }
 
-    // log_softmax of the processed logits.
-    float m = -INFINITY;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, x[i]);
-    m = BlockMax(m, red);
-    float s = 0.f;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x)
-      s += x[i] == -INFINITY ? 0.f : expf(x[i] - m);
-    s = BlockSum(s, red);
-    log_norm = m + logf(s);
+    // The log-normaliser of the processed logits.
+    const ArgMaxLse processed = BlockArgMaxLse(x, vocab, red_v, red_i, red_m, red_s);
+    log_norm = processed.max + logf(processed.sum);
   }
   if (threadIdx.x == 0) {
     p.out_tokens[r] = token;
