@@ -11,6 +11,7 @@
 #include "router/metrics/metrics.h"
 #include "router/reasoning/reasoning_parser.h"
 #include "router/server/routes.h"
+#include "router/server/sequence_fan_out.h"
 #include "router/tools/tool_call_stream.h"
 #include "router/tools/tool_prompt.h"
 #include "router/tools/tool_request.h"
@@ -83,22 +84,14 @@ struct AnswerReading {
 };
 
 // One HTTP request fanned out into one engine request per choice (prompts x n).
-struct Pending {
-  std::mutex mutex;
+struct Pending : SequenceFanOut {
   api::OpenAiRequest request;
   std::vector<api::ValidatedRequest> prompts;  // one per prompt, n choices each
   api::OpenAiResponseMeta meta;
   std::shared_ptr<http::Responder> responder;
-  std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<Choice> choices;
   AnswerReading reading;
   uint32_t remaining = 0;
-  bool finished = false;
-
-  void CancelAll() {
-    std::lock_guard lock(mutex);
-    for (auto& h : handles) h->Cancel();
-  }
 
   json Usage() const {
     uint64_t prompt = 0;
@@ -380,14 +373,7 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
       if (done) Complete(*pending, i, *done);
     };
     callbacks.on_error = [pending, stream](ErrorKind kind, const std::string& message) {
-      std::vector<std::shared_ptr<engine::RequestHandle>> handles;
-      {
-        std::lock_guard lock(pending->mutex);
-        if (pending->finished) return;
-        pending->finished = true;
-        handles = pending->handles;
-      }
-      for (auto& h : handles) h->Cancel();
+      if (!pending->FinishAndCancel()) return;
       http::Response error = ErrorResponse(kind, message, /*openai=*/true);
       if (stream) {
         pending->responder->Write("data: " + error.body + "\n\n");
@@ -400,8 +386,7 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
     auto handle =
         engine.Submit(std::move(permits[i]), pending->prompts[i / parsed.n].Sequence(i % parsed.n),
                       std::move(callbacks));
-    std::lock_guard lock(pending->mutex);
-    pending->handles.push_back(std::move(handle));
+    pending->Add(std::move(handle));
   }
   responder->OnDisconnect([pending] { pending->CancelAll(); });
 }

@@ -9,6 +9,7 @@
 #include "router/engine/engine.h"
 #include "router/metrics/metrics.h"
 #include "router/server/routes.h"
+#include "router/server/sequence_fan_out.h"
 
 namespace tg::server {
 namespace {
@@ -25,22 +26,14 @@ double LogprobSum(const engine::GenerationResult& r) {
 
 // State of one HTTP request that may fan out into best_of engine requests. Engine callbacks run
 // on the engine thread; disconnects arrive on a network thread, hence the mutex.
-struct Pending {
+struct Pending : SequenceFanOut {
   explicit Pending(api::ValidatedRequest validated) : request(std::move(validated)) {}
 
-  std::mutex mutex;
   const api::ValidatedRequest request;
   std::shared_ptr<http::Responder> responder;
-  std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<engine::GenerationResult> results;
   uint32_t remaining = 0;
-  bool finished = false;
   bool wrap_in_list = false;
-
-  void CancelAll() {
-    std::lock_guard lock(mutex);
-    for (auto& h : handles) h->Cancel();
-  }
 };
 
 void RespondGenerate(Pending& p) {
@@ -113,14 +106,7 @@ void HandleGenerate(App::Context& c, const http::Request& request,
     }
   };
   callbacks.on_error = [pending, stream](ErrorKind kind, const std::string& message) {
-    std::vector<std::shared_ptr<engine::RequestHandle>> handles;
-    {
-      std::lock_guard lock(pending->mutex);
-      if (pending->finished) return;
-      pending->finished = true;
-      handles = pending->handles;
-    }
-    for (auto& h : handles) h->Cancel();
+    if (!pending->FinishAndCancel()) return;
     if (stream) {
       http::Response error = ErrorResponse(kind, message, false);
       pending->responder->Write("data:" + error.body + "\n\n");
@@ -131,8 +117,7 @@ void HandleGenerate(App::Context& c, const http::Request& request,
   };
   for (uint32_t i = 0; i < count; ++i) {
     auto handle = engine.Submit(std::move(permits[i]), pending->request.Sequence(i), callbacks);
-    std::lock_guard lock(pending->mutex);
-    pending->handles.push_back(std::move(handle));
+    pending->Add(std::move(handle));
   }
   responder->OnDisconnect([pending] { pending->CancelAll(); });
 }
