@@ -189,6 +189,7 @@ OpenAiRequest ParseCompletionRequest(const json& body) {
   }
   out.request.return_full_text = out.echo;
   out.request.top_n_tokens = out.top_logprobs;
+  out.request.token_logprobs = out.logprobs;
   return out;
 }
 
@@ -261,6 +262,7 @@ OpenAiRequest ParseChatRequest(const json& body) {
     Invalid("`tools` cannot be combined with `response_format` or `guided_*`");
   }
   out.request.top_n_tokens = out.top_logprobs;
+  out.request.token_logprobs = out.logprobs;
   return out;
 }
 

@@ -51,6 +51,9 @@ struct ValidatedRequest {
   StoppingParams stopping;
   uint32_t top_n_tokens = 0;
   bool decoder_input_details = false;  // prefill token logprobs
+  // The route reports each generated token's logprob (TGI's always do: stream events, details,
+  // best_of; OpenAI's with `logprobs`). False lets the shard skip computing them.
+  bool token_logprobs = true;
   bool details = false;
   bool return_full_text = false;
   uint32_t best_of = 1;  // TGI best_of / OpenAI n

@@ -26,6 +26,7 @@ TEST(OpenAiTest, ParsesChatRequests) {
   EXPECT_TRUE(r.request.stopping.ignore_eos);
   EXPECT_EQ(r.n, 2u);
   EXPECT_EQ(r.request.top_n_tokens, 3u);
+  EXPECT_TRUE(r.request.token_logprobs);
   EXPECT_TRUE(r.stream && r.include_usage);
   EXPECT_EQ(r.request.sampling.seed, 5u);
 }
@@ -36,6 +37,20 @@ TEST(OpenAiTest, DefaultsToSamplingLikeOpenAi) {
   ASSERT_EQ(r.prompts.size(), 1u);
   EXPECT_EQ(r.prompts[0].text, "once");
   EXPECT_FALSE(r.max_tokens_given);
+}
+
+// The shard computes the generated tokens' logprobs only for a route that shows them: OpenAI's
+// with `logprobs` (any count, 0 included), TGI's always (the default).
+TEST(OpenAiTest, TokenLogprobsOnlyWhenAsked) {
+  EXPECT_FALSE(ParseCompletionRequest(json::parse(R"({"prompt": "a"})")).request.token_logprobs);
+  EXPECT_TRUE(ParseCompletionRequest(json::parse(R"({"prompt": "a", "logprobs": 0})"))
+                  .request.token_logprobs);
+  const json chat = json::parse(R"({"messages": [{"role": "user", "content": "hi"}]})");
+  EXPECT_FALSE(ParseChatRequest(chat).request.token_logprobs);
+  json asked = chat;
+  asked["logprobs"] = true;
+  EXPECT_TRUE(ParseChatRequest(asked).request.token_logprobs);
+  EXPECT_TRUE(ValidatedRequest{}.token_logprobs);
 }
 
 TEST(OpenAiTest, RejectsUnknownAndInvalidFields) {
