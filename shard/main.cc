@@ -277,6 +277,13 @@ int Run(int argc, char** argv) {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(256 << 20);
   builder.SetMaxSendMessageSize(256 << 20);
+  // gRPC's sync server ends a worker thread that finds max_pollers threads already polling when
+  // its call returns, and starts one when a call leaves fewer than min_pollers. A forward holds
+  // one thread while another handles the previous call's completion, so with the default
+  // maximum of 2 a thread was started and ended every few decode steps (each with a cold stack
+  // and a new malloc arena, so the step's buffers came back as fresh pages). 4 keeps them.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 4);
   builder.AddListeningPort("unix://" + socket_path, grpc::InsecureServerCredentials());
   if (config.grpc_listen.has_value()) {
     builder.AddListeningPort(*config.grpc_listen, grpc::InsecureServerCredentials());

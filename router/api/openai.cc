@@ -181,6 +181,7 @@ OpenAiRequest ParseCompletionRequest(const json& body) {
   }
   out.parameters.return_full_text = out.echo;
   out.parameters.top_n_tokens = out.top_logprobs;
+  out.parameters.token_logprobs = out.logprobs;
   return out;
 }
 
@@ -251,6 +252,7 @@ OpenAiRequest ParseChatRequest(const json& body) {
     Invalid("`tools` cannot be combined with `response_format` or `guided_*`");
   }
   out.parameters.top_n_tokens = out.top_logprobs;
+  out.parameters.token_logprobs = out.logprobs;
   return out;
 }
 

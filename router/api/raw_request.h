@@ -43,6 +43,7 @@ struct RawParameters {
   std::optional<bool> details;
   std::optional<bool> decoder_input_details;
   std::optional<bool> return_full_text;
+  std::optional<bool> token_logprobs;  // generated tokens' logprobs wanted (default: yes)
   std::optional<GrammarRequest> grammar;
 };
 

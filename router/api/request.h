@@ -59,6 +59,9 @@ class ValidatedRequest {
   const GrammarRequest& grammar() const { return grammar_; }
   uint32_t top_n_tokens() const { return top_n_tokens_; }
   bool decoder_input_details() const { return decoder_input_details_; }  // prefill logprobs
+  // The route reports each generated token's logprob (TGI's always do: stream events, details,
+  // best_of; OpenAI's with `logprobs`). False lets the shard skip computing them.
+  bool token_logprobs() const { return token_logprobs_; }
   bool details() const { return details_; }
   bool return_full_text() const { return return_full_text_; }
   uint32_t best_of() const { return best_of_; }  // TGI best_of; OpenAI's n is the route's
@@ -79,6 +82,7 @@ class ValidatedRequest {
   GrammarRequest grammar_;
   uint32_t top_n_tokens_ = 0;
   bool decoder_input_details_ = false;
+  bool token_logprobs_ = true;
   bool details_ = false;
   bool return_full_text_ = false;
   uint32_t best_of_ = 1;

@@ -81,6 +81,7 @@ ValidatedRequest Validator::DecideParameters(const RawParameters& raw, NewTokens
   stopping.stop_token_ids = raw.stop_token_ids;
   stopping.include_stop_str_in_output = raw.include_stop_str_in_output.value_or(false);
 
+  r.token_logprobs_ = raw.token_logprobs.value_or(true);
   r.top_n_tokens_ = raw.top_n_tokens.value_or(0);
   if (r.top_n_tokens_ > limits_.max_top_n_tokens) {
     Invalid("`top_n_tokens` must be >= 0 and <= " + std::to_string(limits_.max_top_n_tokens));

@@ -110,6 +110,7 @@ void ToProto(const ShardRequest& r, pb::Request* out) {
   stop->set_ignore_eos_token(r.ignore_eos);
   out->set_prefill_logprobs(r.prefill_logprobs);
   out->set_top_n_tokens(r.top_n_tokens);
+  out->set_skip_token_logprobs(!r.token_logprobs);
   for (uint32_t b : r.blocks) out->add_blocks(b);
   out->set_cache_len(r.cache_len);
   out->set_chunk_len(r.chunk_len);

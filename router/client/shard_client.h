@@ -32,6 +32,7 @@ struct ShardRequest {
   bool ignore_eos = false;
   bool prefill_logprobs = false;
   uint32_t top_n_tokens = 0;
+  bool token_logprobs = true;  // false: the shard may send NaN for generated tokens' logprobs
   std::vector<uint32_t> blocks;
   uint32_t cache_len = 0;  // prompt positions already in the KV cache
   uint32_t chunk_len = 0;  // positions computed now (0: all the rest)

@@ -139,6 +139,7 @@ client::ShardRequest EngineCore::ChunkRequest(const scheduler::PrefillChunk& chu
                            .ignore_eos = r.stopping().ignore_eos,
                            .prefill_logprobs = r.decoder_input_details() && chunk.generated == 0,
                            .top_n_tokens = r.top_n_tokens(),
+                           .token_logprobs = r.token_logprobs(),
                            .blocks = chunk.blocks,
                            .cache_len = chunk.start,
                            .chunk_len = chunk.length};

@@ -223,7 +223,9 @@ class Backend {
 
   // Logits processing and sampling of each row of logits (float32 [rows, vocab]) with its
   // request (rows == requests.size()); results exactly as SampleRow (shard/backend/sampling.h)
-  // up to float rounding. Synchronises.
+  // up to float rounding, except that a backend may report the logprob of a request that did not
+  // ask for it (SampleRequest::logprob false: the CPU leaves it NaN, CUDA computes it anyway).
+  // Synchronises.
   virtual std::vector<SampleResult> Sample(const Tensor& logits,
                                            std::span<const SampleRequest> requests) = 0;
 

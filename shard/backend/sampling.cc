@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "shard/backend/logit_reductions.h"
 #include "shard/backend/philox.h"
 
 namespace tg::backend {
@@ -118,17 +119,13 @@ void ApplyMinP(float min_p, std::vector<float>& logits) {
   }
 }
 
-int32_t Argmax(const std::vector<float>& logits) {
-  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-}
-
 int32_t Draw(const std::vector<float>& logits, uint64_t seed, uint64_t step) {
   const std::vector<float> probs = Softmax(logits);
   float total = 0;
   for (float p : probs) total += p;
   const float target = PhiloxUniform(seed, step) * total;
   float running = 0;
-  int32_t last_kept = Argmax(logits);
+  int32_t last_kept = ArgmaxLogit(logits);
   for (size_t i = 0; i < probs.size(); ++i) {
     if (logits[i] == kNegInf) continue;
     last_kept = static_cast<int32_t>(i);
@@ -136,17 +133,6 @@ int32_t Draw(const std::vector<float>& logits, uint64_t seed, uint64_t step) {
     if (running > target) return last_kept;
   }
   return last_kept;
-}
-
-// log_softmax over the row, in double for the normaliser.
-std::vector<float> LogSoftmax(const std::vector<float>& logits) {
-  const float max = *std::max_element(logits.begin(), logits.end());
-  double sum = 0;
-  for (float x : logits) sum += x == kNegInf ? 0.0 : std::exp(static_cast<double>(x - max));
-  const float log_norm = max + static_cast<float>(std::log(sum));
-  std::vector<float> out(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) out[i] = logits[i] - log_norm;
-  return out;
 }
 
 }  // namespace
@@ -176,35 +162,49 @@ void ApplyAllowedMask(std::span<const int32_t> allowed, std::span<float> logits)
 
 SampleResult SampleRow(std::span<const float> row, const SampleRequest& request) {
   TG_CHECK(!row.empty(), kInvalidArgument, "empty logits row");
-  std::vector<float> logits(row.begin(), row.end());
-  ApplyLogitBias(request, logits);
-  ApplyAllowedMask(request.allowed, logits);
-  ApplyPenalties(request, logits);
-  SampleResult result;
   const SamplingParams& p = request.params;
+  // A greedy row with no processor is read where it is; anything else works on a float copy.
+  const bool repetition = p.repetition_penalty != 1.0f && p.repetition_penalty > 0.0f;
+  const bool processed = p.do_sample || !request.logit_bias.empty() || !request.allowed.empty() ||
+                         repetition || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
+  std::vector<float> copy;
+  if (processed) {
+    copy.assign(row.begin(), row.end());
+    ApplyLogitBias(request, copy);
+    ApplyAllowedMask(request.allowed, copy);
+    ApplyPenalties(request, copy);
+  }
+  SampleResult result;
   if (!p.do_sample) {
-    result.token = Argmax(logits);
+    result.token = ArgmaxLogit(processed ? std::span<const float>(copy) : row);
   } else {
     TG_CHECK(p.temperature > 0.0f, kInvalidArgument, "sampling needs temperature > 0");
     if (p.temperature != 1.0f) {
-      for (float& x : logits) x /= p.temperature;
+      for (float& x : copy) x /= p.temperature;
     }
-    ApplyTopK(p.top_k, logits);
-    ApplyTopP(p.top_p, logits);
-    ApplyTypicalP(p.typical_p, logits);
-    ApplyMinP(p.min_p, logits);
-    result.token = Draw(logits, p.seed, request.step);
+    ApplyTopK(p.top_k, copy);
+    ApplyTopP(p.top_p, copy);
+    ApplyTypicalP(p.typical_p, copy);
+    ApplyMinP(p.min_p, copy);
+    result.token = Draw(copy, p.seed, request.step);
   }
-  const std::vector<float> logprobs = LogSoftmax(logits);
-  result.logprob = logprobs[result.token];
+  if (!request.logprob && request.top_n == 0) {
+    result.logprob = std::numeric_limits<float>::quiet_NaN();
+    return result;
+  }
+  const std::span<const float> logits = processed ? std::span<const float>(copy) : row;
+  const float log_norm = LogSumExp(logits);
+  const auto logprob = [&](int32_t t) { return logits[t] - log_norm; };
+  result.logprob = logprob(result.token);
   if (request.top_n > 0) {
-    const size_t n = std::min<size_t>(request.top_n, logprobs.size());
-    std::vector<int32_t> order(logprobs.size());
+    const size_t n = std::min<size_t>(request.top_n, logits.size());
+    std::vector<int32_t> order(logits.size());
     std::iota(order.begin(), order.end(), 0);
     std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
-      return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
+      const float la = logprob(a), lb = logprob(b);
+      return la > lb || (la == lb && a < b);
     });
-    for (size_t i = 0; i < n; ++i) result.top.emplace_back(order[i], logprobs[order[i]]);
+    for (size_t i = 0; i < n; ++i) result.top.emplace_back(order[i], logprob(order[i]));
   }
   return result;
 }
@@ -212,8 +212,7 @@ SampleResult SampleRow(std::span<const float> row, const SampleRequest& request)
 float TokenLogprob(std::span<const float> row, int32_t target) {
   TG_CHECK(target >= 0 && static_cast<size_t>(target) < row.size(), kInvalidArgument,
            "target token out of range");
-  const std::vector<float> logprobs = LogSoftmax(std::vector<float>(row.begin(), row.end()));
-  return logprobs[target];
+  return row[target] - LogSumExp(row);
 }
 
 }  // namespace tg::backend

@@ -27,7 +27,9 @@
 //      probabilities (float32); choose the first whose running sum > u * total (the last kept
 //      token if rounding leaves none).
 //   9. logprob = log_softmax(processed logits)[token] (after steps 1-8, as TGI reports it);
-//      top_n alternatives: the n largest processed logprobs (ties: lower id first).
+//      top_n alternatives: the n largest processed logprobs (ties: lower id first). The
+//      normaliser is LogSumExp (logit_reductions.h). Without `logprob` and top_n, logprob is NaN
+//      and no normaliser is computed: a greedy step with no processor then only reads the row once.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +65,7 @@ struct SampleRequest {
   uint64_t step = 0;                      // generation step: tokens generated before this one
   std::span<const int32_t> history;       // prompt + generated tokens, for the penalties
   uint32_t top_n = 0;                     // alternatives to report
+  bool logprob = true;                    // false: nobody reads the chosen token's logprob
   std::span<const LogitBias> logit_bias;  // step 0 of the pipeline; distinct tokens
   // Packed allowed-token bitmask, ceil(vocab / 32) words (bit t % 32 of word t / 32); empty
   // means every token is allowed. Filled by the request's grammar matcher (shard/grammar/).

@@ -480,6 +480,7 @@ void Engine::SampleAndStop(const backend::Tensor& logits, std::vector<RequestSta
     s.step = r.generated;
     s.history = r.tokens;
     s.top_n = r.spec.top_n_tokens;
+    s.logprob = r.spec.token_logprobs;
     biases[i] = StepLogitBias(r);
     s.logit_bias = biases[i];
     if (r.matcher) s.allowed = r.matcher->FillMask();

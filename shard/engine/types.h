@@ -27,6 +27,7 @@ struct RequestSpec {
   std::vector<backend::LogitBias> logit_bias;
   bool prefill_logprobs = false;
   uint32_t top_n_tokens = 0;
+  bool token_logprobs = true;    // false: generated tokens' logprobs are NaN (nobody reads them)
   std::vector<uint32_t> blocks;  // KV blocks, in order
   std::vector<uint32_t> slots;   // optional: one slot per position (else derived from blocks)
   uint32_t cache_len = 0;        // prompt tokens already in the cache

@@ -145,6 +145,7 @@ RequestSpec FromProto(const textgen::v1::Request& request) {
   }
   spec.prefill_logprobs = request.prefill_logprobs();
   spec.top_n_tokens = request.top_n_tokens();
+  spec.token_logprobs = !request.skip_token_logprobs();
   spec.blocks.assign(request.blocks().begin(), request.blocks().end());
   spec.slots.assign(request.slots().begin(), request.slots().end());
   spec.cache_len = request.cache_len();

@@ -55,6 +55,7 @@ TEST(RouterConvertTest, APrefillCallCarriesEveryField) {
   EXPECT_TRUE(p.stopping_parameters().ignore_eos_token());
   EXPECT_TRUE(p.prefill_logprobs());
   EXPECT_EQ(p.top_n_tokens(), 3u);
+  EXPECT_FALSE(p.skip_token_logprobs());
   EXPECT_EQ(p.blocks_size(), 2);
   EXPECT_EQ(p.cache_len(), 16u);
   EXPECT_EQ(p.chunk_len(), 8u);
@@ -62,6 +63,11 @@ TEST(RouterConvertTest, APrefillCallCarriesEveryField) {
   EXPECT_EQ(out.cached_batches(0).request_ids_size(), 2);
   ASSERT_EQ(out.block_grants_size(), 1);
   EXPECT_EQ(out.block_grants(0).request_id(), 4u);
+  r.token_logprobs = false;
+  EXPECT_TRUE(ToProto(PrefillCall{.batch_id = 4, .requests = {r}})
+                  .batch()
+                  .requests(0)
+                  .skip_token_logprobs());
 }
 
 TEST(RouterConvertTest, AResponseComesBackWithFinishSeedErrorsAndBatch) {

@@ -39,6 +39,7 @@ TEST(OpenAiTest, ParsesChatRequests) {
   EXPECT_EQ(r.parameters.ignore_eos, true);
   EXPECT_EQ(r.n, 2u);
   EXPECT_EQ(r.parameters.top_n_tokens, 3u);
+  EXPECT_TRUE(r.parameters.token_logprobs.value_or(true));
   EXPECT_TRUE(r.stream && r.include_usage);
   EXPECT_EQ(r.parameters.seed, 5u);
   EXPECT_FALSE(ValidatePrompt(r.parameters, "hi").sampling().do_sample);
@@ -50,6 +51,22 @@ TEST(OpenAiTest, DefaultsToSamplingLikeOpenAi) {
   ASSERT_EQ(r.prompts.size(), 1u);
   EXPECT_EQ(r.prompts[0].text, "once");
   EXPECT_FALSE(r.parameters.max_new_tokens);
+}
+
+// The shard computes the generated tokens' logprobs only for a route that shows them: OpenAI's
+// with `logprobs` (any count, 0 included), TGI's always (the default).
+TEST(OpenAiTest, TokenLogprobsOnlyWhenAsked) {
+  auto wanted = [](const OpenAiRequest& r) {
+    return ValidatePrompt(r.parameters, "a").token_logprobs();
+  };
+  EXPECT_FALSE(wanted(ParseCompletionRequest(json::parse(R"({"prompt": "a"})"))));
+  EXPECT_TRUE(wanted(ParseCompletionRequest(json::parse(R"({"prompt": "a", "logprobs": 0})"))));
+  const json chat = json::parse(R"({"messages": [{"role": "user", "content": "hi"}]})");
+  EXPECT_FALSE(wanted(ParseChatRequest(chat)));
+  json asked = chat;
+  asked["logprobs"] = true;
+  EXPECT_TRUE(wanted(ParseChatRequest(asked)));
+  EXPECT_TRUE(ValidatePrompt(RawParameters{}, "a").token_logprobs());  // TGI's routes
 }
 
 TEST(OpenAiTest, RejectsUnknownAndInvalidFields) {

@@ -6,9 +6,11 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <random>
 #include <set>
 
 #include "common/error.h"
+#include "shard/backend/logit_reductions.h"
 #include "shard/backend/philox.h"
 #include "shard/backend/sampling.h"
 
@@ -251,6 +253,110 @@ TEST(SamplingTest, SameSeedAndStepGiveTheSameToken) {
     seen.insert(a);
   }
   EXPECT_GT(seen.size(), 10u);
+}
+
+// A vocabulary-sized row: logits over a wide range (as a model's are), a few filtered (-inf).
+std::vector<float> VocabRow(uint32_t seed, size_t size = 49152) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  std::vector<float> row(size);
+  for (float& x : row) x = normal(rng);
+  row[size / 3] = 31.0f;  // one clear winner far above the rest
+  for (size_t i = 7; i < size; i += 997) row[i] = -std::numeric_limits<float>::infinity();
+  return row;
+}
+
+double LogSumExpInDouble(const std::vector<float>& row) {
+  const double max = *std::max_element(row.begin(), row.end());
+  double sum = 0;
+  for (float x : row) sum += std::exp(static_cast<double>(x) - max);
+  return max + std::log(sum);
+}
+
+TEST(LogitReductionsTest, MatchDoubleAndMaxElementOverAVocabulary) {
+  for (uint32_t seed = 0; seed < 4; ++seed) {
+    std::vector<float> row = VocabRow(seed);
+    if (seed == 1) row.resize(49152 - 37);  // not a whole number of chunks or lanes
+    if (seed == 2) row[0] = 1e4f;           // every other exponent underflows to 0
+    const double expected = LogSumExpInDouble(row);
+    EXPECT_NEAR(LogSumExp(row), expected, 2e-6 * std::max(1.0, std::abs(expected))) << seed;
+    EXPECT_EQ(MaxLogit(row), *std::max_element(row.begin(), row.end()));
+  }
+  // The argmax is std::max_element's: the first of equal maxima, in a lane, across lanes, in
+  // the tail after the last whole vector, or the first of a row with nothing above -inf.
+  std::vector<float> row = VocabRow(9, 16 * 40 + 7);
+  const auto first_max = [](const std::vector<float>& r) {
+    return static_cast<int32_t>(std::max_element(r.begin(), r.end()) - r.begin());
+  };
+  EXPECT_EQ(ArgmaxLogit(row), first_max(row));
+  for (size_t a : {size_t{3}, size_t{600}, size_t{645}}) {
+    for (size_t b : {size_t{19}, size_t{35}, size_t{646}}) {
+      std::vector<float> tied = row;
+      tied[a] = tied[b] = 40.0f;
+      EXPECT_EQ(ArgmaxLogit(tied), first_max(tied)) << a << " " << b;
+    }
+  }
+  std::vector<float> filtered_row(21, -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(ArgmaxLogit(filtered_row), 0);
+  filtered_row[18] = -5.0f;
+  EXPECT_EQ(ArgmaxLogit(filtered_row), 18);
+  // Exponents from 0 down to the underflow limit, element by element against std::exp.
+  std::vector<float> ramp;
+  for (float x = 0.0f; x > -90.0f; x -= 0.0137f) ramp.push_back(x);
+  EXPECT_NEAR(LogSumExp(ramp), LogSumExpInDouble(ramp), 1e-6);
+  for (float x : ramp) {
+    const std::vector<float> pair = {0.0f, x};
+    EXPECT_NEAR(LogSumExp(pair), std::log1p(std::exp(static_cast<double>(x))), 3e-7) << x;
+  }
+  const std::vector<float> filtered(100, -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(LogSumExp(filtered), -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(LogSumExp(std::vector<float>{3.5f}), 3.5f);
+}
+
+TEST(SamplingTest, VocabularySizedRowsMatchTheDoubleReference) {
+  for (uint32_t seed = 0; seed < 3; ++seed) {
+    const std::vector<float> row = VocabRow(seed);
+    const SampleResult r = SampleRow(row, {.top_n = 5});
+    EXPECT_EQ(r.token, std::max_element(row.begin(), row.end()) - row.begin());
+    const double log_norm = LogSumExpInDouble(row);
+    EXPECT_NEAR(r.logprob, row[r.token] - log_norm, 1e-5);
+    ASSERT_EQ(r.top.size(), 5u);
+    std::vector<int> order(row.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + 5, order.end(),
+                      [&](int a, int b) { return row[a] > row[b]; });
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(r.top[i].first, order[i]);
+      EXPECT_NEAR(r.top[i].second, row[order[i]] - log_norm, 1e-5);
+    }
+    EXPECT_NEAR(TokenLogprob(row, 11), row[11] - log_norm, 1e-5);
+  }
+}
+
+TEST(SamplingTest, WithoutLogprobsTheTokenIsTheSameAndTheLogprobIsNaN) {
+  const std::vector<float> row = VocabRow(5);
+  std::vector<float> tied = row;
+  tied[100] = tied[row.size() / 3];  // a tie with the winner: the lower id wins either way
+  SamplingParams penalised;
+  penalised.repetition_penalty = 1.3f;
+  const std::vector<int32_t> history = {static_cast<int32_t>(row.size() / 3), 4};
+  for (const std::vector<float>* logits : {&row, static_cast<const std::vector<float>*>(&tied)}) {
+    for (const SampleRequest& request :
+         {SampleRequest{}, SampleRequest{.params = Sampled(4), .step = 3},
+          SampleRequest{.params = penalised, .history = history}}) {
+      SampleRequest quiet = request;
+      quiet.logprob = false;
+      const SampleResult full = SampleRow(*logits, request);
+      const SampleResult bare = SampleRow(*logits, quiet);
+      EXPECT_EQ(bare.token, full.token);
+      EXPECT_TRUE(std::isnan(bare.logprob));
+      EXPECT_FALSE(std::isnan(full.logprob));
+      // top_n needs the normaliser, so it brings the logprob back.
+      quiet.top_n = 2;
+      EXPECT_EQ(SampleRow(*logits, quiet).logprob, full.logprob);
+    }
+  }
+  EXPECT_EQ(SampleRow(tied, {}).token, 100);
 }
 
 }  // namespace

@@ -225,6 +225,30 @@ TEST_F(ShardServiceTest, PrefixCacheHitGivesTheSameLogits) {
   EXPECT_EQ(response.generations(0).tokens().ids(0), static_cast<uint32_t>(ref.greedy_ids[0]));
 }
 
+// A request whose generated tokens' logprobs nobody reads (skip_token_logprobs: an OpenAI
+// request without `logprobs`) gets the same greedy tokens, with NaN in place of the logprobs.
+TEST_F(ShardServiceTest, SkippedLogprobsKeepTheGreedyTokens) {
+  const auto ref = LoadStoriesReference()[0];
+  constexpr uint32_t kTokens = 8;
+  pb::Request request = MakeRequest(1, ref.input_ids, kTokens);
+  request.set_skip_token_logprobs(true);
+  const pb::PrefillResponse prefill = Prefill(1, {request});
+  ASSERT_EQ(prefill.generations_size(), 1);
+  ASSERT_EQ(prefill.generations(0).tokens().logprobs_size(), 1);
+  EXPECT_TRUE(std::isnan(prefill.generations(0).tokens().logprobs(0)));
+  std::vector<int32_t> generated = {static_cast<int32_t>(prefill.generations(0).tokens().ids(0))};
+  std::optional<pb::CachedBatch> batch = prefill.batch();
+  while (batch.has_value()) {
+    const pb::DecodeResponse decode = Decode({*batch});
+    ASSERT_EQ(decode.generations_size(), 1);
+    EXPECT_TRUE(std::isnan(decode.generations(0).tokens().logprobs(0)));
+    generated.push_back(static_cast<int32_t>(decode.generations(0).tokens().ids(0)));
+    batch = decode.has_batch() ? std::optional<pb::CachedBatch>(decode.batch()) : std::nullopt;
+  }
+  EXPECT_EQ(generated,
+            std::vector<int32_t>(ref.greedy_ids.begin(), ref.greedy_ids.begin() + kTokens));
+}
+
 // One mixed step: a running request decodes while another's prompt arrives in two chunks (the
 // first only writes K/V), and the running one's table grows by a granted block.
 TEST_F(ShardServiceTest, ChunksAndDecodesInOneForwardMatchTheReference) {

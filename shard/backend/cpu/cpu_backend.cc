@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "shard/backend/cpu/dot_kernels.h"
 #include "shard/backend/cpu/quant_kernels.h"
+#include "shard/backend/cpu/row_blocking.h"
 #include "shard/backend/kv_cache_dtype.h"
 
 namespace tg::backend::cpu {
@@ -216,23 +217,12 @@ void CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Tensor* bia
   const float* xs = x.data_as<float>();
   const float* b = bias != nullptr ? bias->data_as<float>() : nullptr;
   float* dst = out.data_as<float>();
-  // Tokens are tiled so a tile of activations stays in cache while weight rows stream past.
-  constexpr int64_t kTokenTile = 64;
   pool_.ParallelFor(
       n_out, std::max<int64_t>(16, GrainFor(k * rows)), [&](int64_t begin, int64_t end) {
-        float vals[kMaxDotRows];
-        for (int64_t t0 = 0; t0 < rows; t0 += kTokenTile) {
-          const int64_t t1 = std::min(rows, t0 + kTokenTile);
-          for (int64_t o = begin; o < end; ++o) {
-            const void* w_row = w + o * w_row_bytes;
-            const float bias_o = b != nullptr ? b[o] : 0.0f;
-            for (int64_t t = t0; t < t1; t += kMaxDotRows) {
-              const int group = static_cast<int>(std::min<int64_t>(kMaxDotRows, t1 - t));
-              dot(w_row, xs + t * k, k, group, k, vals);
-              for (int g = 0; g < group; ++g) dst[(t + g) * n_out + o] = vals[g] + bias_o;
-            }
-          }
-        }
+        ForEachRowGroup<kMaxDotRows>(begin, end, rows, n_out, b, dst,
+                                     [&](int64_t o, int64_t t, int group, float* vals) {
+                                       dot(w + o * w_row_bytes, xs + t * k, k, group, k, vals);
+                                     });
       });
 }
 
@@ -257,23 +247,12 @@ void CpuBackend::LinearOnBlocks(const Tensor& x, const Tensor& weight, const flo
   const size_t w_row_bytes = DTypeBytes(weight.dtype(), k);
   const char* w = static_cast<const char*>(weight.data());
   float* dst = out.data_as<float>();
-  // As Linear: each weight row is read once per tile of tokens, kMaxQuantDotRows at a time.
-  constexpr int64_t kTokenTile = 64;
   pool_.ParallelFor(
       n_out, std::max<int64_t>(16, GrainFor(k * rows)), [&](int64_t begin, int64_t end) {
-        float vals[kMaxQuantDotRows];
-        for (int64_t t0 = 0; t0 < rows; t0 += kTokenTile) {
-          const int64_t t1 = std::min(rows, t0 + kTokenTile);
-          for (int64_t o = begin; o < end; ++o) {
-            const void* w_row = w + o * w_row_bytes;
-            const float bias_o = bias != nullptr ? bias[o] : 0.0f;
-            for (int64_t t = t0; t < t1; t += kMaxQuantDotRows) {
-              const int group = static_cast<int>(std::min<int64_t>(kMaxQuantDotRows, t1 - t));
-              dot(w_row, xq, t, group, vals);
-              for (int g = 0; g < group; ++g) dst[(t + g) * n_out + o] = vals[g] + bias_o;
-            }
-          }
-        }
+        ForEachRowGroup<kMaxQuantDotRows>(begin, end, rows, n_out, bias, dst,
+                                          [&](int64_t o, int64_t t, int group, float* vals) {
+                                            dot(w + o * w_row_bytes, xq, t, group, vals);
+                                          });
       });
 }
 

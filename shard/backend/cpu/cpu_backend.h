@@ -23,7 +23,9 @@ class CpuBackend final : public Backend {
   Tensor Allocate(DType dtype, std::vector<int64_t> shape) override;
   void CopyFromHost(const void* src, Tensor& dst) override;
   void CopyToHost(const Tensor& src, void* dst) override;
-  void Synchronize() override {}
+  // Every op has finished when it returns; what follows is host work (sampling, the reply),
+  // so the pool's workers stop spinning.
+  void Synchronize() override { pool_.Park(); }
   DType KvDType() const override { return DType::kF32; }
   // The CPU has no context to poison: this only raises what a fatal device fault raises.
   void InjectDeviceFault() override {

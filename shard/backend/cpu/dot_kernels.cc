@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "shard/backend/cpu/quant_kernels.h"
+#include "shard/backend/cpu/row_blocking.h"
 
 namespace tg::backend::cpu {
 
@@ -121,16 +122,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void DotRowsAvx512Fixed(
 template <DType kW>
 void DotRowsAvx512(const void* w, const float* x, int64_t x_stride, int rows, int64_t k,
                    float* out) {
-  switch (rows) {
-    case 1:
-      return DotRowsAvx512Fixed<kW, 1>(w, x, x_stride, k, out);
-    case 2:
-      return DotRowsAvx512Fixed<kW, 2>(w, x, x_stride, k, out);
-    case 3:
-      return DotRowsAvx512Fixed<kW, 3>(w, x, x_stride, k, out);
-    default:
-      return DotRowsAvx512Fixed<kW, 4>(w, x, x_stride, k, out);
-  }
+  DispatchRows<kMaxDotRows>(
+      rows, [&]<int kRows>() { DotRowsAvx512Fixed<kW, kRows>(w, x, x_stride, k, out); });
 }
 
 // ---- AVX2 + FMA + F16C ----
@@ -179,16 +172,8 @@ __attribute__((target("avx2,fma,f16c"))) void DotRowsAvx2Fixed(const void* w, co
 
 template <DType kW>
 void DotRowsAvx2(const void* w, const float* x, int64_t x_stride, int rows, int64_t k, float* out) {
-  switch (rows) {
-    case 1:
-      return DotRowsAvx2Fixed<kW, 1>(w, x, x_stride, k, out);
-    case 2:
-      return DotRowsAvx2Fixed<kW, 2>(w, x, x_stride, k, out);
-    case 3:
-      return DotRowsAvx2Fixed<kW, 3>(w, x, x_stride, k, out);
-    default:
-      return DotRowsAvx2Fixed<kW, 4>(w, x, x_stride, k, out);
-  }
+  DispatchRows<kMaxDotRows>(
+      rows, [&]<int kRows>() { DotRowsAvx2Fixed<kW, kRows>(w, x, x_stride, k, out); });
 }
 
 enum class Isa { kAvx512, kAvx2, kScalar };

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "shard/backend/cpu/dot_kernels.h"
+#include "shard/backend/cpu/row_blocking.h"
 
 namespace tg::backend::cpu {
 namespace {
@@ -229,24 +230,8 @@ TG_VNNI_TARGET void QuantDotRowsVnniFixed(const void* w, const QuantizedActivati
 template <DType kW>
 void QuantDotRowsVnni(const void* w, const QuantizedActivations& x, int64_t first_row, int rows,
                       float* out) {
-  switch (rows) {
-    case 1:
-      return QuantDotRowsVnniFixed<kW, 1>(w, x, first_row, out);
-    case 2:
-      return QuantDotRowsVnniFixed<kW, 2>(w, x, first_row, out);
-    case 3:
-      return QuantDotRowsVnniFixed<kW, 3>(w, x, first_row, out);
-    case 4:
-      return QuantDotRowsVnniFixed<kW, 4>(w, x, first_row, out);
-    case 5:
-      return QuantDotRowsVnniFixed<kW, 5>(w, x, first_row, out);
-    case 6:
-      return QuantDotRowsVnniFixed<kW, 6>(w, x, first_row, out);
-    case 7:
-      return QuantDotRowsVnniFixed<kW, 7>(w, x, first_row, out);
-    default:
-      return QuantDotRowsVnniFixed<kW, 8>(w, x, first_row, out);
-  }
+  DispatchRows<kMaxQuantDotRows>(
+      rows, [&]<int kRows>() { QuantDotRowsVnniFixed<kW, kRows>(w, x, first_row, out); });
 }
 
 bool HasVnni() {

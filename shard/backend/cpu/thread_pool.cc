@@ -51,7 +51,8 @@ void ThreadPool::WorkerLoop() {
   uint32_t seen = 0;
   while (true) {
     uint32_t now = generation_.load(std::memory_order_acquire);
-    for (int i = 0; i < kSpinIterations && now == seen; ++i) {
+    for (int i = 0; i < kSpinIterations && now == seen && !parked_.load(std::memory_order_relaxed);
+         ++i) {
       CpuRelax();
       now = generation_.load(std::memory_order_acquire);
     }
@@ -83,6 +84,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
                         chunk_size_.load(std::memory_order_relaxed),
                     std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
+  parked_.store(false, std::memory_order_relaxed);
   state_.store(static_cast<uint64_t>(task_id) << 32, std::memory_order_release);
   generation_.store(task_id, std::memory_order_release);
   generation_.notify_all();
