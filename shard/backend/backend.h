@@ -107,13 +107,14 @@ class Backend {
   // The dtype PrefillAttention and DecodeAttention write for a step over `batch` whose output
   // feeds a Linear with weights of `weight_dtype` (o_proj): float32 (the default; the CPU
   // backend), or bf16 where this backend's attention writes bf16 rows and its Linear reads them
-  // as they are, so that no conversion pass sits between the two. The one exception to float32
-  // activations: attention ops then take an `out` of this dtype, and Linear an `x` of it.
+  // as they are, so that no conversion pass sits between the two. Attention ops then take an
+  // `out` of this dtype, and Linear an `x` of it.
   virtual DType AttentionOutDType(const AttentionBatch& /*batch*/, DType /*weight_dtype*/) const {
     return DType::kF32;
   }
   // The dtype RmsNorm writes the rows that feed Linears with weights of `weight_dtype` (the
-  // q|k|v and gate|up projections, lm_head's rows): float32 (the default; the CPU backend), or
+  // q|k|v and gate|up projections, lm_head's rows; a backend's SiluAndMulLinear may use it for
+  // the down projection's input too): float32 (the default; the CPU backend), or
   // that 16-bit dtype where this backend's Linear reads such rows as they are. The values are
   // the same either way: a 16-bit GEMM rounds its float32 input to its dtype first, and this only
   // moves that rounding into the norm, saving a conversion pass per projection.

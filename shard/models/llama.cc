@@ -304,7 +304,7 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
     v = backend_.Allocate(DType::kF32, {n, hk, d});
   }
   // In the dtype the backend's attention writes and its o_proj reads without a conversion pass
-  // (bf16 on CUDA for prompt steps), every part of a mixed step writing its rows.
+  // (bf16 on CUDA with bf16 weights), every part of a mixed step writing its rows.
   const DType attn_dtype = backend_.AttentionOutDType(attn, layers_.front().o_proj.dtype());
   Tensor attn_out = backend_.Allocate(attn_dtype, {n, hq * d});
   Tensor branch = backend_.Allocate(DType::kF32, {n, hidden});
