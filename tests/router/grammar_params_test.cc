@@ -10,22 +10,14 @@
 #include "common/error.h"
 #include "router/api/grammar_params.h"
 #include "router/api/schema_formats.h"
+#include "tests/common/invalid_argument.h"
 
 namespace tg::api {
 namespace {
 
-using nlohmann::json;
+using tg::testing::InvalidArgumentMessage;
 
-std::string InvalidMessage(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
-    return e.message();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using nlohmann::json;
 
 // xgrammar's own ipv4 rule accepts leading zeros ("120.000.000.000"); every ipv4 format, however
 // deep, becomes a strict pattern, and the answers it allows are what jsonschema accepts.
@@ -64,11 +56,11 @@ TEST(GrammarParamsTest, TgiJsonAndRegex) {
   g = ParseTgiGrammar({{"type", "regex"}, {"value", "[0-9]+"}});
   EXPECT_EQ(g.type, GrammarType::kRegex);
   EXPECT_EQ(g.value, "[0-9]+");
-  EXPECT_NE(InvalidMessage([] {
+  EXPECT_NE(InvalidArgumentMessage([] {
               ParseTgiGrammar({{"type", "regex"}, {"value", "(a"}});
             }).find("grammar cannot be compiled"),
             std::string::npos);
-  EXPECT_NE(InvalidMessage([] {
+  EXPECT_NE(InvalidArgumentMessage([] {
               ParseTgiGrammar({{"type", "yaml"}, {"value", "x"}});
             }).find("grammar.type"),
             std::string::npos);
@@ -83,11 +75,11 @@ TEST(GrammarParamsTest, OpenAiResponseFormat) {
                            {"json_schema", {{"name", "t"}, {"schema", schema}, {"strict", true}}}});
   EXPECT_EQ(g.type, GrammarType::kJsonSchema);
   EXPECT_EQ(json::parse(g.value), schema);
-  InvalidMessage([] {
+  InvalidArgumentMessage([] {
     ParseResponseFormat({{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", 5}}}}}});
   });
-  InvalidMessage([] { ParseResponseFormat({{"type", "json_schema"}}); });
-  InvalidMessage([] { ParseResponseFormat({{"type", "xml"}}); });
+  InvalidArgumentMessage([] { ParseResponseFormat({{"type", "json_schema"}}); });
+  InvalidArgumentMessage([] { ParseResponseFormat({{"type", "xml"}}); });
 }
 
 TEST(GrammarParamsTest, VllmGuidedFields) {
@@ -98,8 +90,10 @@ TEST(GrammarParamsTest, VllmGuidedFields) {
   const GrammarRequest c = ParseGuidedFields({{"guided_choice", {"yes", "no \"way\"\n"}}});
   EXPECT_EQ(c.type, GrammarType::kEbnf);
   EXPECT_EQ(c.value, R"(root ::= "yes" | "no \"way\"\x0a")");
-  InvalidMessage([] { ParseGuidedFields({{"guided_regex", "a"}, {"guided_choice", {"a"}}}); });
-  InvalidMessage([] { ParseGuidedFields({{"guided_choice", json::array()}}); });
+  InvalidArgumentMessage([] {
+    ParseGuidedFields({{"guided_regex", "a"}, {"guided_choice", {"a"}}});
+  });
+  InvalidArgumentMessage([] { ParseGuidedFields({{"guided_choice", json::array()}}); });
 }
 
 }  // namespace

@@ -8,9 +8,12 @@
 
 #include "common/error.h"
 #include "router/tools/tool_prompt.h"
+#include "tests/common/invalid_argument.h"
 
 namespace tg::tools {
 namespace {
+
+using tg::testing::InvalidArgumentMessage;
 
 using nlohmann::json;
 
@@ -29,17 +32,6 @@ json WeatherTool() {
 
 json TimeTool() { return {{"type", "function"}, {"function", {{"name", "get_time"}}}}; }
 
-std::string InvalidMessage(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
-    return e.message();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
-
 TEST(ToolRequestTest, Choices) {
   const json tools = {WeatherTool(), TimeTool()};
   EXPECT_EQ(ParseToolRequest({{"tools", tools}}).choice, ToolChoice::kAuto);
@@ -55,26 +47,26 @@ TEST(ToolRequestTest, Choices) {
 }
 
 TEST(ToolRequestTest, BadToolsNameTheField) {
-  EXPECT_NE(InvalidMessage([] {
+  EXPECT_NE(InvalidArgumentMessage([] {
               ParseToolRequest({{"tools", "x"}});
             }).find("`tools`"),
             std::string::npos);
   EXPECT_NE(
-      InvalidMessage([] {
+      InvalidArgumentMessage([] {
         ParseToolRequest({{"tools", {{{"type", "function"}, {"function", {{"name", "a b"}}}}}}});
       }).find("tools[0]`.function.name"),
       std::string::npos);
-  EXPECT_NE(InvalidMessage([] {
+  EXPECT_NE(InvalidArgumentMessage([] {
               ParseToolRequest({{"tools", {WeatherTool()}}, {"tool_choice", "sometimes"}});
             }).find("sometimes"),
             std::string::npos);
-  EXPECT_NE(InvalidMessage([] {
+  EXPECT_NE(InvalidArgumentMessage([] {
               ParseToolRequest(
                   {{"tools", {WeatherTool()}},
                    {"tool_choice", {{"type", "function"}, {"function", {{"name", "nope"}}}}}});
             }).find("\"nope\""),
             std::string::npos);
-  EXPECT_NE(InvalidMessage([] {
+  EXPECT_NE(InvalidArgumentMessage([] {
               ParseToolRequest({{"tool_choice", "required"}});
             }).find("needs a non-empty `tools`"),
             std::string::npos);
@@ -105,7 +97,7 @@ TEST(ToolRequestTest, ParallelCallsAreAListOfOneOrMore) {
   const json tools = {WeatherTool(), TimeTool()};
   EXPECT_TRUE(ParseToolRequest({{"tools", tools}}).parallel);  // OpenAI's default
   EXPECT_FALSE(ParseToolRequest({{"tools", tools}, {"parallel_tool_calls", false}}).parallel);
-  EXPECT_NE(InvalidMessage([&] {
+  EXPECT_NE(InvalidArgumentMessage([&] {
               ParseToolRequest({{"tools", tools}, {"parallel_tool_calls", "yes"}});
             }).find("`parallel_tool_calls` must be a boolean"),
             std::string::npos);
@@ -130,8 +122,9 @@ TEST(ToolRequestTest, UncompilableParametersAre422) {
   tool["function"]["parameters"] = {{"type", "object"},
                                     {"properties", {{"x", {{"$ref", "#/nowhere"}}}}}};
   const ToolRequest t = ParseToolRequest({{"tools", {tool}}, {"tool_choice", "required"}});
-  EXPECT_NE(InvalidMessage([&] { CallGrammar(t, false); }).find("`parameters` cannot be used"),
-            std::string::npos);
+  EXPECT_NE(
+      InvalidArgumentMessage([&] { CallGrammar(t, false); }).find("`parameters` cannot be used"),
+      std::string::npos);
 }
 
 json History() {
@@ -190,7 +183,7 @@ TEST(ToolPromptTest, MalformedHistoryIs422) {
   json bad = History();
   bad[1]["tool_calls"][0]["function"]["arguments"] = "[1]";
   const ToolRequest t = ParseToolRequest({{"tools", {WeatherTool()}}});
-  EXPECT_NE(InvalidMessage([&] { PrepareMessages(bad, t, true); }).find("`arguments`"),
+  EXPECT_NE(InvalidArgumentMessage([&] { PrepareMessages(bad, t, true); }).find("`arguments`"),
             std::string::npos);
 }
 

@@ -10,18 +10,12 @@
 #include <functional>
 #include <string>
 
+#include "tests/common/invalid_argument.h"
+
 namespace tg::backend {
 namespace {
 
-std::string ErrorOf(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
-    return e.message();
-  }
-  return "";
-}
+using tg::testing::InvalidArgumentMessage;
 
 TEST(KvCacheDType, ParsesVllmNames) {
   EXPECT_EQ(ParseKvCacheDType("auto"), std::nullopt);
@@ -29,7 +23,9 @@ TEST(KvCacheDType, ParsesVllmNames) {
   EXPECT_EQ(ParseKvCacheDType("float16"), DType::kF16);
   EXPECT_EQ(ParseKvCacheDType("float32"), DType::kF32);
   for (const char* bad : {"", "fp8", "bf16", "int32", "Auto"}) {
-    EXPECT_NE(ErrorOf([&] { ParseKvCacheDType(bad); }).find("--kv-cache-dtype expects auto"),
+    EXPECT_NE(InvalidArgumentMessage([&] {
+                ParseKvCacheDType(bad);
+              }).find("--kv-cache-dtype expects auto"),
               std::string::npos)
         << bad;
   }
@@ -42,12 +38,12 @@ TEST(KvCacheDType, EachBackendAcceptsWhatItServes) {
   EXPECT_EQ(ResolveKvCacheDType(DeviceKind::kCuda, DType::kBF16), DType::kBF16);
   EXPECT_EQ(ResolveKvCacheDType(DeviceKind::kCuda, DType::kF32), DType::kF32);
   for (const DType bad : {DType::kBF16, DType::kF16}) {
-    EXPECT_NE(ErrorOf([&] { ResolveKvCacheDType(DeviceKind::kCpu, bad); })
+    EXPECT_NE(InvalidArgumentMessage([&] { ResolveKvCacheDType(DeviceKind::kCpu, bad); })
                   .find("--kv-cache-dtype " + std::string(ToString(bad)) +
                         " is not supported on the CPU backend"),
               std::string::npos);
   }
-  EXPECT_NE(ErrorOf([&] {
+  EXPECT_NE(InvalidArgumentMessage([&] {
               ResolveKvCacheDType(DeviceKind::kCuda, DType::kF16);
             }).find("--kv-cache-dtype float16 is not supported on the CUDA backend"),
             std::string::npos);
@@ -55,7 +51,7 @@ TEST(KvCacheDType, EachBackendAcceptsWhatItServes) {
 
 TEST(KvCacheDType, CpuBackendRefusesWhatItCannotServe) {
   EXPECT_EQ(MakeCpuBackend({.kv_cache_dtype = DType::kF32})->KvDType(), DType::kF32);
-  EXPECT_NE(ErrorOf([] {
+  EXPECT_NE(InvalidArgumentMessage([] {
               MakeCpuBackend({.kv_cache_dtype = DType::kBF16});
             }).find("--kv-cache-dtype bfloat16"),
             std::string::npos);
