@@ -36,6 +36,11 @@ struct KvCacheWriteParams {
 };
 Status WriteKvCache(const KvCacheWriteParams& p, Stream stream);
 
+// Rotary (elementwise.h) on q and k, then WriteKvCache of the rotated k and of v, as one kernel:
+// the same results as the two calls in that order. `write.k` must be `rotary.k` (same rows,
+// stride and head shape).
+Status RotaryKvWrite(const RotaryParams& rotary, const KvCacheWriteParams& write, Stream stream);
+
 // The decode attention kernels: ours (kernels/decode_attention.cu) and FlashInfer's paged batch
 // decode (kernels/decode_flashinfer.cu; bf16/fp16 caches, head sizes 64 and 128, sm_90, when
 // built with FlashInfer). kAuto picks (DecodeKernelFor); tests and the benchmark force one.

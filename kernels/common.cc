@@ -1,5 +1,8 @@
 #include "kernels/common.h"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace tg::kernels {
 
 const char* ToString(Status status) {
@@ -29,5 +32,13 @@ const char* ToString(DType dtype) {
 }
 
 size_t DTypeSize(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
+
+bool DependentLaunchEnabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("TG_PDL");
+    return value == nullptr || std::strcmp(value, "0") != 0;
+  }();
+  return enabled;
+}
 
 }  // namespace tg::kernels

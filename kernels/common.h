@@ -31,4 +31,9 @@ enum class DType { kFloat32, kFloat16, kBFloat16 };
 const char* ToString(DType dtype);
 size_t DTypeSize(DType dtype);
 
+// Whether the decode-path kernels are launched as programmatic dependents of the kernel before
+// them (kernels/dependent_launch.cuh): on unless the environment sets TG_PDL=0, which the
+// benchmarks use to measure what it gains. Read once.
+bool DependentLaunchEnabled();
+
 }  // namespace tg::kernels

@@ -12,6 +12,7 @@
 
 #include "kernels/attention_common.cuh"
 #include "kernels/attention_internal.h"
+#include "kernels/dependent_launch.cuh"
 #include "kernels/device_utils.cuh"
 #include "kernels/flashinfer_decode.h"
 
@@ -125,6 +126,9 @@ __device__ int BlockMaxInt(int v) {
 // evaluates that formula in uint32 arithmetic, where the sum wraps to exactly ctx; pages past
 // the context are never read (its loads are predicated on the length).
 __global__ void __launch_bounds__(kPrepareThreads) PrepareFlashInferDecode(PrepareParams pp) {
+  // Launched as a dependent: the previous layer's decode may still read these arrays until then.
+  WaitForPriorKernels();
+  AllowDependentLaunch();
   const int n = pp.num_seqs;
   int longest = 0;
   for (int s = threadIdx.x; s < n; s += blockDim.x) {
@@ -297,8 +301,9 @@ Status FlashInferDecode(const DecodeAttentionParams& p, Stream stream) {
   pp.tile_indptr = ints(l.tile_indptr);
   pp.chunk_tokens = ints(l.chunk_tokens);
   pp.tile_valid = reinterpret_cast<bool*>(base + l.tile_valid);
-  PrepareFlashInferDecode<<<1, kPrepareThreads, 0, stream>>>(pp);
-  if (LaunchStatus() != Status::kOk) return Status::kLaunchFailed;
+  if (LaunchDependent(PrepareFlashInferDecode, 1, kPrepareThreads, 0, stream, pp) != Status::kOk) {
+    return Status::kLaunchFailed;
+  }
 
   FlashInferDecodeRunParams run;
   run.q = p.q;

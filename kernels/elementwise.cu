@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/dependent_launch.cuh"
 #include "kernels/device_utils.cuh"
 #include "kernels/elementwise.h"
 #include "kernels/rotary.cuh"
@@ -14,6 +15,8 @@ using detail::ToFloat;
 
 template <typename T>
 __global__ void EmbeddingKernel(EmbeddingParams p) {
+  detail::WaitForPriorKernels();  // a decode-step kernel: launched as a dependent
+  detail::AllowDependentLaunch();
   const int t = blockIdx.x;
   const int id = p.token_ids[t] - p.vocab_start;
   const bool inside = id >= 0 && id < p.vocab_size;
@@ -26,6 +29,8 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
 template <typename T, typename OutT>
 __global__ void RmsNormKernel(RmsNormParams p) {
   __shared__ float reduce[32];
+  detail::WaitForPriorKernels();  // a decode-step kernel: launched as a dependent
+  detail::AllowDependentLaunch();
   const int row = blockIdx.x;
   const size_t token = row / p.heads_per_token;
   const size_t head_offset = static_cast<size_t>(row % p.heads_per_token) * p.cols;
@@ -60,6 +65,8 @@ __global__ void RmsNormKernel(RmsNormParams p) {
 template <typename T, typename OutT, int V>
 __global__ void RmsNormVectorKernel(RmsNormParams p) {
   __shared__ float reduce[32];
+  detail::WaitForPriorKernels();  // a decode-step kernel: launched as a dependent
+  detail::AllowDependentLaunch();
   const size_t row = blockIdx.x;
   const int vectors = p.cols / 4;
   const float4* in = reinterpret_cast<const float4*>(p.input + row * p.input_stride);
@@ -120,6 +127,8 @@ __device__ __forceinline__ void SiluAndMulRow(const SiluAndMulParams& p, size_t 
 // consecutive columns per thread (float4 loads) when the width allows.
 template <typename OutT, int kVec>
 __global__ void SiluAndMulKernel(SiluAndMulParams p) {
+  detail::WaitForPriorKernels();  // a decode-step kernel: launched as a dependent
+  detail::AllowDependentLaunch();
   for (size_t t = blockIdx.y; t < static_cast<size_t>(p.num_tokens); t += gridDim.y) {
     SiluAndMulRow<OutT, kVec>(p, t);
   }
@@ -129,6 +138,8 @@ __global__ void SiluAndMulKernel(SiluAndMulParams p) {
 // is found by walking at most kMaxParts widths.
 template <int kVec>
 __global__ void SplitColumnsKernel(SplitColumnsParams p, int row_width) {
+  detail::WaitForPriorKernels();  // a decode-step kernel: launched as a dependent
+  detail::AllowDependentLaunch();
   using Vec = std::conditional_t<kVec == 4, float4, float>;
   const size_t per_row = row_width / kVec;
   const size_t total = static_cast<size_t>(p.num_rows) * per_row;
@@ -196,8 +207,7 @@ Status Embedding(const EmbeddingParams& p, Stream stream) {
   if (!p.token_ids || !p.table || !p.out) return Status::kInvalidArgument;
   return DispatchDType(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    EmbeddingKernel<T><<<p.num_tokens, 256, 0, stream>>>(p);
-    return detail::LaunchStatus();
+    return detail::LaunchDependent(EmbeddingKernel<T>, p.num_tokens, 256, 0, stream, p);
   });
 }
 
@@ -227,15 +237,18 @@ Status RmsNorm(const RmsNormParams& p, Stream stream) {
     auto launch = [&](auto* out_tag) {
       using OutT = std::remove_pointer_t<decltype(out_tag)>;
       if (!vector_form) {
-        RmsNormKernel<T, OutT><<<rows, NormThreads(p.cols), 0, stream>>>(q);
-      } else if (vectors <= threads) {
-        RmsNormVectorKernel<T, OutT, 1><<<rows, threads, 0, stream>>>(q);
-      } else if (vectors <= 2 * threads) {
-        RmsNormVectorKernel<T, OutT, 2><<<rows, threads, 0, stream>>>(q);
-      } else {
-        RmsNormVectorKernel<T, OutT, 4><<<rows, threads, 0, stream>>>(q);
+        return detail::LaunchDependent(RmsNormKernel<T, OutT>, rows, NormThreads(p.cols), 0, stream,
+                                       q);
       }
-      return detail::LaunchStatus();
+      if (vectors <= threads) {
+        return detail::LaunchDependent(RmsNormVectorKernel<T, OutT, 1>, rows, threads, 0, stream,
+                                       q);
+      }
+      if (vectors <= 2 * threads) {
+        return detail::LaunchDependent(RmsNormVectorKernel<T, OutT, 2>, rows, threads, 0, stream,
+                                       q);
+      }
+      return detail::LaunchDependent(RmsNormVectorKernel<T, OutT, 4>, rows, threads, 0, stream, q);
     };
     return DispatchDType(p.out_dtype, launch);
   });
@@ -251,12 +264,8 @@ Status SiluAndMul(const SiluAndMulParams& p, Stream stream) {
                   std::min(p.num_tokens, 65535));
   return DispatchDType(p.out_dtype, [&](auto* tag) {
     using OutT = std::remove_pointer_t<decltype(tag)>;
-    if (vec) {
-      SiluAndMulKernel<OutT, 4><<<grid, 256, 0, stream>>>(p);
-    } else {
-      SiluAndMulKernel<OutT, 1><<<grid, 256, 0, stream>>>(p);
-    }
-    return detail::LaunchStatus();
+    return vec ? detail::LaunchDependent(SiluAndMulKernel<OutT, 4>, grid, 256, 0, stream, p)
+               : detail::LaunchDependent(SiluAndMulKernel<OutT, 1>, grid, 256, 0, stream, p);
   });
 }
 
@@ -275,12 +284,10 @@ Status SplitColumns(const SplitColumnsParams& p, Stream stream) {
   }
   if (p.num_rows == 0) return Status::kOk;
   const size_t total = static_cast<size_t>(p.num_rows) * row_width;
-  if (vectorizable) {
-    SplitColumnsKernel<4><<<GridFor(total / 4), 256, 0, stream>>>(p, row_width);
-  } else {
-    SplitColumnsKernel<1><<<GridFor(total), 256, 0, stream>>>(p, row_width);
-  }
-  return detail::LaunchStatus();
+  return vectorizable ? detail::LaunchDependent(SplitColumnsKernel<4>, GridFor(total / 4), 256, 0,
+                                                stream, p, row_width)
+                      : detail::LaunchDependent(SplitColumnsKernel<1>, GridFor(total), 256, 0,
+                                                stream, p, row_width);
 }
 
 Status Rotary(const RotaryParams& p, Stream stream) {

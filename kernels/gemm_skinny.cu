@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/dependent_launch.cuh"
 #include "kernels/device_utils.cuh"
 #include "kernels/gemm.h"
 
@@ -81,6 +82,8 @@ template <int M>
 __global__ void __launch_bounds__(kFloatWarps * 32) SkinnyFloatKernel(SkinnyGemmParams p) {
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
+  detail::WaitForPriorKernels();  // a decode-step kernel: launched as a dependent
+  detail::AllowDependentLaunch();
   const int n = blockIdx.x * kFloatWarps + warp;
   if (n >= p.n) return;
   const float* w = static_cast<const float*>(p.w) + static_cast<size_t>(n) * p.k;
@@ -196,6 +199,9 @@ __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParam
     }
   }
 
+  // Launched as a dependent of the kernel that writes x: the first weight loads are issued
+  // before waiting for it (weights are never written during a step), so they overlap its tail.
+  bool waited = false;
   for (int c0 = warp; c0 < chunks; c0 += W * U) {
     uint4 a[U][NT][2];
 #pragma unroll
@@ -210,6 +216,11 @@ __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParam
                                            : make_uint4(0, 0, 0, 0);
         }
       }
+    }
+    if (!waited) {
+      detail::WaitForPriorKernels();
+      detail::AllowDependentLaunch();
+      waited = true;
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -230,6 +241,10 @@ __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParam
     }
   }
 
+  if (!waited) {  // a warp with no chunk: the stores below must still follow the prior kernels
+    detail::WaitForPriorKernels();
+    detail::AllowDependentLaunch();
+  }
   // Sum the warps' partial tiles in a fixed order (deterministic), one column tile at a time.
   // Accumulator r of thread (g, t) in x tile mt holds weight row g + 8 * (r / 2) and x row
   // mt * 8 + 2t + r % 2.
@@ -262,12 +277,11 @@ __global__ void __launch_bounds__(W * 32) SkinnyTensorCoreKernel(SkinnyGemmParam
 template <typename T, int MT, int NT, int W>
 Status LaunchTensorCore(const SkinnyGemmParams& p, Stream stream) {
   const int blocks = CeilDiv(p.n, 16 * NT);
-  if (p.x_dtype == DType::kFloat32) {
-    SkinnyTensorCoreKernel<T, MT, NT, W, false><<<blocks, W * 32, 0, stream>>>(p);
-  } else {
-    SkinnyTensorCoreKernel<T, MT, NT, W, true><<<blocks, W * 32, 0, stream>>>(p);
-  }
-  return detail::LaunchStatus();
+  return p.x_dtype == DType::kFloat32
+             ? detail::LaunchDependent(SkinnyTensorCoreKernel<T, MT, NT, W, false>, blocks, W * 32,
+                                       0, stream, p)
+             : detail::LaunchDependent(SkinnyTensorCoreKernel<T, MT, NT, W, true>, blocks, W * 32,
+                                       0, stream, p);
 }
 
 // Block shape for 8 * MT rows: two column tiles per warp (half the x traffic) while that still
@@ -295,14 +309,11 @@ Status DispatchTensorCore(const SkinnyGemmParams& p, Stream stream) {
 
 Status DispatchFloat(const SkinnyGemmParams& p, Stream stream) {
   const int blocks = CeilDiv(p.n, kFloatWarps);
-  if (p.m <= 2) {
-    SkinnyFloatKernel<2><<<blocks, kFloatWarps * 32, 0, stream>>>(p);
-  } else if (p.m <= 4) {
-    SkinnyFloatKernel<4><<<blocks, kFloatWarps * 32, 0, stream>>>(p);
-  } else {
-    SkinnyFloatKernel<kSkinnyFloatMaxRows><<<blocks, kFloatWarps * 32, 0, stream>>>(p);
-  }
-  return detail::LaunchStatus();
+  const int threads = kFloatWarps * 32;
+  if (p.m <= 2) return detail::LaunchDependent(SkinnyFloatKernel<2>, blocks, threads, 0, stream, p);
+  if (p.m <= 4) return detail::LaunchDependent(SkinnyFloatKernel<4>, blocks, threads, 0, stream, p);
+  return detail::LaunchDependent(SkinnyFloatKernel<kSkinnyFloatMaxRows>, blocks, threads, 0, stream,
+                                 p);
 }
 
 }  // namespace

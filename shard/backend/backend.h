@@ -188,6 +188,16 @@ class Backend {
   virtual void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slots, Tensor& k_cache,
                        Tensor& v_cache) = 0;
 
+  // Rotary(q, k, positions, inv_freq), then WriteKv(k, v, slots, k_cache, v_cache): the step's
+  // new rows rotated and cached. A backend may fuse the two (CUDA: one kernel); the results are
+  // those of the two calls.
+  virtual void RotaryWriteKv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions,
+                             const Tensor& inv_freq, const Tensor& slots, Tensor& k_cache,
+                             Tensor& v_cache) {
+    Rotary(q, k, positions, inv_freq);
+    WriteKv(k, v, slots, k_cache, v_cache);
+  }
+
   // Copies consecutive column ranges of `input` [rows, sum of widths] into contiguous float32
   // tensors, outs[i] being [rows, width_i] (at most 4): the fused q|k|v projection into q, k, v.
   virtual void SplitColumns(const Tensor& input, std::span<Tensor* const> outs) = 0;

@@ -345,8 +345,8 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
       backend_.RmsNorm(q_heads, nullptr, layer.q_norm, eps, q_heads);
       backend_.RmsNorm(k_heads, nullptr, layer.k_norm, eps, k_heads);
     }
-    backend_.Rotary(q, k, attn.positions, inv_freq_);
-    backend_.WriteKv(k, v, attn.slots, k_cache_[i], v_cache_[i]);
+    backend_.RotaryWriteKv(q, k, v, attn.positions, inv_freq_, attn.slots, k_cache_[i],
+                           v_cache_[i]);
     Tensor out = attn_out.Reshape({n, hq, d});
     if (decode) {
       backend_.DecodeAttention(q, k_cache_[i], v_cache_[i], attn, scale, out);

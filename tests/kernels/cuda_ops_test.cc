@@ -236,6 +236,56 @@ TEST_F(CudaOpsTest, RotaryInPlace) {
   }
 }
 
+// The fused rotary + cache write against the CPU backend's two ops: q and k rotated in place,
+// k and v rows at their slots (a negative slot skipped, its cache rows untouched), in float32
+// and bf16 caches; GQA ratios 1, 4 and 8 and head sizes 64 and 128.
+TEST_F(CudaOpsTest, RotaryWriteKvMatchesRotaryThenWriteKv) {
+  auto bf16 = MakeCudaBackend({.device = DeviceKind::kCuda});
+  ASSERT_EQ(bf16->KvDType(), DType::kBF16);
+  const int blocks = 4, block_size = 16;
+  for (int d : {64, 128}) {
+    for (int group : {1, 4, 8}) {
+      const int n = 6, hk = 2, hq = hk * group;
+      const auto q = RandomVector(n * hq * d, 21), k = RandomVector(n * hk * d, 22),
+                 v = RandomVector(n * hk * d, 23),
+                 fill = RandomVector(blocks * block_size * hk * d, 24);
+      std::vector<float> inv(d / 2);
+      for (int i = 0; i < d / 2; ++i) inv[i] = std::pow(500000.f, -2.f * i / d);
+      const std::vector<int32_t> pos = {0, 1, 17, 63, 4095, 70000};
+      const std::vector<int32_t> slots = {5, 0, -1, 63, 17, 40};
+      const std::vector<int64_t> cache_shape = {blocks, block_size, hk, d};
+      auto run = [&](Backend& b, bool fused, std::vector<float>* out) {
+        Tensor tq = Upload(b, DType::kF32, {n, hq, d}, q),
+               tk = Upload(b, DType::kF32, {n, hk, d}, k),
+               tv = Upload(b, DType::kF32, {n, hk, d}, v);
+        Tensor kc = Upload(b, b.KvDType(), cache_shape, fill),
+               vc = Upload(b, b.KvDType(), cache_shape, fill);
+        Tensor tpos = UploadInts(b, {n}, pos), tinv = Upload(b, DType::kF32, {d / 2}, inv),
+               tslots = UploadInts(b, {n}, slots);
+        if (fused) {
+          b.RotaryWriteKv(tq, tk, tv, tpos, tinv, tslots, kc, vc);
+        } else {
+          b.Rotary(tq, tk, tpos, tinv);
+          b.WriteKv(tk, tv, tslots, kc, vc);
+        }
+        for (const Tensor* t : {&tq, &tk, &kc, &vc}) {
+          const std::vector<float> part = Download(b, *t);
+          out->insert(out->end(), part.begin(), part.end());
+        }
+      };
+      std::vector<float> ref, got_f32, got_bf16;
+      run(*cpu_, /*fused=*/false, &ref);
+      run(*gpu_, /*fused=*/true, &got_f32);
+      run(*bf16, /*fused=*/true, &got_bf16);
+      const std::string what = " d=" + std::to_string(d) + " group=" + std::to_string(group);
+      // Angles up to 7e4 rad: float32 sincos argument reduction differs in the last bits (as
+      // RotaryInPlace); bf16 cache rows are rounded to 8 bits of mantissa.
+      ExpectClose(got_f32, ref, 2e-4f, 1e-4f, "RotaryWriteKv f32 cache" + what);
+      ExpectClose(got_bf16, ref, 8e-3f, 8e-3f, "RotaryWriteKv bf16 cache" + what);
+    }
+  }
+}
+
 // Float4 copies (widths of whole 16-byte groups: q|k|v) and the scalar path (odd widths).
 TEST_F(CudaOpsTest, SplitColumnsAgainstCpu) {
   for (const std::vector<int64_t>& widths :

@@ -318,6 +318,15 @@ class CudaBackend final : public Backend {
                 "WriteKv");
   }
 
+  void RotaryWriteKv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions,
+                     const Tensor& inv_freq, const Tensor& slots, Tensor& k_cache,
+                     Tensor& v_cache) override {
+    if (graphs_->Skipping()) return;  // the replayed graph runs it
+    CheckKernel(kernels::RotaryKvWrite(RotaryParamsFor(q, k, positions, inv_freq),
+                                       KvWriteParamsFor(k, v, slots, k_cache, v_cache), stream()),
+                "RotaryWriteKv");
+  }
+
   void PrefillAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                         const AttentionBatch& batch, float scale, Tensor& out) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
