@@ -82,20 +82,25 @@ struct SkinnyGemmParams {
 };
 bool SkinnyGemmApplies(const SkinnyGemmParams& p);
 // Whether the skinny kernel should serve a Linear it applies to. Measured on an H200
-// (2026-12-03, cuda_bench "linear" lines, Llama-3-8B shapes): with 16-bit weights it beats
-// cuBLASLt only on narrow, short weights (n and k <= 4096: the q/o and k/v projections) at up
-// to 8 rows; cuBLASLt streams the wide weights (fused qkv, gate_up, lm_head) 4-12% faster even
-// at one row, and every shape faster from 12 rows on. The long down projection (k = 14336) is
-// cuBLASLt's too: one block per 16 outputs re-reads x (and recomputes SiLU) for every tile, and
-// an ncu profile of the batch-1 step timed ours at 62 us (1.9 TB/s) against 61 us for the
-// twice-larger gate_up on cuBLASLt. Float32 weights keep the exact float32 kernel.
+// (2026-12-03, cuda_bench "linear" lines, Llama-3-8B shapes, back-to-back launches). Since the
+// skinny kernel is a programmatic dependent (kernels/dependent_launch.cuh) that issues its first
+// weight loads before waiting for x, it beats cuBLASLt on short weights (k <= 4096) up to the
+// fused q|k|v width at up to 8 rows: q|k|v (n = 6144) 0.74-0.90 of copy against cuBLASLt's
+// 0.71-0.74, q/o 0.70-0.99 against 0.76-0.81, k/v 0.47-0.56 against 0.21. Without PDL it lost
+// q|k|v at 2-8 rows (0.65-0.70). cuBLASLt keeps the wide gate_up (0.94 against 0.87) and
+// lm_head, and every shape from 12 rows on. The long down projection (k = 14336) is cuBLASLt's
+// too: one block per 16 outputs re-reads x (and recomputes SiLU) for every tile, and an ncu
+// profile of the batch-1 step timed ours at 62 us (1.9 TB/s) against 61 us for the twice-larger
+// gate_up on cuBLASLt. Float32 weights keep the exact float32 kernel.
 constexpr int kSkinnyPreferredMaxRows = 8;
-constexpr int kSkinnyPreferredMaxOutputs = 4096;
+constexpr int kSkinnyPreferredMaxOutputs = 6144;
+constexpr int kSkinnyPreferredMaxOutputsWithoutPdl = 4096;
 constexpr int kSkinnyPreferredMaxDepth = 4096;
 inline bool SkinnyGemmPreferred(const SkinnyGemmParams& p) {
   if (p.dtype == DType::kFloat32) return true;
-  return p.m <= kSkinnyPreferredMaxRows && p.n <= kSkinnyPreferredMaxOutputs &&
-         p.k <= kSkinnyPreferredMaxDepth;
+  const int max_outputs =
+      DependentLaunchEnabled() ? kSkinnyPreferredMaxOutputs : kSkinnyPreferredMaxOutputsWithoutPdl;
+  return p.m <= kSkinnyPreferredMaxRows && p.n <= max_outputs && p.k <= kSkinnyPreferredMaxDepth;
 }
 Status SkinnyGemm(const SkinnyGemmParams& p, Stream stream);
 
