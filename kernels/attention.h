@@ -50,18 +50,16 @@ const char* ToString(DecodeKernel kernel);
 // One query token per sequence against its whole cached context (GQA: q head h reads kv head
 // h / (num_q_heads / num_kv_heads)).
 //
-// Ours: one block per (partition, kv head, sequence) covers all query heads of the GQA group,
-// reading each K and V row once with 16-byte loads. A sequence is split into several partitions
-// (FlashDecoding: the partial results are merged by a second kernel) only when (sequences x kv
-// heads) blocks would underfill the GPU, or when the context exceeds what one block holds in
-// shared memory. FlashInfer's: a small kernel writes its paged-KV description and split-KV
-// schedule from context_lens, then its decode kernel and (when split) its merge.
+// Ours: one block per (tile of the context, kv head, sequence) covers up to four query heads of
+// the GQA group, reading each K and V row once with 16-byte loads, all of a pass's rows in
+// flight before any arithmetic; a second kernel merges the tiles (FlashDecoding) of sequences
+// longer than one tile. FlashInfer's: a small kernel writes its paged-KV description and
+// split-KV schedule from context_lens, then its decode kernel and (when split) its merge.
 //
-// Either plan depends only on the launch shape (max_context_len, never context_lens), so one
-// launch serves a CUDA graph while the actual context_lens change between replays; a split
-// for the grid's sake is sized for contexts up to kDecodePlanContextTokens (ours) or re-sized on
-// the device for the longest actual context (FlashInfer's), so that a graph planned for a long
-// maximum still spreads short contexts over the GPU.
+// Either grid depends only on the launch shape (max_context_len, never context_lens), so one
+// launch serves a CUDA graph while the actual context_lens change between replays; each
+// sequence's split is sized on the device from its actual context, so that a graph planned for
+// a long maximum still spreads short contexts over the GPU.
 struct DecodeAttentionParams {
   DType dtype = DType::kBFloat16;
   const float* q = nullptr;  // seq s, head h at q + s * q_stride + h * head_dim
@@ -94,14 +92,13 @@ DecodeKernel DecodeKernelFor(const DecodeAttentionParams& p);
 // True when this build has FlashInfer's decode and it serves p on the current device.
 bool FlashInferDecodeServes(const DecodeAttentionParams& p);
 
-// How our kernel splits the context: partitions of partition_tokens (a multiple of 64).
+// How our kernel splits the context: `tiles` blocks per (sequence, kv head, group of up to 4
+// query heads), chosen from the launch shape to give about four blocks per SM; each sequence's
+// context is cut into that many tiles of at least kDecodeMinTileTokens on the device.
 struct DecodeAttentionPlan {
-  int partition_tokens = 0;
-  int partitions = 0;
+  int tiles = 0;
 };
-constexpr int kDecodeMinPartitionTokens = 64;
-constexpr int kDecodeMaxPartitionTokens = 2048;
-constexpr int kDecodePlanContextTokens = 4096;
+constexpr int kDecodeMinTileTokens = 64;
 DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p);
 // Scratch for the kernel DecodeKernelFor(p) picks (0 for ours when unsplit).
 size_t DecodeAttentionScratchBytes(const DecodeAttentionParams& p);

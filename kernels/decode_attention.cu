@@ -1,13 +1,21 @@
-// Decode attention over the paged KV cache (attention.h): one block per (partition, kv head,
-// sequence) computes all query heads of its GQA group, so each K and V row is read from memory
-// once, with 16-byte loads and several rows in flight per thread. Scores of the partition stay
-// in shared memory (softmax in float32), then P·V. With one partition the block writes the
-// output directly; otherwise a second kernel merges the partitions' (max, sum, output).
+// Decode attention over the paged KV cache (attention.h), built for latency: one block per
+// (tile of the context, kv head, sequence) computes up to kHeadsPerBlock query heads of its GQA
+// group, so each K and V row is read from memory once, with 16-byte loads. A pass issues the K
+// and V loads of all its rows before any arithmetic (one memory round trip a pass), and the
+// softmax runs online across passes in registers; the block's warps then merge through shared
+// memory. A tile that is its sequence's whole context writes the output; otherwise a second
+// kernel merges the tiles' (max, sum, output). Both are programmatic dependents
+// (dependent_launch.cuh), so at small batches the launch gaps overlap the kernels before them.
+//
+// The grid (tiles per sequence) depends only on the launch shape; each sequence's tile length
+// comes from its own context on the device, so every tile of a short context still has work in
+// a CUDA graph planned for a long one, and a replay with new lengths stays right.
 #include <algorithm>
 
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
 #include "kernels/attention_internal.h"
+#include "kernels/dependent_launch.cuh"
 
 namespace tg::kernels {
 namespace {
@@ -16,11 +24,14 @@ using detail::CacheRow;
 using detail::CeilDiv;
 using detail::ToFloat;
 
-constexpr int kDecodeWarps = 8;
+constexpr int kDecodeWarps = 4;
 constexpr int kDecodeThreads = kDecodeWarps * 32;
-constexpr int kHeadChunk = 8;              // query heads accumulated together in P·V
-constexpr int kLogitBudgetFloats = 16384;  // scores of one block: group * partition_tokens
-constexpr int kBlocksPerSm = 2;            // split until the grid has this many blocks per SM
+// Query heads a block accumulates (registers: q and the output accumulator per head); a larger
+// GQA group is split over several blocks, each reading the group's K and V.
+constexpr int kHeadsPerBlock = 4;
+// Blocks per SM the tiles aim at: enough 16-byte loads in flight to stream the KV.
+constexpr int kTargetBlocksPerSm = 4;
+constexpr int kTileAlignTokens = 16;
 
 // How a warp covers K/V rows of HD elements of T: kLanes lanes per row, each with kPerLane
 // contiguous elements loaded as vectors of kVec (16 bytes where the head size allows), so a
@@ -40,10 +51,8 @@ struct RowLayout {
   static constexpr int kPerLane = HD / kLanes;
   static constexpr int kVecsPerLane = kPerLane / kVec;
   static constexpr int kRowsPerWarp = 32 / kLanes;
-  // Rows each lane has in flight: about eight 16-byte loads for the scores, four in P·V (whose
-  // kHeadChunk x kPerLane accumulators need the registers).
+  // Rows each lane has in flight per pass: about eight 16-byte loads of K, and as many of V.
   static constexpr int kUnroll = kVecsPerLane >= 8 ? 1 : 8 / kVecsPerLane;
-  static constexpr int kUnrollPv = kVecsPerLane >= 4 ? 1 : 4 / kVecsPerLane;
   static_assert(kLanes * kPerLane == HD && kVecsPerLane * kVec == kPerLane, "row layout");
 };
 
@@ -80,200 +89,212 @@ struct RowLoader {
 };
 
 struct DecodeScratch {
-  float* out;  // [num_seqs, num_q_heads, partitions, head_dim]
-  float* max;  // [num_seqs, num_q_heads, partitions]
-  float* sum;  // [num_seqs, num_q_heads, partitions]
+  float* out;  // [num_seqs, num_q_heads, tiles, head_dim]
+  float* max;  // [num_seqs, num_q_heads, tiles]
+  float* sum;  // [num_seqs, num_q_heads, tiles]
 };
 
-DecodeScratch SplitScratch(void* base, const DecodeAttentionParams& p, int partitions) {
-  const size_t rows = static_cast<size_t>(p.num_seqs) * p.num_q_heads * partitions;
+DecodeScratch SplitScratch(void* base, const DecodeAttentionParams& p, int tiles) {
+  const size_t rows = static_cast<size_t>(p.num_seqs) * p.num_q_heads * tiles;
   float* f = static_cast<float*>(base);
   return {f, f + rows * p.head_dim, f + rows * p.head_dim + rows};
 }
 
-size_t SharedBytes(int group, int head_dim, int partition_tokens) {
-  return (static_cast<size_t>(group) * (head_dim + partition_tokens + 1) +
-          static_cast<size_t>(kDecodeWarps) * kHeadChunk * head_dim) *
-         sizeof(float);
+__host__ __device__ inline int HeadBlocks(int group) { return CeilDiv(group, kHeadsPerBlock); }
+
+// Tokens of each tile of a context of ctx tokens split over `tiles` tiles: at least
+// kDecodeMinTileTokens, so that a short context is not spread thinner than a block's pass.
+__device__ __forceinline__ int TileTokens(int ctx, int tiles) {
+  const int even = CeilDiv(CeilDiv(max(ctx, 1), tiles), kTileAlignTokens) * kTileAlignTokens;
+  return max(kDecodeMinTileTokens, even);
+}
+
+__device__ __forceinline__ int ContextOf(const DecodeAttentionParams& p, int s) {
+  // Contexts are at most max_context_len (the contract); the clamp keeps a violation in bounds.
+  return min(max(p.context_lens[s], 0), p.max_context_len);
 }
 
 template <typename T, int HD>
-__global__ void __launch_bounds__(kDecodeThreads, 2)
-    DecodePartitionKernel(DecodeAttentionParams p, DecodeAttentionPlan plan,
-                          DecodeScratch scratch) {
+__global__ void __launch_bounds__(kDecodeThreads)
+    DecodeTileKernel(DecodeAttentionParams p, int tiles, DecodeScratch scratch) {
+  detail::WaitForPriorKernels();  // q was written by the kernel before
+  detail::AllowDependentLaunch();
   using L = RowLayout<T, HD>;
-  constexpr int kStep = kDecodeWarps * L::kRowsPerWarp * L::kUnroll;  // rows per block pass
-  constexpr int kStepPv = kDecodeWarps * L::kRowsPerWarp * L::kUnrollPv;
-  const int P = plan.partition_tokens;
+  constexpr int G = kHeadsPerBlock;
+  constexpr int kPassRows = kDecodeWarps * L::kRowsPerWarp * L::kUnroll;
   const int s = blockIdx.z;
-  const int kvh = blockIdx.y;
-  const int part = blockIdx.x;
-  const int ctx = p.context_lens[s];
-  const int start = part * P;
-  if (start >= ctx) return;  // past this sequence's context (the launch covers the longest)
-  const int n = min(P, ctx - start);
   const int group = p.num_q_heads / p.num_kv_heads;
+  const int kvh = blockIdx.y / HeadBlocks(group);
+  const int g0 = (blockIdx.y % HeadBlocks(group)) * G;  // the block's first head in the group
+  const int heads = min(G, group - g0);
+  const int ctx = ContextOf(p, s);
+  const int chunk = TileTokens(ctx, tiles);
+  const int start = blockIdx.x * chunk;
+  if (start >= ctx) return;  // past this sequence's context (the grid covers the longest)
+  const int n = min(chunk, ctx - start);
+  const bool whole = chunk >= ctx;  // the only tile: no merge
   const int32_t* table = p.block_tables + static_cast<size_t>(s) * p.max_blocks_per_seq;
-
-  extern __shared__ float smem[];
-  float* q_s = smem;                                      // [group, HD]
-  float* logits = q_s + group * HD;                       // [group, P]
-  float* sums = logits + static_cast<size_t>(group) * P;  // [group]
-  float* reduce = sums + group;                           // [kDecodeWarps, kHeadChunk, HD]
-
-  const float* q =
-      p.q + static_cast<size_t>(s) * p.q_stride + static_cast<size_t>(kvh) * group * HD;
-  for (int i = threadIdx.x; i < group * HD; i += blockDim.x) q_s[i] = q[i] * p.scale;
-  __syncthreads();
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  const int sub = lane / L::kLanes;                       // which row of the warp's rows
-  const int l = lane % L::kLanes;                         // which part of the row
-  const int first = warp * L::kRowsPerWarp * L::kUnroll;  // warp-uniform loop bounds
+  const int sub = lane / L::kLanes;  // which row of the warp's rows
+  const int l = lane % L::kLanes;    // which part of the row
 
-  // Scores: q·k for every query head of the group.
-  for (int base = first; base < n; base += kStep) {
-    RowLoader<T, HD> rows[L::kUnroll];
+  float q[G][L::kPerLane];
+  const float* q_row = p.q + static_cast<size_t>(s) * p.q_stride +
+                       static_cast<size_t>(kvh * group + g0) * HD + l * L::kPerLane;
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+#pragma unroll
+    for (int e = 0; e < L::kPerLane; ++e) q[g][e] = g < heads ? q_row[g * HD + e] * p.scale : 0.f;
+  }
+  float m[G], sum[G], acc[G][L::kPerLane];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    m[g] = -INFINITY;
+    sum[g] = 0.f;
+#pragma unroll
+    for (int e = 0; e < L::kPerLane; ++e) acc[g][e] = 0.f;
+  }
+
+  for (int base = 0; base < n; base += kPassRows) {
+    // Every K and V row of the pass in flight at once.
+    RowLoader<T, HD> k_rows[L::kUnroll], v_rows[L::kUnroll];
 #pragma unroll
     for (int u = 0; u < L::kUnroll; ++u) {
-      const int j = base + u * L::kRowsPerWarp + sub;
+      const int j = base + (warp * L::kUnroll + u) * L::kRowsPerWarp + sub;
       const bool valid = j < n;
-      rows[u].Load(CacheRow<T>(p.k_cache, table, start + (valid ? j : 0), p.block_size,
-                               p.num_kv_heads, kvh, HD) +
-                       l * L::kPerLane,
-                   valid);
+      const int pos = start + (valid ? j : 0);
+      k_rows[u].Load(CacheRow<T>(p.k_cache, table, pos, p.block_size, p.num_kv_heads, kvh, HD) +
+                         l * L::kPerLane,
+                     valid);
+      v_rows[u].Load(CacheRow<T>(p.v_cache, table, pos, p.block_size, p.num_kv_heads, kvh, HD) +
+                         l * L::kPerLane,
+                     valid);
     }
+    float score[L::kUnroll][G];
 #pragma unroll
     for (int u = 0; u < L::kUnroll; ++u) {
-      const int j = base + u * L::kRowsPerWarp + sub;
+      const int j = base + (warp * L::kUnroll + u) * L::kRowsPerWarp + sub;
       float k[L::kPerLane];
-      rows[u].ToFloats(k);
-      for (int g = 0; g < group; ++g) {
-        const float* qg = q_s + g * HD + l * L::kPerLane;
+      k_rows[u].ToFloats(k);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
         float dot = 0.f;
 #pragma unroll
-        for (int e = 0; e < L::kPerLane; ++e) dot += k[e] * qg[e];
+        for (int e = 0; e < L::kPerLane; ++e) dot += k[e] * q[g][e];
 #pragma unroll
         for (int off = L::kLanes / 2; off > 0; off >>= 1) {
           dot += __shfl_xor_sync(0xffffffffu, dot, off);
         }
-        if (j < n && l == 0) logits[g * P + j] = dot;
+        score[u][g] = j < n ? dot : -INFINITY;
+      }
+    }
+    // Online softmax: the warp's running max over all its rows so far (rows past n, and the
+    // cache there, which may hold anything, NaN included, never reach the sums).
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      float pass_max = -INFINITY;
+#pragma unroll
+      for (int u = 0; u < L::kUnroll; ++u) pass_max = fmaxf(pass_max, score[u][g]);
+#pragma unroll
+      for (int off = L::kLanes; off < 32; off <<= 1) {
+        pass_max = fmaxf(pass_max, __shfl_xor_sync(0xffffffffu, pass_max, off));
+      }
+      const float next = fmaxf(m[g], pass_max);
+      if (next == -INFINITY) continue;            // no row of this warp yet
+      const float rescale = __expf(m[g] - next);  // 0 while m is -inf
+      m[g] = next;
+      sum[g] *= rescale;
+#pragma unroll
+      for (int e = 0; e < L::kPerLane; ++e) acc[g][e] *= rescale;
+    }
+#pragma unroll
+    for (int u = 0; u < L::kUnroll; ++u) {
+      const int j = base + (warp * L::kUnroll + u) * L::kRowsPerWarp + sub;
+      if (j >= n) continue;
+      float v[L::kPerLane];
+      v_rows[u].ToFloats(v);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        const float w = __expf(score[u][g] - m[g]);
+        sum[g] += w;
+#pragma unroll
+        for (int e = 0; e < L::kPerLane; ++e) acc[g][e] += w * v[e];
+      }
+    }
+  }
+  // Lanes holding the same elements of different rows of the warp (m is warp-uniform).
+#pragma unroll
+  for (int off = L::kLanes; off < 32; off <<= 1) {
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      sum[g] += __shfl_xor_sync(0xffffffffu, sum[g], off);
+#pragma unroll
+      for (int e = 0; e < L::kPerLane; ++e) {
+        acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], off);
+      }
+    }
+  }
+  __shared__ float warp_max[kDecodeWarps][G], warp_sum[kDecodeWarps][G];
+  __shared__ float warp_acc[kDecodeWarps][G][HD];
+  if (sub == 0) {
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+#pragma unroll
+      for (int e = 0; e < L::kPerLane; ++e) warp_acc[warp][g][l * L::kPerLane + e] = acc[g][e];
+      if (l == 0) {
+        warp_max[warp][g] = m[g];
+        warp_sum[warp][g] = sum[g];
       }
     }
   }
   __syncthreads();
-
-  // Softmax numerators in place; the partition's max and sum per head.
-  for (int g = warp; g < group; g += kDecodeWarps) {
-    float* row = logits + g * P;
-    float m = -FLT_MAX;
-    for (int j = lane; j < n; j += 32) m = fmaxf(m, row[j]);
-    m = detail::WarpMax(m);
-    float sum = 0.f;
-    for (int j = lane; j < n; j += 32) {
-      const float e = __expf(row[j] - m);
-      row[j] = e;
-      sum += e;
+  for (int idx = threadIdx.x; idx < heads * HD; idx += blockDim.x) {
+    const int g = idx / HD;
+    const int d = idx % HD;
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) tile_max = fmaxf(tile_max, warp_max[w][g]);
+    float total = 0.f, out = 0.f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      if (warp_max[w][g] == -INFINITY) continue;  // a warp with no row in this tile
+      const float weight = __expf(warp_max[w][g] - tile_max);
+      total += warp_sum[w][g] * weight;
+      out += warp_acc[w][g][d] * weight;
     }
-    sum = detail::WarpSum(sum);
-    if (lane == 0) {
-      sums[g] = sum;
-      if (plan.partitions > 1) {
-        const size_t idx =
-            (static_cast<size_t>(s) * p.num_q_heads + kvh * group + g) * plan.partitions + part;
-        scratch.max[idx] = m;
-        scratch.sum[idx] = sum;
+    const int h = kvh * group + g0 + g;
+    if (whole) {
+      detail::StoreOut(p.out, p.out_dtype,
+                       static_cast<size_t>(s) * p.out_stride + static_cast<size_t>(h) * HD + d,
+                       out / total);
+    } else {
+      const size_t row = (static_cast<size_t>(s) * p.num_q_heads + h) * tiles + blockIdx.x;
+      scratch.out[row * HD + d] = out;
+      if (d == 0) {
+        scratch.max[row] = tile_max;
+        scratch.sum[row] = total;
       }
     }
-  }
-  __syncthreads();
-
-  // P·V, kHeadChunk query heads at a time; rows past n are never touched (their scores are
-  // not computed and the cache there may hold anything, NaN included).
-  for (int g0 = 0; g0 < group; g0 += kHeadChunk) {
-    float acc[kHeadChunk][L::kPerLane] = {};
-    for (int base = warp * L::kRowsPerWarp * L::kUnrollPv; base < n; base += kStepPv) {
-      RowLoader<T, HD> rows[L::kUnrollPv];
-#pragma unroll
-      for (int u = 0; u < L::kUnrollPv; ++u) {
-        const int j = base + u * L::kRowsPerWarp + sub;
-        const bool valid = j < n;
-        rows[u].Load(CacheRow<T>(p.v_cache, table, start + (valid ? j : 0), p.block_size,
-                                 p.num_kv_heads, kvh, HD) +
-                         l * L::kPerLane,
-                     valid);
-      }
-#pragma unroll
-      for (int u = 0; u < L::kUnrollPv; ++u) {
-        const int j = base + u * L::kRowsPerWarp + sub;
-        if (j >= n) continue;
-        float v[L::kPerLane];
-        rows[u].ToFloats(v);
-#pragma unroll
-        for (int gg = 0; gg < kHeadChunk; ++gg) {
-          if (g0 + gg >= group) break;
-          const float w = logits[(g0 + gg) * P + j];
-#pragma unroll
-          for (int e = 0; e < L::kPerLane; ++e) acc[gg][e] += w * v[e];
-        }
-      }
-    }
-    // Lanes holding the same elements of different rows of the warp.
-#pragma unroll
-    for (int off = L::kLanes; off < 32; off <<= 1) {
-#pragma unroll
-      for (int gg = 0; gg < kHeadChunk; ++gg) {
-#pragma unroll
-        for (int e = 0; e < L::kPerLane; ++e) {
-          acc[gg][e] += __shfl_xor_sync(0xffffffffu, acc[gg][e], off);
-        }
-      }
-    }
-    if (sub == 0) {
-#pragma unroll
-      for (int gg = 0; gg < kHeadChunk; ++gg) {
-#pragma unroll
-        for (int e = 0; e < L::kPerLane; ++e) {
-          reduce[(warp * kHeadChunk + gg) * HD + l * L::kPerLane + e] = acc[gg][e];
-        }
-      }
-    }
-    __syncthreads();
-    for (int idx = threadIdx.x; idx < kHeadChunk * HD; idx += blockDim.x) {
-      const int gg = idx / HD;
-      const int d = idx % HD;
-      const int g = g0 + gg;
-      if (g >= group) continue;
-      float sum = 0.f;
-#pragma unroll
-      for (int w = 0; w < kDecodeWarps; ++w) sum += reduce[(w * kHeadChunk + gg) * HD + d];
-      const int h = kvh * group + g;
-      if (plan.partitions == 1) {
-        detail::StoreOut(p.out, p.out_dtype,
-                         static_cast<size_t>(s) * p.out_stride + static_cast<size_t>(h) * HD + d,
-                         sum / sums[g]);
-      } else {
-        const size_t row = (static_cast<size_t>(s) * p.num_q_heads + h) * plan.partitions + part;
-        scratch.out[row * HD + d] = sum;
-      }
-    }
-    __syncthreads();
   }
 }
 
-// Merges the partitions of one (head, sequence): each partition's output weighted by
-// exp(its max - the overall max), the weights computed once into shared memory.
+// Merges the tiles of one (head, sequence): each tile's output weighted by exp(its max - the
+// overall max), the weights computed once into shared memory. Sequences whose context was one
+// tile were written by the tile kernel.
 template <int HD>
-__global__ void DecodeCombineKernel(DecodeAttentionParams p, DecodeAttentionPlan plan,
-                                    DecodeScratch scratch) {
-  extern __shared__ float weight[];  // [partitions]
+__global__ void DecodeMergeKernel(DecodeAttentionParams p, int tiles, DecodeScratch scratch) {
+  detail::WaitForPriorKernels();  // the tiles' partial results
+  detail::AllowDependentLaunch();
+  extern __shared__ float weight[];  // [tiles]
   __shared__ float reduce[32];
   const int s = blockIdx.y;
   const int h = blockIdx.x;
-  // Contexts are at most max_context_len (the contract); the min keeps a violation in bounds.
-  const int used = min(CeilDiv(p.context_lens[s], plan.partition_tokens), plan.partitions);
-  const size_t base = (static_cast<size_t>(s) * p.num_q_heads + h) * plan.partitions;
+  const int ctx = ContextOf(p, s);
+  const int used = CeilDiv(max(ctx, 1), TileTokens(ctx, tiles));
+  if (used <= 1) return;
+  const size_t base = (static_cast<size_t>(s) * p.num_q_heads + h) * tiles;
   float m = -FLT_MAX;
   for (int i = threadIdx.x; i < used; i += blockDim.x) m = fmaxf(m, scratch.max[base + i]);
   m = detail::BlockMax(m, reduce);
@@ -296,25 +317,14 @@ __global__ void DecodeCombineKernel(DecodeAttentionParams p, DecodeAttentionPlan
 
 DecodeAttentionPlan PlanDecodeAttention(const DecodeAttentionParams& p) {
   if (!detail::ValidDecodeShape(p) || p.num_seqs == 0) return {};
-  const int group = p.num_q_heads / p.num_kv_heads;
-  // The scores of a partition live in shared memory.
-  const int max_tokens =
-      std::clamp(kLogitBudgetFloats / group / kDecodeMinPartitionTokens * kDecodeMinPartitionTokens,
-                 kDecodeMinPartitionTokens, kDecodeMaxPartitionTokens);
-  const int64_t blocks = static_cast<int64_t>(p.num_seqs) * p.num_kv_heads;
-  const int64_t target = static_cast<int64_t>(kBlocksPerSm) *
+  const int64_t blocks = static_cast<int64_t>(p.num_seqs) * p.num_kv_heads *
+                         HeadBlocks(p.num_q_heads / p.num_kv_heads);
+  const int64_t target = static_cast<int64_t>(kTargetBlocksPerSm) *
                          (p.num_sms > 0 ? p.num_sms : detail::DeviceMultiprocessors());
-  const int wanted = static_cast<int>(std::max<int64_t>(1, (target + blocks - 1) / blocks));
-  // Splitting for the grid aims at a context of at most kDecodePlanContextTokens: a CUDA graph
-  // is planned for the longest context it serves, and its replays at short contexts must still
-  // spread over the GPU (only the partitions inside a sequence's context do work).
-  const int planned = wanted == 1
-                          ? p.max_context_len
-                          : CeilDiv(std::min(p.max_context_len, kDecodePlanContextTokens), wanted);
-  const int tokens = CeilDiv(planned, kDecodeMinPartitionTokens) * kDecodeMinPartitionTokens;
+  const int64_t wanted = (target + blocks - 1) / blocks;
   DecodeAttentionPlan plan;
-  plan.partition_tokens = std::clamp(tokens, kDecodeMinPartitionTokens, max_tokens);
-  plan.partitions = CeilDiv(p.max_context_len, plan.partition_tokens);
+  plan.tiles = static_cast<int>(
+      std::clamp<int64_t>(wanted, 1, CeilDiv(p.max_context_len, kDecodeMinTileTokens)));
   return plan;
 }
 
@@ -328,8 +338,8 @@ bool ValidDecodeShape(const DecodeAttentionParams& p) {
 
 size_t OurDecodeScratchBytes(const DecodeAttentionParams& p) {
   const DecodeAttentionPlan plan = PlanDecodeAttention(p);
-  if (plan.partitions <= 1) return 0;
-  const size_t rows = static_cast<size_t>(p.num_seqs) * p.num_q_heads * plan.partitions;
+  if (plan.tiles <= 1) return 0;
+  const size_t rows = static_cast<size_t>(p.num_seqs) * p.num_q_heads * plan.tiles;
   return rows * (static_cast<size_t>(p.head_dim) + 2) * sizeof(float);
 }
 
@@ -339,31 +349,28 @@ Status OurDecode(const DecodeAttentionParams& p, Stream stream) {
   if (scratch_bytes > 0 && (!p.scratch || p.scratch_bytes < scratch_bytes)) {
     return Status::kInvalidArgument;
   }
-  const DecodeScratch scratch = plan.partitions > 1 ? SplitScratch(p.scratch, p, plan.partitions)
-                                                    : DecodeScratch{nullptr, nullptr, nullptr};
-  const int group = p.num_q_heads / p.num_kv_heads;
+  const DecodeScratch scratch = plan.tiles > 1 ? SplitScratch(p.scratch, p, plan.tiles)
+                                               : DecodeScratch{nullptr, nullptr, nullptr};
+  const int head_blocks = HeadBlocks(p.num_q_heads / p.num_kv_heads);
+  if (static_cast<int64_t>(p.num_kv_heads) * head_blocks > 65535) return Status::kInvalidArgument;
   return detail::DispatchKvDType(p.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     return detail::DispatchHeadDim(p.head_dim, [&](auto hd) {
       constexpr int HD = decltype(hd)::value;
-      const size_t smem = SharedBytes(group, HD, plan.partition_tokens);
-      const void* kernel = reinterpret_cast<const void*>(&DecodePartitionKernel<T, HD>);
-      if (detail::SetSharedMemory(kernel, smem) != Status::kOk) return Status::kUnsupported;
-      DecodePartitionKernel<T, HD>
-          <<<dim3(plan.partitions, p.num_kv_heads, p.num_seqs), kDecodeThreads, smem, stream>>>(
-              p, plan, scratch);
-      if (plan.partitions > 1) {
-        // Padded to whole 16-byte groups and one spare group: compute-sanitizer caught the
-        // weights loop reading a 16-byte vector that ended past an unpadded array (head dim 8).
-        const size_t weights =
-            (static_cast<size_t>(plan.partitions + 3) / 4 + 1) * 4 * sizeof(float);
-        const void* combine = reinterpret_cast<const void*>(&DecodeCombineKernel<HD>);
-        if (detail::SetSharedMemory(combine, weights) != Status::kOk) return Status::kUnsupported;
-        DecodeCombineKernel<HD>
-            <<<dim3(p.num_q_heads, p.num_seqs), std::max(32, std::min(HD, 128)), weights, stream>>>(
-                p, plan, scratch);
+      const dim3 grid(plan.tiles, p.num_kv_heads * head_blocks, p.num_seqs);
+      if (const Status launched = detail::LaunchDependent(
+              DecodeTileKernel<T, HD>, grid, kDecodeThreads, 0, stream, p, plan.tiles, scratch);
+          launched != Status::kOk || plan.tiles == 1) {
+        return launched;
       }
-      return detail::LaunchStatus();
+      // Padded to whole 16-byte groups and one spare group: compute-sanitizer caught the
+      // weights loop reading a 16-byte vector that ended past an unpadded array (head dim 8).
+      const size_t weights = (static_cast<size_t>(plan.tiles + 3) / 4 + 1) * 4 * sizeof(float);
+      const void* merge = reinterpret_cast<const void*>(&DecodeMergeKernel<HD>);
+      if (detail::SetSharedMemory(merge, weights) != Status::kOk) return Status::kUnsupported;
+      return detail::LaunchDependent(DecodeMergeKernel<HD>, dim3(p.num_q_heads, p.num_seqs),
+                                     std::max(32, std::min(HD, 128)), weights, stream, p,
+                                     plan.tiles, scratch);
     });
   });
 }

@@ -38,8 +38,8 @@ TEST(KernelDispatchTest, HopperPrefillServesOnlyItsInstantiations) {
   }
 }
 
-// A launch that splits: 2 sequences x 2 kv heads fill 4 of the 264 blocks a 132-SM device
-// should run, so the 640-token context goes into partitions.
+// A launch that splits: 2 sequences x 2 kv heads fill 4 of the 528 blocks a 132-SM device
+// should run, so the 640-token context goes into tiles.
 kernels::DecodeAttentionParams ValidDecode() {
   kernels::DecodeAttentionParams p;
   p.q = static_cast<const float*>(Fake());
@@ -126,40 +126,32 @@ kernels::DecodeAttentionParams DecodeShape(int seqs, int hq, int hk, int d, int 
 
 TEST(KernelDispatchTest, DecodeSplitsOnlyWhenTheGridUnderfills) {
   using kernels::PlanDecodeAttention;
-  // Llama-3-8B (32 q / 8 kv heads of 128). Batch 64: 512 blocks already fill 132 SMs, so a
-  // 512-token context is one partition and needs no scratch.
+  // Llama-3-8B (32 q / 8 kv heads of 128): one block per (tile, kv head, sequence), aiming at 4
+  // blocks per SM (528 on 132 SMs). Batch 64: 512 blocks, so 2 tiles a sequence.
   auto p = DecodeShape(64, 32, 8, 128, 512);
-  EXPECT_EQ(PlanDecodeAttention(p).partitions, 1);
-  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 512);
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 0u);
-  // ... but 32k tokens exceed one block's score buffer (2048 tokens for a group of 4).
+  EXPECT_EQ(PlanDecodeAttention(p).tiles, 2);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 64u * 32 * 2 * (128 + 2) * 4);
+  // The grid depends on the launch shape only: a longer maximum context keeps 2 tiles (each
+  // sequence's tiles grow on the device instead).
   p.max_context_len = 32768;
-  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, kernels::kDecodeMaxPartitionTokens);
-  EXPECT_EQ(PlanDecodeAttention(p).partitions, 16);
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 64u * 32 * 16 * (128 + 2) * 4);
-  // Batch 1: 8 blocks; split into partitions of at least 64 tokens toward 264 blocks.
+  EXPECT_EQ(PlanDecodeAttention(p).tiles, 2);
+  // Batch 1: 8 blocks; 66 tiles wanted, but never more than one per 64 tokens of the maximum.
   p = DecodeShape(1, 32, 8, 128, 512);
-  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 64);
-  EXPECT_EQ(PlanDecodeAttention(p).partitions, 8);
-  p.max_context_len = 2048;  // 33 partitions wanted: ceil(2048 / 33) = 63 -> 64 tokens
-  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 64);
-  EXPECT_EQ(PlanDecodeAttention(p).partitions, 32);
-  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 1u * 32 * 32 * (128 + 2) * 4);
-  // A graph for up to 128k tokens plans the split for 4096 (ceil(4096 / 33) = 125 -> 128), so a
-  // replay at a 4096-token context still runs 32 partitions per head.
+  EXPECT_EQ(PlanDecodeAttention(p).tiles, 8);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 1u * 32 * 8 * (128 + 2) * 4);
+  p.max_context_len = 2048;
+  EXPECT_EQ(PlanDecodeAttention(p).tiles, 32);
   p.max_context_len = 131072;
-  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 128);
-  EXPECT_EQ(PlanDecodeAttention(p).partitions, 1024);
-  // Batch 16 (128 blocks, 3 partitions wanted): ceil(4096 / 3) = 1366 -> 1408 tokens.
+  EXPECT_EQ(PlanDecodeAttention(p).tiles, 66);
+  // Batch 16: 128 blocks, ceil(528 / 128) = 5 tiles.
   p = DecodeShape(16, 32, 8, 128, 32768);
-  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 1408);
-  EXPECT_EQ(PlanDecodeAttention(p).partitions, 24);
-  // A larger GQA group holds fewer tokens per block: 16384 score floats / group 16 = 1024.
+  EXPECT_EQ(PlanDecodeAttention(p).tiles, 5);
+  // A GQA group of 16 takes 4 blocks of 4 heads per kv head: 256 x 4 x 4 blocks fill the GPU,
+  // so one tile a sequence and no scratch.
   p = DecodeShape(256, 64, 4, 128, 4000);
-  EXPECT_EQ(PlanDecodeAttention(p).partition_tokens, 1024);
-  EXPECT_EQ(PlanDecodeAttention(p).partitions, 4);
-  // An empty batch launches nothing.
-  EXPECT_EQ(PlanDecodeAttention(DecodeShape(0, 32, 8, 128, 512)).partitions, 0);
+  EXPECT_EQ(PlanDecodeAttention(p).tiles, 1);
+  EXPECT_EQ(kernels::DecodeAttentionScratchBytes(p), 0u);
+  EXPECT_EQ(PlanDecodeAttention(DecodeShape(0, 32, 8, 128, 512)).tiles, 0);
 }
 
 TEST(KernelDispatchTest, SkinnyGemmTakesDecodeRowCounts) {
