@@ -242,7 +242,9 @@ double PrefillAttentionSeconds(bench::BenchModel& m, const tg::shard::ForwardBat
 }  // namespace
 }  // namespace tg::backend
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   using namespace tg::backend;
   namespace bench = tg::bench;
   // The model's loader reads each weight into new host vectors of up to a GB, which glibc would
@@ -435,4 +437,15 @@ int main(int argc, char** argv) {
   all += "]}\n";
   if (!out_path.empty()) std::ofstream(out_path) << all;
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cuda_bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -91,8 +91,9 @@ Tensor Ints(Backend& b, const std::vector<int32_t>& v, std::vector<int64_t> shap
 // model's decode graph (captured by the caller for contexts up to the layout's), greedy sampling
 // included (as the engine): one figure per variant, whose hook runs on the host between the
 // replay and Sample, as the engine's mask filling does.
-std::vector<double> GraphStepsMs(bench::BenchModel& m, Backend& b, int seqs, int context, int steps,
+std::vector<double> GraphStepsMs(bench::BenchModel& m, int seqs, int context, int steps,
                                  const std::vector<BeforeSample>& variants) {
+  Backend& b = m.backend();
   std::vector<double> ms;
   for (const BeforeSample& before_sample : variants) {
     std::vector<SampleRequest> requests(seqs);
@@ -111,8 +112,8 @@ std::vector<double> GraphStepsMs(bench::BenchModel& m, Backend& b, int seqs, int
   return ms;
 }
 
-double GraphStepMs(bench::BenchModel& m, Backend& b, int seqs, int context, int steps) {
-  return GraphStepsMs(m, b, seqs, context, steps, {nullptr})[0];
+double GraphStepMs(bench::BenchModel& m, int seqs, int context, int steps) {
+  return GraphStepsMs(m, seqs, context, steps, {nullptr})[0];
 }
 
 // K and V bytes that `seqs` sequences of `context` tokens read per step over `layers` layers.
@@ -121,13 +122,14 @@ uint64_t KvBytes(const Dims& d, DType kv_dtype, int seqs, int context, int layer
 }
 
 // Decode step times at batch 1..64 (each of the model's captured graph sizes) and 512 context.
-void StepSweep(bench::BenchModel& m, Backend& b, double copy_bw, std::vector<std::string>* lines) {
+void StepSweep(bench::BenchModel& m, double copy_bw, std::vector<std::string>* lines) {
+  Backend& b = m.backend();
   const int context = kDecodeContext, steps = 20;
   const int layers = static_cast<int>(m.config().num_hidden_layers);
   double bs1 = 0, bs8 = 0, previous = 0;
   bool never_decreases = true;
   for (int seqs : kDecodeBatches) {
-    const double ms = GraphStepMs(m, b, seqs, context, steps);
+    const double ms = GraphStepMs(m, seqs, context, steps);
     const uint64_t bytes =
         m.decode_weight_bytes() + KvBytes(Llama3_8BDims(), b.KvDType(), seqs, context, layers);
     const double roofline_ms = bytes / copy_bw * 1e3;
@@ -396,7 +398,7 @@ std::unique_ptr<bench::BenchModel> MakeDecodeBenchModel(Backend& backend, int la
 }
 
 double DecodeGraphStepMs(bench::BenchModel& model, int seqs, int steps) {
-  return GraphStepMs(model, model.backend(), seqs, kDecodeContext, steps);
+  return GraphStepMs(model, seqs, kDecodeContext, steps);
 }
 
 void ProfileDecodeStep(int seqs, int layers) {
@@ -421,12 +423,12 @@ std::vector<double> DecodeStepMs(int layers, int seqs, int vocab,
   auto backend = MakeCudaBackend({.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {seqs}});
   auto m = MakeDecodeBenchModel(*backend, layers, vocab, seqs, 0);
   m->CaptureGraphs(seqs);
-  return GraphStepsMs(*m, *backend, seqs, kDecodeContext, 20, variants);
+  return GraphStepsMs(*m, seqs, kDecodeContext, 20, variants);
 }
 
 std::vector<std::string> RunDecodeBench(double copy_bandwidth, bench::BenchModel& model) {
   std::vector<std::string> lines;
-  StepSweep(model, model.backend(), copy_bandwidth, &lines);
+  StepSweep(model, copy_bandwidth, &lines);
   LinearSweep(copy_bandwidth, &lines);
   AttentionSweep(model.backend(), copy_bandwidth, &lines);
   return lines;
