@@ -23,9 +23,10 @@
 
 namespace tg::bench {
 
+inline constexpr int kLlama3Vocab = 128256;
 // Llama-3-8B (hidden 4096, 32 heads, 8 KV heads, head dim 128, intermediate 14336, rope theta
 // 500000, RMSNorm eps 1e-5, untied lm_head) with `layers` layers and a `vocab`-wide vocabulary.
-model::ModelConfig Llama3_8BConfig(int layers, int vocab = 128256);
+model::ModelConfig Llama3_8BConfig(int layers, int vocab = kLlama3Vocab);
 
 // What the KV pool holds room for (see the layout above).
 struct BenchLayout {

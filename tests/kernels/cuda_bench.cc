@@ -302,7 +302,7 @@ int Main(int argc, char** argv) {
   const int context = kDecodeContext, prompt = 4096, steps = 20;
   if (profile_prompt > 0) {
     auto backend = MakeCudaBackend({.device = DeviceKind::kCuda});
-    auto m = MakeDecodeBenchModel(*backend, layers, kLlama3Vocab, 1, profile_prompt);
+    auto m = MakeDecodeBenchModel(*backend, layers, bench::kLlama3Vocab, 1, profile_prompt);
     const tg::shard::ForwardBatch batch = m->Prompt(profile_prompt);
     for (int i = 0; i < 2; ++i) ForwardAndSample(*m, batch);
     backend->Synchronize();
@@ -324,7 +324,7 @@ int Main(int argc, char** argv) {
       {.device = DeviceKind::kCuda,
        .cuda_graph_batch_sizes = std::vector<int>(kDecodeBatches.begin(), kDecodeBatches.end())});
   std::unique_ptr<bench::BenchModel> model =
-      MakeDecodeBenchModel(*backend, layers, kLlama3Vocab, kDecodeBatches.back(), prompt);
+      MakeDecodeBenchModel(*backend, layers, bench::kLlama3Vocab, kDecodeBatches.back(), prompt);
   bench::BenchModel& m = *model;
   const tg::model::ModelConfig& config = m.config();
   const uint64_t weight_bytes = m.decode_weight_bytes();

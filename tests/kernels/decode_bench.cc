@@ -404,7 +404,7 @@ double DecodeGraphStepMs(bench::BenchModel& model, int seqs, int steps) {
 void ProfileDecodeStep(int seqs, int layers) {
   auto backend = MakeCudaBackend({.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {seqs}});
   Backend& b = *backend;
-  auto m = MakeDecodeBenchModel(b, layers, kLlama3Vocab, seqs, 0);
+  auto m = MakeDecodeBenchModel(b, layers, bench::kLlama3Vocab, seqs, 0);
   std::vector<SampleRequest> requests(seqs);
   for (int i = 0; i < 3; ++i)
     b.Sample(m->model().Forward(m->Decode(seqs, kDecodeContext)), requests);

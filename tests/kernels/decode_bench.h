@@ -24,7 +24,6 @@ inline constexpr int kDecodeContext = 512;
 inline constexpr int kGraphContext = kDecodeContext + 64;
 // The batch sizes of the step sweep, each replayed from its own graph.
 inline constexpr std::array<int, 7> kDecodeBatches = {1, 2, 4, 8, 16, 32, 64};
-inline constexpr int kLlama3Vocab = 128256;
 
 // Runs on the host between a decode step's enqueue and its Sample (where the engine fills the
 // grammar masks of constrained requests); may set each request's `allowed`.
