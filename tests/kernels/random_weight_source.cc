@@ -38,19 +38,25 @@ inline float Value(uint32_t key, uint32_t index, float scale) {
   return static_cast<float>(static_cast<int32_t>(Mix(index * 0x9e3779b9u + key))) * scale;
 }
 
+// The hot loops of a load are built for AVX2 too (8 lanes of 32-bit multiplies where the x86-64
+// baseline has 4 emulated ones), picked at run time.
+#if defined(__x86_64__)
+#define TG_AVX2_CLONES [[gnu::target_clones("avx2", "default")]]
+#else
+#define TG_AVX2_CLONES
+#endif
+
 // `width` consecutive elements from `first`, as bf16 (rounded to nearest even; the values are
-// finite) or as float32 holding those bf16 values. The hot loops of a load: built for AVX2 too
-// (8 lanes of 32-bit multiplies where the baseline has 4 emulated ones), picked at run time.
-[[gnu::target_clones("avx2", "default")]] void RowBf16(uint16_t* out, int64_t width, uint32_t key,
-                                                       uint32_t first, float scale) {
+// finite) or as float32 holding those bf16 values.
+TG_AVX2_CLONES void RowBf16(uint16_t* out, int64_t width, uint32_t key, uint32_t first,
+                            float scale) {
   for (int64_t i = 0; i < width; ++i) {
     uint32_t bits = std::bit_cast<uint32_t>(Value(key, first + static_cast<uint32_t>(i), scale));
     bits += 0x7fffu + ((bits >> 16) & 1u);
     out[i] = static_cast<uint16_t>(bits >> 16);
   }
 }
-[[gnu::target_clones("avx2", "default")]] void RowF32(float* out, int64_t width, uint32_t key,
-                                                      uint32_t first, float scale) {
+TG_AVX2_CLONES void RowF32(float* out, int64_t width, uint32_t key, uint32_t first, float scale) {
   for (int64_t i = 0; i < width; ++i) {
     uint32_t bits = std::bit_cast<uint32_t>(Value(key, first + static_cast<uint32_t>(i), scale));
     bits += 0x7fffu + ((bits >> 16) & 1u);
