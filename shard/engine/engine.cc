@@ -11,7 +11,6 @@
 #include <spdlog/spdlog.h>
 
 #include "common/error.h"
-#include "shard/engine/decode_graph_batch.h"
 
 namespace tg::shard {
 namespace {
@@ -25,15 +24,14 @@ uint64_t NowNs() {
 }  // namespace
 
 Engine::Engine(Model& model, backend::Backend& backend, EngineOptions options)
-    : model_(model), backend_(backend), options_(options) {
+    : model_(model), backend_(backend), options_(options), graphs_(model, backend) {
   for (uint32_t id : model.config().eos_token_ids) eos_ids_.insert(static_cast<int32_t>(id));
   grammar_ = grammar::MakeRuntime(options_.tokenizer_path, model.config(), eos_ids_);
 }
 
 WarmupResult Engine::Warmup(const WarmupParams& params) {
   batches_.clear();
-  graph_sizes_.clear();
-  graph_max_blocks_ = 0;
+  graphs_.Clear();
   const uint64_t block_bytes = model_.kv_pool().BytesPerBlock(kBlockSize);
   uint64_t num_blocks = 0;
   const int64_t planned =
@@ -70,7 +68,7 @@ WarmupResult Engine::Warmup(const WarmupParams& params) {
   result.max_total_tokens = params.max_total_tokens;
   result.weight_bytes = model_.weight_bytes();
   result.kv_bytes = num_blocks * block_bytes;
-  result.cuda_graph_batch_sizes.assign(graph_sizes_.begin(), graph_sizes_.end());
+  result.cuda_graph_batch_sizes.assign(graphs_.sizes().begin(), graphs_.sizes().end());
   return result;
 }
 
@@ -116,60 +114,11 @@ int64_t Engine::ProfileKvBlocks(const WarmupParams& params, uint64_t block_bytes
 }
 
 void Engine::CaptureDecodeGraphs(const WarmupParams& params) {
-  const std::vector<int> sizes = backend_.GraphBatchSizes();
-  if (sizes.empty()) return;
   // A request never holds more than max_total_tokens positions.
   const int64_t tokens = std::max<int64_t>(params.max_total_tokens, kBlockSize);
   const int max_blocks = static_cast<int>(
       std::min<int64_t>((tokens + kBlockSize - 1) / kBlockSize, model_.kv_pool().num_blocks()));
-  for (int size : sizes) {
-    const ForwardBatch batch = DecodeGraphCaptureBatch(size, max_blocks, kBlockSize);
-    try {
-      // Eagerly first: the backend sizes its scratch buffers outside the capture.
-      model_.Forward(batch);
-      backend_.Synchronize();
-      if (!backend_.BeginGraph(size, backend::Backend::GraphMode::kCapture)) continue;
-      try {
-        model_.Forward(batch);
-      } catch (...) {
-        backend_.EndGraph(false);
-        throw;
-      }
-      backend_.EndGraph(true);
-      graph_sizes_.push_back(size);
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::kDeviceLost) throw;
-      spdlog::warn("decode graph of batch size {} not captured (runs eagerly): {}", size, e.what());
-    }
-    if (params.max_batch_size > 0 && size >= static_cast<int>(params.max_batch_size)) break;
-  }
-  graph_max_blocks_ = graph_sizes_.empty() ? 0 : max_blocks;
-  if (!graph_sizes_.empty()) {
-    spdlog::info("decode graphs captured for {} batch sizes up to {}, contexts up to {} tokens",
-                 graph_sizes_.size(), graph_sizes_.back(), max_blocks * kBlockSize);
-  }
-}
-
-std::optional<backend::Tensor> Engine::DecodeWithGraph(const ForwardBatch& batch) {
-  const int rows = static_cast<int>(batch.seq_lens.size());
-  const int bucket = DecodeGraphBucket(graph_sizes_, rows);
-  if (bucket < 0 || !FitsDecodeGraph(batch, graph_max_blocks_, kBlockSize)) return std::nullopt;
-  const ForwardBatch padded = PadDecodeBatch(batch, bucket, graph_max_blocks_);
-  if (!backend_.BeginGraph(bucket, backend::Backend::GraphMode::kReplay)) return std::nullopt;
-  backend::Tensor logits;
-  try {
-    logits = model_.Forward(padded);
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kDeviceLost) throw;
-    // A replay that diverges from its capture is a bug: stop using graphs, keep serving.
-    backend_.EndGraph(false);
-    spdlog::error("decode graph replay failed, graphs disabled: {}", e.what());
-    graph_sizes_.clear();
-    graph_max_blocks_ = 0;
-    return std::nullopt;
-  }
-  backend_.EndGraph(true);
-  return logits.Rows(0, rows);
+  graphs_.Capture(max_blocks, static_cast<int>(params.max_batch_size));
 }
 
 void Engine::SelfTest() {
@@ -457,7 +406,7 @@ StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids,
   for (size_t i = 0; i < runnable.size(); ++i) builder.AddLogitRow(static_cast<int>(i));
   const ForwardBatch batch = builder.Build();
   const uint64_t forward_start = NowNs();
-  std::optional<backend::Tensor> graph_logits = DecodeWithGraph(batch);
+  std::optional<backend::Tensor> graph_logits = graphs_.Forward(batch);
   backend::Tensor logits = graph_logits ? *graph_logits : model_.Forward(batch);
   backend_.Synchronize();
   output.timings.forward_ns = NowNs() - forward_start;

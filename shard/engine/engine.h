@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "shard/backend/backend.h"
+#include "shard/engine/decode_graph_runner.h"
 #include "shard/engine/forward_batch.h"
 #include "shard/engine/types.h"
 #include "shard/grammar/engine_hooks.h"
@@ -103,11 +104,9 @@ class Engine {
   // KV blocks from a profiled prefill + decode on a temporary cache; -1 when the backend does
   // not plan memory.
   int64_t ProfileKvBlocks(const WarmupParams& params, uint64_t block_bytes);
-  // Captures one decode graph per backend batch size (up to the first >= max_batch_size);
-  // failures leave that size eager (logged).
+  // Captures the decode graphs (graphs_) for contexts up to max_total_tokens, batch sizes up to
+  // the first >= max_batch_size.
   void CaptureDecodeGraphs(const WarmupParams& params);
-  // The decode forward through a captured graph when one fits; nullopt otherwise (eager).
-  std::optional<backend::Tensor> DecodeWithGraph(const ForwardBatch& batch);
   StepOutput Finish(uint64_t batch_id, Batch batch, StepOutput output);
 
   Model& model_;
@@ -116,9 +115,8 @@ class Engine {
   std::unique_ptr<grammar::GrammarRuntime> grammar_;
   std::unordered_set<int32_t> eos_ids_;
   std::map<uint64_t, Batch> batches_;
-  std::vector<int> graph_sizes_;  // captured decode graphs (ascending)
-  int graph_max_blocks_ = 0;      // block-table columns of every graph
-  uint64_t decode_calls_ = 0;     // for EngineOptions::device_fault_at_decode
+  DecodeGraphRunner graphs_;   // decode steps replayed from CUDA graphs
+  uint64_t decode_calls_ = 0;  // for EngineOptions::device_fault_at_decode
 };
 
 }  // namespace tg::shard

@@ -9,10 +9,9 @@
 // After the summary, the decode sweeps of decode_bench.h (batch 1..64 step times against the
 // weights + KV roofline, Linear per shape at decode row counts, decode attention 1k..32k: ours and
 // FlashInfer's), one JSON line each.
-// The layer stack calls the same Backend ops as the model code (separate q/k/v projections,
-// fused residual RmsNorm, rotary, paged KV write, attention, SiLU-and-mul with the down
-// projection, lm_head, greedy sampling); weights are filled with a tiny constant, which does not
-// change the timing.
+// Every step is the real model's (bench_model.h: shard::LlamaModel over random bf16 weights, the
+// batches of shard::ForwardBatchBuilder, decode graphs captured and replayed by the engine's
+// DecodeGraphRunner), greedy sampling included; the breakdowns run single ops in its shapes.
 // With --token-masks, only the constrained-decoding figures of token_mask_bench.h, for the given
 // tokenizers (comma-separated), written as {"token_masks": [...]}.
 // --profile-decode / --profile-prefill: only one decode step (decode_bench.h ProfileDecodeStep)
@@ -21,6 +20,7 @@
 //                   [--profile-decode BATCH] [--profile-prefill TOKENS]
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -30,6 +30,8 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <limits>
+#include <memory>
 #include <source_location>
 #include <string>
 #include <vector>
@@ -38,16 +40,14 @@
 #include "kernels/prefill_hopper.h"
 #include "shard/backend/cuda/cuda_backend.h"
 #include "shard/backend/cuda/cuda_check.h"
+#include "shard/engine/attention_inputs.h"
+#include "tests/kernels/bench_model.h"
 #include "tests/kernels/decode_bench.h"
 #include "tests/kernels/prefill_attention_bench.h"
 #include "tests/kernels/token_mask_bench.h"
 
 namespace tg::backend {
 namespace {
-
-struct Shape {
-  int hidden = 4096, inter = 14336, layers = 32, hq = 32, hk = 8, d = 128, vocab = 128256;
-};
 
 // Exits naming the device and the caller's file and line.
 void Check(cudaError_t e, const char* what,
@@ -126,168 +126,139 @@ double GemmRate(int m, int n, int k) {
   return 2.0 * m * n * k * reps / (ms / 1e3);
 }
 
-struct Layer {
-  Tensor ln1, wq, wk, wv, wo, ln2, gate_up, down, k_cache, v_cache;
-};
+// The backend's stream: its tensors are filled there, in order with its ops.
+cudaStream_t Stream(Backend& b) { return static_cast<cudaStream_t>(b.NativeStream()); }
 
-struct Model {
-  Shape s;
-  Tensor embed, norm, lm_head, inv_freq;
-  std::vector<Layer> layers;
-  uint64_t weight_bytes = 0;  // read per decode step (the embedding reads one row)
-  double linear_params = 0;
-};
-
-Tensor Weight(Backend& b, Model& m, std::vector<int64_t> shape, bool counted = true) {
-  Tensor t = b.Allocate(DType::kBF16, shape);
-  Check(cudaMemset(t.data(), 0x20, t.bytes()), "cudaMemset");
-  if (counted) {
-    m.weight_bytes += t.bytes();
-    if (shape.size() == 2) m.linear_params += double(t.numel());
-  }
-  return t;
+// The greedy token after one forward of `batch` (a prompt, or an eager decode step).
+int32_t ForwardAndSample(bench::BenchModel& m, const tg::shard::ForwardBatch& batch) {
+  std::vector<SampleRequest> requests(batch.logit_rows.size());
+  return m.backend().Sample(m.model().Forward(batch), requests)[0].token;
 }
 
-Model Build(Backend& b, const Shape& s, int num_blocks, int block_size) {
-  Model m;
-  m.s = s;
-  m.embed = Weight(b, m, {s.vocab, s.hidden}, false);
-  m.norm = Weight(b, m, {s.hidden});
-  m.lm_head = Weight(b, m, {s.vocab, s.hidden});
-  std::vector<float> inv(s.d / 2);
-  for (int i = 0; i < s.d / 2; ++i) inv[i] = std::pow(500000.f, -2.f * i / s.d);
-  m.inv_freq = b.Allocate(DType::kF32, {s.d / 2});
-  b.CopyFromHost(inv.data(), m.inv_freq);
-  for (int l = 0; l < s.layers; ++l) {
-    Layer L;
-    L.ln1 = Weight(b, m, {s.hidden});
-    L.wq = Weight(b, m, {s.hq * s.d, s.hidden});
-    L.wk = Weight(b, m, {s.hk * s.d, s.hidden});
-    L.wv = Weight(b, m, {s.hk * s.d, s.hidden});
-    L.wo = Weight(b, m, {s.hidden, s.hq * s.d});
-    L.ln2 = Weight(b, m, {s.hidden});
-    L.gate_up = Weight(b, m, {2 * s.inter, s.hidden});
-    L.down = Weight(b, m, {s.hidden, s.inter});
-    L.k_cache = b.Allocate(b.KvDType(), {num_blocks, block_size, s.hk, s.d});
-    L.v_cache = b.Allocate(b.KvDType(), {num_blocks, block_size, s.hk, s.d});
-    Check(cudaMemset(L.k_cache.data(), 0, L.k_cache.bytes()), "kv");
-    Check(cudaMemset(L.v_cache.data(), 0, L.v_cache.bytes()), "kv");
-    m.layers.push_back(L);
-  }
-  Check(cudaDeviceSynchronize(), "init");
-  return m;
-}
+// Weights in the shapes of the model's Linear ops (LayerLinearShapes, one set per layer as the
+// model holds them, so that every call reads its weights from HBM, and lm_head), for the
+// breakdowns that time the Linear ops alone: LlamaModel does not hand out its own. Filled with a
+// tiny constant, which does not change the timing.
+struct LinearWeights {
+  std::vector<std::vector<Tensor>> layers;  // LayerLinearShapes order
+  Tensor lm_head;
+};
 
-// The logits of one forward of `n` new tokens of a single sequence whose KV length becomes
-// `seq_len`. A CUDA graph fixes shapes: `table_blocks` widens the block table and `launch_len`
-// sizes the attention launch for the longest context the graph serves.
-Tensor Logits(Backend& b, Model& m, int n, int seq_len, int block_size, int table_blocks = 0,
-              int launch_len = 0) {
-  const Shape& s = m.s;
-  const int cached = seq_len - n;
-  std::vector<int32_t> ids(n, 1), positions(n), slots(n);
-  for (int i = 0; i < n; ++i) positions[i] = slots[i] = cached + i;  // blocks 0.. in order
-  const int max_blocks = std::max((seq_len + block_size - 1) / block_size, table_blocks);
-  std::vector<int32_t> table(max_blocks), qstart = {0, n}, lens = {seq_len};
-  for (int i = 0; i < max_blocks; ++i) table[i] = i;
-  auto ints = [&](const std::vector<int32_t>& v, std::vector<int64_t> shape) {
-    Tensor t = b.Allocate(DType::kI32, shape);
-    b.CopyFromHost(v.data(), t);
+LinearWeights MakeLinearWeights(Backend& b, const tg::model::ModelConfig& config) {
+  auto weight = [&](int64_t rows, int64_t cols) {
+    Tensor t = b.Allocate(DType::kBF16, {rows, cols});
+    Check(cudaMemsetAsync(t.data(), 0x20, t.bytes(), Stream(b)), "cudaMemset");
     return t;
   };
-  AttentionBatch batch;
-  batch.num_seqs = 1;
-  batch.num_tokens = n;
-  batch.max_query_len = n;
-  batch.max_seq_len = std::max(seq_len, launch_len);
-  batch.block_size = block_size;
-  batch.query_start = ints(qstart, {2});
-  batch.seq_lens = ints(lens, {1});
-  batch.host_query_start = qstart;
-  batch.host_seq_lens = lens;
-  batch.block_tables = ints(table, {1, max_blocks});
-  batch.slots = ints(slots, {n});
-  batch.positions = ints(positions, {n});
-
-  // The residual stream starts as the embeddings; each block's output is added to it by the
-  // next fused RmsNorm.
-  Tensor residual = b.Allocate(DType::kF32, {n, s.hidden});
-  b.Embedding(m.embed, ints(ids, {n}), residual);
-  Tensor x = b.Allocate(DType::kF32, {n, s.hidden});
-  Tensor h = b.Allocate(b.ActivationDType(DType::kBF16), {n, s.hidden});
-  Tensor q = b.Allocate(DType::kF32, {n, s.hq, s.d});
-  Tensor k = b.Allocate(DType::kF32, {n, s.hk, s.d});
-  Tensor v = b.Allocate(DType::kF32, {n, s.hk, s.d});
-  // In the dtype the backend's attention writes for o_proj, as the model allocates it.
-  Tensor attn = b.Allocate(b.AttentionOutDType(batch, m.layers.front().wo.dtype()), {n, s.hq, s.d});
-  Tensor gu = b.Allocate(DType::kF32, {n, 2 * s.inter});
-  Tensor act = b.Allocate(DType::kF32, {n, s.inter});
-  const float scale = 1.f / std::sqrt(float(s.d));
-  for (size_t l = 0; l < m.layers.size(); ++l) {
-    Layer& L = m.layers[l];
-    b.RmsNorm(l == 0 ? residual : x, l == 0 ? nullptr : &residual, L.ln1, 1e-5f, h);
-    b.Linear(h, L.wq, nullptr, q);
-    b.Linear(h, L.wk, nullptr, k);
-    b.Linear(h, L.wv, nullptr, v);
-    b.Rotary(q, k, batch.positions, m.inv_freq);
-    b.WriteKv(k, v, batch.slots, L.k_cache, L.v_cache);
-    if (n == 1) {
-      b.DecodeAttention(q, L.k_cache, L.v_cache, batch, scale, attn);
-    } else {
-      b.PrefillAttention(q, L.k_cache, L.v_cache, batch, scale, attn);
+  LinearWeights w;
+  for (uint32_t l = 0; l < config.num_hidden_layers; ++l) {
+    std::vector<Tensor> layer;
+    for (const tg::bench::LinearShape& s : tg::bench::LayerLinearShapes(config)) {
+      layer.push_back(weight(s.rows, s.cols));
     }
-    b.Linear(attn, L.wo, nullptr, x);
-    b.RmsNorm(x, &residual, L.ln2, 1e-5f, h);
-    b.Linear(h, L.gate_up, nullptr, gu);
-    b.SiluAndMulLinear(gu, L.down, act, x);
+    w.layers.push_back(std::move(layer));
   }
-  b.RmsNorm(x, &residual, m.norm, 1e-5f, h);
-  Tensor last = h.Rows(n - 1, 1);
-  Tensor logits = b.Allocate(DType::kF32, {1, s.vocab});
-  b.Linear(last, m.lm_head, nullptr, logits);
-  return logits;
+  w.lm_head = weight(config.vocab_size, config.hidden_size);
+  return w;
 }
 
-// Returns the greedy token.
-int32_t Forward(Backend& b, Model& m, int n, int seq_len, int block_size) {
-  SampleRequest req;
-  return b.Sample(Logits(b, m, n, seq_len, block_size), {&req, 1})[0].token;
-}
-
-// Seconds per batch-1 decode step replayed from a CUDA graph (Backend::BeginGraph), contexts
-// context..context+steps-1; the graph serves contexts up to context + 64.
-double GraphDecodeStep(Backend& b, Model& m, int context, int steps, int block_size) {
-  const int launch_len = context + 64, table_blocks = launch_len / block_size;
-  Logits(b, m, 1, context, block_size, table_blocks, launch_len);  // sizes scratch eagerly
-  b.Synchronize();
-  if (!b.BeginGraph(1, Backend::GraphMode::kCapture)) return 0;
-  Logits(b, m, 1, context, block_size, table_blocks, launch_len);
-  b.EndGraph(true);
-  auto step = [&](int seq_len) {
-    if (!b.BeginGraph(1, Backend::GraphMode::kReplay)) std::abort();
-    Tensor logits = Logits(b, m, 1, seq_len, block_size, table_blocks, launch_len);
-    b.EndGraph(true);
-    SampleRequest req;
-    return b.Sample(logits, {&req, 1})[0].token;
+// Seconds of the Linear ops of one forward over `rows` token rows as shard::LlamaModel issues
+// them, with its input dtypes (ActivationDType rows into q|k|v, gate|up and down, which
+// SiluAndMulLinear feeds so; AttentionOutDType rows into o_proj; float32 into lm_head): q|k|v
+// fused up to 256 rows (llama.cc's kFusedQkvMaxTokens), three GEMMs over row ranges of the fused
+// weight above; lm_head over one row when `lm_head`. `reps` passes after a warm-up one.
+double LinearOpsSeconds(Backend& b, const LinearWeights& w, const tg::model::ModelConfig& config,
+                        int rows, bool lm_head, int reps) {
+  const int64_t n = rows, hidden = config.hidden_size, inter = config.intermediate_size;
+  const int64_t q_dim = int64_t{config.num_attention_heads} * config.head_dim;
+  const int64_t kv_dim = int64_t{config.num_key_value_heads} * config.head_dim;
+  AttentionBatch step;
+  step.max_query_len = rows;
+  Tensor normed = b.Allocate(b.ActivationDType(DType::kBF16), {n, hidden});
+  Tensor attn = b.Allocate(b.AttentionOutDType(step, DType::kBF16), {n, q_dim});
+  Tensor act = b.Allocate(b.ActivationDType(DType::kBF16), {n, inter});
+  Tensor last = b.Allocate(DType::kF32, {1, hidden});
+  Tensor qkv = b.Allocate(DType::kF32, {n, q_dim + 2 * kv_dim});
+  Tensor q = b.Allocate(DType::kF32, {n, q_dim}), k = b.Allocate(DType::kF32, {n, kv_dim}),
+         v = b.Allocate(DType::kF32, {n, kv_dim});
+  Tensor* split[3] = {&q, &k, &v};
+  Tensor branch = b.Allocate(DType::kF32, {n, hidden});
+  Tensor gate_up = b.Allocate(DType::kF32, {n, 2 * inter});
+  Tensor logits = b.Allocate(DType::kF32, {1, static_cast<int64_t>(config.vocab_size)});
+  for (Tensor* t : {&normed, &attn, &act, &last}) {
+    Check(cudaMemsetAsync(t->data(), 0, t->bytes(), Stream(b)), "zero");
+  }
+  const bool fused_qkv = rows <= 256;
+  const int64_t offsets[4] = {0, q_dim, q_dim + kv_dim, q_dim + 2 * kv_dim};
+  auto pass = [&] {
+    for (const std::vector<Tensor>& layer : w.layers) {
+      if (fused_qkv) {
+        b.Linear(normed, layer[0], nullptr, qkv);
+      } else {
+        for (int part = 0; part < 3; ++part) {
+          const int64_t count = offsets[part + 1] - offsets[part];
+          b.Linear(normed, layer[0].Rows(offsets[part], count), nullptr, *split[part]);
+        }
+      }
+      b.Linear(attn, layer[1], nullptr, branch);
+      b.Linear(normed, layer[2], nullptr, gate_up);
+      b.Linear(act, layer[3], nullptr, branch);
+    }
+    if (lm_head) b.Linear(last, w.lm_head, nullptr, logits);
   };
-  for (int i = 0; i < 3; ++i) step(context);
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i) step(context + i);
-  return Seconds(t0) / steps;
+  pass();
+  b.Synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) pass();
+  b.Synchronize();
+  return Seconds(t0) / reps;
+}
+
+// Seconds of the prefill attention calls of every layer over `prompt`'s cache (which a prefill of
+// it wrote), with the AttentionBatch the model builds for it (UploadAttentionInputs) and an output
+// in the dtype the model hands attention (bf16 on sm_90 with bf16 weights, so the figure times
+// the path a prefill takes, the float32 -> bf16 staging of q included).
+double PrefillAttentionSeconds(bench::BenchModel& m, const tg::shard::ForwardBatch& prompt) {
+  Backend& b = m.backend();
+  shard::KvPool& pool = m.model().kv_pool();
+  const tg::model::ModelConfig& c = m.config();
+  const shard::AttentionInputs inputs = shard::UploadAttentionInputs(prompt, pool, b);
+  const int64_t n = prompt.num_tokens();
+  Tensor q = b.Allocate(DType::kF32, {n, int64_t{c.num_attention_heads}, int64_t{c.head_dim}});
+  Tensor o = b.Allocate(b.AttentionOutDType(inputs.whole, DType::kBF16),
+                        {n, int64_t{c.num_attention_heads}, int64_t{c.head_dim}});
+  Check(cudaMemsetAsync(q.data(), 0, q.bytes(), Stream(b)), "q");
+  const float scale = 1.f / std::sqrt(float(c.head_dim));
+  b.PrefillAttention(q, pool.keys()[0], pool.values()[0], inputs.whole, scale, o);
+  b.Synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t l = 0; l < pool.keys().size(); ++l) {
+    b.PrefillAttention(q, pool.keys()[l], pool.values()[l], inputs.whole, scale, o);
+  }
+  b.Synchronize();
+  return Seconds(t0);
 }
 
 }  // namespace
 }  // namespace tg::backend
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   using namespace tg::backend;
+  namespace bench = tg::bench;
+  // The model's loader reads each weight into new host vectors of up to a GB, which glibc would
+  // map and unmap every time, so that the kernel zeroes every page again; kept in the heap they
+  // are reused, and the host side of loading the 8B shape takes about 2.5x less time.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
   std::string out_path;
-  Shape shape;
+  int layers = 32;
   int profile_batch = 0, profile_prompt = 0;
   std::vector<std::string> mask_tokenizers;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--layers") == 0 && i + 1 < argc) {
-      shape.layers = std::atoi(argv[++i]);
+      layers = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--profile-decode") == 0 && i + 1 < argc) {
       profile_batch = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--profile-prefill") == 0 && i + 1 < argc) {
@@ -303,18 +274,22 @@ int main(int argc, char** argv) {
       out_path = argv[i];
     }
   }
+  if (layers < 1 || profile_batch < 0 || profile_prompt < 0) {
+    std::fprintf(stderr, "cuda_bench: --layers must be >= 1, --profile-* sizes >= 0\n");
+    return 2;
+  }
   if (CudaDeviceCount() == 0) {
     std::fprintf(stderr, "cuda_bench: no CUDA device\n");
     return 77;
   }
   if (profile_batch > 0) {
-    ProfileDecodeStep(profile_batch, shape.layers);
+    ProfileDecodeStep(profile_batch, layers);
     return 0;
   }
   if (!mask_tokenizers.empty()) {
     std::string all = "{\"token_masks\": [";
     try {
-      const std::vector<std::string> lines = RunTokenMaskBench(mask_tokenizers, shape.layers);
+      const std::vector<std::string> lines = RunTokenMaskBench(mask_tokenizers, layers);
       for (size_t i = 0; i < lines.size(); ++i) all += (i ? ", " : "") + lines[i];
     } catch (const std::exception& e) {
       std::fprintf(stderr, "token mask bench: %s\n", e.what());
@@ -324,159 +299,76 @@ int main(int argc, char** argv) {
     if (!out_path.empty()) std::ofstream(out_path) << all;
     return 0;
   }
+  const int context = kDecodeContext, prompt = 4096, steps = 20;
+  if (profile_prompt > 0) {
+    auto backend = MakeCudaBackend({.device = DeviceKind::kCuda});
+    auto m = MakeDecodeBenchModel(*backend, layers, bench::kLlama3Vocab, 1, profile_prompt);
+    const tg::shard::ForwardBatch batch = m->Prompt(profile_prompt);
+    for (int i = 0; i < 2; ++i) ForwardAndSample(*m, batch);
+    backend->Synchronize();
+    Check(cudaProfilerStart(), "cudaProfilerStart");
+    ForwardAndSample(*m, batch);
+    backend->Synchronize();
+    Check(cudaProfilerStop(), "cudaProfilerStop");
+    return 0;
+  }
   cudaDeviceProp props{};
   cudaGetDeviceProperties(&props, 0);
   const double copy_bw = CopyBandwidth();
   const double gemm_rate = GemmRate(4096, 14336, 4096);
   std::fprintf(stderr, "copy %.1f GB/s, gemm %.1f TFLOP/s\n", copy_bw / 1e9, gemm_rate / 1e12);
 
-  auto backend = MakeCudaBackend({.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {1}});
-  const int block_size = 16, context = 512, prompt = 4096;
-  Model m =
-      Build(*backend, shape, (std::max(prompt, profile_prompt) + 64) / block_size + 1, block_size);
-  if (profile_prompt > 0) {
-    for (int i = 0; i < 2; ++i) Forward(*backend, m, profile_prompt, profile_prompt, block_size);
-    backend->Synchronize();
-    Check(cudaProfilerStart(), "cudaProfilerStart");
-    Forward(*backend, m, profile_prompt, profile_prompt, block_size);
-    backend->Synchronize();
-    Check(cudaProfilerStop(), "cudaProfilerStop");
-    return 0;
-  }
+  // One model for every figure: graphs for each batch of the decode sweep, room for its 64
+  // sequences and for the prompt.
+  auto backend = MakeCudaBackend(
+      {.device = DeviceKind::kCuda,
+       .cuda_graph_batch_sizes = std::vector<int>(kDecodeBatches.begin(), kDecodeBatches.end())});
+  std::unique_ptr<bench::BenchModel> model =
+      MakeDecodeBenchModel(*backend, layers, bench::kLlama3Vocab, kDecodeBatches.back(), prompt);
+  bench::BenchModel& m = *model;
+  const tg::model::ModelConfig& config = m.config();
+  const uint64_t weight_bytes = m.decode_weight_bytes();
 
-  // Decode at batch 1 with a 512-token context.
-  for (int i = 0; i < 3; ++i) Forward(*backend, m, 1, context, block_size);
-  const int steps = 20;
+  // Decode at batch 1 with a 512-token context, eager.
+  for (int i = 0; i < 3; ++i) ForwardAndSample(m, m.Decode(1, context));
   auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i) Forward(*backend, m, 1, context + i, block_size);
+  for (int i = 0; i < steps; ++i) ForwardAndSample(m, m.Decode(1, context + i));
   const double step_s = Seconds(t0) / steps;
-  const double decode_bw = m.weight_bytes / step_s;
+  const double decode_bw = weight_bytes / step_s;
 
-  // Breakdown: only the decode step's Linear ops (batch 1), no attention, sampling or uploads.
-  double linear_only_s = 0;
+  // Breakdowns of the Linear ops alone: the decode step's (batch 1, lm_head included, no
+  // attention, sampling or uploads) and the prefill's (M = 4096 rows, no lm_head).
+  double linear_only_s = 0, linear_4096_s = 0;
   {
-    Backend& b = *backend;
-    Tensor h = b.Allocate(DType::kF32, {1, shape.hidden});
-    Tensor act = b.Allocate(DType::kF32, {1, shape.inter});
-    Tensor qo = b.Allocate(DType::kF32, {1, shape.hq * shape.d});
-    Tensor kvo = b.Allocate(DType::kF32, {1, shape.hk * shape.d});
-    Tensor gu = b.Allocate(DType::kF32, {1, 2 * shape.inter});
-    Tensor logits = b.Allocate(DType::kF32, {1, shape.vocab});
-    for (Tensor* t : {&h, &act, &qo}) Check(cudaMemset(t->data(), 0, t->bytes()), "zero");
-    b.Synchronize();
-    for (int rep = 0; rep < 4; ++rep) {
-      if (rep == 1) {
-        b.Synchronize();
-        t0 = std::chrono::steady_clock::now();
-      }
-      for (Layer& L : m.layers) {
-        b.Linear(h, L.wq, nullptr, qo);
-        b.Linear(h, L.wk, nullptr, kvo);
-        b.Linear(h, L.wv, nullptr, kvo);
-        b.Linear(qo, L.wo, nullptr, h);
-        b.Linear(h, L.gate_up, nullptr, gu);
-        b.Linear(act, L.down, nullptr, h);
-      }
-      b.Linear(h, m.lm_head, nullptr, logits);
-    }
-    b.Synchronize();
-    linear_only_s = Seconds(t0) / 3;
+    const LinearWeights weights = MakeLinearWeights(*backend, config);
+    linear_only_s = LinearOpsSeconds(*backend, weights, config, 1, true, 3);
+    linear_4096_s = LinearOpsSeconds(*backend, weights, config, prompt, false, 1);
   }
 
   // Prefill of one 4096-token prompt.
-  Forward(*backend, m, prompt, prompt, block_size);
+  const tg::shard::ForwardBatch prompt_batch = m.Prompt(prompt);
+  ForwardAndSample(m, prompt_batch);
   const int reps = 3;
   t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) Forward(*backend, m, prompt, prompt, block_size);
+  for (int i = 0; i < reps; ++i) ForwardAndSample(m, prompt_batch);
   const double prefill_s = Seconds(t0) / reps;
-  const double linear_flops =
-      2.0 * (m.linear_params - double(shape.vocab) * shape.hidden) * prompt +
-      2.0 * double(shape.vocab) * shape.hidden;  // lm_head: last row only
-  const double attn_flops =
-      4.0 * shape.layers * shape.hq * shape.d * (double(prompt) * (prompt + 1) / 2);
+  const double vocab_params = double(config.vocab_size) * config.hidden_size;
+  const double linear_flops = 2.0 * (m.linear_params() - vocab_params) * prompt +
+                              2.0 * vocab_params;  // lm_head: last row only
+  const double attn_flops = 4.0 * layers * config.num_attention_heads * config.head_dim *
+                            (double(prompt) * (prompt + 1) / 2);
   const double prefill_rate = linear_flops / prefill_s;
 
-  // Breakdown: the 32 prefill attention calls alone, over the cache the prefill just wrote.
-  double attention_s = 0;
-  {
-    Backend& b = *backend;
-    std::vector<int32_t> table((prompt + block_size - 1) / block_size), qstart = {0, prompt},
-                                                                        lens = {prompt};
-    for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
-    auto ints = [&](const std::vector<int32_t>& v, std::vector<int64_t> dims) {
-      Tensor t = b.Allocate(DType::kI32, dims);
-      b.CopyFromHost(v.data(), t);
-      return t;
-    };
-    AttentionBatch batch;
-    batch.num_seqs = 1;
-    batch.num_tokens = prompt;
-    batch.max_query_len = prompt;
-    batch.max_seq_len = prompt;
-    batch.block_size = block_size;
-    batch.query_start = ints(qstart, {2});
-    batch.seq_lens = ints(lens, {1});
-    batch.host_query_start = qstart;
-    batch.host_seq_lens = lens;
-    batch.block_tables = ints(table, {1, static_cast<int64_t>(table.size())});
-    Tensor q = b.Allocate(DType::kF32, {prompt, shape.hq, shape.d});
-    // The output the model hands attention (bf16 on sm_90 with bf16 weights): the figure times
-    // the path a prefill takes, the float32 -> bf16 staging of q included.
-    Tensor o = b.Allocate(b.AttentionOutDType(batch, m.layers.front().wo.dtype()),
-                          {prompt, shape.hq, shape.d});
-    Check(cudaMemset(q.data(), 0, q.bytes()), "q");
-    b.Synchronize();
-    const float scale = 1.f / std::sqrt(float(shape.d));
-    b.PrefillAttention(q, m.layers[0].k_cache, m.layers[0].v_cache, batch, scale, o);
-    b.Synchronize();
-    t0 = std::chrono::steady_clock::now();
-    for (Layer& L : m.layers) b.PrefillAttention(q, L.k_cache, L.v_cache, batch, scale, o);
-    b.Synchronize();
-    attention_s = Seconds(t0);
-  }
-
-  // Breakdown: the prefill's Linear ops alone (M = 4096 rows), as the model calls them (float32
-  // activations in and out, so the bf16 conversion of the input is counted, except o_proj's,
-  // whose input is the attention output in AttentionOutDType).
-  double linear_4096_s = 0;
-  {
-    Backend& b = *backend;
-    Tensor h = b.Allocate(DType::kF32, {prompt, shape.hidden});
-    Tensor qo = b.Allocate(DType::kF32, {prompt, shape.hq * shape.d});
-    AttentionBatch prompt_step;
-    prompt_step.max_query_len = prompt;
-    Tensor attn_rows = b.Allocate(b.AttentionOutDType(prompt_step, m.layers.front().wo.dtype()),
-                                  {prompt, shape.hq * shape.d});
-    Tensor kvo = b.Allocate(DType::kF32, {prompt, shape.hk * shape.d});
-    Tensor gu = b.Allocate(DType::kF32, {prompt, 2 * shape.inter});
-    Tensor act = b.Allocate(DType::kF32, {prompt, shape.inter});
-    for (Tensor* t : {&h, &qo, &attn_rows, &act})
-      Check(cudaMemset(t->data(), 0, t->bytes()), "zero");
-    auto layers = [&] {
-      for (Layer& L : m.layers) {
-        b.Linear(h, L.wq, nullptr, qo);
-        b.Linear(h, L.wk, nullptr, kvo);
-        b.Linear(h, L.wv, nullptr, kvo);
-        b.Linear(attn_rows, L.wo, nullptr, h);
-        b.Linear(h, L.gate_up, nullptr, gu);
-        b.Linear(act, L.down, nullptr, h);
-      }
-    };
-    layers();
-    b.Synchronize();
-    t0 = std::chrono::steady_clock::now();
-    layers();
-    b.Synchronize();
-    linear_4096_s = Seconds(t0);
-  }
-  const double linear_4096_flops =
-      2.0 * (m.linear_params - double(shape.vocab) * shape.hidden) * prompt;
+  // Breakdown: the prefill attention calls alone, over the cache the prefill just wrote.
+  const double attention_s = PrefillAttentionSeconds(m, prompt_batch);
+  const double linear_4096_flops = 2.0 * (m.linear_params() - vocab_params) * prompt;
 
   // Prefill attention alone: ours against FlashInfer's on the same batches.
   backend->Synchronize();
   const std::vector<tg::bench::PrefillAttentionResult> attention_cases =
-      tg::bench::RunPrefillAttentionBench(tg::bench::DefaultPrefillAttentionCases(), shape.hq,
-                                          shape.hk, shape.d);
+      tg::bench::RunPrefillAttentionBench(
+          tg::bench::DefaultPrefillAttentionCases(), static_cast<int>(config.num_attention_heads),
+          static_cast<int>(config.num_key_value_heads), static_cast<int>(config.head_dim));
   std::string cases_json;
   for (const tg::bench::PrefillAttentionResult& r : attention_cases) {
     std::printf("%s\n", r.Json().c_str());
@@ -488,14 +380,16 @@ int main(int argc, char** argv) {
   const double attention_tflops =
       causal.flops / ((flashinfer ? causal.flashinfer_ms : causal.ours_ms) * 1e-3) / 1e12;
 
-  // Last, so a failing capture cannot cost the numbers above.
+  // Last, so a failing capture cannot cost the numbers above: the decode graphs, as the engine
+  // captures them at warm-up, then batch 1 replayed.
   double graph_step_s = 0;
   try {
-    graph_step_s = GraphDecodeStep(*backend, m, context, steps, block_size);
+    m.CaptureGraphs(kDecodeBatches.back());
+    graph_step_s = DecodeGraphStepMs(m, 1, steps) / 1e3;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "decode graph: %s\n", e.what());
   }
-  const double graph_bw = graph_step_s > 0 ? m.weight_bytes / graph_step_s : 0;
+  const double graph_bw = graph_step_s > 0 ? weight_bytes / graph_step_s : 0;
   std::fprintf(stderr, "decode step: eager %.3f ms, graph %.3f ms\n", step_s * 1e3,
                graph_step_s * 1e3);
 
@@ -511,11 +405,11 @@ int main(int argc, char** argv) {
       "\"decode_linear_only_ms\": %.3f, \"decode_linear_only_GBps\": %.1f, "
       "\"decode_graph_step_ms\": %.3f, \"decode_graph_GBps\": %.1f, "
       "\"decode_graph_roofline\": %.3f}\n",
-      props.name, shape.layers, copy_bw / 1e9, gemm_rate / 1e12,
-      static_cast<unsigned long long>(m.weight_bytes), step_s * 1e3, decode_bw / 1e9,
+      props.name, layers, copy_bw / 1e9, gemm_rate / 1e12,
+      static_cast<unsigned long long>(weight_bytes), step_s * 1e3, decode_bw / 1e9,
       decode_bw / copy_bw, prefill_s * 1e3, prefill_rate / 1e12,
       (linear_flops + attn_flops) / prefill_s / 1e12, prefill_rate / gemm_rate, attention_s * 1e3,
-      attn_flops / attention_s / 1e12, linear_only_s * 1e3, m.weight_bytes / linear_only_s / 1e9,
+      attn_flops / attention_s / 1e12, linear_only_s * 1e3, weight_bytes / linear_only_s / 1e9,
       graph_step_s * 1e3, graph_bw / 1e9, graph_bw / copy_bw);
   // The fields of issue 18, appended to the summary object.
   json[std::strlen(json) - 2] = '\0';  // drop "}\n"
@@ -535,7 +429,7 @@ int main(int argc, char** argv) {
   all.resize(all.rfind('}'));
   all += ", \"decode_figures\": [";
   try {
-    const std::vector<std::string> figures = RunDecodeBench(copy_bw, shape.layers);
+    const std::vector<std::string> figures = RunDecodeBench(copy_bw, m);
     for (size_t i = 0; i < figures.size(); ++i) all += (i ? ", " : "") + figures[i];
   } catch (const std::exception& e) {
     std::fprintf(stderr, "decode bench: %s\n", e.what());
@@ -543,4 +437,15 @@ int main(int argc, char** argv) {
   all += "]}\n";
   if (!out_path.empty()) std::ofstream(out_path) << all;
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cuda_bench: %s\n", e.what());
+    return 1;
+  }
 }

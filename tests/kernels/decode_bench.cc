@@ -1,7 +1,8 @@
-// Decode benchmarks (decode_bench.h). The layer stack issues the Backend ops of
-// shard/models/llama.cc for a decode step (one fused q/k/v projection, split by SplitColumns
-// above one row; SiLU fused into the down projection), with the Llama-3-8B shape in bfloat16
-// and a bfloat16 KV cache; weights hold a small constant, which does not change the timing.
+// Decode benchmarks (decode_bench.h). The step figures run the real model (bench_model.h:
+// shard::LlamaModel in the Llama-3-8B shape over random bf16 weights, a bf16 KV cache written by a
+// real prefill, batches from ForwardBatchBuilder, CUDA graphs captured and replayed by the
+// engine's DecodeGraphRunner); the Linear and attention sweeps time the kernels alone, in the
+// model's shapes.
 #include "tests/kernels/decode_bench.h"
 
 #include <cublasLt.h>
@@ -13,6 +14,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <source_location>
 #include <stdexcept>
 #include <string>
@@ -21,13 +23,25 @@
 #include "kernels/gemm.h"
 #include "shard/backend/cuda/cuda_backend.h"
 #include "shard/backend/cuda/cuda_check.h"
+#include "tests/kernels/bench_model.h"
 
 namespace tg::backend {
 namespace {
 
-constexpr int kHidden = 4096, kInter = 14336, kHeads = 32, kKvHeads = 8, kHeadDim = 128;
-constexpr int kVocab = 128256, kBlockSize = 16;
-constexpr int kQkvRows = (kHeads + 2 * kKvHeads) * kHeadDim;
+// The dimensions of the Linear and attention sweeps: the benchmarks' Llama-3-8B shape.
+struct Dims {
+  int hidden, inter, heads, kv_heads, head_dim, vocab;
+  int qkv_rows() const { return (heads + 2 * kv_heads) * head_dim; }
+};
+Dims Llama3_8BDims() {
+  const model::ModelConfig c = bench::Llama3_8BConfig(1);
+  return {static_cast<int>(c.hidden_size),
+          static_cast<int>(c.intermediate_size),
+          static_cast<int>(c.num_attention_heads),
+          static_cast<int>(c.num_key_value_heads),
+          static_cast<int>(c.head_dim),
+          static_cast<int>(c.vocab_size)};
+}
 
 // Throws tg::Error naming the device and the caller's file and line (the caller catches it).
 void Check(cudaError_t e, const char* what,
@@ -67,165 +81,24 @@ std::string Emit(std::vector<std::string>* lines, const char* format, ...) {
   return buf;
 }
 
-struct Layer {
-  Tensor ln1, qkv, wo, ln2, gate_up, down, k_cache, v_cache;
-};
-
-struct DecodeModel {
-  int vocab = kVocab;
-  Tensor embed, norm, lm_head, inv_freq;
-  std::vector<Layer> layers;
-  uint64_t weight_bytes = 0;  // read per decode step (the embedding reads one row per token)
-  int blocks_per_seq = 0;     // each sequence owns a fixed run of cache blocks
-};
-
-Tensor Weight(Backend& b, DecodeModel& m, std::vector<int64_t> shape, bool counted = true) {
-  Tensor t = b.Allocate(DType::kBF16, std::move(shape));
-  Check(cudaMemset(t.data(), 0x20, t.bytes()), "cudaMemset");
-  if (counted) m.weight_bytes += t.bytes();
-  return t;
-}
-
-DecodeModel BuildModel(Backend& b, int layers, int max_seqs, int max_context, int vocab = kVocab) {
-  DecodeModel m;
-  m.vocab = vocab;
-  m.blocks_per_seq = (max_context + kBlockSize - 1) / kBlockSize;
-  const int64_t blocks = static_cast<int64_t>(max_seqs) * m.blocks_per_seq;
-  m.embed = Weight(b, m, {vocab, kHidden}, false);
-  m.norm = Weight(b, m, {kHidden});
-  m.lm_head = Weight(b, m, {vocab, kHidden});
-  std::vector<float> inv(kHeadDim / 2);
-  for (int i = 0; i < kHeadDim / 2; ++i) inv[i] = std::pow(500000.f, -2.f * i / kHeadDim);
-  m.inv_freq = b.Allocate(DType::kF32, {kHeadDim / 2});
-  b.CopyFromHost(inv.data(), m.inv_freq);
-  for (int l = 0; l < layers; ++l) {
-    Layer L;
-    L.ln1 = Weight(b, m, {kHidden});
-    L.qkv = Weight(b, m, {kQkvRows, kHidden});
-    L.wo = Weight(b, m, {kHidden, kHeads * kHeadDim});
-    L.ln2 = Weight(b, m, {kHidden});
-    L.gate_up = Weight(b, m, {2 * kInter, kHidden});
-    L.down = Weight(b, m, {kHidden, kInter});
-    L.k_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
-    L.v_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
-    Check(cudaMemset(L.k_cache.data(), 0, L.k_cache.bytes()), "kv");
-    Check(cudaMemset(L.v_cache.data(), 0, L.v_cache.bytes()), "kv");
-    m.layers.push_back(L);
-  }
-  Check(cudaDeviceSynchronize(), "init");
-  return m;
-}
-
 Tensor Ints(Backend& b, const std::vector<int32_t>& v, std::vector<int64_t> shape) {
   Tensor t = b.Allocate(DType::kI32, std::move(shape));
   b.CopyFromHost(v.data(), t);
   return t;
 }
 
-// Where `seqs` sequences of `context` tokens (the last one new) sit in the cache; the block
-// table has `launch_len` worth of columns and the attention launch is sized for it (a graph).
-AttentionBatch DecodeBatch(Backend& b, int seqs, int context, int launch_len, int blocks_per_seq) {
-  const int columns = (launch_len + kBlockSize - 1) / kBlockSize;
-  std::vector<int32_t> table(static_cast<size_t>(seqs) * columns), qstart(seqs + 1), lens(seqs),
-      slots(seqs), positions(seqs);
-  for (int s = 0; s < seqs; ++s) {
-    for (int c = 0; c < columns; ++c) table[s * columns + c] = s * blocks_per_seq + c;
-    qstart[s + 1] = s + 1;
-    lens[s] = context;
-    positions[s] = context - 1;
-    slots[s] =
-        table[s * columns + positions[s] / kBlockSize] * kBlockSize + positions[s] % kBlockSize;
-  }
-  AttentionBatch batch;
-  batch.num_seqs = seqs;
-  batch.num_tokens = seqs;
-  batch.max_query_len = 1;
-  batch.max_seq_len = launch_len;
-  batch.block_size = kBlockSize;
-  batch.query_start = Ints(b, qstart, {seqs + 1});
-  batch.seq_lens = Ints(b, lens, {seqs});
-  batch.block_tables = Ints(b, table, {seqs, columns});
-  batch.slots = Ints(b, slots, {seqs});
-  batch.positions = Ints(b, positions, {seqs});
-  return batch;
-}
-
-// One decode step of `seqs` sequences: the logits of every row.
-Tensor DecodeLogits(Backend& b, DecodeModel& m, int seqs, int context, int launch_len) {
-  AttentionBatch batch = DecodeBatch(b, seqs, context, launch_len, m.blocks_per_seq);
-  const int64_t n = seqs;
-  Tensor ids = Ints(b, std::vector<int32_t>(seqs, 1), {n});
-  Tensor residual = b.Allocate(DType::kF32, {n, kHidden});
-  Tensor normed = b.Allocate(b.ActivationDType(DType::kBF16), {n, kHidden});
-  Tensor qkv = b.Allocate(DType::kF32, {n, kQkvRows});
-  Tensor q, k, v;
-  if (n == 1) {
-    Tensor flat = qkv.Reshape({kQkvRows});
-    q = flat.Rows(0, kHeads * kHeadDim).Reshape({1, kHeads, kHeadDim});
-    k = flat.Rows(kHeads * kHeadDim, kKvHeads * kHeadDim).Reshape({1, kKvHeads, kHeadDim});
-    v = flat.Rows((kHeads + kKvHeads) * kHeadDim, kKvHeads * kHeadDim)
-            .Reshape({1, kKvHeads, kHeadDim});
-  } else {
-    q = b.Allocate(DType::kF32, {n, kHeads, kHeadDim});
-    k = b.Allocate(DType::kF32, {n, kKvHeads, kHeadDim});
-    v = b.Allocate(DType::kF32, {n, kKvHeads, kHeadDim});
-  }
-  Tensor attn = b.Allocate(b.AttentionOutDType(batch, DType::kBF16), {n, kHeads, kHeadDim});
-  Tensor branch = b.Allocate(DType::kF32, {n, kHidden});
-  Tensor gate_up = b.Allocate(DType::kF32, {n, 2 * kInter});
-  Tensor act = b.Allocate(DType::kF32, {n, kInter});
-  const float scale = 1.f / std::sqrt(float(kHeadDim));
-  b.Embedding(m.embed, ids, residual);
-  for (size_t i = 0; i < m.layers.size(); ++i) {
-    Layer& L = m.layers[i];
-    if (i == 0) {
-      b.RmsNorm(residual, nullptr, L.ln1, 1e-5f, normed);
-    } else {
-      b.RmsNorm(branch, &residual, L.ln1, 1e-5f, normed);
-    }
-    b.Linear(normed, L.qkv, nullptr, qkv);
-    if (n > 1) {
-      Tensor flat_q = q.Reshape({n, kHeads * kHeadDim}),
-             flat_k = k.Reshape({n, kKvHeads * kHeadDim}),
-             flat_v = v.Reshape({n, kKvHeads * kHeadDim});
-      Tensor* parts[3] = {&flat_q, &flat_k, &flat_v};
-      b.SplitColumns(qkv, parts);
-    }
-    b.Rotary(q, k, batch.positions, m.inv_freq);
-    b.WriteKv(k, v, batch.slots, L.k_cache, L.v_cache);
-    b.DecodeAttention(q, L.k_cache, L.v_cache, batch, scale, attn);
-    b.Linear(attn.Reshape({n, kHeads * kHeadDim}), L.wo, nullptr, branch);
-    b.RmsNorm(branch, &residual, L.ln2, 1e-5f, normed);
-    b.Linear(normed, L.gate_up, nullptr, gate_up);
-    b.SiluAndMulLinear(gate_up, L.down, act, branch);
-  }
-  b.RmsNorm(branch, &residual, m.norm, 1e-5f, normed);
-  Tensor logits = b.Allocate(DType::kF32, {n, m.vocab});
-  b.Linear(normed, m.lm_head, nullptr, logits);
-  return logits;
-}
-
-// Milliseconds per decode step of `seqs` sequences at `context` tokens, replayed from a CUDA
-// graph captured (once) for contexts up to context + 64, greedy sampling included (as the
-// engine): one figure per variant, whose hook runs on the host between the replay and Sample,
-// as the engine's mask filling does.
-std::vector<double> GraphStepsMs(Backend& b, DecodeModel& m, int seqs, int context, int steps,
+// Milliseconds per decode step of `seqs` sequences at `context` tokens, replayed from the
+// model's decode graph (captured by the caller for contexts up to the layout's), greedy sampling
+// included (as the engine): one figure per variant, whose hook runs on the host between the
+// replay and Sample, as the engine's mask filling does.
+std::vector<double> GraphStepsMs(bench::BenchModel& m, int seqs, int context, int steps,
                                  const std::vector<BeforeSample>& variants) {
-  const int launch_len = context + 64;
-  DecodeLogits(b, m, seqs, context, launch_len);  // sizes the backend's scratch eagerly
-  b.Synchronize();
-  if (!b.BeginGraph(seqs, Backend::GraphMode::kCapture)) {
-    throw std::runtime_error("no graph for batch " + std::to_string(seqs));
-  }
-  DecodeLogits(b, m, seqs, context, launch_len);
-  b.EndGraph(true);
+  Backend& b = m.backend();
   std::vector<double> ms;
   for (const BeforeSample& before_sample : variants) {
     std::vector<SampleRequest> requests(seqs);
     auto step = [&](int len) {
-      if (!b.BeginGraph(seqs, Backend::GraphMode::kReplay)) std::abort();
-      Tensor logits = DecodeLogits(b, m, seqs, len, launch_len);
-      b.EndGraph(true);
+      Tensor logits = m.GraphForward(m.Decode(seqs, len));
       if (before_sample) before_sample(requests);
       b.Sample(logits, requests);
     };
@@ -239,22 +112,26 @@ std::vector<double> GraphStepsMs(Backend& b, DecodeModel& m, int seqs, int conte
   return ms;
 }
 
-double GraphStepMs(Backend& b, DecodeModel& m, int seqs, int context, int steps) {
-  return GraphStepsMs(b, m, seqs, context, steps, {nullptr})[0];
+double GraphStepMs(bench::BenchModel& m, int seqs, int context, int steps) {
+  return GraphStepsMs(m, seqs, context, steps, {nullptr})[0];
 }
 
-uint64_t KvBytes(int seqs, int context, int layers) {
-  return 2ull * seqs * context * layers * kKvHeads * kHeadDim * 2;  // K and V, bf16
+// K and V bytes that `seqs` sequences of `context` tokens read per step over `layers` layers.
+uint64_t KvBytes(const Dims& d, DType kv_dtype, int seqs, int context, int layers) {
+  return 2ull * seqs * context * layers * d.kv_heads * d.head_dim * DTypeSize(kv_dtype);
 }
 
-void StepSweep(Backend& b, int layers, double copy_bw, std::vector<std::string>* lines) {
-  const int context = 512, max_batch = 64, steps = 20;
-  DecodeModel m = BuildModel(b, layers, max_batch, context + 64);
+// Decode step times at batch 1..64 (each of the model's captured graph sizes) and 512 context.
+void StepSweep(bench::BenchModel& m, double copy_bw, std::vector<std::string>* lines) {
+  Backend& b = m.backend();
+  const int context = kDecodeContext, steps = 20;
+  const int layers = static_cast<int>(m.config().num_hidden_layers);
   double bs1 = 0, bs8 = 0, previous = 0;
   bool never_decreases = true;
-  for (int seqs : {1, 2, 4, 8, 16, 32, 64}) {
-    const double ms = GraphStepMs(b, m, seqs, context, steps);
-    const uint64_t bytes = m.weight_bytes + KvBytes(seqs, context, layers);
+  for (int seqs : kDecodeBatches) {
+    const double ms = GraphStepMs(m, seqs, context, steps);
+    const uint64_t bytes =
+        m.decode_weight_bytes() + KvBytes(Llama3_8BDims(), b.KvDType(), seqs, context, layers);
     const double roofline_ms = bytes / copy_bw * 1e3;
     Emit(lines,
          "{\"name\": \"decode_step\", \"batch\": %d, \"context\": %d, \"step_ms\": %.3f, "
@@ -329,27 +206,28 @@ double BestCublasLtMs(cublasLtHandle_t handle, int m, int n, int k, const void* 
 // the heuristic's first algorithm) and the best of its candidates, per weight shape, as weight
 // bytes per second.
 void LinearSweep(double copy_bw, std::vector<std::string>* lines) {
+  const Dims d = Llama3_8BDims();
   struct Shape {
     const char* name;
     int n, k;
   };
-  const Shape shapes[] = {{"qkv", kQkvRows, kHidden},
-                          {"q", kHeads * kHeadDim, kHidden},
-                          {"kv", kKvHeads * kHeadDim, kHidden},
-                          {"gate_up", 2 * kInter, kHidden},
-                          {"down", kHidden, kInter},
-                          {"lm_head", kVocab, kHidden}};
+  const Shape shapes[] = {{"qkv", d.qkv_rows(), d.hidden},
+                          {"q", d.heads * d.head_dim, d.hidden},
+                          {"kv", d.kv_heads * d.head_dim, d.hidden},
+                          {"gate_up", 2 * d.inter, d.hidden},
+                          {"down", d.hidden, d.inter},
+                          {"lm_head", d.vocab, d.hidden}};
   auto ctx = kernels::GemmContext::Create();
   const int max_m = 64;
   void *x, *xb, *w, *y, *ws;
-  Check(cudaMalloc(&x, size_t(max_m) * kInter * 4), "x");
-  Check(cudaMalloc(&xb, size_t(max_m) * kInter * 2), "x bf16");
-  Check(cudaMalloc(&w, size_t(kVocab) * kHidden * 2), "w");
-  Check(cudaMalloc(&y, size_t(max_m) * kVocab * 4), "y");
+  Check(cudaMalloc(&x, size_t(max_m) * d.inter * 4), "x");
+  Check(cudaMalloc(&xb, size_t(max_m) * d.inter * 2), "x bf16");
+  Check(cudaMalloc(&w, size_t(d.vocab) * d.hidden * 2), "w");
+  Check(cudaMalloc(&y, size_t(max_m) * d.vocab * 4), "y");
   Check(cudaMalloc(&ws, kernels::kGemmWorkspaceBytes), "workspace");
-  cudaMemset(x, 0, size_t(max_m) * kInter * 4);
-  cudaMemset(xb, 0, size_t(max_m) * kInter * 2);
-  cudaMemset(w, 0x20, size_t(kVocab) * kHidden * 2);
+  cudaMemset(x, 0, size_t(max_m) * d.inter * 4);
+  cudaMemset(xb, 0, size_t(max_m) * d.inter * 2);
+  cudaMemset(w, 0x20, size_t(d.vocab) * d.hidden * 2);
   cudaStream_t stream = nullptr;
   Check(cudaStreamCreate(&stream), "stream");
   cublasLtHandle_t handle = nullptr;
@@ -428,22 +306,24 @@ double DecodeAttentionSeconds(kernels::DecodeAttentionParams p, const std::vecto
 // context: KV bytes read per second by our kernel and by FlashInfer's on the same launches, and
 // which of them DecodeAttention picks (kernels::DecodeKernelFor).
 void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines) {
+  const Dims d = Llama3_8BDims();
+  const int block = bench::BenchModel::kBlockSize;
   const int max_context = 32768, slots = 64, launches = 32;
-  const int blocks_per_seq = max_context / kBlockSize;
+  const int blocks_per_seq = max_context / block;
   const int64_t blocks = static_cast<int64_t>(slots) * blocks_per_seq;
-  Tensor k_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
-  Tensor v_cache = b.Allocate(b.KvDType(), {blocks, kBlockSize, kKvHeads, kHeadDim});
+  Tensor k_cache = b.Allocate(b.KvDType(), {blocks, block, d.kv_heads, d.head_dim});
+  Tensor v_cache = b.Allocate(b.KvDType(), {blocks, block, d.kv_heads, d.head_dim});
   Check(cudaMemset(k_cache.data(), 0, k_cache.bytes()), "kv");
   Check(cudaMemset(v_cache.data(), 0, v_cache.bytes()), "kv");
   const auto stream = static_cast<cudaStream_t>(b.NativeStream());
   for (int seqs : {1, 64}) {
-    Tensor q = b.Allocate(DType::kF32, {seqs, kHeads, kHeadDim});
-    Tensor out = b.Allocate(DType::kF32, {seqs, kHeads, kHeadDim});
+    Tensor q = b.Allocate(DType::kF32, {seqs, d.heads, d.head_dim});
+    Tensor out = b.Allocate(DType::kF32, {seqs, d.heads, d.head_dim});
     Check(cudaMemset(q.data(), 0, q.bytes()), "q");
     for (int context = 1024; context <= max_context; context *= 2) {
       // Launch r, sequence s reads region g = r * seqs + s: slot g % slots, and within the
       // slot's max_context tokens the (g / slots)-th stretch of `context` tokens.
-      const int columns = context / kBlockSize;
+      const int columns = context / block;
       const int stretches = blocks_per_seq / columns;
       std::vector<Tensor> tables;
       for (int r = 0; r < launches; ++r) {
@@ -459,21 +339,21 @@ void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines)
       kernels::DecodeAttentionParams p;
       p.dtype = b.KvDType() == DType::kF16 ? kernels::DType::kFloat16 : kernels::DType::kBFloat16;
       p.q = q.data_as<float>();
-      p.q_stride = p.out_stride = kHeads * kHeadDim;
+      p.q_stride = p.out_stride = d.heads * d.head_dim;
       p.k_cache = k_cache.data();
       p.v_cache = v_cache.data();
       p.max_blocks_per_seq = columns;
       p.context_lens = lens.data_as<int32_t>();
       p.out = out.data_as<float>();
       p.num_seqs = seqs;
-      p.num_q_heads = kHeads;
-      p.num_kv_heads = kKvHeads;
-      p.head_dim = kHeadDim;
-      p.block_size = kBlockSize;
+      p.num_q_heads = d.heads;
+      p.num_kv_heads = d.kv_heads;
+      p.head_dim = d.head_dim;
+      p.block_size = block;
       p.max_context_len = context;
-      p.scale = 1.f / std::sqrt(float(kHeadDim));
+      p.scale = 1.f / std::sqrt(float(d.head_dim));
       const kernels::DecodeKernel picked = kernels::DecodeKernelFor(p);
-      const double bytes = KvBytes(seqs, context, 1);
+      const double bytes = KvBytes(d, b.KvDType(), seqs, context, 1);
       int sms = 0;
       Check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "sms");
       for (kernels::DecodeKernel kernel :
@@ -506,37 +386,51 @@ void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines)
 
 }  // namespace
 
+std::unique_ptr<bench::BenchModel> MakeDecodeBenchModel(Backend& backend, int layers, int vocab,
+                                                        int seqs, int prompt) {
+  auto model = std::make_unique<bench::BenchModel>(
+      backend, bench::Llama3_8BConfig(layers, vocab), DType::kBF16,
+      bench::BenchLayout{.seqs = seqs, .context = kGraphContext, .prompt = prompt});
+  std::fprintf(stderr, "model: %d layers, vocab %d, loaded in %.1f s\n", layers, vocab,
+               model->load_seconds());
+  model->FillContexts(seqs, kDecodeContext - 1);
+  return model;
+}
+
+double DecodeGraphStepMs(bench::BenchModel& model, int seqs, int steps) {
+  return GraphStepMs(model, seqs, kDecodeContext, steps);
+}
+
 void ProfileDecodeStep(int seqs, int layers) {
-  const int context = 512;
   auto backend = MakeCudaBackend({.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {seqs}});
   Backend& b = *backend;
-  DecodeModel m = BuildModel(b, layers, seqs, context + 64);
+  auto m = MakeDecodeBenchModel(b, layers, bench::kLlama3Vocab, seqs, 0);
   std::vector<SampleRequest> requests(seqs);
-  for (int i = 0; i < 3; ++i) b.Sample(DecodeLogits(b, m, seqs, context, context), requests);
+  for (int i = 0; i < 3; ++i)
+    b.Sample(m->model().Forward(m->Decode(seqs, kDecodeContext)), requests);
   b.Synchronize();
   Check(cudaProfilerStart(), "cudaProfilerStart");
-  b.Sample(DecodeLogits(b, m, seqs, context, context), requests);
+  b.Sample(m->model().Forward(m->Decode(seqs, kDecodeContext)), requests);
   b.Synchronize();
   Check(cudaProfilerStop(), "cudaProfilerStop");
+  m->CaptureGraphs(seqs);
   std::printf("{\"name\": \"profiled_decode_step\", \"batch\": %d, \"graph_step_ms\": %.3f}\n",
-              seqs, GraphStepMs(b, m, seqs, context, 20));
+              seqs, DecodeGraphStepMs(*m, seqs, 20));
 }
 
 std::vector<double> DecodeStepMs(int layers, int seqs, int vocab,
                                  const std::vector<BeforeSample>& variants) {
-  const int context = 512, steps = 20;
   auto backend = MakeCudaBackend({.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {seqs}});
-  DecodeModel m = BuildModel(*backend, layers, seqs, context + 64, vocab);
-  return GraphStepsMs(*backend, m, seqs, context, steps, variants);
+  auto m = MakeDecodeBenchModel(*backend, layers, vocab, seqs, 0);
+  m->CaptureGraphs(seqs);
+  return GraphStepsMs(*m, seqs, kDecodeContext, 20, variants);
 }
 
-std::vector<std::string> RunDecodeBench(double copy_bandwidth, int layers) {
+std::vector<std::string> RunDecodeBench(double copy_bandwidth, bench::BenchModel& model) {
   std::vector<std::string> lines;
-  auto backend = MakeCudaBackend(
-      {.device = DeviceKind::kCuda, .cuda_graph_batch_sizes = {1, 2, 4, 8, 16, 32, 64}});
-  StepSweep(*backend, layers, copy_bandwidth, &lines);
+  StepSweep(model, copy_bandwidth, &lines);
   LinearSweep(copy_bandwidth, &lines);
-  AttentionSweep(*backend, copy_bandwidth, &lines);
+  AttentionSweep(model.backend(), copy_bandwidth, &lines);
   return lines;
 }
 
