@@ -1,5 +1,8 @@
 // DecodeAttention (attention.h): the parameter checks both decode kernels share, and the choice
 // between ours and FlashInfer's.
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/attention.h"
 #include "kernels/attention_internal.h"
 
@@ -17,8 +20,23 @@ const char* ToString(DecodeKernel kernel) {
   return "unknown";
 }
 
+namespace {
+
+// TG_DECODE_ATTENTION=ours makes the automatic choice ours everywhere: the benchmarks use it to
+// time whole decode steps on either kernel. Read once.
+bool EnvironmentWantsOurs() {
+  static const bool ours = [] {
+    const char* value = std::getenv("TG_DECODE_ATTENTION");
+    return value != nullptr && std::strcmp(value, "ours") == 0;
+  }();
+  return ours;
+}
+
+}  // namespace
+
 DecodeKernel DecodeKernelFor(const DecodeAttentionParams& p) {
   if (p.kernel != DecodeKernel::kAuto) return p.kernel;
+  if (EnvironmentWantsOurs()) return DecodeKernel::kOurs;
   // FlashInfer's wherever it serves the shape: on the H200 it reads the KV at a larger fraction
   // of the copy bandwidth than ours (cuda_bench's decode_attention lines time both per shape).
   return FlashInferDecodeServes(p) ? DecodeKernel::kFlashInfer : DecodeKernel::kOurs;

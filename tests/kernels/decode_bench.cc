@@ -302,7 +302,7 @@ double DecodeAttentionSeconds(kernels::DecodeAttentionParams p, const std::vecto
   return ms * 1e-3 / tables.size();
 }
 
-// One layer's decode attention (partition merge included) at batch 1 and 64 from 1k to 32k
+// One layer's decode attention (tile merge included) at batch 1, 8 and 64 from 512 to 32k
 // context: KV bytes read per second by our kernel and by FlashInfer's on the same launches, and
 // which of them DecodeAttention picks (kernels::DecodeKernelFor).
 void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines) {
@@ -316,11 +316,11 @@ void AttentionSweep(Backend& b, double copy_bw, std::vector<std::string>* lines)
   Check(cudaMemset(k_cache.data(), 0, k_cache.bytes()), "kv");
   Check(cudaMemset(v_cache.data(), 0, v_cache.bytes()), "kv");
   const auto stream = static_cast<cudaStream_t>(b.NativeStream());
-  for (int seqs : {1, 64}) {
+  for (int seqs : {1, 8, 64}) {
     Tensor q = b.Allocate(DType::kF32, {seqs, d.heads, d.head_dim});
     Tensor out = b.Allocate(DType::kF32, {seqs, d.heads, d.head_dim});
     Check(cudaMemset(q.data(), 0, q.bytes()), "q");
-    for (int context = 1024; context <= max_context; context *= 2) {
+    for (int context = 512; context <= max_context; context *= 2) {
       // Launch r, sequence s reads region g = r * seqs + s: slot g % slots, and within the
       // slot's max_context tokens the (g / slots)-th stretch of `context` tokens.
       const int columns = context / block;
