@@ -293,15 +293,10 @@ Status SplitColumns(const SplitColumnsParams& p, Stream stream) {
 Status Rotary(const RotaryParams& p, Stream stream) {
   if (const Status status = detail::CheckRotary(p); status != Status::kOk) return status;
   if (p.num_tokens == 0 || p.num_q_heads + p.num_kv_heads == 0) return Status::kOk;
-  // About two blocks per SM in all.
-  const int heads = p.num_q_heads + p.num_kv_heads;
-  const int groups =
-      std::clamp(2 * detail::DeviceMultiprocessors() / std::max(p.num_tokens, 1), 1, heads);
-  const int heads_per_block = (heads + groups - 1) / groups;
-  const dim3 grid(p.num_tokens, (heads + heads_per_block - 1) / heads_per_block);
-  const int pairs = heads_per_block * (p.rotary_dim / 2);
-  const int threads = std::min(256, (pairs + 31) / 32 * 32);
-  RotaryKernel<<<grid, threads, p.rotary_dim * sizeof(float), stream>>>(p, heads_per_block);
+  const detail::RotaryLaunch launch =
+      detail::RotaryLaunchFor(p.num_tokens, p.num_q_heads + p.num_kv_heads, p.rotary_dim / 2);
+  RotaryKernel<<<launch.grid, launch.threads, p.rotary_dim * sizeof(float), stream>>>(
+      p, launch.heads_per_block);
   return detail::LaunchStatus();
 }
 

@@ -4,6 +4,9 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
+#include "kernels/device_utils.cuh"
 #include "kernels/elementwise.h"
 
 namespace tg::kernels::detail {
@@ -22,6 +25,25 @@ inline Status CheckRotary(const RotaryParams& p) {
     return Status::kInvalidArgument;
   }
   return Status::kOk;
+}
+
+// The launch of a kernel with one block per (token, group of heads) whose threads walk
+// (head, element pair): about two blocks per SM in all, so few tokens (decode) split the heads
+// over enough blocks to fill the GPU and many (prefill) keep a token's heads in one block,
+// computing each angle once per token. `pairs_per_head` element pairs of each of `heads` heads.
+struct RotaryLaunch {
+  dim3 grid;
+  int threads = 0;
+  int heads_per_block = 0;
+};
+inline RotaryLaunch RotaryLaunchFor(int num_tokens, int heads, int pairs_per_head) {
+  const int groups =
+      std::clamp(2 * DeviceMultiprocessors() / std::max(num_tokens, 1), 1, std::max(heads, 1));
+  RotaryLaunch launch;
+  launch.heads_per_block = (heads + groups - 1) / groups;
+  launch.grid = dim3(num_tokens, (heads + launch.heads_per_block - 1) / launch.heads_per_block);
+  launch.threads = std::min(256, (launch.heads_per_block * pairs_per_head + 31) / 32 * 32);
+  return launch;
 }
 
 // Rotates pair i (of rotary_dim / 2) of `head` in place by the angle whose cosine and sine are

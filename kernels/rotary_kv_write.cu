@@ -89,19 +89,14 @@ Status RotaryKvWrite(const RotaryParams& rotary, const KvCacheWriteParams& write
     return Status::kInvalidArgument;
   }
   if (rotary.num_tokens == 0) return Status::kOk;
-  // About two blocks per SM in all, as Rotary.
-  const int heads = rotary.num_q_heads + 2 * rotary.num_kv_heads;
-  const int groups =
-      std::clamp(2 * detail::DeviceMultiprocessors() / std::max(rotary.num_tokens, 1), 1, heads);
-  const int heads_per_block = (heads + groups - 1) / groups;
-  const dim3 grid(rotary.num_tokens, (heads + heads_per_block - 1) / heads_per_block);
-  const int pairs = heads_per_block * (rotary.head_dim / 2);
-  const int threads = std::min(256, (pairs + 31) / 32 * 32);
+  // The v heads are copied by the same walk (their pairs pass through).
+  const detail::RotaryLaunch launch = detail::RotaryLaunchFor(
+      rotary.num_tokens, rotary.num_q_heads + 2 * rotary.num_kv_heads, rotary.head_dim / 2);
   const size_t smem = rotary.rotary_dim * sizeof(float);
   return DispatchDType(write.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    return detail::LaunchDependent(RotaryKvWriteKernel<T>, grid, threads, smem, stream, rotary,
-                                   write, heads_per_block);
+    return detail::LaunchDependent(RotaryKvWriteKernel<T>, launch.grid, launch.threads, smem,
+                                   stream, rotary, write, launch.heads_per_block);
   });
 }
 
