@@ -102,35 +102,36 @@ __global__ void RmsNormVectorKernel(RmsNormParams p) {
   }
 }
 
-template <typename OutT, int kVec>
+template <typename T, int kVec>
+struct alignas(sizeof(T) * kVec) Elements {
+  T v[kVec];
+};
+
+template <typename InT, typename OutT, int kVec>
 __device__ __forceinline__ void SiluAndMulRow(const SiluAndMulParams& p, size_t t) {
-  const float* gate = p.input + t * 2 * p.inter;
-  const float* up = gate + p.inter;
+  const InT* gate = static_cast<const InT*>(p.input) + t * 2 * p.inter;
+  const InT* up = gate + p.inter;
   OutT* out = static_cast<OutT*>(p.out) + t * p.inter;
   for (int i = (blockIdx.x * blockDim.x + threadIdx.x) * kVec; i < p.inter;
        i += gridDim.x * blockDim.x * kVec) {
-    float g[kVec], u[kVec];
-    if constexpr (kVec == 4) {
-      const float4 gv = *reinterpret_cast<const float4*>(gate + i);
-      const float4 uv = *reinterpret_cast<const float4*>(up + i);
-      g[0] = gv.x, g[1] = gv.y, g[2] = gv.z, g[3] = gv.w;
-      u[0] = uv.x, u[1] = uv.y, u[2] = uv.z, u[3] = uv.w;
-    } else {
-      g[0] = gate[i], u[0] = up[i];
-    }
+    const Elements<InT, kVec> g = *reinterpret_cast<const Elements<InT, kVec>*>(gate + i);
+    const Elements<InT, kVec> u = *reinterpret_cast<const Elements<InT, kVec>*>(up + i);
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) out[i + e] = FromFloat<OutT>(g[e] / (1.f + expf(-g[e])) * u[e]);
+    for (int e = 0; e < kVec; ++e) {
+      const float gv = ToFloat(g.v[e]);
+      out[i + e] = FromFloat<OutT>(gv / (1.f + expf(-gv)) * ToFloat(u.v[e]));
+    }
   }
 }
 
 // Grid: (column blocks, token rows), so no thread divides its index by the row width; four
-// consecutive columns per thread (float4 loads) when the width allows.
-template <typename OutT, int kVec>
+// consecutive columns per thread (one vector load each of gate and up) when the width allows.
+template <typename InT, typename OutT, int kVec>
 __global__ void SiluAndMulKernel(SiluAndMulParams p) {
   detail::WaitForPriorKernels();  // a decode-step kernel: launched as a dependent
   detail::AllowDependentLaunch();
   for (size_t t = blockIdx.y; t < static_cast<size_t>(p.num_tokens); t += gridDim.y) {
-    SiluAndMulRow<OutT, kVec>(p, t);
+    SiluAndMulRow<InT, OutT, kVec>(p, t);
   }
 }
 
@@ -258,14 +259,20 @@ Status SiluAndMul(const SiluAndMulParams& p, Stream stream) {
   if (p.num_tokens < 0 || p.inter <= 0) return Status::kInvalidArgument;
   if (p.num_tokens == 0) return Status::kOk;
   if (!p.input || !p.out) return Status::kInvalidArgument;
-  const bool vec = p.inter % 4 == 0 && reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
+  // Four consecutive columns per thread when every row's gate and up start on a 4-element
+  // boundary of an aligned input.
+  const size_t vec_bytes = 4 * DTypeSize(p.input_dtype);
+  const bool vec = p.inter % 4 == 0 && reinterpret_cast<uintptr_t>(p.input) % vec_bytes == 0;
   const int per_block = 256 * (vec ? 4 : 1);
   const dim3 grid(std::min((p.inter + per_block - 1) / per_block, 1024),
                   std::min(p.num_tokens, 65535));
-  return DispatchDType(p.out_dtype, [&](auto* tag) {
-    using OutT = std::remove_pointer_t<decltype(tag)>;
-    return vec ? detail::LaunchDependent(SiluAndMulKernel<OutT, 4>, grid, 256, 0, stream, p)
-               : detail::LaunchDependent(SiluAndMulKernel<OutT, 1>, grid, 256, 0, stream, p);
+  return DispatchDType(p.input_dtype, [&](auto* in_tag) {
+    using InT = std::remove_pointer_t<decltype(in_tag)>;
+    return DispatchDType(p.out_dtype, [&](auto* out_tag) {
+      using OutT = std::remove_pointer_t<decltype(out_tag)>;
+      return vec ? detail::LaunchDependent(SiluAndMulKernel<InT, OutT, 4>, grid, 256, 0, stream, p)
+                 : detail::LaunchDependent(SiluAndMulKernel<InT, OutT, 1>, grid, 256, 0, stream, p);
+    });
   });
 }
 

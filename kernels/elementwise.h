@@ -47,10 +47,12 @@ struct RmsNormParams {
 };
 Status RmsNorm(const RmsNormParams& p, Stream stream);
 
-// out[t, i] = silu(in[t, i]) * in[t, inter + i] for in = [num_tokens, 2 * inter] (gate | up),
-// computed in float32 and written in out_dtype (16-bit for the GEMM that reads it next).
+// out[t, i] = silu(in[t, i]) * in[t, inter + i] for in = [num_tokens, 2 * inter] (gate | up,
+// float32 or the 16-bit rows a GEMM wrote), computed in float32 and written in out_dtype
+// (16-bit for the GEMM that reads it next).
 struct SiluAndMulParams {
-  const float* input = nullptr;
+  const void* input = nullptr;
+  DType input_dtype = DType::kFloat32;
   void* out = nullptr;
   DType out_dtype = DType::kFloat32;
   int num_tokens = 0;

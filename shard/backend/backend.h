@@ -119,6 +119,13 @@ class Backend {
   // the same either way: a 16-bit GEMM rounds its float32 input to its dtype first, and this only
   // moves that rounding into the norm, saving a conversion pass per projection.
   virtual DType ActivationDType(DType /*weight_dtype*/) const { return DType::kF32; }
+  // The dtype of the gate|up projection's output, which only SiluAndMul (or SiluAndMulLinear)
+  // reads: float32 (the default; the CPU backend), or the weights' 16-bit dtype where this
+  // backend's Linear writes such rows and its SiluAndMul reads them: half the bytes written and
+  // read at prefill sizes, for rounding gate and up to the weights' precision before SiLU (as a
+  // bf16 model in HF transformers does). `rows` is the step's token count: a backend may keep
+  // float32 where a fused path reads it.
+  virtual DType GateUpDType(DType /*weight_dtype*/, int64_t /*rows*/) const { return DType::kF32; }
   // The native stream every op is queued on (CUDA: the cudaStream_t), so a collective library
   // (NCCL) can be ordered with the ops; nullptr for backends without one (CPU).
   virtual void* NativeStream() { return nullptr; }
@@ -171,7 +178,8 @@ class Backend {
 
   // out[n, o] = sum_k x[n, k] * W[o, k] (+ bias[o]). x float32 [rows, in] (or the
   // AttentionOutDType / ActivationDType for W's dtype), W [out, in] any float dtype, bias float32
-  // [out] or nullptr, out float32 [rows, out]. No aliasing.
+  // [out] or nullptr, out float32 [rows, out] (or GateUpDType for W's dtype, without a bias). No
+  // aliasing.
   virtual void Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out) = 0;
 
   // Rotary embedding in the HF "rotate_half" layout, in place on q [n, hq, d] and k [n, hk, d]
@@ -216,8 +224,8 @@ class Backend {
   virtual void DecodeAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                const AttentionBatch& batch, float scale, Tensor& out) = 0;
 
-  // out[n, i] = silu(gate_up[n, i]) * gate_up[n, I + i], gate_up float32 [n, 2I], out [n, I];
-  // silu(x) = x / (1 + exp(-x)).
+  // out[n, i] = silu(gate_up[n, i]) * gate_up[n, I + i], gate_up [n, 2I] float32 or
+  // GateUpDType, out [n, I]; silu(x) = x / (1 + exp(-x)).
   virtual void SiluAndMul(const Tensor& gate_up, Tensor& out) = 0;
 
   // ---- Fused ops: the same contract as the composition they replace, one launch where the

@@ -308,7 +308,8 @@ Tensor LlamaModel::Forward(const ForwardBatch& batch) {
   const DType attn_dtype = backend_.AttentionOutDType(attn, layers_.front().o_proj.dtype());
   Tensor attn_out = backend_.Allocate(attn_dtype, {n, hq * d});
   Tensor branch = backend_.Allocate(DType::kF32, {n, hidden});
-  Tensor gate_up = backend_.Allocate(DType::kF32, {n, 2 * inter});
+  Tensor gate_up =
+      backend_.Allocate(backend_.GateUpDType(layers_.front().gate_up.dtype(), n), {n, 2 * inter});
   Tensor act = backend_.Allocate(DType::kF32, {n, inter});
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <numeric>
 
+#include "common/error.h"
+#include "kernels/gemm.h"
 #include "kernels/prefill_hopper.h"
 #include "shard/backend/cuda/cuda_backend.h"
 #include "tests/kernels/op_compare.h"
@@ -327,7 +329,57 @@ TEST_F(CudaOpsTest, SiluAndMul) {
     Tensor gbf = gpu_->Allocate(DType::kBF16, {n, inter});
     gpu_->SiluAndMul(Upload(*gpu_, DType::kF32, {n, 2 * inter}, x), gbf);
     ExpectClose(Download(*gpu_, gbf), Download(*cpu_, cout), 1e-3f, 8e-3f, "SiluAndMul bf16");
+    // bf16 gate|up rows (GateUpDType): the CPU op over the same rounded values.
+    std::vector<float> rounded = x;
+    for (float& v : rounded) v = testing::Bf16ToFloat(testing::ToBf16Bits(v));
+    Tensor cref = cpu_->Allocate(DType::kF32, {n, inter});
+    cpu_->SiluAndMul(Upload(*cpu_, DType::kF32, {n, 2 * inter}, rounded), cref);
+    auto h = AllocateGuarded(*gpu_, {n, inter});
+    Tensor hout = h.Out();
+    gpu_->SiluAndMul(Upload(*gpu_, DType::kBF16, {n, 2 * inter}, x), hout);
+    ExpectClose(DownloadGuarded(*gpu_, h), Download(*cpu_, cref), 1e-6f, 1e-5f,
+                "SiluAndMul from bf16 rows");
   }
+}
+
+// The gate|up projection in GateUpDType at prefill sizes: cuBLASLt writes bf16 rows, equal to
+// the CPU's float32 product rounded once; SiluAndMulLinear then reads them (unfused path).
+TEST_F(CudaOpsTest, GateUpInBf16MatchesCpu) {
+  const int m = 33, k = 256, inter = 192;
+  ASSERT_EQ(gpu_->GateUpDType(DType::kBF16, m), DType::kBF16);
+  ASSERT_EQ(gpu_->GateUpDType(DType::kBF16, kernels::kSkinnyGatedMaxRows), DType::kF32);
+  ASSERT_EQ(gpu_->GateUpDType(DType::kF32, m), DType::kF32);
+  const auto x = RandomVector(static_cast<size_t>(m) * k, 60, 1.f);
+  const auto w = RandomVector(static_cast<size_t>(2 * inter) * k, 61, 0.1f);
+  const auto down = RandomVector(static_cast<size_t>(k) * inter, 62, 0.1f);
+  std::vector<float> xr = x;  // the CUDA Linear rounds x to the weight dtype (as cuBLASLt does)
+  for (float& v : xr) v = testing::Bf16ToFloat(testing::ToBf16Bits(v));
+  Tensor cgu = cpu_->Allocate(DType::kF32, {m, 2 * inter});
+  cpu_->Linear(Upload(*cpu_, DType::kF32, {m, k}, xr),
+               Upload(*cpu_, DType::kBF16, {2 * inter, k}, w), nullptr, cgu);
+  Tensor ggu = gpu_->Allocate(DType::kBF16, {m, 2 * inter});
+  gpu_->Linear(Upload(*gpu_, DType::kF32, {m, k}, x),
+               Upload(*gpu_, DType::kBF16, {2 * inter, k}, w), nullptr, ggu);
+  const std::vector<float> gate_up = Download(*gpu_, ggu);
+  ExpectClose(gate_up, Download(*cpu_, cgu), 1e-2f, 8e-3f, "gate_up bf16 out");
+  // The down projection over those rows, against the CPU's composition on the same values.
+  Tensor cact = cpu_->Allocate(DType::kF32, {m, inter});
+  cpu_->SiluAndMul(Upload(*cpu_, DType::kF32, {m, 2 * inter}, gate_up), cact);
+  std::vector<float> act = Download(*cpu_, cact);
+  for (float& v : act) v = testing::Bf16ToFloat(testing::ToBf16Bits(v));
+  Tensor cout = cpu_->Allocate(DType::kF32, {m, k});
+  cpu_->Linear(Upload(*cpu_, DType::kF32, {m, inter}, act),
+               Upload(*cpu_, DType::kBF16, {k, inter}, down), nullptr, cout);
+  Tensor gact = gpu_->Allocate(DType::kF32, {m, inter});
+  Tensor gout = gpu_->Allocate(DType::kF32, {m, k});
+  gpu_->SiluAndMulLinear(ggu, Upload(*gpu_, DType::kBF16, {k, inter}, down), gact, gout);
+  ExpectClose(Download(*gpu_, gout), Download(*cpu_, cout), 2e-2f, 2e-2f,
+              "SiluAndMulLinear over bf16 gate_up");
+  // A bias cannot be added to 16-bit rows.
+  Tensor bias = Upload(*gpu_, DType::kF32, {2 * inter}, std::vector<float>(2 * inter, 0.f));
+  EXPECT_THROW(gpu_->Linear(Upload(*gpu_, DType::kF32, {m, k}, x),
+                            Upload(*gpu_, DType::kBF16, {2 * inter, k}, w), &bias, ggu),
+               Error);
 }
 
 // SiLU-and-mul fused into the down projection against the CPU's SiluAndMul then Linear: the
