@@ -12,9 +12,10 @@
 # OTHER_CPUS; the router's HTTP threads share its core, as its own work.
 #
 # Usage: bench/router-overhead.sh [OUT_DIR]
-#   env: BUILD_DIR (default build), PORT (default 3400), RUNS (default 3), N (256), IN (368: with BOS and OUT_LEN within 512 positions),
-#        OUT_LEN (128), BUDGET (step token budget, default 1152: three prompts a step, as on the
-#        GPU's serving-256), ROUTER_CPU (default the last core), OTHER_CPUS (default the others).
+#   env: BUILD_DIR (default build), PORT (default 3400), RUNS (default 3), N (256), IN (128;
+#        IN + OUT_LEN + BOS must fit stories260K's 512 positions), OUT_LEN (128), BUDGET (step
+#        token budget, default 3 * IN: three prompts a step, a few hundred steps in all, as in
+#        the GPU's serving-256), ROUTER_CPU (default the last core), OTHER_CPUS (the others).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=$(realpath -m "${1:-/tmp/tg-router-overhead}")

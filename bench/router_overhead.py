@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Summarizes bench/router-overhead.sh: per run, the router's time between shard calls.
+"""The router's time between shard calls, from /metrics read around text-gen-bench runs.
 
-Reads runN.json (text-gen-bench) and runN.metrics-{before,after}.txt (/metrics) from --dir and
-prints a markdown table, then the median of each column over the runs.
+--dir: bench/router-overhead.sh's folder (runN.json, runN.metrics-{before,after}.txt); prints a
+markdown table and the median of each column over --runs runs, and writes summary.json.
+--result/--before/--after: one run, e.g. the GPU's serving-256 scenario:
+  bench/router_overhead.py --result OUT/serving-256.json \
+    --before OUT/serving-256.metrics-before.txt --after OUT/serving-256.metrics-after.txt
 """
 import argparse
 import json
@@ -32,10 +35,10 @@ def delta(before: str, after: str, name: str) -> tuple[float, float]:
     return s1 - s0, c1 - c0
 
 
-def summarize(directory: Path, run: int) -> dict:
-    result = json.loads((directory / f"run{run}.json").read_text())
-    before = (directory / f"run{run}.metrics-before.txt").read_text()
-    after = (directory / f"run{run}.metrics-after.txt").read_text()
+def summarize(run: int, result_path: Path, before_path: Path, after_path: Path) -> dict:
+    result = json.loads(result_path.read_text())
+    before = before_path.read_text()
+    after = after_path.read_text()
     host_s, gaps = delta(before, after, "tgi_batch_host_duration")
     rpc_s, calls = delta(before, after, "tgi_batch_inference_duration")
     tokens, _ = delta(before, after, "tgi_request_generated_tokens")
@@ -72,17 +75,32 @@ COLUMNS = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dir", required=True, type=Path)
+    parser.add_argument("--dir", type=Path)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--result", type=Path, help="one text-gen-bench result JSON")
+    parser.add_argument("--before", type=Path, help="/metrics before that run")
+    parser.add_argument("--after", type=Path, help="/metrics after that run")
     args = parser.parse_args()
-    rows = [summarize(args.dir, run) for run in range(1, args.runs + 1)]
+    if args.result:
+        if not (args.before and args.after):
+            parser.error("--result needs --before and --after")
+        rows = [summarize(1, args.result, args.before, args.after)]
+    elif args.dir:
+        rows = [
+            summarize(run, args.dir / f"run{run}.json", args.dir / f"run{run}.metrics-before.txt",
+                      args.dir / f"run{run}.metrics-after.txt")
+            for run in range(1, args.runs + 1)
+        ]
+    else:
+        parser.error("give --dir, or --result with --before and --after")
     print("| " + " | ".join(name for name, _ in COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     for row in rows:
         print("| " + " | ".join(fmt.format(row[name]) for name, fmt in COLUMNS) + " |")
     medians = {name: statistics.median(row[name] for row in rows) for name, _ in COLUMNS[1:]}
     print("| median | " + " | ".join(fmt.format(medians[name]) for name, fmt in COLUMNS[1:]) + " |")
-    (args.dir / "summary.json").write_text(json.dumps({"runs": rows, "median": medians}, indent=1))
+    if args.dir:
+        (args.dir / "summary.json").write_text(json.dumps({"runs": rows, "median": medians}, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@
 
 namespace tg::engine {
 
-Delivery::Delivery() { thread_ = std::thread([this] { Loop(); }); }
+Delivery::Delivery() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 Delivery::~Delivery() { Stop(); }
 

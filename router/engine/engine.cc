@@ -24,6 +24,7 @@ void Engine::Stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  delivery_.Stop();  // the requests failed at shutdown get their answers
 }
 
 std::shared_ptr<RequestHandle> Engine::Submit(Permit permit, api::ValidatedRequest request,
@@ -35,7 +36,7 @@ std::shared_ptr<RequestHandle> Engine::Submit(Permit permit, api::ValidatedReque
     incoming_.push_back({.id = next_request_id_.fetch_add(1),
                          .permit = std::move(permit),
                          .request = std::move(request),
-                         .callbacks = std::move(callbacks),
+                         .callbacks = delivery_.Wrap(std::move(callbacks)),
                          .handle = handle,
                          .queued_at = std::chrono::steady_clock::now()});
     queue_size_.fetch_add(1);
@@ -55,6 +56,7 @@ void Engine::Loop() {
     }
     for (Submission& s : incoming) core_.Add(std::move(s));
     const bool stepped = core_.Step();
+    delivery_.Flush();  // the step's tokens, delivered while the next step runs
     UpdateGauges();
     if (!stepped) {
       // Queued requests that cannot start yet (no KV blocks free): wait for news, not spin.
@@ -70,6 +72,7 @@ void Engine::Loop() {
   }
   for (Submission& s : incoming) core_.Add(std::move(s));
   core_.FailAll(ErrorKind::kNotReady, "the server is shutting down");
+  delivery_.Flush();
   UpdateGauges();
 }
 
