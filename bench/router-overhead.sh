@@ -15,7 +15,8 @@
 #   env: BUILD_DIR (default build), PORT (default 3400), RUNS (default 3), N (256), IN (128;
 #        IN + OUT_LEN + BOS must fit stories260K's 512 positions), OUT_LEN (128), BUDGET (step
 #        token budget, default 3 * IN: three prompts a step, a few hundred steps in all, as in
-#        the GPU's serving-256), ROUTER_CPU (default the last core), OTHER_CPUS (the others).
+#        the GPU's serving-256), ROUTER_CPU (default the last core), OTHER_CPUS (the others),
+#        LOAD_CPUS (the load generator's, default OTHER_CPUS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=$(realpath -m "${1:-/tmp/tg-router-overhead}")
@@ -27,6 +28,7 @@ BUDGET=${BUDGET:-$((3 * IN))}
 CORES=$(nproc)
 ROUTER_CPU=${ROUTER_CPU:-$((CORES - 1))}
 OTHER_CPUS=${OTHER_CPUS:-$( ((CORES > 1)) && echo "0-$((CORES - 2))" || echo 0)}
+LOAD_CPUS=${LOAD_CPUS:-$OTHER_CPUS}
 MODEL=$(realpath ../shared/assets/models/stories260K)
 BIN=$OUT/bin
 mkdir -p "$OUT/logs" "$OUT/.sock" "$BIN"
@@ -56,11 +58,11 @@ for _ in $(seq 120); do
 done
 ROUTER_PID=$(pgrep -P "$SERVER_PID" -x text-gen-router)
 taskset -a -p -c "$ROUTER_CPU" "$ROUTER_PID" >/dev/null
-echo "router pid $ROUTER_PID on CPU $ROUTER_CPU; shard and load generator on CPUs $OTHER_CPUS"
+echo "router pid $ROUTER_PID on CPU $ROUTER_CPU; shard on CPUs $OTHER_CPUS; load generator on CPUs $LOAD_CPUS"
 
 for run in $(seq "$RUNS"); do
   http_get "http://127.0.0.1:$PORT/metrics" >"$OUT/run$run.metrics-before.txt"
-  taskset -c "$OTHER_CPUS" text-gen-bench --base-url "http://127.0.0.1:$PORT" --tokenizer "$MODEL" \
+  taskset -c "$LOAD_CPUS" text-gen-bench --base-url "http://127.0.0.1:$PORT" --tokenizer "$MODEL" \
     --label "run$run" --seed "$run" --workload random --num-prompts "$N" --input-len "$IN" \
     --output-len "$OUT_LEN" --request-rate inf --max-concurrency "$N" --check \
     --result-json "$OUT/run$run.json" >"$OUT/logs/run$run.txt"

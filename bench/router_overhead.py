@@ -41,6 +41,8 @@ def summarize(run: int, result_path: Path, before_path: Path, after_path: Path) 
     after = after_path.read_text()
     host_s, gaps = delta(before, after, "tgi_batch_host_duration")
     rpc_s, calls = delta(before, after, "tgi_batch_inference_duration")
+    shard_s, _ = delta(before, after, "tgi_batch_shard_duration")
+    forward_s, _ = delta(before, after, "tgi_batch_forward_duration")
     tokens, _ = delta(before, after, "tgi_request_generated_tokens")
     if calls == 0 or tokens == 0:
         sys.exit(f"run {run}: no shard call or no token between the two /metrics reads")
@@ -51,6 +53,9 @@ def summarize(run: int, result_path: Path, before_path: Path, after_path: Path) 
         "shard_calls": int(calls),
         "tokens": int(tokens),
         "rpc_s": rpc_s,
+        "forward_s": forward_s,
+        # The call around the shard's own work: protobuf, gRPC, the socket (both sides).
+        "call_us_per_step": (rpc_s - shard_s) / calls * 1e6 if shard_s > 0 else float("nan"),
         "wall_minus_rpc_s": wall - rpc_s,
         "host_s": host_s,
         "host_us_per_step": host_s / max(gaps, 1) * 1e6,
@@ -65,6 +70,8 @@ COLUMNS = [
     ("shard_calls", "{}"),
     ("tokens", "{}"),
     ("rpc_s", "{:.3f}"),
+    ("forward_s", "{:.3f}"),
+    ("call_us_per_step", "{:.0f}"),
     ("wall_minus_rpc_s", "{:.3f}"),
     ("host_s", "{:.3f}"),
     ("host_us_per_step", "{:.0f}"),

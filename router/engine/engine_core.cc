@@ -208,6 +208,7 @@ bool EngineCore::RunStep() {
   const char* method = prefill ? "method=\"prefill\"" : "method=\"decode\"";
   metrics_.Observe("tgi_batch_inference_duration", Seconds(end - start), method);
   metrics_.Observe("tgi_batch_forward_duration", result.timings.forward_ns * 1e-9, method);
+  metrics_.Observe("tgi_batch_shard_duration", result.timings.total_ns * 1e-9, method);
   batches_.clear();
   if (result.batch) batches_.push_back(std::move(*result.batch));
   // The step's K/V are written: full prompt blocks may now be shared.

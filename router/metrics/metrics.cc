@@ -149,6 +149,11 @@ void DeclareRouterMetrics(Registry& r) {
                      LatencyBuckets());
   r.DeclareHistogram("tgi_batch_inference_duration", "Seconds per shard call (router view)",
                      LatencyBuckets());
+  r.DeclareHistogram("tgi_batch_shard_duration",
+                     "Slowest rank's seconds in the shard's engine per call (forward, sampling, "
+                     "bookkeeping); the rest of tgi_batch_inference_duration is the call: "
+                     "protobuf on both sides, gRPC, the socket",
+                     LatencyBuckets());
   r.DeclareHistogram("tgi_batch_host_duration",
                      "Seconds the engine thread spent between two shard calls while requests were "
                      "waiting (scheduling, building requests, handling tokens): the shard idles",
