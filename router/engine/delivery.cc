@@ -1,5 +1,6 @@
 #include "router/engine/delivery.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <exception>
@@ -63,6 +64,7 @@ void Delivery::Stop() {
 }
 
 void Delivery::Loop() {
+  pthread_setname_np(pthread_self(), "tg-delivery");  // found by name in perf and top -H
   std::vector<Item> batch;
   while (true) {
     {

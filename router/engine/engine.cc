@@ -1,5 +1,7 @@
 #include "router/engine/engine.h"
 
+#include <pthread.h>
+
 #include <chrono>
 
 #include "router/metrics/metrics.h"
@@ -46,6 +48,7 @@ std::shared_ptr<RequestHandle> Engine::Submit(Permit permit, api::ValidatedReque
 }
 
 void Engine::Loop() {
+  pthread_setname_np(pthread_self(), "tg-engine");
   while (true) {
     std::deque<Submission> incoming;
     {
