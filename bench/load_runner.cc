@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -67,7 +68,9 @@ class StreamingCall : public std::enable_shared_from_this<StreamingCall> {
     }
     request_.body() = BuildRequestBody(target, request);
     request_.prepare_payload();
-    parser_.body_limit(boost::none);
+    // No limit. Not boost::none: Boost 1.74 compares a Content-Length against the empty optional
+    // and rejects every non-chunked response (an error's JSON body) as "body limit exceeded".
+    parser_.body_limit(std::numeric_limits<std::uint64_t>::max());
   }
 
   void Start() {

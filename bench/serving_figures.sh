@@ -91,6 +91,10 @@ run_serving_figures() {
         --output-len "$FIG_OUT" --request-rate inf --max-concurrency "$FIG_N" --goodput "$SLO" \
         --check || SKIPPED+=(serving-256)
       http_get "http://127.0.0.1:$PORT/metrics" >"$OUT/serving-256.metrics-after.txt" || true
+      # The router's time between shard calls and the call's own overhead (router_overhead.py).
+      python3 bench/router_overhead.py --result "$OUT/serving-256.json" \
+        --before "$OUT/serving-256.metrics-before.txt" --after "$OUT/serving-256.metrics-after.txt" \
+        | tee "$OUT/serving-256.router.md" || true
     fi
     if wanted shared-prefix && have_time 30 shared-prefix-cache-on; then
       bench shared-prefix-cache-on --workload prefix --num-prompts "$PREFIX_N" --prefix-len "$PREFIX_LEN" \

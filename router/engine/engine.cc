@@ -1,5 +1,7 @@
 #include "router/engine/engine.h"
 
+#include <pthread.h>
+
 #include <chrono>
 
 #include "router/metrics/metrics.h"
@@ -24,6 +26,7 @@ void Engine::Stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  delivery_.Stop();  // the requests failed at shutdown get their answers
 }
 
 std::shared_ptr<RequestHandle> Engine::Submit(Permit permit, api::ValidatedRequest request,
@@ -35,7 +38,7 @@ std::shared_ptr<RequestHandle> Engine::Submit(Permit permit, api::ValidatedReque
     incoming_.push_back({.id = next_request_id_.fetch_add(1),
                          .permit = std::move(permit),
                          .request = std::move(request),
-                         .callbacks = std::move(callbacks),
+                         .callbacks = delivery_.Wrap(std::move(callbacks)),
                          .handle = handle,
                          .queued_at = std::chrono::steady_clock::now()});
     queue_size_.fetch_add(1);
@@ -45,6 +48,7 @@ std::shared_ptr<RequestHandle> Engine::Submit(Permit permit, api::ValidatedReque
 }
 
 void Engine::Loop() {
+  pthread_setname_np(pthread_self(), "tg-engine");
   while (true) {
     std::deque<Submission> incoming;
     {
@@ -55,6 +59,7 @@ void Engine::Loop() {
     }
     for (Submission& s : incoming) core_.Add(std::move(s));
     const bool stepped = core_.Step();
+    delivery_.Flush();  // the step's tokens, delivered while the next step runs
     UpdateGauges();
     if (!stepped) {
       // Queued requests that cannot start yet (no KV blocks free): wait for news, not spin.
@@ -70,6 +75,7 @@ void Engine::Loop() {
   }
   for (Submission& s : incoming) core_.Add(std::move(s));
   core_.FailAll(ErrorKind::kNotReady, "the server is shutting down");
+  delivery_.Flush();
   UpdateGauges();
 }
 

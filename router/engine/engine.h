@@ -1,5 +1,6 @@
 // The engine thread: one actor that owns an EngineCore (engine_core.h) and runs its steps,
-// taking in requests that routes submit from other threads.
+// taking in requests that routes submit from other threads. The routes' callbacks run on a
+// second thread (delivery.h), so that formatting and writing responses overlaps the next step.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 
 #include "router/api/request.h"
 #include "router/engine/admission.h"
+#include "router/engine/delivery.h"
 #include "router/engine/engine_core.h"
 #include "router/engine/generation.h"
 #include "router/engine/text_codec.h"
@@ -38,7 +40,7 @@ class Engine {
   // (HTTP 429) at once. Permits never submitted return when dropped.
   std::vector<Permit> Admit(uint32_t count) { return admission_.Acquire(count); }
   // Queues an admitted request; its entry holds `permit` until the engine drops it. Callbacks
-  // run on the engine thread.
+  // run on the delivery thread, one request's in order (delivery.h).
   std::shared_ptr<RequestHandle> Submit(Permit permit, api::ValidatedRequest request,
                                         Callbacks callbacks);
 
@@ -55,7 +57,8 @@ class Engine {
 
   metrics::Registry& metrics_;
   Admission admission_;
-  EngineCore core_;  // touched by the engine thread only (healthy() aside)
+  Delivery delivery_;  // outlives core_, whose entries hold callbacks into it
+  EngineCore core_;    // touched by the engine thread only (healthy() aside)
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -89,9 +89,17 @@ bool EngineCore::Step() {
   } catch (const Error& e) {
     OnShardFailure(e.message());
   }
+  // An idle engine's wait for new requests is not router time between steps.
+  if (!stepped || !has_work()) last_call_end_.reset();
   UpdateGauges();
   return stepped;
 }
+
+void EngineCore::StartShardCall(Clock::time_point now) {
+  if (last_call_end_) metrics_.Observe("tgi_batch_host_duration", Seconds(now - *last_call_end_));
+}
+
+void EngineCore::EndShardCall(Clock::time_point now) { last_call_end_ = now; }
 
 void EngineCore::OnShardFailure(const std::string& message) {
   spdlog::error("shard call failed: {}", message);
@@ -174,26 +182,33 @@ bool EngineCore::RunStep() {
   }
   if (!plan.preempted.empty()) ReconcileWithShard();
   if (plan.empty()) return false;
-  const auto start = Clock::now();
   const bool prefill = !plan.chunks.empty();
   std::vector<client::BlockGrant> grants;
   for (const scheduler::BlockGrant& g : plan.grants) {
     grants.push_back({.request_id = g.id, .blocks = g.blocks});
   }
   client::StepResult result;
+  Clock::time_point start;
   if (prefill) {
     client::PrefillCall call{
         .batch_id = next_batch_id_++, .cached = batches_, .grants = std::move(grants)};
     for (const scheduler::PrefillChunk& chunk : plan.chunks) {
       call.requests.push_back(ChunkRequest(chunk));
     }
+    start = Clock::now();
+    StartShardCall(start);
     result = shard_.Prefill(call);
   } else {
+    start = Clock::now();
+    StartShardCall(start);
     result = shard_.Decode({.batches = batches_, .grants = std::move(grants)});
   }
+  const auto end = Clock::now();
+  EndShardCall(end);
   const char* method = prefill ? "method=\"prefill\"" : "method=\"decode\"";
-  metrics_.Observe("tgi_batch_inference_duration", Seconds(Clock::now() - start), method);
+  metrics_.Observe("tgi_batch_inference_duration", Seconds(end - start), method);
   metrics_.Observe("tgi_batch_forward_duration", result.timings.forward_ns * 1e-9, method);
+  metrics_.Observe("tgi_batch_shard_duration", result.timings.total_ns * 1e-9, method);
   batches_.clear();
   if (result.batch) batches_.push_back(std::move(*result.batch));
   // The step's K/V are written: full prompt blocks may now be shared.
@@ -360,6 +375,15 @@ void EngineCore::Remove(uint64_t id) {
 }
 
 void EngineCore::ReconcileWithShard() {
+  // Most steps: the shard holds exactly the running requests (ids are unique in its batches),
+  // so nothing was lost and nothing needs filtering.
+  size_t held = 0;
+  bool all_running = true;
+  for (const client::CachedBatch& b : batches_) {
+    held += b.request_ids.size();
+    for (uint64_t id : b.request_ids) all_running = all_running && running_.contains(id);
+  }
+  if (all_running && held == running_.size()) return;
   std::unordered_set<uint64_t> alive;
   for (const client::CachedBatch& b : batches_) {
     alive.insert(b.request_ids.begin(), b.request_ids.end());

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -95,6 +96,10 @@ class EngineCore {
   void ReconcileWithShard();
   void OnShardFailure(const std::string& message);
   void UpdateGauges();
+  // Before and after each shard call: the engine thread's time between two calls while work
+  // was waiting (tgi_batch_host_duration), i.e. the time the shard idles because of the router.
+  void StartShardCall(std::chrono::steady_clock::time_point now);
+  void EndShardCall(std::chrono::steady_clock::time_point now);
 
   EngineConfig config_;
   client::ShardClient& shard_;
@@ -110,6 +115,8 @@ class EngineCore {
   std::vector<client::CachedBatch> batches_;
   uint64_t next_batch_id_ = 1;
   std::atomic<bool> healthy_{true};
+  // When the last shard call returned; unset while the engine has nothing to run.
+  std::optional<std::chrono::steady_clock::time_point> last_call_end_;
 };
 
 }  // namespace tg::engine

@@ -27,8 +27,9 @@ struct TokenEvent {
   TokenInfo token;
   std::vector<TokenInfo> top_tokens;
   uint32_t index = 0;  // 0-based position among generated tokens
-  // The request's result so far (prompt logprobs arrive before the first token); valid only
-  // during the callback.
+  // The request's result so far: set on its first event (prompt logprobs arrive before the
+  // first token) and its last, maybe null on the others (Engine drops it there: delivery.h).
+  // Valid only during the callback.
   const GenerationResult* so_far = nullptr;
 };
 
@@ -51,8 +52,9 @@ struct GenerationResult {
   double total_seconds = 0.0;
 };
 
-// Called from the engine thread. `on_token` gets every token; the last call also carries the
-// result (`done` non-null). `on_error` ends the request instead.
+// Called from one thread at a time, in order (Engine: its delivery thread, delivery.h; EngineCore
+// alone: the caller of Step). `on_token` gets every token; the last call also carries the result
+// (`done` non-null). `on_error` ends the request instead.
 struct Callbacks {
   std::function<void(const TokenEvent& event, const GenerationResult* done)> on_token;
   std::function<void(ErrorKind kind, const std::string& message)> on_error;

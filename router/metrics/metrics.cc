@@ -21,6 +21,11 @@ std::vector<double> LatencyBuckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 }
 
+// The router's own time per step: tens of microseconds to a few milliseconds.
+std::vector<double> HostBuckets() {
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1};
+}
+
 std::vector<double> LengthBuckets() {
   return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
 }
@@ -144,6 +149,15 @@ void DeclareRouterMetrics(Registry& r) {
                      LatencyBuckets());
   r.DeclareHistogram("tgi_batch_inference_duration", "Seconds per shard call (router view)",
                      LatencyBuckets());
+  r.DeclareHistogram("tgi_batch_shard_duration",
+                     "Slowest rank's seconds in the shard's engine per call (forward, sampling, "
+                     "bookkeeping); the rest of tgi_batch_inference_duration is the call: "
+                     "protobuf on both sides, gRPC, the socket",
+                     LatencyBuckets());
+  r.DeclareHistogram("tgi_batch_host_duration",
+                     "Seconds the engine thread spent between two shard calls while requests were "
+                     "waiting (scheduling, building requests, handling tokens): the shard idles",
+                     HostBuckets());
 }
 
 }  // namespace tg::metrics

@@ -25,7 +25,7 @@ double LogprobSum(const engine::GenerationResult& r) {
 }
 
 // State of one HTTP request that may fan out into best_of engine requests. Engine callbacks run
-// on the engine thread; disconnects arrive on a network thread, hence the mutex.
+// on the engine's delivery thread; disconnects arrive on a network thread, hence the mutex.
 struct Pending : SequenceFanOut {
   explicit Pending(api::ValidatedRequest validated) : request(std::move(validated)) {}
 

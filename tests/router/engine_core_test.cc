@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <sstream>
+#include <thread>
 
 #include "common/error.h"
 #include "router/api/validation.h"
@@ -465,6 +467,33 @@ TEST_F(EngineCoreTest, FailAllOnShutdownReturnsEveryPermit) {
   ASSERT_TRUE(outcomes_.at(1).error && outcomes_.at(2).error);
   EXPECT_EQ(*outcomes_.at(1).error, ErrorKind::kNotReady) << "HTTP 503, not a generation error";
   EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+// (sum, count) of a histogram in the registry's exposition.
+std::pair<double, uint64_t> HistogramOf(const metrics::Registry& registry,
+                                        const std::string& name) {
+  double sum = 0.0;
+  uint64_t count = 0;
+  std::istringstream lines(registry.Render());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(name + "_sum ")) sum = std::stod(line.substr(name.size() + 5));
+    if (line.starts_with(name + "_count ")) count = std::stoull(line.substr(name.size() + 7));
+  }
+  return {sum, count};
+}
+
+TEST_F(EngineCoreTest, HostTimeIsMeasuredBetweenShardCallsOnlyWhileWorkWaits) {
+  Add(1, 5, 4);
+  EXPECT_EQ(RunToIdle(), 4);  // one prefill, three decodes: three gaps between calls
+  EXPECT_EQ(HistogramOf(metrics_, "tgi_batch_host_duration").second, 3u);
+  // Idle time before the next request is the router waiting for work, not the shard waiting.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Add(2, 5, 2);
+  EXPECT_EQ(RunToIdle(), 2);
+  const auto [seconds, gaps] = HistogramOf(metrics_, "tgi_batch_host_duration");
+  EXPECT_EQ(gaps, 4u);
+  EXPECT_GT(seconds, 0.0);
+  EXPECT_LT(seconds, 0.2);
 }
 
 }  // namespace
