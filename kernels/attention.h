@@ -83,6 +83,10 @@ struct DecodeAttentionParams {
   void* scratch = nullptr;  // DecodeAttentionScratchBytes(p) bytes
   size_t scratch_bytes = 0;
   DecodeKernel kernel = DecodeKernel::kAuto;
+  // FlashInfer's: the scratch already holds the schedule an earlier call on this stream wrote
+  // for the same context_lens (unchanged since) and launch shape, as every layer of one decode
+  // step after the first: the prepare kernel is skipped. Ours has no schedule and ignores it.
+  bool schedule_ready = false;
 };
 
 // The kernel DecodeAttention runs for p (never kAuto): p.kernel when forced, else FlashInfer's

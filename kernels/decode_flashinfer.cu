@@ -301,7 +301,8 @@ Status FlashInferDecode(const DecodeAttentionParams& p, Stream stream) {
   pp.tile_indptr = ints(l.tile_indptr);
   pp.chunk_tokens = ints(l.chunk_tokens);
   pp.tile_valid = reinterpret_cast<bool*>(base + l.tile_valid);
-  if (LaunchDependent(PrepareFlashInferDecode, 1, kPrepareThreads, 0, stream, pp) != Status::kOk) {
+  if (!p.schedule_ready &&
+      LaunchDependent(PrepareFlashInferDecode, 1, kPrepareThreads, 0, stream, pp) != Status::kOk) {
     return Status::kLaunchFailed;
   }
 

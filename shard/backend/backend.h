@@ -66,6 +66,10 @@ struct AttentionBatch {
   // schedules prefill attention from them (once per forward) without reading device memory.
   std::vector<int32_t> host_query_start;
   std::vector<int32_t> host_seq_lens;
+  // Nonzero and different for every forward's inputs (0: unknown), so that a backend may do
+  // per-forward attention work once and reuse it in every layer (the CUDA backend's decode
+  // schedule), where the device buffers alone could be the same memory in the next forward.
+  uint64_t forward_id = 0;
 
   // Whether the host copies are given. Given copies that do not describe this batch (a part of a
   // batch must carry its own slice of them) throw kInvalidArgument: a backend would otherwise

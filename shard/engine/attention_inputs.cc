@@ -1,6 +1,7 @@
 #include "shard/engine/attention_inputs.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 
 #include "common/error.h"
@@ -13,6 +14,15 @@ backend::Tensor UploadInts(backend::Backend& backend, const std::vector<int32_t>
   backend.CopyFromHost(values.data(), tensor);
   return tensor;
 }
+
+namespace {
+
+uint64_t NextForwardId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
+
+}  // namespace
 
 AttentionInputs UploadAttentionInputs(const ForwardBatch& batch, const KvPool& pool,
                                       backend::Backend& backend) {
@@ -28,6 +38,7 @@ AttentionInputs UploadAttentionInputs(const ForwardBatch& batch, const KvPool& p
   attn.num_seqs = num_seqs;
   attn.num_tokens = n;
   attn.block_size = batch.block_size;
+  attn.forward_id = NextForwardId();
   for (int s = 0; s < num_seqs; ++s) {
     attn.max_query_len =
         std::max(attn.max_query_len, batch.query_start[s + 1] - batch.query_start[s]);

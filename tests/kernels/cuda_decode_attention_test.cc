@@ -234,6 +234,34 @@ TEST_F(CudaDecodeAttentionTest, FlashInferAgainstCpu) {
   }
 }
 
+// The layers of one decode step share FlashInfer's schedule: the first call writes it into its
+// scratch, a later call over another layer's cache (same lengths, same launch) reuses that
+// scratch with schedule_ready and skips the prepare kernel. Each must match the CPU op.
+TEST_F(CudaDecodeAttentionTest, FlashInferLayersReuseTheFirstLayersSchedule) {
+  RequireFlashInfer();
+  if (HasFatalFailure() || IsSkipped()) return;
+  for (const std::vector<int>& lens : {std::vector<int>{4097}, Batch64Lengths()}) {
+    const PagedCache first(lens, 32, 8, 128, 33024, DType::kBF16);
+    PagedCache second = first;  // another layer: other values in the same blocks
+    for (float& x : second.k) x = -x;
+    for (float& x : second.v) x *= 0.5f;
+    for (float& x : second.q) x = 2.f * x;
+    const std::string what = "batch " + std::to_string(lens.size());
+    DeviceDecode layer0(*gpu_, first, DType::kBF16, kernels::DecodeKernel::kFlashInfer);
+    ASSERT_EQ(kernels::DecodeAttention(layer0.p, stream()), kernels::Status::kOk) << what;
+    DeviceDecode layer1(*gpu_, second, DType::kBF16, kernels::DecodeKernel::kFlashInfer);
+    layer1.p.context_lens = layer0.p.context_lens;
+    layer1.p.scratch = layer0.p.scratch;
+    layer1.p.schedule_ready = true;
+    ASSERT_EQ(kernels::DecodeAttention(layer1.p, stream()), kernels::Status::kOk) << what;
+    gpu_->Synchronize();
+    ExpectClose(DownloadGuarded(*gpu_, layer0.out), Reference(*cpu_, first, first.lens), kAtol,
+                kRtol, what + " first layer");
+    ExpectClose(DownloadGuarded(*gpu_, layer1.out), Reference(*cpu_, second, second.lens), kAtol,
+                kRtol, what + " later layer, schedule reused");
+  }
+}
+
 // The same launch captured once in a CUDA graph (its plan fixed by the launch shape) and replayed
 // with other context lengths written into the same device buffers: each replay must match the
 // CPU op at its lengths.

@@ -401,7 +401,21 @@ class CudaBackend final : public Backend {
     p.max_context_len = std::max(1, batch.max_seq_len);
     p.scale = scale;
     p.scratch_bytes = kernels::DecodeAttentionScratchBytes(p);
-    p.scratch = Scratch(p.scratch_bytes, /*slot=*/2);
+    // FlashInfer's schedule depends only on the context lengths and the launch shape, the same
+    // in every layer of a forward: the first layer's call writes it into its scratch, and the
+    // later ones reuse that scratch and skip the prepare kernel (ncu, batch-1 step: 2.9 us a
+    // layer). A graph capture records the same: one prepare per replay.
+    const DecodeScheduleKey key{
+        batch.forward_id,     p.context_lens, p.block_tables, p.num_seqs, p.max_context_len,
+        p.max_blocks_per_seq, p.num_q_heads,  p.num_kv_heads, p.head_dim, graphs_->capturing()};
+    if (batch.forward_id != 0 && key == decode_schedule_.key &&
+        p.scratch_bytes <= decode_schedule_.bytes) {
+      p.scratch = decode_schedule_.scratch;
+      p.schedule_ready = true;
+    } else {
+      p.scratch = Scratch(p.scratch_bytes, /*slot=*/2);
+      decode_schedule_ = {key, p.scratch, p.scratch_bytes};
+    }
     CheckKernel(kernels::DecodeAttention(p, stream()), "DecodeAttention");
   }
 
@@ -613,6 +627,21 @@ class CudaBackend final : public Backend {
   std::unique_ptr<kernels::HopperPrefill> hopper_prefill_ = kernels::HopperPrefill::Create(device_);
   ScratchBuffer hopper_workspace_;
   ScratchBuffer scratch_[6];
+  // The decode attention call whose scratch holds this forward's schedule (DecodeAttention).
+  struct DecodeScheduleKey {
+    uint64_t forward_id = 0;
+    const int32_t* context_lens = nullptr;
+    const int32_t* block_tables = nullptr;
+    int num_seqs = 0, max_context_len = 0, max_blocks_per_seq = 0, num_q_heads = 0,
+        num_kv_heads = 0, head_dim = 0;
+    bool capturing = false;
+    bool operator==(const DecodeScheduleKey&) const = default;
+  };
+  struct {
+    DecodeScheduleKey key;
+    void* scratch = nullptr;
+    size_t bytes = 0;
+  } decode_schedule_;
   std::unique_ptr<DecodeGraphs> graphs_;  // destroyed first (its tensors' memory)
 };
 
