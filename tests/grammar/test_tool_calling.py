@@ -157,6 +157,14 @@ def test_arguments_stream_while_they_are_generated(smol, client):
     jsonschema.validate(json.loads("".join(fragments)), NOTE["function"]["parameters"])
 
 
+def test_arguments_come_in_schema_order(client):
+    """NOTE lists `title` before `text`: the arguments are written in that order, not sorted."""
+    call = ask(client, tools=[NOTE], tool_choice={"type": "function", "function": {"name": "save_note"}},
+               messages=[{"role": "user", "content": "Save a note about the weather in Paris."}],
+               max_tokens=120).choices[0].message.tool_calls[0]
+    assert list(json.loads(call.function.arguments)) == ["title", "text"]
+
+
 def test_parallel_tool_calls(client):
     """parallel_tool_calls false: the grammar allows exactly one call. True (the default): a list
     of one or more calls, each valid by construction."""
