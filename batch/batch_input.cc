@@ -21,7 +21,7 @@ json LineParser::IdOf(const std::string& line) {
 }
 
 BatchItem LineParser::Parse(const std::string& line) const {
-  const json value = api::ParseJsonBody(line);
+  const api::Json value = api::ParseJsonBody(line);
   if (!value.is_object()) throw Error(ErrorKind::kInvalidArgument, "a line must be a JSON object");
   api::RejectUnknownKeys(value, {"id", "prompt", "messages", "parameters"}, "the line");
   const bool has_prompt = value.contains("prompt");
@@ -29,10 +29,10 @@ BatchItem LineParser::Parse(const std::string& line) const {
   if (has_prompt == has_messages) {
     throw Error(ErrorKind::kInvalidArgument, "a line needs exactly one of `prompt` or `messages`");
   }
-  json id = value.value("id", json(nullptr));
+  json id = value.value("id", api::Json(nullptr));  // for the output record, a response
   // Read after the prompt's own checks, so a line's first error is reported as before.
   auto parameters = [&value] {
-    const json* p = api::Field(value, "parameters");
+    const api::Json* p = api::Field(value, "parameters");
     return p ? api::ParseTgiParameters(*p) : api::RawParameters{};
   };
   if (has_prompt) {
@@ -42,7 +42,7 @@ BatchItem LineParser::Parse(const std::string& line) const {
     return {.id = std::move(id),
             .request = validator_.Validate(parameters(), {.text = value["prompt"]})};
   }
-  const json& messages = value["messages"];
+  const api::Json& messages = value["messages"];
   if (!messages.is_array() || messages.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "`messages` must be a non-empty list");
   }
@@ -52,7 +52,7 @@ BatchItem LineParser::Parse(const std::string& line) const {
   options.bos_token = bos_;
   options.eos_token = eos_;
   // Validated exactly as POST /generate; the template writes BOS itself.
-  std::string prompt = chat_->Render(nlohmann::ordered_json::parse(messages.dump()), options);
+  std::string prompt = chat_->Render(messages, options);
   return {.id = std::move(id),
           .request = validator_.Validate(parameters(),
                                          {.text = std::move(prompt), .add_special_tokens = false})};

@@ -9,15 +9,15 @@ namespace {
 
 using nlohmann::json;
 
-bool IsTokenId(const json& v) {
+bool IsTokenId(const Json& v) {
   return v.is_number_integer() && (v.is_number_unsigned() || v.get<int64_t>() >= 0) &&
          v.get<uint64_t>() <= UINT32_MAX;
 }
 
-CompletionPrompt TokenPrompt(const json& ids) {
+CompletionPrompt TokenPrompt(const Json& ids) {
   CompletionPrompt p;
   p.tokenized = true;
-  for (const json& id : ids) {
+  for (const Json& id : ids) {
     if (!IsTokenId(id)) Invalid("`prompt` token ids must be non-negative integers");
     p.ids.push_back(id.get<uint32_t>());
   }
@@ -25,7 +25,7 @@ CompletionPrompt TokenPrompt(const json& ids) {
   return p;
 }
 
-CompletionPrompt TextPrompt(const json& text) {
+CompletionPrompt TextPrompt(const Json& text) {
   if (text.get_ref<const std::string&>().empty()) Invalid("`prompt` must not be empty");
   return {.text = text.get<std::string>()};
 }
@@ -40,7 +40,7 @@ void AddTop(const std::vector<engine::TokenInfo>* top, json& out) {
 
 }  // namespace
 
-std::vector<CompletionPrompt> ParseCompletionPrompts(const json& prompt) {
+std::vector<CompletionPrompt> ParseCompletionPrompts(const Json& prompt) {
   constexpr const char* kShape =
       "`prompt` must be a string, a list of strings, a list of token ids or a list of token-id "
       "lists";
@@ -51,7 +51,7 @@ std::vector<CompletionPrompt> ParseCompletionPrompts(const json& prompt) {
     out.push_back(TokenPrompt(prompt));
     return out;
   }
-  for (const json& item : prompt) {
+  for (const Json& item : prompt) {
     if (item.is_string() && prompt[0].is_string()) {
       out.push_back(TextPrompt(item));
     } else if (item.is_array() && prompt[0].is_array()) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "router/api/json_fields.h"
 #include "router/engine/generation.h"
 
 namespace tg::api {
@@ -19,7 +20,7 @@ struct CompletionPrompt {
 
 // A string, a list of strings, a list of token ids, or a list of token-id lists; anything else
 // (empty lists included) throws kInvalidArgument. Token prompts get no text here.
-std::vector<CompletionPrompt> ParseCompletionPrompts(const nlohmann::json& prompt);
+std::vector<CompletionPrompt> ParseCompletionPrompts(const Json& prompt);
 
 // {"tokens", "token_logprobs", "top_logprobs", "text_offset"}. With `prompt` (echo), the prompt
 // tokens come first: a NaN logprob (the first token, which nothing predicts) is null, and so is

@@ -12,14 +12,11 @@
 namespace tg::api {
 namespace {
 
-using nlohmann::json;
-
 // A schema arrives as a JSON object, or (TGI, vLLM) as a string holding one: parsed here once.
-nlohmann::ordered_json SchemaOf(const json& schema, const char* key) {
-  if (schema.is_object()) return nlohmann::ordered_json(schema);
+Json SchemaOf(const Json& schema, const char* key) {
+  if (schema.is_object()) return schema;
   if (schema.is_string()) {
-    nlohmann::ordered_json parsed =
-        nlohmann::ordered_json::parse(schema.get_ref<const std::string&>(), nullptr, false);
+    Json parsed = Json::parse(schema.get_ref<const std::string&>(), nullptr, false);
     if (!parsed.is_discarded() && parsed.is_object()) return parsed;
   }
   Invalid(std::string("`") + key + "` must be a JSON Schema object");
@@ -33,7 +30,7 @@ GrammarRequest Checked(GrammarType type, std::string value) {
 
 }  // namespace
 
-GrammarRequest JsonSchemaGrammar(nlohmann::ordered_json schema) {
+GrammarRequest JsonSchemaGrammar(Json schema) {
   RewriteEngineFormats(schema);
   return Checked(GrammarType::kJsonSchema, schema.dump());
 }
@@ -81,11 +78,11 @@ std::string ChoiceGrammar(const std::vector<std::string>& choices) {
   return out;
 }
 
-GrammarRequest ParseTgiGrammar(const json& grammar) {
+GrammarRequest ParseTgiGrammar(const Json& grammar) {
   if (!grammar.is_object()) Invalid("`grammar` must be an object with `type` and `value`");
   RejectUnknownKeys(grammar, {"type", "value"}, "grammar");
-  const json* type = Field(grammar, "type");
-  const json* value = Field(grammar, "value");
+  const Json* type = Field(grammar, "type");
+  const Json* value = Field(grammar, "value");
   if (!type || !type->is_string() || !value) {
     Invalid("`grammar` must be an object with `type` and `value`");
   }
@@ -100,20 +97,20 @@ GrammarRequest ParseTgiGrammar(const json& grammar) {
   Invalid("`grammar.type` must be \"json\" or \"regex\", got \"" + t + "\"");
 }
 
-GrammarRequest ParseResponseFormat(const json& rf) {
+GrammarRequest ParseResponseFormat(const Json& rf) {
   if (!rf.is_object()) Invalid("`response_format` must be an object");
   const std::string type = rf.value("type", "");
   if (type == "text") return {};
   if (type == "json_object") return {GrammarType::kJsonObject, ""};
   if (type == "json_schema") {
-    const json* js = Field(rf, "json_schema");
+    const Json* js = Field(rf, "json_schema");
     if (!js || !js->is_object()) Invalid("`response_format.json_schema` must be an object");
     RejectUnknownKeys(*js, {"name", "description", "schema", "strict"},
                       "response_format.json_schema");
-    const json* schema = Field(*js, "schema");
+    const Json* schema = Field(*js, "schema");
     // OpenAI: a missing schema accepts any JSON object.
     if (!schema) return {GrammarType::kJsonObject, ""};
-    if (const json* strict = Field(*js, "strict"); strict && !strict->is_boolean()) {
+    if (const Json* strict = Field(*js, "strict"); strict && !strict->is_boolean()) {
       Invalid("`response_format.json_schema.strict` must be a boolean");
     }
     // Output is valid by construction whether or not `strict` is set.
@@ -122,23 +119,23 @@ GrammarRequest ParseResponseFormat(const json& rf) {
   Invalid("`response_format.type` must be \"text\", \"json_object\" or \"json_schema\"");
 }
 
-GrammarRequest ParseGuidedFields(const json& body) {
+GrammarRequest ParseGuidedFields(const Json& body) {
   GrammarRequest out;
   int given = 0;
-  if (const json* v = Field(body, "guided_json")) {
+  if (const Json* v = Field(body, "guided_json")) {
     out = JsonSchemaGrammar(SchemaOf(*v, "guided_json"));
     ++given;
   }
-  if (const json* v = Field(body, "guided_regex")) {
+  if (const Json* v = Field(body, "guided_regex")) {
     if (!v->is_string()) Invalid("`guided_regex` must be a string");
     out = Checked(GrammarType::kRegex, v->get<std::string>());
     ++given;
   }
-  if (const json* v = Field(body, "guided_choice")) {
+  if (const Json* v = Field(body, "guided_choice")) {
     if (!v->is_array() || v->empty())
       Invalid("`guided_choice` must be a non-empty list of strings");
     std::vector<std::string> choices;
-    for (const json& c : *v) {
+    for (const Json& c : *v) {
       if (!c.is_string()) Invalid("`guided_choice` must be a non-empty list of strings");
       choices.push_back(c.get<std::string>());
     }

@@ -7,23 +7,22 @@
 // regex that cannot be compiled is a 422 naming the problem, before any shard sees it.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
+#include "router/api/json_fields.h"
 #include "router/api/request.h"
 
 namespace tg::api {
 
-GrammarRequest ParseTgiGrammar(const nlohmann::json& grammar);
-GrammarRequest ParseResponseFormat(const nlohmann::json& response_format);
+GrammarRequest ParseTgiGrammar(const Json& grammar);
+GrammarRequest ParseResponseFormat(const Json& response_format);
 // The vLLM extra fields of an OpenAI body; kNone when none is present (at most one may be).
-GrammarRequest ParseGuidedFields(const nlohmann::json& body);
+GrammarRequest ParseGuidedFields(const Json& body);
 // The vLLM extra field names, for the OpenAI parsers' known-key lists.
 inline constexpr const char* kGuidedFieldNames[] = {"guided_json", "guided_regex", "guided_choice"};
 
 // A JSON Schema readied for the shard: the formats the engine gets wrong are rewritten
 // (schema_formats.h) and the schema is written out once, in its own key order, then compiled
 // once (CheckGrammar).
-GrammarRequest JsonSchemaGrammar(nlohmann::ordered_json schema);
+GrammarRequest JsonSchemaGrammar(Json schema);
 // Compiles the grammar once; throws kInvalidArgument with xgrammar's reason when it cannot be
 // compiled.
 void CheckGrammar(const GrammarRequest& grammar);

@@ -9,20 +9,20 @@ namespace {
 
 using nlohmann::json;
 
-uint32_t Count(const json& v, const char* key) {
+uint32_t Count(const Json& v, const char* key) {
   if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > UINT32_MAX) {
     Invalid(std::string("`") + key + "` must be a non-negative integer");
   }
   return v.get<uint32_t>();
 }
 
-bool Bool(const json& v, const char* key) {
+bool Bool(const Json& v, const char* key) {
   if (!v.is_boolean()) Invalid(std::string("`") + key + "` must be a boolean");
   return v.get<bool>();
 }
 
 // {"token id": bias in [-100, 100]} as OpenAI defines it.
-std::vector<std::pair<uint32_t, float>> LogitBias(const json& v) {
+std::vector<std::pair<uint32_t, float>> LogitBias(const Json& v) {
   if (!v.is_object()) Invalid("`logit_bias` must be an object of token id to bias");
   std::vector<std::pair<uint32_t, float>> out;
   for (const auto& [key, bias] : v.items()) {
@@ -45,47 +45,47 @@ json ToolCallJson(const tools::ToolCall& call) {
 }
 
 // Fields common to both routes, translated into TGI's parameters.
-void ParseCommon(const json& body, OpenAiRequest& out) {
+void ParseCommon(const Json& body, OpenAiRequest& out) {
   RawParameters& r = out.parameters;
-  if (const json* v = Field(body, "model")) {
+  if (const Json* v = Field(body, "model")) {
     if (!v->is_string()) Invalid("`model` must be a string");
     out.model = v->get<std::string>();
   }
   // OpenAI has no do_sample: it samples (at temperature 1 by default) unless temperature is 0,
   // which validation turns into greedy.
   r.do_sample = true;
-  if (const json* v = Field(body, "temperature")) {
+  if (const Json* v = Field(body, "temperature")) {
     r.temperature = static_cast<float>(Number(*v, "temperature"));
     if (*r.temperature > 2.0f) Invalid("`temperature` must be <= 2.0");
   }
-  if (const json* v = Field(body, "top_p")) r.top_p = static_cast<float>(Number(*v, "top_p"));
-  if (const json* v = Field(body, "top_k")) r.top_k = Count(*v, "top_k");
-  if (const json* v = Field(body, "min_p")) r.min_p = static_cast<float>(Number(*v, "min_p"));
-  if (const json* v = Field(body, "frequency_penalty")) {
+  if (const Json* v = Field(body, "top_p")) r.top_p = static_cast<float>(Number(*v, "top_p"));
+  if (const Json* v = Field(body, "top_k")) r.top_k = Count(*v, "top_k");
+  if (const Json* v = Field(body, "min_p")) r.min_p = static_cast<float>(Number(*v, "min_p"));
+  if (const Json* v = Field(body, "frequency_penalty")) {
     r.frequency_penalty = static_cast<float>(Number(*v, "frequency_penalty"));
   }
-  if (const json* v = Field(body, "presence_penalty")) {
+  if (const Json* v = Field(body, "presence_penalty")) {
     r.presence_penalty = static_cast<float>(Number(*v, "presence_penalty"));
   }
-  if (const json* v = Field(body, "repetition_penalty")) {
+  if (const Json* v = Field(body, "repetition_penalty")) {
     r.repetition_penalty = static_cast<float>(Number(*v, "repetition_penalty"));
   }
-  if (const json* v = Field(body, "seed")) {
+  if (const Json* v = Field(body, "seed")) {
     if (!v->is_number_integer() ||
         (v->is_number_integer() && !v->is_number_unsigned() && v->get<int64_t>() < 0)) {
       Invalid("`seed` must be a non-negative integer");
     }
     r.seed = v->get<uint64_t>();
   }
-  if (const json* v = Field(body, "max_tokens")) r.max_new_tokens = Count(*v, "max_tokens");
-  if (const json* v = Field(body, "max_completion_tokens")) {
+  if (const Json* v = Field(body, "max_tokens")) r.max_new_tokens = Count(*v, "max_tokens");
+  if (const Json* v = Field(body, "max_completion_tokens")) {
     r.max_new_tokens = Count(*v, "max_completion_tokens");
   }
-  if (const json* v = Field(body, "stop")) {
+  if (const Json* v = Field(body, "stop")) {
     if (v->is_string()) {
       r.stop.push_back(v->get<std::string>());
     } else if (v->is_array()) {
-      for (const json& s : *v) {
+      for (const Json& s : *v) {
         if (!s.is_string()) Invalid("`stop` must be a string or a list of strings");
         r.stop.push_back(s.get<std::string>());
       }
@@ -93,27 +93,27 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
       Invalid("`stop` must be a string or a list of strings");
     }
   }
-  if (const json* v = Field(body, "n")) {
+  if (const Json* v = Field(body, "n")) {
     out.n = Count(*v, "n");
     if (out.n == 0) Invalid("`n` must be strictly positive");
   }
-  if (const json* v = Field(body, "stream")) out.stream = Bool(*v, "stream");
-  if (const json* v = Field(body, "stream_options")) {
+  if (const Json* v = Field(body, "stream")) out.stream = Bool(*v, "stream");
+  if (const Json* v = Field(body, "stream_options")) {
     if (!v->is_object()) Invalid("`stream_options` must be an object");
     RejectUnknownKeys(*v, {"include_usage", "continuous_usage_stats"}, "stream_options");
-    if (const json* u = Field(*v, "include_usage")) out.include_usage = Bool(*u, "include_usage");
-    if (const json* u = Field(*v, "continuous_usage_stats")) {
+    if (const Json* u = Field(*v, "include_usage")) out.include_usage = Bool(*u, "include_usage");
+    if (const Json* u = Field(*v, "continuous_usage_stats")) {
       out.continuous_usage = Bool(*u, "continuous_usage_stats");
     }
   }
-  if (const json* v = Field(body, "ignore_eos")) r.ignore_eos = Bool(*v, "ignore_eos");
-  if (const json* v = Field(body, "logit_bias")) r.logit_bias = LogitBias(*v);
-  if (const json* v = Field(body, "min_tokens")) r.min_new_tokens = Count(*v, "min_tokens");
-  if (const json* v = Field(body, "stop_token_ids")) {
+  if (const Json* v = Field(body, "ignore_eos")) r.ignore_eos = Bool(*v, "ignore_eos");
+  if (const Json* v = Field(body, "logit_bias")) r.logit_bias = LogitBias(*v);
+  if (const Json* v = Field(body, "min_tokens")) r.min_new_tokens = Count(*v, "min_tokens");
+  if (const Json* v = Field(body, "stop_token_ids")) {
     if (!v->is_array()) Invalid("`stop_token_ids` must be a list of token ids");
-    for (const json& id : *v) r.stop_token_ids.push_back(Count(id, "stop_token_ids"));
+    for (const Json& id : *v) r.stop_token_ids.push_back(Count(id, "stop_token_ids"));
   }
-  if (const json* v = Field(body, "include_stop_str_in_output")) {
+  if (const Json* v = Field(body, "include_stop_str_in_output")) {
     r.include_stop_str_in_output = Bool(*v, "include_stop_str_in_output");
   }
   if (GrammarRequest guided = ParseGuidedFields(body); guided.type != GrammarType::kNone) {
@@ -123,7 +123,7 @@ void ParseCommon(const json& body, OpenAiRequest& out) {
 
 }  // namespace
 
-OpenAiRequest ParseCompletionRequest(const json& body) {
+OpenAiRequest ParseCompletionRequest(const Json& body) {
   RejectUnknownKeys(body,
                     {"model",
                      "prompt",
@@ -158,25 +158,25 @@ OpenAiRequest ParseCompletionRequest(const json& body) {
   OpenAiRequest out;
   out.route = OpenAiRoute::kCompletions;
   ParseCommon(body, out);
-  const json* prompt = Field(body, "prompt");
+  const Json* prompt = Field(body, "prompt");
   if (!prompt) Invalid("`prompt` is required");
   out.prompts = ParseCompletionPrompts(*prompt);
-  if (const json* v = Field(body, "logprobs")) {
+  if (const Json* v = Field(body, "logprobs")) {
     // Completions: the number of alternatives per token (0 = only the chosen token's logprob).
     out.logprobs = true;
     out.top_logprobs = Count(*v, "logprobs");
   }
-  if (const json* v = Field(body, "echo")) out.echo = Bool(*v, "echo");
+  if (const Json* v = Field(body, "echo")) out.echo = Bool(*v, "echo");
   if (out.parameters.max_new_tokens == 0u && !out.echo) {
     Invalid(
         "`max_tokens` must be strictly positive (0 is allowed with `echo`, to score the prompt)");
   }
   // Echo with logprobs returns the prompt tokens' logprobs: the shard computes them at prefill.
   out.parameters.decoder_input_details = out.echo && out.logprobs;
-  if (const json* v = Field(body, "suffix"); v && (!v->is_string() || !v->empty())) {
+  if (const Json* v = Field(body, "suffix"); v && (!v->is_string() || !v->empty())) {
     Invalid("`suffix` is not supported");
   }
-  if (const json* v = Field(body, "best_of"); v && Count(*v, "best_of") > 1) {
+  if (const Json* v = Field(body, "best_of"); v && Count(*v, "best_of") > 1) {
     Invalid("`best_of` is not supported on /v1/completions; use `n`");
   }
   out.parameters.return_full_text = out.echo;
@@ -185,7 +185,7 @@ OpenAiRequest ParseCompletionRequest(const json& body) {
   return out;
 }
 
-OpenAiRequest ParseChatRequest(const json& body) {
+OpenAiRequest ParseChatRequest(const Json& body) {
   RejectUnknownKeys(body,
                     {"model",
                      "messages",
@@ -225,22 +225,22 @@ OpenAiRequest ParseChatRequest(const json& body) {
   if (out.parameters.max_new_tokens == 0u) {
     Invalid("`max_tokens` must be strictly positive");
   }
-  const json* messages = Field(body, "messages");
+  const Json* messages = Field(body, "messages");
   if (!messages || !messages->is_array() || messages->empty()) {
     Invalid("`messages` must be a non-empty list");
   }
-  for (const json& m : *messages) {
+  for (const Json& m : *messages) {
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
       Invalid("each message needs a string `role`");
     }
   }
   out.messages = *messages;
-  if (const json* v = Field(body, "logprobs")) out.logprobs = Bool(*v, "logprobs");
-  if (const json* v = Field(body, "top_logprobs")) {
+  if (const Json* v = Field(body, "logprobs")) out.logprobs = Bool(*v, "logprobs");
+  if (const Json* v = Field(body, "top_logprobs")) {
     out.top_logprobs = Count(*v, "top_logprobs");
     if (!out.logprobs) Invalid("`top_logprobs` requires `logprobs: true`");
   }
-  if (const json* v = Field(body, "response_format")) {
+  if (const Json* v = Field(body, "response_format")) {
     const GrammarRequest format = ParseResponseFormat(*v);
     if (format.type != GrammarType::kNone) {
       if (out.parameters.grammar) Invalid("`response_format` and `guided_*` cannot be combined");

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "router/api/completions.h"
+#include "router/api/json_fields.h"
 #include "router/api/raw_request.h"
 #include "router/api/request.h"
 #include "router/engine/generation.h"
@@ -32,13 +33,13 @@ struct OpenAiRequest {
   uint32_t top_logprobs = 0;
   bool echo = false;                      // completions: prompt + completion
   std::vector<CompletionPrompt> prompts;  // completions: one or more, n choices each
-  nlohmann::json messages;                // chat
+  Json messages;                          // chat
   tools::ToolRequest tools;               // chat
 };
 
 // Throw tg::Error(kInvalidArgument) naming unknown or out-of-range fields.
-OpenAiRequest ParseCompletionRequest(const nlohmann::json& body);
-OpenAiRequest ParseChatRequest(const nlohmann::json& body);
+OpenAiRequest ParseCompletionRequest(const Json& body);
+OpenAiRequest ParseChatRequest(const Json& body);
 
 // "stop" for EOS and stop sequences, "length" otherwise.
 const char* OpenAiFinishReason(engine::FinishReason reason);

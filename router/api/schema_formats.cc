@@ -11,9 +11,9 @@ constexpr const char* kIpv4Pattern =
 
 }  // namespace
 
-void RewriteEngineFormats(nlohmann::ordered_json& schema) {
+void RewriteEngineFormats(Json& schema) {
   if (schema.is_array()) {
-    for (nlohmann::ordered_json& item : schema) RewriteEngineFormats(item);
+    for (Json& item : schema) RewriteEngineFormats(item);
     return;
   }
   if (!schema.is_object()) return;

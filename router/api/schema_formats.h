@@ -5,11 +5,11 @@
 // strict `pattern`; a format beside an explicit `pattern` is kept (the pattern already constrains).
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include "router/api/json_fields.h"
 
 namespace tg::api {
 
 // Rewrites, in place, every subschema's `format` listed above.
-void RewriteEngineFormats(nlohmann::ordered_json& schema);
+void RewriteEngineFormats(Json& schema);
 
 }  // namespace tg::api

@@ -3,16 +3,15 @@
 // /generate_stream, POST /, /invocations and text-gen-batch lines.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
+#include "router/api/json_fields.h"
 #include "router/api/raw_request.h"
 
 namespace tg::api {
 
 // {"inputs": "...", "parameters": {...}, "stream": bool}; throws kInvalidArgument (422).
-RawTgiRequest ParseTgiRequest(const nlohmann::json& body);
+RawTgiRequest ParseTgiRequest(const Json& body);
 
 // The "parameters" object alone.
-RawParameters ParseTgiParameters(const nlohmann::json& parameters);
+RawParameters ParseTgiParameters(const Json& parameters);
 
 }  // namespace tg::api

@@ -72,7 +72,7 @@ std::string NotReadyReason(App::Context& c) {
 }
 
 void HandleTokenize(App::Context& c, const http::Request& request, http::Responder& responder) {
-  json body = api::ParseJsonBody(request.body);
+  api::Json body = api::ParseJsonBody(request.body);
   api::RejectUnknownKeys(body, {"inputs", "parameters", "add_special_tokens"}, "the request");
   if (!body.contains("inputs") || !body["inputs"].is_string()) {
     throw Error(ErrorKind::kInvalidArgument, "`inputs` must be a string");

@@ -30,7 +30,7 @@ class TemplateChatRenderer : public ChatRenderer {
         has_tools_(source.find("tools") != std::string::npos),
         tool_format_(tools::ToolCallFormatOf(source)),
         has_reasoning_(reasoning::TemplateHasReasoning(source)) {}
-  std::string Render(const json& messages, const json& tools) const override {
+  std::string Render(const api::Json& messages, const api::Json& tools) const override {
     chat::ChatRenderOptions options;
     options.add_generation_prompt = true;
     options.bos_token = bos_;
@@ -292,7 +292,7 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
                   std::shared_ptr<http::Responder> responder, bool chat) {
   c.metrics.Increment("tgi_request_count");
   engine::Engine& engine = RequireEngine(c);
-  const json body = api::ParseJsonBody(request.body);
+  const api::Json body = api::ParseJsonBody(request.body);
   api::OpenAiRequest parsed =
       chat ? api::ParseChatRequest(body) : api::ParseCompletionRequest(body);
   if (parsed.n > c.validator.limits().max_best_of) {
@@ -306,8 +306,9 @@ void HandleOpenAi(App::Context& c, const http::Request& request,
     if (!c.chat) throw Error(ErrorKind::kInvalidArgument, c.chat_error);
     const bool native = c.chat->has_tool_format();
     reading = PlanTools(parsed, native, c.chat->tool_format());
-    const json messages = tools::PrepareMessages(parsed.messages, parsed.tools, native);
-    const json template_tools = native && parsed.tools.active() ? parsed.tools.tools : json();
+    const api::Json messages = tools::PrepareMessages(parsed.messages, parsed.tools, native);
+    const api::Json template_tools =
+        native && parsed.tools.active() ? parsed.tools.tools : api::Json();
     // The template wrote BOS itself.
     prompts.push_back(c.validator.Validate(
         parsed.parameters,

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "router/api/json_fields.h"
 #include "router/api/validation.h"
 #include "router/http/server.h"
 #include "router/server/app.h"
@@ -27,7 +28,7 @@ namespace tg::server {
 class ChatRenderer {
  public:
   virtual ~ChatRenderer() = default;
-  virtual std::string Render(const nlohmann::json& messages, const nlohmann::json& tools) const = 0;
+  virtual std::string Render(const api::Json& messages, const api::Json& tools) const = 0;
   // The template reads `tools` (else the tool prompt of router/tools/tool_prompt.h is used).
   virtual bool has_tool_format() const = 0;
   // How its model writes calls (meaningful when has_tool_format()).

@@ -7,18 +7,18 @@ namespace {
 
 using api::Field;
 using api::Invalid;
-using nlohmann::json;
+using api::Json;
 
 // {"name", "arguments": object} of one `tool_calls` entry of an assistant message.
-json HistoryCall(const json& call) {
-  const json* function = call.is_object() ? Field(call, "function") : nullptr;
-  const json* name = function && function->is_object() ? Field(*function, "name") : nullptr;
+Json HistoryCall(const Json& call) {
+  const Json* function = call.is_object() ? Field(call, "function") : nullptr;
+  const Json* name = function && function->is_object() ? Field(*function, "name") : nullptr;
   if (!name || !name->is_string()) {
     Invalid("each assistant `tool_calls` entry needs `function.name`");
   }
-  json arguments = json::object();
-  if (const json* a = Field(*function, "arguments")) {
-    arguments = a->is_string() ? json::parse(a->get<std::string>(), nullptr, false) : *a;
+  Json arguments = Json::object();
+  if (const Json* a = Field(*function, "arguments")) {
+    arguments = a->is_string() ? Json::parse(a->get<std::string>(), nullptr, false) : *a;
     if (!arguments.is_object()) {
       Invalid("tool call `arguments` must be a JSON object (or its text)");
     }
@@ -27,13 +27,13 @@ json HistoryCall(const json& call) {
 }
 
 // {"name": ..., "arguments": ...} in that order, as the tool prompt asks for calls.
-std::string CallText(const json& call) {
+std::string CallText(const Json& call) {
   return R"({"name": )" + call["name"].dump() + R"(, "arguments": )" + call["arguments"].dump() +
          "}";
 }
 
-std::string ContentText(const json& message) {
-  const json* content = Field(message, "content");
+std::string ContentText(const Json& message) {
+  const Json* content = Field(message, "content");
   if (!content) return "";
   if (content->is_string()) return content->get<std::string>();
   return content->dump();  // parts lists are the template's business; keep them visible
@@ -45,11 +45,11 @@ std::string ToolPrompt(const ToolRequest& tools, bool allow_no_tool) {
   std::string out =
       "You can call functions. Each line below describes one: its name, what it does and the "
       "JSON Schema of its arguments.\n";
-  for (const json& tool : tools.tools) {
-    const json& f = tool["function"];
+  for (const Json& tool : tools.tools) {
+    const Json& f = tool["function"];
     if (tools.choice == ToolChoice::kFunction && f["name"] != tools.function) continue;
-    const json* description = Field(f, "description");
-    const json* parameters = Field(f, "parameters");
+    const Json* description = Field(f, "description");
+    const Json* parameters = Field(f, "parameters");
     out += R"({"name": )" + f["name"].dump() +
            (description ? R"(, "description": )" + description->dump() : "") +
            R"(, "parameters": )" + (parameters ? parameters->dump() : R"({"type":"object"})") +
@@ -71,18 +71,18 @@ std::string ToolPrompt(const ToolRequest& tools, bool allow_no_tool) {
   return out;
 }
 
-json PrepareMessages(const json& messages, const ToolRequest& tools, bool template_has_tools) {
-  json out = json::array();
-  for (const json& message : messages) {
-    json m = message;
-    const json* calls = Field(message, "tool_calls");
+Json PrepareMessages(const Json& messages, const ToolRequest& tools, bool template_has_tools) {
+  Json out = Json::array();
+  for (const Json& message : messages) {
+    Json m = message;
+    const Json* calls = Field(message, "tool_calls");
     if (calls && !calls->is_array()) Invalid("`tool_calls` must be a list");
     if (message["role"] == "tool" && !Field(message, "content")) {
       Invalid("a `tool` message needs `content`");
     }
     if (calls) {
-      json history = json::array();
-      for (const json& call : *calls) history.push_back(HistoryCall(call));
+      Json history = Json::array();
+      for (const Json& call : *calls) history.push_back(HistoryCall(call));
       if (template_has_tools) {
         // The template's own format: function.arguments as an object.
         for (size_t i = 0; i < history.size(); ++i) {
@@ -92,7 +92,7 @@ json PrepareMessages(const json& messages, const ToolRequest& tools, bool templa
         // Written into the content as the tool prompt asks for calls: one object a line, or
         // one list.
         std::string written;
-        for (const json& call : history) {
+        for (const Json& call : history) {
           written += (written.empty() ? "" : tools.one_call() ? "\n" : ", ") + CallText(call);
         }
         if (!tools.one_call() && !history.empty()) written = "[" + written + "]";
@@ -112,7 +112,7 @@ json PrepareMessages(const json& messages, const ToolRequest& tools, bool templa
       const std::string system = ContentText(out[0]);
       out[0]["content"] = system.empty() ? prompt : system + "\n\n" + prompt;
     } else {
-      out.insert(out.begin(), json{{"role", "system"}, {"content", prompt}});
+      out.insert(out.begin(), Json{{"role", "system"}, {"content", prompt}});
     }
   }
   return out;

@@ -20,7 +20,6 @@
 //   "<your answer>"}}.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "router/tools/tool_request.h"
@@ -30,7 +29,7 @@ namespace tg::tools {
 std::string ToolPrompt(const ToolRequest& tools, bool allow_no_tool);
 
 // Throws kInvalidArgument on a malformed tool call or tool message in the history.
-nlohmann::json PrepareMessages(const nlohmann::json& messages, const ToolRequest& tools,
-                               bool template_has_tools);
+api::Json PrepareMessages(const api::Json& messages, const ToolRequest& tools,
+                          bool template_has_tools);
 
 }  // namespace tg::tools

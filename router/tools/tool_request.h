@@ -9,10 +9,10 @@
 // a list), whose `content` argument is a plain answer.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "router/api/json_fields.h"
 #include "router/api/request.h"
 
 namespace tg::tools {
@@ -20,7 +20,7 @@ namespace tg::tools {
 enum class ToolChoice { kAuto, kNone, kRequired, kFunction };
 
 struct ToolRequest {
-  nlohmann::json tools;  // the request's `tools` as given; null when absent
+  api::Json tools;  // the request's `tools` as given; null when absent
   ToolChoice choice = ToolChoice::kAuto;
   std::string function;  // kFunction: the function's name
   bool parallel = true;  // parallel_tool_calls: an answer may hold several calls
@@ -35,7 +35,7 @@ struct ToolRequest {
 inline constexpr const char* kNoToolName = "no_tool";
 
 // Throws kInvalidArgument naming the field that is wrong.
-ToolRequest ParseToolRequest(const nlohmann::json& body);
+ToolRequest ParseToolRequest(const api::Json& body);
 
 // JSON Schema grammar of the calls to functions of `tools` (the named one for kFunction): one
 // call or a list (one_call()), or else the no_tool answer when `allow_no_tool`. Throws

@@ -110,6 +110,32 @@ def test_json_schemas_validate(smol):
         jsonschema.validate(value, schema)
 
 
+# Properties out of alphabetical order: the grammar writes an object's properties in schema order,
+# so the answer's keys come in the order the client wrote them, through every API.
+ORDERED = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 20},
+                   "age": {"type": "integer", "minimum": 0, "maximum": 120},
+                   "city": {"type": "string", "maxLength": 20}},
+    "required": ["name", "age", "city"],
+}
+ORDERED_KEYS = ["name", "age", "city"]
+
+
+def test_keys_come_in_schema_order(smol):
+    prompt = "A person (name, age, city) as JSON."
+    r = chat(smol, {"messages": [{"role": "user", "content": prompt}],
+                    "response_format": {"type": "json_schema",
+                                        "json_schema": {"name": "person", "schema": ORDERED}}})
+    assert r.status_code == 200, r.text
+    assert list(json.loads(r.json()["choices"][0]["message"]["content"])) == ORDERED_KEYS
+    r = requests.post(smol.url + "/generate", timeout=300, json={
+        "inputs": prompt, "parameters": {"max_new_tokens": 60,
+                                         "grammar": {"type": "json", "value": ORDERED}}})
+    assert r.status_code == 200, r.text
+    assert list(json.loads(r.json()["generated_text"])) == ORDERED_KEYS
+
+
 def test_regexes_fully_match(smol):
     def run(pattern):
         r = chat(smol, {"messages": [{"role": "user", "content": "Answer with one value."}],
