@@ -15,25 +15,15 @@
 #include "shard/engine/attention_inputs.h"
 #include "shard/engine/forward_batch.h"
 #include "shard/engine/kv_pool.h"
+#include "tests/common/invalid_argument.h"
 
 namespace tg::shard {
 namespace {
 
 using ::testing::HasSubstr;
+using tg::testing::InvalidArgumentMessage;
 
 constexpr int kBlockSize = 4;
-
-// The message of the tg::Error(kInvalidArgument) that `call` throws; fails the test otherwise.
-std::string InvalidArgument(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument) << e.message();
-    return e.message();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return "";
-}
 
 std::vector<int32_t> Host(backend::Backend& backend, const backend::Tensor& t) {
   std::vector<int32_t> out(static_cast<size_t>(t.numel()));
@@ -84,13 +74,14 @@ TEST(ForwardBatchBuilderTest, RefusesBadSequencesByNameAndAddsNothing) {
   ForwardBatchBuilder b(kBlockSize, 4);
   const std::vector<int32_t> tokens = {1, 2, 3};
   const std::vector<uint32_t> blocks = {0, 1};
-  EXPECT_THAT(InvalidArgument([&] { b.AddSequence({}, 0, blocks); }), HasSubstr("new token"));
-  EXPECT_THAT(InvalidArgument([&] { b.AddSequence(tokens, -1, blocks); }),
+  EXPECT_THAT(InvalidArgumentMessage([&] { b.AddSequence({}, 0, blocks); }),
+              HasSubstr("new token"));
+  EXPECT_THAT(InvalidArgumentMessage([&] { b.AddSequence(tokens, -1, blocks); }),
               HasSubstr("negative position -1"));
   // Positions 6..8 need three blocks of 4.
-  EXPECT_THAT(InvalidArgument([&] { b.AddSequence(tokens, 6, blocks); }),
+  EXPECT_THAT(InvalidArgumentMessage([&] { b.AddSequence(tokens, 6, blocks); }),
               HasSubstr("9 positions needs 3 blocks of 4 tokens, has 2"));
-  EXPECT_THAT(InvalidArgument([&] {
+  EXPECT_THAT(InvalidArgumentMessage([&] {
                 b.AddSequence(tokens, 0, std::vector<uint32_t>{0, 4});
               }),
               HasSubstr("block 4 outside the pool of 4 blocks"));
@@ -99,16 +90,17 @@ TEST(ForwardBatchBuilderTest, RefusesBadSequencesByNameAndAddsNothing) {
 }
 
 TEST(ForwardBatchBuilderTest, RefusesBatchesWithoutSequenceOrWithBadLogitRows) {
-  EXPECT_THAT(InvalidArgument([] { ForwardBatchBuilder empty_pool(kBlockSize, 0); }),
+  EXPECT_THAT(InvalidArgumentMessage([] { ForwardBatchBuilder empty_pool(kBlockSize, 0); }),
               HasSubstr("needs an allocated KV pool"));
   ForwardBatchBuilder b(kBlockSize, 4);
-  EXPECT_THAT(InvalidArgument([&] { b.AddLogitRow(0).Build(); }), HasSubstr("needs a sequence"));
+  EXPECT_THAT(InvalidArgumentMessage([&] { b.AddLogitRow(0).Build(); }),
+              HasSubstr("needs a sequence"));
   ForwardBatchBuilder no_rows(kBlockSize, 4);
   const std::vector<int32_t> tokens = {1, 2};
   no_rows.AddSequence(tokens, 0, std::vector<uint32_t>{0});
-  EXPECT_THAT(InvalidArgument([&] { no_rows.Build(); }), HasSubstr("needs a logits row"));
+  EXPECT_THAT(InvalidArgumentMessage([&] { no_rows.Build(); }), HasSubstr("needs a logits row"));
   no_rows.AddLogitRow(2);
-  EXPECT_THAT(InvalidArgument([&] { no_rows.Build(); }),
+  EXPECT_THAT(InvalidArgumentMessage([&] { no_rows.Build(); }),
               HasSubstr("logits row 2 is not one of its 2 token rows"));
 }
 
@@ -116,7 +108,7 @@ TEST(ForwardBatchShapeTest, RefusesBatchesModelsWouldReadWrongly) {
   auto broken = [](const std::function<void(ForwardBatch&)>& breaks) {
     ForwardBatch b = MixedStep();
     breaks(b);
-    return InvalidArgument([&] { CheckForwardBatchShape(b); });
+    return InvalidArgumentMessage([&] { CheckForwardBatchShape(b); });
   };
   EXPECT_THAT(broken([](ForwardBatch& b) { b.slots.pop_back(); }), HasSubstr("4 slots"));
   EXPECT_THAT(broken([](ForwardBatch& b) { b.query_start.back() = 4; }), HasSubstr("query starts"));
@@ -200,7 +192,7 @@ TEST_F(AttentionInputsTest, RefusesAnUnallocatedPoolAndAnotherBlockSize) {
     EXPECT_THAT(e.message(), HasSubstr("KV cache not allocated"));
   }
   pool_.Allocate(8, 2 * kBlockSize);
-  EXPECT_THAT(InvalidArgument([&] { UploadAttentionInputs(batch, pool_, *cpu_); }),
+  EXPECT_THAT(InvalidArgumentMessage([&] { UploadAttentionInputs(batch, pool_, *cpu_); }),
               HasSubstr("blocks of 4 tokens over a KV pool of blocks of 8"));
 }
 
@@ -222,10 +214,11 @@ TEST_F(AttentionInputsTest, KvPoolBytesPerBlockIsWhatItAllocates) {
   pool_.Allocate(1, 2);
   EXPECT_EQ(pool_.keys().size(), 2u);
   EXPECT_EQ(pool_.keys()[0].shape(), (std::vector<int64_t>{1, 2, 2, 8}));
-  EXPECT_THAT(InvalidArgument([&] { pool_.Allocate(0, kBlockSize); }), HasSubstr("0 blocks"));
-  EXPECT_THAT(InvalidArgument([&] { pool_.Allocate(1 << 28, 16); }),
+  EXPECT_THAT(InvalidArgumentMessage([&] { pool_.Allocate(0, kBlockSize); }),
+              HasSubstr("0 blocks"));
+  EXPECT_THAT(InvalidArgumentMessage([&] { pool_.Allocate(1 << 28, 16); }),
               HasSubstr("more slots than int32"));
-  EXPECT_THAT(InvalidArgument([&] {
+  EXPECT_THAT(InvalidArgumentMessage([&] {
                 KvPool no_heads(*cpu_, {.num_layers = 1, .num_kv_heads = 0, .head_dim = 8});
               }),
               HasSubstr("KV heads 0"));
