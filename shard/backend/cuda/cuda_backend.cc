@@ -59,6 +59,14 @@ void ExpectDType(const Tensor& t, DType dtype, const char* name,
               where);
 }
 
+// Activations are float32, or 16-bit rows where a kernel writes or reads the dtype of the GEMM
+// beside it (ActivationDType, GateUpDType); anything else fails as ExpectDType(float32) would.
+void ExpectActivationDType(const Tensor& t, const char* name,
+                           std::source_location where = std::source_location::current()) {
+  if (t.dtype() == DType::kBF16 || t.dtype() == DType::kF16) return;
+  ExpectDType(t, DType::kF32, name, where);
+}
+
 int AsInt(int64_t v) { return static_cast<int>(v); }
 
 // Pinned bytes for the inputs of one decode graph (ids, positions, slots, block tables...):
@@ -118,8 +126,7 @@ class CudaBackend final : public Backend {
   // prefill: SiluAndMul over float32 rows took 200 us a layer, 7% of the step). Up to that many
   // rows SiluAndMulLinear may fuse SiLU into the skinny down projection, which reads float32.
   DType GateUpDType(DType weight_dtype, int64_t rows) const override {
-    const bool half = weight_dtype == DType::kBF16 || weight_dtype == DType::kF16;
-    return half && rows > kernels::kSkinnyGatedMaxRows ? weight_dtype : DType::kF32;
+    return rows > kernels::kSkinnyGatedMaxRows ? ActivationDType(weight_dtype) : DType::kF32;
   }
   void* NativeStream() override { return static_cast<void*>(stream()); }
 
@@ -227,9 +234,7 @@ class CudaBackend final : public Backend {
                Tensor& out) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
     ExpectDType(input, DType::kF32, "input");
-    if (out.dtype() != DType::kBF16 && out.dtype() != DType::kF16) {
-      ExpectDType(out, DType::kF32, "out");
-    }
+    ExpectActivationDType(out, "out");
     const int64_t h = weight.numel();
     Expect(h > 0 && input.numel() % h == 0 && out.numel() == input.numel(), "RmsNorm shapes");
     if (residual) {
@@ -446,12 +451,8 @@ class CudaBackend final : public Backend {
 
   void SiluAndMul(const Tensor& gate_up, Tensor& out) override {
     if (graphs_->Skipping()) return;  // the replayed graph runs it
-    if (gate_up.dtype() != DType::kBF16 && gate_up.dtype() != DType::kF16) {
-      ExpectDType(gate_up, DType::kF32, "gate_up");
-    }
-    if (out.dtype() != DType::kBF16 && out.dtype() != DType::kF16) {
-      ExpectDType(out, DType::kF32, "out");
-    }
+    ExpectActivationDType(gate_up, "gate_up");
+    ExpectActivationDType(out, "out");
     const int64_t width = gate_up.dim(-1);
     Expect(width % 2 == 0 && out.numel() * 2 == gate_up.numel(), "SiluAndMul shapes");
     kernels::SiluAndMulParams p;
