@@ -126,7 +126,8 @@ __device__ int BlockMaxInt(int v) {
 // evaluates that formula in uint32 arithmetic, where the sum wraps to exactly ctx; pages past
 // the context are never read (its loads are predicated on the length).
 __global__ void __launch_bounds__(kPrepareThreads) PrepareFlashInferDecode(PrepareParams pp) {
-  // Launched as a dependent: the previous layer's decode may still read these arrays until then.
+  // Launched as a dependent: an earlier decode (the previous step's) may still read these
+  // arrays until then.
   WaitForPriorKernels();
   AllowDependentLaunch();
   const int n = pp.num_seqs;
