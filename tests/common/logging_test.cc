@@ -15,8 +15,12 @@ namespace tg {
 namespace {
 
 // Runs InitLogging + one log call with stderr redirected to a file, returns what was written.
+// The file is named after the process and test: ctest runs each test as its own process, in
+// parallel, and a shared name let one test read the other's line.
 std::string CaptureLog(const LogOptions& options, const std::string& message) {
-  std::string path = ::testing::TempDir() + "/log_capture.txt";
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string path = ::testing::TempDir() + "/log_capture_" + std::to_string(getpid()) + "_" +
+                     test->name() + ".txt";
   fflush(stderr);
   int saved = dup(2);
   FILE* file = std::fopen(path.c_str(), "w");
@@ -33,6 +37,7 @@ std::string CaptureLog(const LogOptions& options, const std::string& message) {
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
+  std::remove(path.c_str());
   return text.str();
 }
 

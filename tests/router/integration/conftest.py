@@ -119,9 +119,56 @@ class Stack:
         match = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
         return float(match.group(1)) if match else None
 
+    def pause_shard(self):
+        """SIGSTOP: the shard makes no progress until resume_shard(). The router is left a moment
+        to take in a response the shard sent before it stopped."""
+        self.shard.send_signal(signal.SIGSTOP)
+        time.sleep(0.2)
+
+    def resume_shard(self):
+        if getattr(self, "shard", None) and self.shard.poll() is None:
+            self.shard.send_signal(signal.SIGCONT)
+
     def close(self):
+        self.resume_shard()
         stop_processes(self.procs)
         self.tmp.cleanup()
+
+
+def wait_metric(stack, name, value, timeout=10):
+    deadline = time.time() + timeout
+    while stack.metric(name) != value and time.time() < deadline:
+        time.sleep(0.02)
+    return stack.metric(name)
+
+
+def streams_in_flight(stack, body, count, headers=None, attempts=5):
+    """Opens `count` streams of `body`, each past its first token, and freezes the shard (SIGSTOP)
+    while all of them are still generating; returns (response, line iterator, first event) for
+    each. The
+    caller acts on the running requests, then calls `stack.resume_shard()`.
+
+    Why freeze: stories260K makes a token in under a millisecond, so a 400-token request can end
+    between two lines of a test on a loaded machine, and a test of what happens to a *running*
+    request then sees a finished one. Frozen, nothing ends until the test says so. If a request
+    did end before the freeze, the streams are closed and opened again."""
+    for _ in range(attempts):
+        streams = []
+        for _ in range(count):
+            resp = requests.post(stack.url + "/generate_stream", json=body, headers=headers,
+                                 stream=True, timeout=60)
+            assert resp.status_code == 200, resp.text
+            lines = resp.iter_lines()
+            first = next(l for l in lines if l.startswith(b"data:"))  # admitted, generating
+            streams.append((resp, lines, json.loads(first[5:])))
+        stack.pause_shard()
+        if stack.metric("tgi_running_requests") == count:
+            return streams
+        stack.resume_shard()
+        for resp, _, _ in streams:
+            resp.close()
+        wait_metric(stack, "tgi_running_requests", 0)
+    raise AssertionError("no %d requests were in flight at once in %d attempts" % (count, attempts))
 
 
 @pytest.fixture(scope="module")

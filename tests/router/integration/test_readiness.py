@@ -16,8 +16,13 @@ def test_health_follows_the_queue(stack, reference):
                for _ in range(4)]
     first = streams[0].iter_lines()
     next(l for l in first if l.startswith(b"data:"))
-    assert stack.metric("tgi_queue_size") >= 2
-    health = requests.get(stack.url + "/health")
+    # Frozen, the shard cannot drain the queue while we look (see streams_in_flight).
+    stack.pause_shard()
+    try:
+        assert stack.metric("tgi_queue_size") >= 2
+        health = requests.get(stack.url + "/health")
+    finally:
+        stack.resume_shard()
     assert health.status_code == 503
     assert "queue" in health.json()["error"]
     for resp in streams:

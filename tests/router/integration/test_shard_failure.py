@@ -5,7 +5,7 @@ import signal
 import pytest
 import requests
 
-from conftest import Stack
+from conftest import Stack, streams_in_flight
 
 
 @pytest.fixture
@@ -21,9 +21,7 @@ def test_shard_failure_fails_in_flight_requests_and_health(doomed, reference):
     assert requests.get(doomed.url + "/health").status_code == 200
     body = {"inputs": reference[0]["prompt"],
             "parameters": {"max_new_tokens": 400, "ignore_eos": True}}
-    resp = requests.post(doomed.url + "/generate_stream", json=body, stream=True, timeout=60)
-    lines = resp.iter_lines()
-    next(l for l in lines if l.startswith(b"data:"))
+    [(resp, lines, _)] = streams_in_flight(doomed, body, 1)
     doomed.shard.send_signal(signal.SIGKILL)
     doomed.shard.wait()
     last = None
