@@ -112,9 +112,9 @@ class ShardClient {
  public:
   virtual ~ShardClient() = default;
   virtual StepResult Prefill(const PrefillCall& call) = 0;
+  // Both step calls name, in each cached batch, the requests still wanted: the shard drops the
+  // others before the step (finished or cancelled requests need no FilterBatch call).
   virtual StepResult Decode(const DecodeCall& call) = 0;
-  // Keeps only `keep` of the batch; returns the batch left.
-  virtual CachedBatch FilterBatch(uint64_t batch_id, const std::vector<uint64_t>& keep) = 0;
   // Drops one batch, or everything.
   virtual void ClearCache(std::optional<uint64_t> batch_id) = 0;
 };

@@ -159,17 +159,6 @@ StepResult ShardedClient::Decode(const DecodeCall& call) {
   return FromProto(responses[0]);
 }
 
-CachedBatch ShardedClient::FilterBatch(uint64_t batch_id, const std::vector<uint64_t>& keep) {
-  pb::FilterBatchRequest request;
-  request.set_batch_id(batch_id);
-  for (uint64_t id : keep) request.add_request_ids(id);
-  auto responses = impl_->All<pb::FilterBatchResponse>(
-      "FilterBatch", [&](Stub& s, grpc::ClientContext* c, pb::FilterBatchResponse* out) {
-        return s.FilterBatch(c, request, out);
-      });
-  return FromProto(responses[0].batch());
-}
-
 void ShardedClient::ClearCache(std::optional<uint64_t> batch_id) {
   pb::ClearCacheRequest request;
   if (batch_id) request.set_id(*batch_id);

@@ -36,7 +36,6 @@ class ShardedClient : public ShardClient {
   textgen::v1::WarmupResponse Warmup(const textgen::v1::WarmupRequest& request);
   StepResult Prefill(const PrefillCall& call) override;
   StepResult Decode(const DecodeCall& call) override;
-  CachedBatch FilterBatch(uint64_t batch_id, const std::vector<uint64_t>& keep) override;
   void ClearCache(std::optional<uint64_t> batch_id) override;
 
  private:

@@ -396,20 +396,18 @@ void EngineCore::ReconcileWithShard() {
     Fail(*running_.at(id), ErrorKind::kUnavailable, "the shard dropped the request");
     Remove(id);
   }
-  // Requests finished or cancelled here leave the shard's batches at once.
+  // Requests finished or cancelled here leave the shard's batches: with the next step call,
+  // which names the requests to keep (proto CachedBatch), so that it costs no round trip of its
+  // own. A batch left empty is cleared now: no later call might name it.
   std::vector<client::CachedBatch> kept;
   for (client::CachedBatch& b : batches_) {
-    std::vector<uint64_t> keep;
-    for (uint64_t id : b.request_ids) {
-      if (running_.contains(id)) keep.push_back(id);
-    }
-    if (keep.size() == b.request_ids.size()) {
-      kept.push_back(std::move(b));
-    } else if (keep.empty()) {
+    std::erase_if(b.request_ids, [&](uint64_t id) { return !running_.contains(id); });
+    if (b.request_ids.empty()) {
       shard_.ClearCache(b.id);
-    } else {
-      kept.push_back(shard_.FilterBatch(b.id, keep));
+      continue;
     }
+    b.size = static_cast<uint32_t>(b.request_ids.size());
+    kept.push_back(std::move(b));
   }
   batches_ = std::move(kept);
 }

@@ -2,12 +2,13 @@
 // state and drives the shards one step at a time (DESIGN.md "Router internals"). Engine
 // (engine.h) is the thread around it; tests drive it directly with a fake ShardClient.
 //
-// Each Step: drop cancelled requests (freeing their blocks, filtering them out of the shard
+// Each Step: drop cancelled requests (freeing their blocks, leaving them out of the shard
 // batch); ask the scheduler for the step's plan; take preempted requests out of the shard's
 // batch; run the step as one shard call (Prefill with the running batches when it has prompt
 // chunks, so decodes and chunks share one forward pass; Decode otherwise); detokenize, match
-// stop strings, report tokens; filter finished requests out at once. A shard failure fails
-// everything in flight and clears the shards' caches.
+// stop strings, report tokens; leave finished requests out of the next call, which the shard
+// filters by (no FilterBatch round trip). A shard failure fails everything in flight and
+// clears the shards' caches.
 #pragma once
 
 #include <atomic>
@@ -111,7 +112,8 @@ class EngineCore {
   // running_: in the shard's cached batch, decoding.
   std::unordered_map<uint64_t, std::unique_ptr<Entry>> queued_;
   std::unordered_map<uint64_t, std::unique_ptr<Entry>> running_;
-  // The shard's cached batches (one after every step; FilterBatch keeps it in step).
+  // The shard's cached batches (one after every step), less the requests that ended since: the
+  // next step call names only those left (ReconcileWithShard).
   std::vector<client::CachedBatch> batches_;
   uint64_t next_batch_id_ = 1;
   std::atomic<bool> healthy_{true};

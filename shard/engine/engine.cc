@@ -502,16 +502,26 @@ std::vector<std::vector<TokenInfo>> Engine::PromptTopTokens(const backend::Tenso
 
 std::optional<CachedBatchInfo> Engine::Filter(uint64_t batch_id,
                                               const std::vector<uint64_t>& keep) {
+  if (!KeepOnly(batch_id, keep)) return std::nullopt;
+  return Describe(batch_id, batches_.at(batch_id));
+}
+
+bool Engine::KeepOnly(uint64_t batch_id, const std::vector<uint64_t>& keep) {
   auto it = batches_.find(batch_id);
-  if (it == batches_.end()) return std::nullopt;
-  const std::unordered_set<uint64_t> wanted(keep.begin(), keep.end());
+  if (it == batches_.end()) return false;
   Batch& batch = it->second;
+  const bool unchanged =
+      batch.size() == keep.size() &&
+      std::equal(batch.begin(), batch.end(), keep.begin(),
+                 [](const RequestState& r, uint64_t id) { return r.spec.id == id; });
+  if (unchanged) return true;
+  const std::unordered_set<uint64_t> wanted(keep.begin(), keep.end());
   std::erase_if(batch, [&](const RequestState& r) { return !wanted.contains(r.spec.id); });
   if (batch.empty()) {
     batches_.erase(it);
-    return std::nullopt;
+    return false;
   }
-  return Describe(batch_id, batch);
+  return true;
 }
 
 void Engine::Clear(std::optional<uint64_t> batch_id) {

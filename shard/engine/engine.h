@@ -58,6 +58,10 @@ class Engine {
   // Keeps only `keep` (ids no longer in the batch are ignored); nullopt when the batch is empty
   // or unknown.
   std::optional<CachedBatchInfo> Filter(uint64_t batch_id, const std::vector<uint64_t>& keep);
+  // Filter without the description, for a step call's cached batches: a no-op that allocates
+  // nothing when the batch already holds exactly `keep`, in order (the common step). False when
+  // the batch is left empty (and dropped) or unknown.
+  bool KeepOnly(uint64_t batch_id, const std::vector<uint64_t>& keep);
   void Clear(std::optional<uint64_t> batch_id);
 
   // Runs one real forward of a short prompt written into KV block 0 (so only call it when no

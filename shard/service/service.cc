@@ -114,12 +114,9 @@ grpc::Status ShardService::Prefill(grpc::ServerContext*, const textgen::v1::Pref
         rejected.push_back({e.request_id(), e.message(), e.kind()});
       }
     }
-    std::vector<uint64_t> cached;
-    for (const textgen::v1::CachedBatch& batch : request->cached_batches()) {
-      cached.push_back(batch.id());
-    }
-    StepOutput step = engine_.Prefill(request->batch().id(), std::move(specs), cached,
-                                      FromProto(request->block_grants()));
+    StepOutput step =
+        engine_.Prefill(request->batch().id(), std::move(specs),
+                        KeepRequested(request->cached_batches()), FromProto(request->block_grants()));
     step.errors.insert(step.errors.end(), rejected.begin(), rejected.end());
     ToProto(step, response);
   });
@@ -128,10 +125,21 @@ grpc::Status ShardService::Prefill(grpc::ServerContext*, const textgen::v1::Pref
 grpc::Status ShardService::Decode(grpc::ServerContext*, const textgen::v1::DecodeRequest* request,
                                   textgen::v1::DecodeResponse* response) {
   return Guarded([&] {
-    std::vector<uint64_t> ids;
-    for (const textgen::v1::CachedBatch& batch : request->batches()) ids.push_back(batch.id());
-    ToProto(engine_.Decode(ids, FromProto(request->block_grants())), response);
+    ToProto(engine_.Decode(KeepRequested(request->batches()), FromProto(request->block_grants())),
+            response);
   });
+}
+
+std::vector<uint64_t> ShardService::KeepRequested(
+    const google::protobuf::RepeatedPtrField<textgen::v1::CachedBatch>& batches) {
+  std::vector<uint64_t> ids;
+  for (const textgen::v1::CachedBatch& batch : batches) {
+    const std::vector<uint64_t> keep(batch.request_ids().begin(), batch.request_ids().end());
+    engine_.KeepOnly(batch.id(), keep);
+    // A batch sent with no requests is only dropped; an unknown one fails in the step.
+    if (!keep.empty()) ids.push_back(batch.id());
+  }
+  return ids;
 }
 
 grpc::Status ShardService::FilterBatch(grpc::ServerContext*,

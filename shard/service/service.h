@@ -65,6 +65,11 @@ class ShardService final : public textgen::v1::TextGenerationService::Service {
   // the shard unhealthy until a real forward succeeds again.
   template <typename Fn>
   grpc::Status Guarded(Fn&& fn);
+  // A step call's cached batches name the requests the router still wants: the finished and
+  // cancelled ones are left out rather than filtered by a FilterBatch call before the step, so
+  // a step is one round trip. Filters each batch to its list and returns the ids to step.
+  std::vector<uint64_t> KeepRequested(
+      const google::protobuf::RepeatedPtrField<textgen::v1::CachedBatch>& batches);
 
   std::mutex mutex_;
   Engine& engine_;

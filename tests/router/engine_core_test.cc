@@ -57,15 +57,15 @@ class FakeShard : public client::ShardClient {
   bool fail_next = false;                             // the next call throws (a dead shard)
   std::set<uint64_t> drop;         // left out of the next returned batch (lost by the shard)
   std::set<uint64_t> error_for;    // get a per-request error in the next step
-  std::vector<std::string> calls;  // "prefill", "decode", "filter", "clear"
-  std::vector<std::vector<uint64_t>> filters;   // the `keep` lists of FilterBatch calls
+  std::vector<std::string> calls;  // "prefill", "decode", "clear"
+  std::vector<std::vector<uint64_t>> cached;    // the running requests each step call named
   std::vector<client::ShardRequest> prefilled;  // every request (chunk) sent to Prefill
 
   client::StepResult Prefill(const client::PrefillCall& call) override {
     calls.push_back("prefill");
     MaybeFail();
     client::StepResult result;
-    std::vector<uint64_t> ids = CachedIds(call.cached);
+    std::vector<uint64_t> ids = KeepOnly(call.cached);
     for (const client::ShardRequest& r : call.requests) {
       prefilled.push_back(r);
       const uint32_t total = static_cast<uint32_t>(r.input_ids.size() + r.generated_ids.size());
@@ -82,19 +82,8 @@ class FakeShard : public client::ShardClient {
     calls.push_back("decode");
     MaybeFail();
     client::StepResult result;
-    Step(CachedIds(call.batches), call.batches.empty() ? 0 : call.batches[0].id, result);
+    Step(KeepOnly(call.batches), call.batches.empty() ? 0 : call.batches[0].id, result);
     return result;
-  }
-
-  client::CachedBatch FilterBatch(uint64_t batch_id, const std::vector<uint64_t>& keep) override {
-    calls.push_back("filter");
-    filters.push_back(keep);
-    MaybeFail();
-    for (auto it = live_.begin(); it != live_.end();) {
-      it = std::find(keep.begin(), keep.end(), it->first) == keep.end() ? live_.erase(it)
-                                                                        : std::next(it);
-    }
-    return {.id = batch_id, .request_ids = keep, .size = static_cast<uint32_t>(keep.size())};
   }
 
   void ClearCache(std::optional<uint64_t>) override {
@@ -116,9 +105,15 @@ class FakeShard : public client::ShardClient {
     throw Error(ErrorKind::kUnavailable, "Decode failed on rank 0: socket closed");
   }
 
-  static std::vector<uint64_t> CachedIds(const std::vector<client::CachedBatch>& batches) {
+  // As the real shard: a step call's cached batches name the requests to keep; the others
+  // (finished or cancelled in the router) are dropped before the step.
+  std::vector<uint64_t> KeepOnly(const std::vector<client::CachedBatch>& batches) {
     std::vector<uint64_t> ids;
     for (const auto& b : batches) ids.insert(ids.end(), b.request_ids.begin(), b.request_ids.end());
+    std::erase_if(live_, [&](const auto& r) {
+      return std::find(ids.begin(), ids.end(), r.first) == ids.end();
+    });
+    cached.push_back(ids);
     return ids;
   }
 
@@ -331,8 +326,11 @@ TEST_F(EngineCoreTest, FinishedRequestsAreFilteredOutOfTheShardBatch) {
   core_->Step();  // decode
   core_->Step();  // request 1 stops on a string the shard cannot see
   ASSERT_TRUE(outcomes_.at(1).result);
-  ASSERT_FALSE(shard_.filters.empty());
-  EXPECT_EQ(shard_.filters.back(), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(shard_.cached.back(), (std::vector<uint64_t>{1, 2}));
+  core_->Step();  // the next call names only request 2: the shard drops 1 before it steps
+  EXPECT_EQ(shard_.calls.back(), "decode");
+  EXPECT_EQ(shard_.cached.back(), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(shard_.live(), 1u);
   RunToIdle();
   EXPECT_EQ(outcomes_.at(2).result->generated_tokens, 10u);
   EXPECT_EQ(admission_.in_flight(), 0u);
@@ -372,7 +370,8 @@ TEST_F(EngineCoreTest, CancelledWhileRunningIsFilteredOut) {
   EXPECT_EQ(shard_.live(), 2u);
   first->Cancel();
   core_->Step();
-  EXPECT_EQ(shard_.filters.back(), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(shard_.cached.back(), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(shard_.live(), 1u);
   EXPECT_EQ(admission_.in_flight(), 1u);
   RunToIdle();
   EXPECT_FALSE(outcomes_.at(1).finished());

@@ -63,9 +63,6 @@ class CountingShard : public client::ShardClient {
     engine_thread = std::this_thread::get_id();
     return Step(Ids(call.batches), call.batches.at(0).id);
   }
-  client::CachedBatch FilterBatch(uint64_t batch_id, const std::vector<uint64_t>& keep) override {
-    return {.id = batch_id, .request_ids = keep, .size = static_cast<uint32_t>(keep.size())};
-  }
   void ClearCache(std::optional<uint64_t>) override {}
 
  private:

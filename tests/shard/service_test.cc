@@ -524,6 +524,31 @@ TEST_F(ShardServiceTest, WarmupSizesThePoolFromFreeMemory) {
   EXPECT_EQ(response.num_blocks(), 512u);
 }
 
+// The router leaves finished and cancelled requests out of the cached batch it sends with the
+// next step instead of calling FilterBatch: the shard steps only those named, and the one left
+// out is gone for good.
+TEST_F(ShardServiceTest, AStepCallKeepsOnlyTheRequestsItNames) {
+  const auto refs = LoadStoriesReference();
+  const pb::PrefillResponse prefill = Prefill(
+      7, {MakeRequest(1, refs[0].input_ids, 20), MakeRequest(2, refs[1].input_ids, 20)});
+  ASSERT_EQ(prefill.batch().request_ids_size(), 2);
+  pb::CachedBatch only_second = prefill.batch();
+  only_second.clear_request_ids();
+  only_second.add_request_ids(2);
+  std::vector<int32_t> second = {static_cast<int32_t>(prefill.generations(1).tokens().ids(0))};
+  for (int step = 0; step < 3; ++step) {
+    const pb::DecodeResponse decode = Decode({only_second});
+    ASSERT_EQ(decode.generations_size(), 1);
+    EXPECT_EQ(decode.generations(0).request_id(), 2u);
+    second.push_back(static_cast<int32_t>(decode.generations(0).tokens().ids(0)));
+    ASSERT_EQ(decode.batch().request_ids_size(), 1);
+    // Naming request 1 again does not bring it back.
+    only_second = decode.batch();
+    if (step == 1) only_second.add_request_ids(1);
+  }
+  EXPECT_EQ(second, std::vector<int32_t>(refs[1].greedy_ids.begin(), refs[1].greedy_ids.begin() + 4));
+}
+
 TEST_F(ShardServiceTest, UnknownBatchIsAnInvalidArgument) {
   pb::DecodeRequest request;
   request.add_batches()->set_id(424242);
