@@ -103,6 +103,8 @@ ProcessSpec RouterSpec(const LauncherConfig& c, const ServingPlan& plan, const M
                c.prefix_caching ? "true" : "false",
                "--chunked-prefill",
                c.chunked_prefill ? "true" : "false",
+               "--async-scheduling",
+               c.async_scheduling ? "true" : "false",
                "--payload-limit",
                std::to_string(c.payload_limit)};
   auto add = [&spec](const std::string& flag, const std::string& value) {

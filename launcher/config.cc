@@ -177,6 +177,8 @@ void RegisterFlags(FlagParser& flags, LauncherConfig& c) {
   add("chunked-prefill", &c.chunked_prefill,
       "Split long prompts into chunks that share engine steps with decodes (false: whole prompts)",
       "BOOL");
+  add("async-scheduling", &c.async_scheduling,
+      "Send each decode step while the one before it runs (false: one step at a time)", "BOOL");
   add("cuda-graphs", &c.cuda_graphs, "Batch sizes to capture as CUDA graphs; 0 disables", "LIST");
   add("json-output", &c.json_output, "Log JSON lines (launcher and children)");
   add("api-key", &c.api_key, "Bearer token required by the HTTP API", "KEY");

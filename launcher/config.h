@@ -50,6 +50,7 @@ struct LauncherConfig {
   uint32_t max_waiting_tokens = tg::limits::kMaxWaitingTokens;
   bool prefix_caching = true;
   bool chunked_prefill = true;
+  bool async_scheduling = true;
   std::optional<std::string> cuda_graphs;
   bool json_output = false;
   std::optional<std::string> api_key;

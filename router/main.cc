@@ -48,6 +48,7 @@ struct RouterConfig {
   double waiting_served_ratio = tg::limits::kWaitingServedRatio;
   uint32_t max_waiting_tokens = tg::limits::kMaxWaitingTokens;
   bool prefix_caching = true;
+  bool async_scheduling = true;
   bool chunked_prefill = true;
   std::string api_key;
   uint64_t payload_limit = tg::limits::kPayloadLimitBytes;
@@ -100,6 +101,10 @@ int Run(int argc, char** argv) {
   flags.Add("prefix-caching", &config.prefix_caching,
             "Share the KV blocks of common prompt prefixes between requests (false: off)",
             {.env = "PREFIX_CACHING"});
+  flags.Add("async-scheduling", &config.async_scheduling,
+            "Send each decode step while the step before it still runs, so the shard never "
+            "waits for the router (false: one step at a time)",
+            {.env = "ASYNC_SCHEDULING"});
   flags.Add("chunked-prefill", &config.chunked_prefill,
             "Split long prompts into chunks that share engine steps with running decodes "
             "(false: whole prompts, at most --max-batch-prefill-tokens each)",
@@ -201,8 +206,8 @@ int Run(int argc, char** argv) {
   const tg::engine::KvPool pool = tg::engine::WarmUpShards(*client, info, limits, limit_flags);
   const uint32_t block_size = pool.block_size;
   const uint32_t num_blocks = pool.num_blocks;
-  spdlog::info("chunked_prefill={} prefix_caching={}", config.chunked_prefill,
-               config.prefix_caching);
+  spdlog::info("chunked_prefill={} prefix_caching={} async_scheduling={}", config.chunked_prefill,
+               config.prefix_caching, config.async_scheduling);
 
   app.SetInfo({{"model_id", config.model_id.empty() ? info.model_id() : config.model_id},
                {"model_sha", nullptr},
@@ -222,6 +227,7 @@ int Run(int argc, char** argv) {
                {"max_waiting_tokens", config.max_waiting_tokens},
                {"prefix_caching", config.prefix_caching},
                {"chunked_prefill", config.chunked_prefill},
+               {"async_scheduling", config.async_scheduling},
                {"validation_workers", 1},
                {"max_client_batch_size", 1},
                {"block_size", block_size},
@@ -237,7 +243,8 @@ int Run(int argc, char** argv) {
                                            .max_batch_size = config.max_batch_size.value_or(0),
                                            .prefix_caching = config.prefix_caching,
                                            .chunked_prefill = config.chunked_prefill},
-                             .max_concurrent_requests = config.max_concurrent_requests},
+                             .max_concurrent_requests = config.max_concurrent_requests,
+                             .async_scheduling = config.async_scheduling},
                             *client, *codec, metrics);
   app.AttachEngine(&engine);
   spdlog::info("listening on http://{}:{}", config.hostname, server.bound_port());

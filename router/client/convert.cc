@@ -132,6 +132,7 @@ pb::PrefillRequest ToProto(const PrefillCall& call) {
   batch->set_size(static_cast<uint32_t>(call.requests.size()));
   for (const CachedBatch& b : call.cached) ToProto(b, out.add_cached_batches());
   ToProto(call.grants, out.mutable_block_grants());
+  out.set_step(call.step);
   return out;
 }
 
@@ -139,6 +140,8 @@ pb::DecodeRequest ToProto(const DecodeCall& call) {
   pb::DecodeRequest out;
   for (const CachedBatch& b : call.batches) ToProto(b, out.add_batches());
   ToProto(call.grants, out.mutable_block_grants());
+  out.set_step(call.step);
+  out.set_pipelined(call.pipelined);
   return out;
 }
 

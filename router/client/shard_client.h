@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -99,11 +100,23 @@ struct PrefillCall {
   std::vector<ShardRequest> requests;
   std::vector<CachedBatch> cached;
   std::vector<BlockGrant> grants;
+  uint64_t step = 0;  // proto PrefillRequest.step: the shard runs step calls in this order
 };
 
 struct DecodeCall {
   std::vector<CachedBatch> batches;
   std::vector<BlockGrant> grants;
+  uint64_t step = 0;
+  // Sent before the previous step call's answer (proto DecodeRequest.pipelined).
+  bool pipelined = false;
+};
+
+// A step call on its way to the shards. Wait() returns its result, or throws what the call
+// would have; the destructor waits for a call nobody waited for.
+class PendingStep {
+ public:
+  virtual ~PendingStep() = default;
+  virtual StepResult Wait() = 0;
 };
 
 // Every call throws tg::Error(kUnavailable) when a shard failed; the engine then fails what is in
@@ -111,10 +124,11 @@ struct DecodeCall {
 class ShardClient {
  public:
   virtual ~ShardClient() = default;
-  virtual StepResult Prefill(const PrefillCall& call) = 0;
-  // Both step calls name, in each cached batch, the requests still wanted: the shard drops the
-  // others before the step (finished or cancelled requests need no FilterBatch call).
-  virtual StepResult Decode(const DecodeCall& call) = 0;
+  // The step calls return at once: the engine may plan and send the next step while this one
+  // runs (its async scheduling). Both name, in each cached batch, the requests still wanted:
+  // the shard drops the others before the step (no FilterBatch call for finished requests).
+  virtual std::unique_ptr<PendingStep> StartPrefill(const PrefillCall& call) = 0;
+  virtual std::unique_ptr<PendingStep> StartDecode(const DecodeCall& call) = 0;
   // Drops one batch, or everything.
   virtual void ClearCache(std::optional<uint64_t> batch_id) = 0;
 };

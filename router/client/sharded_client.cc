@@ -3,7 +3,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <functional>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "common/error.h"
@@ -78,6 +81,61 @@ static void KeepSlowestTimings(std::vector<Response>& responses) {
   }
 }
 
+namespace {
+
+// One step call to every rank at once through gRPC's callback API: no thread of ours blocks
+// until Wait(), so the engine thread plans the next step meanwhile (and no thread is started
+// per rank and call).
+template <typename Request, typename Response>
+class PendingCall final : public PendingStep {
+ public:
+  // Starts the RPC on one stub: stub.async()->Method(context, request, response, on_done).
+  using Start = void (*)(Stub&, grpc::ClientContext*, const Request*, Response*,
+                         std::function<void(grpc::Status)>);
+
+  PendingCall(const char* rpc, Request request, const std::vector<std::unique_ptr<Stub>>& stubs,
+              Start start)
+      : rpc_(rpc),
+        request_(std::move(request)),
+        contexts_(stubs.size()),
+        responses_(stubs.size()),
+        statuses_(stubs.size()),
+        remaining_(stubs.size()) {
+    for (size_t r = 0; r < stubs.size(); ++r) {
+      start(*stubs[r], &contexts_[r], &request_, &responses_[r], [this, r](grpc::Status status) {
+        std::lock_guard lock(mutex_);
+        statuses_[r] = std::move(status);
+        if (--remaining_ == 0) done_.notify_all();
+      });
+    }
+  }
+  ~PendingCall() override { WaitForAll(); }
+
+  StepResult Wait() override {
+    WaitForAll();
+    for (size_t r = 0; r < statuses_.size(); ++r) CheckStatus(statuses_[r], rpc_, r);
+    KeepSlowestTimings(responses_);
+    return FromProto(responses_[0]);
+  }
+
+ private:
+  void WaitForAll() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return remaining_ == 0; });
+  }
+
+  const char* rpc_;
+  const Request request_;
+  std::vector<grpc::ClientContext> contexts_;
+  std::vector<Response> responses_;
+  std::vector<grpc::Status> statuses_;
+  std::mutex mutex_;
+  std::condition_variable done_;
+  size_t remaining_;
+};
+
+}  // namespace
+
 ShardedClient::ShardedClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ShardedClient::~ShardedClient() = default;
 
@@ -139,24 +197,22 @@ pb::WarmupResponse ShardedClient::Warmup(const pb::WarmupRequest& request) {
   return result;
 }
 
-StepResult ShardedClient::Prefill(const PrefillCall& call) {
-  const pb::PrefillRequest request = ToProto(call);
-  auto responses = impl_->All<pb::PrefillResponse>(
-      "Prefill", [&](Stub& s, grpc::ClientContext* c, pb::PrefillResponse* out) {
-        return s.Prefill(c, request, out);
+std::unique_ptr<PendingStep> ShardedClient::StartPrefill(const PrefillCall& call) {
+  return std::make_unique<PendingCall<pb::PrefillRequest, pb::PrefillResponse>>(
+      "Prefill", ToProto(call), impl_->stubs,
+      [](Stub& stub, grpc::ClientContext* context, const pb::PrefillRequest* request,
+         pb::PrefillResponse* response, std::function<void(grpc::Status)> on_done) {
+        stub.async()->Prefill(context, request, response, std::move(on_done));
       });
-  KeepSlowestTimings(responses);
-  return FromProto(responses[0]);
 }
 
-StepResult ShardedClient::Decode(const DecodeCall& call) {
-  const pb::DecodeRequest request = ToProto(call);
-  auto responses = impl_->All<pb::DecodeResponse>(
-      "Decode", [&](Stub& s, grpc::ClientContext* c, pb::DecodeResponse* out) {
-        return s.Decode(c, request, out);
+std::unique_ptr<PendingStep> ShardedClient::StartDecode(const DecodeCall& call) {
+  return std::make_unique<PendingCall<pb::DecodeRequest, pb::DecodeResponse>>(
+      "Decode", ToProto(call), impl_->stubs,
+      [](Stub& stub, grpc::ClientContext* context, const pb::DecodeRequest* request,
+         pb::DecodeResponse* response, std::function<void(grpc::Status)> on_done) {
+        stub.async()->Decode(context, request, response, std::move(on_done));
       });
-  KeepSlowestTimings(responses);
-  return FromProto(responses[0]);
 }
 
 void ShardedClient::ClearCache(std::optional<uint64_t> batch_id) {

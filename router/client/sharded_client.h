@@ -34,8 +34,8 @@ class ShardedClient : public ShardClient {
   void Health();
   // Minimum max_supported_total_tokens and num_blocks over ranks.
   textgen::v1::WarmupResponse Warmup(const textgen::v1::WarmupRequest& request);
-  StepResult Prefill(const PrefillCall& call) override;
-  StepResult Decode(const DecodeCall& call) override;
+  std::unique_ptr<PendingStep> StartPrefill(const PrefillCall& call) override;
+  std::unique_ptr<PendingStep> StartDecode(const DecodeCall& call) override;
   void ClearCache(std::optional<uint64_t> batch_id) override;
 
  private:

@@ -12,7 +12,7 @@
 namespace tg::engine {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = EngineCore::Clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -83,9 +83,31 @@ void EngineCore::Add(Submission s) {
 bool EngineCore::Step() {
   bool stepped = false;
   try {
-    DropCancelled();
-    ReconcileWithShard();
-    stepped = RunStep();
+    if (in_flight_.empty()) {
+      DropCancelled();
+      ReconcileWithShard();
+      const scheduler::StepPlan plan = state_.Schedule();
+      ApplyPreemption(plan);
+      if (!plan.empty()) Send(plan, /*pipelined=*/false);
+    }
+    if (!in_flight_.empty()) {
+      if (CanPipeline()) {
+        DropCancelled();
+        const scheduler::StepPlan plan = state_.Schedule();
+        if (plan.preempted.empty() && plan.chunks.empty()) {
+          if (!plan.empty()) Send(plan, /*pipelined=*/true);
+        } else {
+          // A preempted request is prefilled again with every token it generated, including
+          // the one the running call brings: wait for it.
+          CompleteOldest();
+          ApplyPreemption(plan);
+          ReconcileWithShard();
+          if (!plan.empty()) Send(plan, /*pipelined=*/false);
+        }
+      }
+      CompleteOldest();
+      stepped = true;
+    }
   } catch (const Error& e) {
     OnShardFailure(e.message());
   }
@@ -95,8 +117,19 @@ bool EngineCore::Step() {
   return stepped;
 }
 
-void EngineCore::StartShardCall(Clock::time_point now) {
-  if (last_call_end_) metrics_.Observe("tgi_batch_host_duration", Seconds(now - *last_call_end_));
+bool EngineCore::CanPipeline() const {
+  return config_.async_scheduling && in_flight_.size() == 1 && !running_.empty() &&
+         queued_.empty() && state_.DecodesOnly();
+}
+
+void EngineCore::StartShardCall(Clock::time_point now, bool pipelined) {
+  // A pipelined call waits at the shard before the one ahead of it ends: the shard does not
+  // wait for the router at all.
+  if (pipelined) {
+    metrics_.Observe("tgi_batch_host_duration", 0.0);
+  } else if (last_call_end_) {
+    metrics_.Observe("tgi_batch_host_duration", Seconds(now - *last_call_end_));
+  }
 }
 
 void EngineCore::EndShardCall(Clock::time_point now) { last_call_end_ = now; }
@@ -104,7 +137,7 @@ void EngineCore::EndShardCall(Clock::time_point now) { last_call_end_ = now; }
 void EngineCore::OnShardFailure(const std::string& message) {
   spdlog::error("shard call failed: {}", message);
   healthy_.store(false);
-  FailAll(ErrorKind::kUnavailable, message);
+  FailAll(ErrorKind::kUnavailable, message);  // waits out the other call in flight first
   try {
     shard_.ClearCache(std::nullopt);
   } catch (const Error& clear_error) {
@@ -171,51 +204,109 @@ client::ShardRequest EngineCore::ChunkRequest(const scheduler::PrefillChunk& chu
   return out;
 }
 
-bool EngineCore::RunStep() {
-  scheduler::StepPlan plan = state_.Schedule();
+void EngineCore::ApplyPreemption(const scheduler::StepPlan& plan) {
   for (uint64_t id : plan.preempted) {
     metrics_.Increment("tgi_request_preempted");
     auto it = running_.find(id);
-    if (it == running_.end()) continue;  // part-way through its prompt: not in the shard batch
+    if (it == running_.end()) continue;  // part-way through its prompt, or it ended meanwhile
     queued_[id] = std::move(it->second);
     running_.erase(it);
   }
   if (!plan.preempted.empty()) ReconcileWithShard();
-  if (plan.empty()) return false;
-  const bool prefill = !plan.chunks.empty();
+}
+
+void EngineCore::Send(const scheduler::StepPlan& plan, bool pipelined) {
   std::vector<client::BlockGrant> grants;
   for (const scheduler::BlockGrant& g : plan.grants) {
-    grants.push_back({.request_id = g.id, .blocks = g.blocks});
+    // A grant to a request that ended meanwhile is dropped; its blocks went back with it.
+    if (running_.contains(g.id)) grants.push_back({.request_id = g.id, .blocks = g.blocks});
   }
-  client::StepResult result;
-  Clock::time_point start;
-  if (prefill) {
-    client::PrefillCall call{
-        .batch_id = next_batch_id_++, .cached = batches_, .grants = std::move(grants)};
-    for (const scheduler::PrefillChunk& chunk : plan.chunks) {
-      call.requests.push_back(ChunkRequest(chunk));
+  std::vector<client::CachedBatch> cached = batches_;
+  if (pipelined) {
+    // The batch the call in flight will leave: its requests, less those that ended here since
+    // and those whose last token (by length) it brings.
+    client::CachedBatch next = in_flight_.back().expected;
+    std::erase_if(next.request_ids, [&](uint64_t id) {
+      auto it = running_.find(id);
+      return it == running_.end() || it->second->result.generated_tokens + 1 >=
+                                         it->second->request.stopping().max_new_tokens;
+    });
+    std::erase_if(grants, [&](const client::BlockGrant& g) {
+      return std::find(next.request_ids.begin(), next.request_ids.end(), g.request_id) ==
+             next.request_ids.end();
+    });
+    next.size = static_cast<uint32_t>(next.request_ids.size());
+    cached.assign(1, std::move(next));
+  }
+  InFlight call;
+  if (!cached.empty()) call.expected.id = cached.front().id;
+  for (const client::CachedBatch& b : cached) {
+    call.expected.request_ids.insert(call.expected.request_ids.end(), b.request_ids.begin(),
+                                     b.request_ids.end());
+  }
+  // A chunk of a request that ended while this plan waited for the call ahead of it goes too.
+  std::vector<const scheduler::PrefillChunk*> chunks;
+  for (const scheduler::PrefillChunk& chunk : plan.chunks) {
+    if (queued_.contains(chunk.id)) chunks.push_back(&chunk);
+  }
+  call.prefill = !chunks.empty();
+  if (!call.prefill && call.expected.request_ids.empty()) return;  // nothing left to step
+  const uint64_t step = next_step_++;
+  if (call.prefill) {
+    client::PrefillCall prefill{.batch_id = next_batch_id_++,
+                                .cached = std::move(cached),
+                                .grants = std::move(grants),
+                                .step = step};
+    for (const scheduler::PrefillChunk* chunk : chunks) {
+      prefill.requests.push_back(ChunkRequest(*chunk));
+      if (chunk->last) call.expected.request_ids.push_back(chunk->id);
     }
-    start = Clock::now();
-    StartShardCall(start);
-    result = shard_.Prefill(call);
+    call.expected.id = prefill.batch_id;
+    call.sent = Clock::now();
+    StartShardCall(call.sent, pipelined);
+    call.call = shard_.StartPrefill(prefill);
   } else {
-    start = Clock::now();
-    StartShardCall(start);
-    result = shard_.Decode({.batches = batches_, .grants = std::move(grants)});
+    call.sent = Clock::now();
+    StartShardCall(call.sent, pipelined);
+    call.call = shard_.StartDecode({.batches = std::move(cached),
+                                    .grants = std::move(grants),
+                                    .step = step,
+                                    .pipelined = pipelined});
   }
+  in_flight_.push_back(std::move(call));
+}
+
+void EngineCore::CompleteOldest() {
+  InFlight call = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  const client::StepResult result = call.call->Wait();
   const auto end = Clock::now();
+  // The shard's time for this call: from when it was sent, or from when the call ahead of it
+  // returned if it was queued behind that one, so that the calls' times add up to the run.
+  const Clock::time_point start =
+      last_call_end_ && *last_call_end_ > call.sent ? *last_call_end_ : call.sent;
   EndShardCall(end);
-  const char* method = prefill ? "method=\"prefill\"" : "method=\"decode\"";
+  const char* method = call.prefill ? "method=\"prefill\"" : "method=\"decode\"";
   metrics_.Observe("tgi_batch_inference_duration", Seconds(end - start), method);
   metrics_.Observe("tgi_batch_forward_duration", result.timings.forward_ns * 1e-9, method);
   metrics_.Observe("tgi_batch_shard_duration", result.timings.total_ns * 1e-9, method);
   batches_.clear();
-  if (result.batch) batches_.push_back(std::move(*result.batch));
+  if (result.batch) batches_.push_back(*result.batch);
   // The step's K/V are written: full prompt blocks may now be shared.
   state_.CommitStep();
-  HandleResult(result, prefill);
+  HandleResult(result, call.prefill);
   ReconcileWithShard();
-  return true;
+}
+
+void EngineCore::DrainInFlight() {
+  while (!in_flight_.empty()) {
+    try {
+      in_flight_.front().call->Wait();
+    } catch (const Error&) {
+      // Already failing: this call's outcome changes nothing.
+    }
+    in_flight_.pop_front();
+  }
 }
 
 void EngineCore::HandleResult(const client::StepResult& result, bool prefill) {
@@ -398,12 +489,13 @@ void EngineCore::ReconcileWithShard() {
   }
   // Requests finished or cancelled here leave the shard's batches: with the next step call,
   // which names the requests to keep (proto CachedBatch), so that it costs no round trip of its
-  // own. A batch left empty is cleared now: no later call might name it.
+  // own. A batch left empty is cleared now, no later call might name it; unless a call is in
+  // flight, which the clearing could overtake: then that call's answer brings it back here.
   std::vector<client::CachedBatch> kept;
   for (client::CachedBatch& b : batches_) {
     std::erase_if(b.request_ids, [&](uint64_t id) { return !running_.contains(id); });
     if (b.request_ids.empty()) {
-      shard_.ClearCache(b.id);
+      if (in_flight_.empty()) shard_.ClearCache(b.id);
       continue;
     }
     b.size = static_cast<uint32_t>(b.request_ids.size());
@@ -413,6 +505,7 @@ void EngineCore::ReconcileWithShard() {
 }
 
 void EngineCore::FailAll(ErrorKind kind, const std::string& message) {
+  DrainInFlight();
   for (auto* table : {&running_, &queued_}) {
     for (auto& [id, entry] : *table) Fail(*entry, kind, message);
     table->clear();

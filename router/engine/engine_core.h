@@ -4,16 +4,24 @@
 //
 // Each Step: drop cancelled requests (freeing their blocks, leaving them out of the shard
 // batch); ask the scheduler for the step's plan; take preempted requests out of the shard's
-// batch; run the step as one shard call (Prefill with the running batches when it has prompt
-// chunks, so decodes and chunks share one forward pass; Decode otherwise); detokenize, match
-// stop strings, report tokens; leave finished requests out of the next call, which the shard
-// filters by (no FilterBatch round trip). A shard failure fails everything in flight and
-// clears the shards' caches.
+// batch; send the step as one shard call (Prefill with the running batches when it has prompt
+// chunks, so decodes and chunks share one forward pass; Decode otherwise); then wait for the
+// oldest call in flight and detokenize, match stop strings, report tokens; leave finished
+// requests out of the next call, which the shard filters by (no FilterBatch round trip).
+//
+// Async scheduling (EngineConfig): when the next step can only be decodes, it is planned and
+// sent before the running call's answer is handled, so two calls are in flight. It names the
+// requests as they were: those the running call finishes (EOS, length, errors) are skipped by
+// the shard; one that the router finds finished only while handling the answer (a stop string)
+// computes one token more, which is dropped. A step with prompt chunks or preemptions waits
+// for the answer first. A shard failure fails everything in flight and clears the shards'
+// caches.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +45,10 @@ namespace tg::engine {
 struct EngineConfig {
   scheduler::SchedulerConfig scheduler;
   uint32_t max_concurrent_requests = limits::kMaxConcurrentRequests;
+  // Plan and send a decode step while the step before it still runs (vLLM's async scheduling,
+  // SGLang's overlap scheduler): the shard finds its next call waiting, so the answer's trip
+  // back, the router's handling of it and the next call's trip out overlap the forward pass.
+  bool async_scheduling = true;
 };
 
 // Lets a route cancel its request (client disconnected). Thread-safe.
@@ -62,6 +74,8 @@ struct Submission {
 
 class EngineCore {
  public:
+  using Clock = std::chrono::steady_clock;
+
   EngineCore(EngineConfig config, client::ShardClient& shard, const TextCodec& codec,
              metrics::Registry& metrics);
   ~EngineCore();
@@ -75,7 +89,7 @@ class EngineCore {
   // Fails every request still queued or running and forgets the shards' batches.
   void FailAll(ErrorKind kind, const std::string& message);
 
-  bool has_work() const { return !queued_.empty() || !running_.empty(); }
+  bool has_work() const { return !queued_.empty() || !running_.empty() || !in_flight_.empty(); }
   size_t queued() const { return queued_.size(); }
   size_t running() const { return running_.size(); }
   // False after a shard failure; set before the failed requests' callbacks run. Thread-safe.
@@ -83,8 +97,26 @@ class EngineCore {
 
  private:
   struct Entry;
+  // A shard call on its way, and the batch the shard will hold after it.
+  struct InFlight {
+    std::unique_ptr<client::PendingStep> call;
+    bool prefill = false;
+    Clock::time_point sent;
+    client::CachedBatch
+        expected;  // the requests it steps that may survive it, in the shard's order
+  };
+
   void DropCancelled();
-  bool RunStep();
+  // Takes the plan's preempted requests out of the running set (back to queued_).
+  void ApplyPreemption(const scheduler::StepPlan& plan);
+  // Sends the plan as one shard call; `pipelined`: a call is still in flight, and this one names
+  // the requests of the batch that call will leave.
+  void Send(const scheduler::StepPlan& plan, bool pipelined);
+  // Waits for the oldest call in flight and handles its answer.
+  void CompleteOldest();
+  bool CanPipeline() const;
+  // Waits out whatever is in flight, ignoring the answers (after a failure, at shutdown).
+  void DrainInFlight();
   client::ShardRequest ChunkRequest(const scheduler::PrefillChunk& chunk);
   void HandleResult(const client::StepResult& result, bool prefill);
   void HandlePrefillTokens(Entry& entry, const client::ShardGeneration& gen);
@@ -99,8 +131,8 @@ class EngineCore {
   void UpdateGauges();
   // Before and after each shard call: the engine thread's time between two calls while work
   // was waiting (tgi_batch_host_duration), i.e. the time the shard idles because of the router.
-  void StartShardCall(std::chrono::steady_clock::time_point now);
-  void EndShardCall(std::chrono::steady_clock::time_point now);
+  void StartShardCall(Clock::time_point now, bool pipelined);
+  void EndShardCall(Clock::time_point now);
 
   EngineConfig config_;
   client::ShardClient& shard_;
@@ -115,10 +147,12 @@ class EngineCore {
   // The shard's cached batches (one after every step), less the requests that ended since: the
   // next step call names only those left (ReconcileWithShard).
   std::vector<client::CachedBatch> batches_;
+  std::deque<InFlight> in_flight_;  // oldest first; two at most
   uint64_t next_batch_id_ = 1;
+  uint64_t next_step_ = 1;  // proto PrefillRequest.step
   std::atomic<bool> healthy_{true};
   // When the last shard call returned; unset while the engine has nothing to run.
-  std::optional<std::chrono::steady_clock::time_point> last_call_end_;
+  std::optional<Clock::time_point> last_call_end_;
 };
 
 }  // namespace tg::engine

@@ -131,7 +131,6 @@ std::optional<PrefillChunk> State::Admit(int64_t budget, bool alone) {
 
 StepPlan State::Schedule() {
   StepPlan plan;
-  last_step_.clear();
   int64_t budget = config_.token_budget;
   if (config_.chunked_prefill) {
     for (const Sequence& seq : running_) budget -= seq.prefilled ? 1 : 0;
@@ -178,6 +177,11 @@ void State::CommitStep() {
     }
   }
   last_step_.clear();
+}
+
+bool State::DecodesOnly() const {
+  return waiting_.empty() && std::all_of(running_.begin(), running_.end(),
+                                         [](const Sequence& s) { return s.prefilled; });
 }
 
 bool State::Release(uint64_t id) {

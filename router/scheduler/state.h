@@ -91,8 +91,14 @@ class State {
   // Plans the next step. The plan is assumed to run: positions count as computed and requests
   // whose prefill completes, or that decode, count one more generated token.
   StepPlan Schedule();
-  // The last planned step returned: blocks it filled join the prefix cache.
+  // The steps planned so far returned: blocks they filled join the prefix cache. (With async
+  // scheduling a decode-only step is planned before the step ahead of it returns; the shard runs
+  // steps in order, so a later step never reads blocks an earlier one has yet to write.)
   void CommitStep();
+  // The next plan can only hold decodes: nothing waits and every running request has its whole
+  // prompt computed. Such a plan needs nothing of the step before it but its K/V, so it may be
+  // sent while that step runs (EngineCore's async scheduling).
+  bool DecodesOnly() const;
   // Drops a request wherever it is (finished, failed, cancelled); its blocks go back (shared
   // ones stay cached). Returns false when it is unknown.
   bool Release(uint64_t id);
@@ -138,9 +144,9 @@ class State {
   BlockAllocator allocator_;
   PrefixCache cache_;
   std::deque<Sequence> waiting_;
-  std::vector<Sequence> running_;  // arrival order: the last is preempted first
-  std::vector<uint64_t> last_step_;
-  uint32_t watermark_blocks_ = 0;  // admissions leave this many blocks free for decodes
+  std::vector<Sequence> running_;    // arrival order: the last is preempted first
+  std::vector<uint64_t> last_step_;  // requests with chunks since the last CommitStep
+  uint32_t watermark_blocks_ = 0;    // admissions leave this many blocks free for decodes
 };
 
 }  // namespace tg::scheduler

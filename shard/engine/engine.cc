@@ -391,9 +391,22 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
   return Finish(batch_id, std::move(survivors), std::move(output));
 }
 
-StepOutput Engine::Decode(const std::vector<uint64_t>& batch_ids,
-                          const std::vector<BlockGrant>& grants) {
+StepOutput Engine::Decode(const std::vector<uint64_t>& requested_ids,
+                          const std::vector<BlockGrant>& requested_grants, bool pipelined) {
   const uint64_t start_ns = NowNs();
+  std::vector<uint64_t> batch_ids = requested_ids;
+  std::vector<BlockGrant> grants = requested_grants;
+  if (pipelined) {
+    // What the previous step ended is gone: its batches and the blocks granted to its requests.
+    std::erase_if(batch_ids, [&](uint64_t id) { return !batches_.contains(id); });
+    std::erase_if(grants, [&](const BlockGrant& grant) {
+      return std::none_of(batch_ids.begin(), batch_ids.end(), [&](uint64_t id) {
+        return std::any_of(batches_.at(id).begin(), batches_.at(id).end(),
+                           [&](const RequestState& r) { return r.spec.id == grant.request_id; });
+      });
+    });
+    if (batch_ids.empty()) return {};
+  }
   TG_CHECK(!batch_ids.empty(), kInvalidArgument, "Decode of no batch");
   if (++decode_calls_ == options_.device_fault_at_decode) backend_.InjectDeviceFault();
   StepOutput output;

@@ -53,8 +53,10 @@ class Engine {
                      const std::vector<uint64_t>& cached_batch_ids = {},
                      const std::vector<BlockGrant>& grants = {});
   // One step over the union of the given batches; the merged batch keeps the first id.
+  // `pipelined`: the call was made before the previous step's answer was seen (proto
+  // DecodeRequest.pipelined), so batches and requests that step ended are skipped, not errors.
   StepOutput Decode(const std::vector<uint64_t>& batch_ids,
-                    const std::vector<BlockGrant>& grants = {});
+                    const std::vector<BlockGrant>& grants = {}, bool pipelined = false);
   // Keeps only `keep` (ids no longer in the batch are ignored); nullopt when the batch is empty
   // or unknown.
   std::optional<CachedBatchInfo> Filter(uint64_t batch_id, const std::vector<uint64_t>& keep);

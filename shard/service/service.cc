@@ -29,8 +29,22 @@ ShardService::ShardService(Engine& engine, const model::ModelConfig& config, Ser
 }
 
 template <typename Fn>
-grpc::Status ShardService::Guarded(Fn&& fn) {
-  std::lock_guard<std::mutex> lock(mutex_);
+grpc::Status ShardService::Guarded(Fn&& fn, uint64_t step) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (step != 0) {
+    // A pipelined call may reach its handler before the call of the step before it. Past the
+    // timeout that call is taken as lost, and this one runs anyway.
+    step_done_.wait_for(lock, kStepOrderTimeout, [&] { return step <= last_step_ + 1; });
+  }
+  struct MarkDone {  // the next step may go once this one has run, whatever its outcome
+    ShardService& service;
+    uint64_t step;
+    ~MarkDone() {
+      if (step == 0) return;
+      service.last_step_ = step;
+      service.step_done_.notify_all();
+    }
+  } mark_done{*this, step};
   try {
     if (bind_thread_) bind_thread_();
     fn();
@@ -99,35 +113,43 @@ grpc::Status ShardService::ServiceDiscovery(grpc::ServerContext*,
 
 grpc::Status ShardService::Warmup(grpc::ServerContext*, const textgen::v1::WarmupRequest* request,
                                   textgen::v1::WarmupResponse* response) {
-  return Guarded([&] { ToProto(engine_.Warmup(FromProto(*request)), response); });
+  return Guarded([&] {
+    ToProto(engine_.Warmup(FromProto(*request)), response);
+    last_step_ = 0;  // a router that warms the shard up numbers its steps from 1
+  });
 }
 
 grpc::Status ShardService::Prefill(grpc::ServerContext*, const textgen::v1::PrefillRequest* request,
                                    textgen::v1::PrefillResponse* response) {
-  return Guarded([&] {
-    std::vector<RequestSpec> specs;
-    std::vector<RequestFailure> rejected;
-    for (const textgen::v1::Request& r : request->batch().requests()) {
-      try {
-        specs.push_back(FromProto(r));
-      } catch (const RequestError& e) {
-        rejected.push_back({e.request_id(), e.message(), e.kind()});
-      }
-    }
-    StepOutput step =
-        engine_.Prefill(request->batch().id(), std::move(specs),
-                        KeepRequested(request->cached_batches()), FromProto(request->block_grants()));
-    step.errors.insert(step.errors.end(), rejected.begin(), rejected.end());
-    ToProto(step, response);
-  });
+  return Guarded(
+      [&] {
+        std::vector<RequestSpec> specs;
+        std::vector<RequestFailure> rejected;
+        for (const textgen::v1::Request& r : request->batch().requests()) {
+          try {
+            specs.push_back(FromProto(r));
+          } catch (const RequestError& e) {
+            rejected.push_back({e.request_id(), e.message(), e.kind()});
+          }
+        }
+        StepOutput step = engine_.Prefill(request->batch().id(), std::move(specs),
+                                          KeepRequested(request->cached_batches()),
+                                          FromProto(request->block_grants()));
+        step.errors.insert(step.errors.end(), rejected.begin(), rejected.end());
+        ToProto(step, response);
+      },
+      request->step());
 }
 
 grpc::Status ShardService::Decode(grpc::ServerContext*, const textgen::v1::DecodeRequest* request,
                                   textgen::v1::DecodeResponse* response) {
-  return Guarded([&] {
-    ToProto(engine_.Decode(KeepRequested(request->batches()), FromProto(request->block_grants())),
-            response);
-  });
+  return Guarded(
+      [&] {
+        ToProto(engine_.Decode(KeepRequested(request->batches()),
+                               FromProto(request->block_grants()), request->pipelined()),
+                response);
+      },
+      request->step());
 }
 
 std::vector<uint64_t> ShardService::KeepRequested(

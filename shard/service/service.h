@@ -2,6 +2,8 @@
 // engine runs one batch at a time and the router never overlaps forward calls anyway.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -63,15 +65,20 @@ class ShardService final : public textgen::v1::TextGenerationService::Service {
  private:
   // Runs fn under the engine lock, converting any exception with ToGrpcStatus; a failure marks
   // the shard unhealthy until a real forward succeeds again.
+  // A step call (`step` != 0, proto PrefillRequest.step) first waits for the step before it.
   template <typename Fn>
-  grpc::Status Guarded(Fn&& fn);
+  grpc::Status Guarded(Fn&& fn, uint64_t step = 0);
   // A step call's cached batches name the requests the router still wants: the finished and
   // cancelled ones are left out rather than filtered by a FilterBatch call before the step, so
   // a step is one round trip. Filters each batch to its list and returns the ids to step.
   std::vector<uint64_t> KeepRequested(
       const google::protobuf::RepeatedPtrField<textgen::v1::CachedBatch>& batches);
 
+  static constexpr std::chrono::seconds kStepOrderTimeout{10};
+
   std::mutex mutex_;
+  std::condition_variable step_done_;
+  uint64_t last_step_ = 0;  // the last step call that ran (0 after Warmup)
   Engine& engine_;
   const model::ModelConfig& config_;
   ServiceInfo info_;

@@ -1,9 +1,9 @@
 #include "common/logging.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <fstream>
@@ -42,8 +42,8 @@ std::string CaptureLog(const LogOptions& options, const std::string& message) {
 }
 
 TEST(Logging, JsonLinesAreValidJsonWithComponentAndRank) {
-  std::string line = CaptureLog(
-      {.component = "shard", .rank = 3, .format = LogFormat::kJson}, "say \"hi\"\n\ttab");
+  std::string line = CaptureLog({.component = "shard", .rank = 3, .format = LogFormat::kJson},
+                                "say \"hi\"\n\ttab");
   ASSERT_FALSE(line.empty());
   ASSERT_EQ(line.back(), '\n');
   nlohmann::json parsed = nlohmann::json::parse(line);

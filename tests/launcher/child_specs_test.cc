@@ -120,17 +120,20 @@ TEST(ChildSpecs, RouterGetsTheDerivedBudgetsAndTheKeyOutsideArgv) {
   EXPECT_EQ(Env(spec, "API_KEY"), "secret");
 }
 
-TEST(ChildSpecs, PrefixCachingAndChunkedPrefillAreOnUnlessTurnedOff) {
+TEST(ChildSpecs, PrefixCachingChunkedPrefillAndAsyncSchedulingAreOnUnlessTurnedOff) {
   LauncherConfig defaults = Config({});
   ServingPlan plan = PlanServing(defaults, {.max_position_embeddings = 512}, 0);
   ProcessSpec spec = RouterSpec(defaults, plan, {"/m", "/m/tok"}, "router");
   EXPECT_EQ(Arg(spec, "--prefix-caching"), "true");
   EXPECT_EQ(Arg(spec, "--chunked-prefill"), "true");
-  LauncherConfig off = Config({"--prefix-caching", "false", "--chunked-prefill", "false"});
+  EXPECT_EQ(Arg(spec, "--async-scheduling"), "true");
+  LauncherConfig off = Config(
+      {"--prefix-caching", "false", "--chunked-prefill", "false", "--async-scheduling", "false"});
   spec = RouterSpec(off, PlanServing(off, {.max_position_embeddings = 512}, 0), {"/m", "/m/tok"},
                     "router");
   EXPECT_EQ(Arg(spec, "--prefix-caching"), "false");
   EXPECT_EQ(Arg(spec, "--chunked-prefill"), "false");
+  EXPECT_EQ(Arg(spec, "--async-scheduling"), "false");
 }
 
 }  // namespace

@@ -32,7 +32,9 @@ TEST(RouterConvertTest, APrefillCallCarriesEveryField) {
       ToProto(PrefillCall{.batch_id = 3,
                           .requests = {r},
                           .cached = {{.id = 2, .request_ids = {4, 5}, .size = 2}},
-                          .grants = {{.request_id = 4, .blocks = {12}}}});
+                          .grants = {{.request_id = 4, .blocks = {12}}},
+                          .step = 17});
+  EXPECT_EQ(out.step(), 17u);
   ASSERT_EQ(out.batch().requests_size(), 1);
   EXPECT_EQ(out.batch().id(), 3u);
   EXPECT_EQ(out.batch().size(), 1u);
@@ -68,6 +70,19 @@ TEST(RouterConvertTest, APrefillCallCarriesEveryField) {
                   .batch()
                   .requests(0)
                   .skip_token_logprobs());
+}
+
+TEST(RouterConvertTest, ADecodeCallCarriesItsStepAndWhetherItIsPipelined) {
+  const pb::DecodeRequest out =
+      ToProto(DecodeCall{.batches = {{.id = 2, .request_ids = {4, 5}, .size = 2}},
+                         .grants = {{.request_id = 5, .blocks = {12}}},
+                         .step = 9,
+                         .pipelined = true});
+  ASSERT_EQ(out.batches_size(), 1);
+  EXPECT_EQ(out.batches(0).request_ids_size(), 2);
+  ASSERT_EQ(out.block_grants_size(), 1);
+  EXPECT_EQ(out.step(), 9u);
+  EXPECT_TRUE(out.pipelined());
 }
 
 TEST(RouterConvertTest, AResponseComesBackWithFinishSeedErrorsAndBatch) {

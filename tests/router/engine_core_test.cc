@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "router/api/validation.h"
 #include "router/metrics/metrics.h"
+#include "tests/router/answered_step.h"
 
 namespace tg::engine {
 namespace {
@@ -57,33 +58,21 @@ class FakeShard : public client::ShardClient {
   bool fail_next = false;                             // the next call throws (a dead shard)
   std::set<uint64_t> drop;         // left out of the next returned batch (lost by the shard)
   std::set<uint64_t> error_for;    // get a per-request error in the next step
-  std::vector<std::string> calls;  // "prefill", "decode", "clear"
+  std::vector<std::string> calls;  // "prefill", "decode", "decode (pipelined)", "clear"
+  std::vector<uint64_t> steps;     // each step call's step number
   std::vector<std::vector<uint64_t>> cached;    // the running requests each step call named
   std::vector<client::ShardRequest> prefilled;  // every request (chunk) sent to Prefill
 
-  client::StepResult Prefill(const client::PrefillCall& call) override {
+  std::unique_ptr<client::PendingStep> StartPrefill(const client::PrefillCall& call) override {
     calls.push_back("prefill");
-    MaybeFail();
-    client::StepResult result;
-    std::vector<uint64_t> ids = KeepOnly(call.cached);
-    for (const client::ShardRequest& r : call.requests) {
-      prefilled.push_back(r);
-      const uint32_t total = static_cast<uint32_t>(r.input_ids.size() + r.generated_ids.size());
-      const uint32_t end = r.chunk_len == 0 ? total : r.cache_len + r.chunk_len;
-      if (end < total) continue;  // a chunk short of the end: K/V only
-      live_[r.id] = {.request = r, .generated = static_cast<uint32_t>(r.generated_ids.size())};
-      ids.push_back(r.id);
-    }
-    Step(ids, call.batch_id, result);
-    return result;
+    steps.push_back(call.step);
+    return client::AnsweredStep::Of([&] { return Prefill(call); });
   }
 
-  client::StepResult Decode(const client::DecodeCall& call) override {
-    calls.push_back("decode");
-    MaybeFail();
-    client::StepResult result;
-    Step(KeepOnly(call.batches), call.batches.empty() ? 0 : call.batches[0].id, result);
-    return result;
+  std::unique_ptr<client::PendingStep> StartDecode(const client::DecodeCall& call) override {
+    calls.push_back(call.pipelined ? "decode (pipelined)" : "decode");
+    steps.push_back(call.step);
+    return client::AnsweredStep::Of([&] { return Decode(call); });
   }
 
   void ClearCache(std::optional<uint64_t>) override {
@@ -99,6 +88,29 @@ class FakeShard : public client::ShardClient {
     uint32_t generated = 0;
   };
 
+  client::StepResult Prefill(const client::PrefillCall& call) {
+    MaybeFail();
+    client::StepResult result;
+    std::vector<uint64_t> ids = KeepOnly(call.cached);
+    for (const client::ShardRequest& r : call.requests) {
+      prefilled.push_back(r);
+      const uint32_t total = static_cast<uint32_t>(r.input_ids.size() + r.generated_ids.size());
+      const uint32_t end = r.chunk_len == 0 ? total : r.cache_len + r.chunk_len;
+      if (end < total) continue;  // a chunk short of the end: K/V only
+      live_[r.id] = {.request = r, .generated = static_cast<uint32_t>(r.generated_ids.size())};
+      ids.push_back(r.id);
+    }
+    Step(ids, call.batch_id, result);
+    return result;
+  }
+
+  client::StepResult Decode(const client::DecodeCall& call) {
+    MaybeFail();
+    client::StepResult result;
+    Step(KeepOnly(call.batches), call.batches.empty() ? 0 : call.batches[0].id, result);
+    return result;
+  }
+
   void MaybeFail() {
     if (!fail_next) return;
     fail_next = false;
@@ -107,13 +119,15 @@ class FakeShard : public client::ShardClient {
 
   // As the real shard: a step call's cached batches name the requests to keep; the others
   // (finished or cancelled in the router) are dropped before the step.
+  // Names of requests that are gone (finished in the step before a pipelined call) are skipped.
   std::vector<uint64_t> KeepOnly(const std::vector<client::CachedBatch>& batches) {
     std::vector<uint64_t> ids;
     for (const auto& b : batches) ids.insert(ids.end(), b.request_ids.begin(), b.request_ids.end());
+    cached.push_back(ids);
     std::erase_if(live_, [&](const auto& r) {
       return std::find(ids.begin(), ids.end(), r.first) == ids.end();
     });
-    cached.push_back(ids);
+    std::erase_if(ids, [&](uint64_t id) { return !live_.contains(id); });
     return ids;
   }
 
@@ -179,9 +193,12 @@ class EngineCoreTest : public ::testing::Test {
             .chunked_prefill = true};
   }
 
-  void MakeCore(scheduler::SchedulerConfig scheduler) {
-    core_ = std::make_unique<EngineCore>(EngineConfig{.scheduler = scheduler}, shard_, codec_,
-                                         metrics_);
+  // The tests below check the engine step by step, so by default a step sends its call and
+  // waits for it; the async scheduling tests at the end turn pipelining on.
+  void MakeCore(scheduler::SchedulerConfig scheduler, bool async_scheduling = false) {
+    core_ = std::make_unique<EngineCore>(
+        EngineConfig{.scheduler = scheduler, .async_scheduling = async_scheduling}, shard_, codec_,
+        metrics_);
   }
   void SetUp() override {
     metrics::DeclareRouterMetrics(metrics_);
@@ -493,6 +510,147 @@ TEST_F(EngineCoreTest, HostTimeIsMeasuredBetweenShardCallsOnlyWhileWorkWaits) {
   EXPECT_EQ(gaps, 4u);
   EXPECT_GT(seconds, 0.0);
   EXPECT_LT(seconds, 0.2);
+}
+
+// Async scheduling: the next decode is planned and sent before the answer of the call ahead of
+// it is handled, so the shard always finds its next call waiting.
+TEST_F(EngineCoreTest, AsyncSchedulingSendsEachDecodeBeforeTheAnswerAhead) {
+  MakeCore(Scheduler(), /*async_scheduling=*/true);
+  shard_.scripts[1] = {1, 2, 3, 4};
+  Add(1, 5, 4);
+  core_->Step();
+  EXPECT_EQ(shard_.calls, (std::vector<std::string>{"prefill", "decode (pipelined)"}));
+  EXPECT_EQ(outcomes_.at(1).pieces, (std::vector<std::string>{"Hel"})) << "the prefill's answer";
+  RunToIdle();
+  // No call for a request whose last token (by length) the call ahead brings.
+  EXPECT_EQ(shard_.calls, (std::vector<std::string>{"prefill", "decode (pipelined)",
+                                                    "decode (pipelined)", "decode (pipelined)"}));
+  EXPECT_EQ(shard_.steps, (std::vector<uint64_t>{1, 2, 3, 4})) << "the shard runs them in order";
+  ASSERT_TRUE(outcomes_.at(1).result);
+  EXPECT_EQ(outcomes_.at(1).result->generated_text, "Hello world");
+  EXPECT_EQ(shard_.live(), 0u);
+  EXPECT_EQ(admission_.in_flight(), 0u);
+  // The shard never waited for the router between those calls.
+  const auto [seconds, gaps] = HistogramOf(metrics_, "tgi_batch_host_duration");
+  EXPECT_EQ(gaps, 3u);
+  EXPECT_EQ(seconds, 0.0);
+}
+
+// A stop string is found only when the router reads the answer: by then the next call already
+// steps the request, and the token it brings is dropped.
+TEST_F(EngineCoreTest, AsyncSchedulingDropsTheTokenPastAStopString) {
+  MakeCore(Scheduler(), /*async_scheduling=*/true);
+  shard_.scripts[1] = {1, 6, 7, 1, 2};  // " StOP" on the third token
+  shard_.scripts[2] = {2};
+  Add(1, 3, 10, {"StOP"});
+  Add(2, 3, 10);
+  RunToIdle();
+  const Outcome& stopped = outcomes_.at(1);
+  ASSERT_TRUE(stopped.result);
+  EXPECT_EQ(stopped.result->finish_reason, FinishReason::kStopSequence);
+  EXPECT_EQ(stopped.result->generated_text, "Hel StOP");
+  EXPECT_EQ(stopped.result->generated_tokens, 3u);
+  EXPECT_EQ(stopped.pieces.size(), 3u);
+  // Request 1 was named in the call sent while its stop was on its way, and in none after.
+  const auto named = [&](size_t call) {
+    return std::count(shard_.cached[call].begin(), shard_.cached[call].end(), 1u) == 1;
+  };
+  EXPECT_TRUE(named(3));
+  EXPECT_FALSE(named(4));
+  ASSERT_TRUE(outcomes_.at(2).result);
+  EXPECT_EQ(outcomes_.at(2).result->generated_tokens, 10u);
+  EXPECT_EQ(shard_.live(), 0u);
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+// The same requests give the same outputs with async scheduling on and off: stop strings, EOS,
+// length, prompts chunked under a small budget, requests joining while others decode, and a
+// pool small enough to preempt.
+TEST_F(EngineCoreTest, AsyncSchedulingGivesTheSameOutputsAsStepByStep) {
+  const auto run = [&](bool async) {
+    shard_ = FakeShard();
+    outcomes_.clear();
+    MakeCore(Scheduler(/*num_blocks=*/8, /*token_budget=*/6), async);
+    shard_.scripts[1] = {1, 2, 3, 4};
+    shard_.scripts[2] = {3, 6, 7, 5};
+    shard_.scripts[3] = {1, 2, kEos};
+    shard_.scripts[4] = {4, 4, 5};
+    shard_.scripts[5] = {2, 3};
+    Add(1, 4, 12);
+    Add(2, 9, 12, {"StOP"});
+    Add(3, 5, 12);
+    core_->Step();
+    Add(4, 7, 9);
+    core_->Step();
+    core_->Step();
+    Add(5, 3, 14, {"d!"});
+    RunToIdle(500);
+    std::map<uint64_t, Outcome> seen = outcomes_;
+    return seen;
+  };
+  const std::map<uint64_t, Outcome> step_by_step = run(false);
+  const double preempted = metrics_.Value("tgi_request_preempted");
+  EXPECT_GT(preempted, 0.0) << "the pool was meant to run dry";
+  const std::map<uint64_t, Outcome> async = run(true);
+  EXPECT_GT(metrics_.Value("tgi_request_preempted"), preempted) << "and to run dry again";
+  ASSERT_EQ(step_by_step.size(), 5u);
+  ASSERT_EQ(async.size(), 5u);
+  for (const auto& [id, expected] : step_by_step) {
+    const Outcome& got = async.at(id);
+    ASSERT_TRUE(expected.result) << id << ": " << expected.message;
+    ASSERT_TRUE(got.result) << id << ": " << got.message;
+    EXPECT_EQ(got.pieces, expected.pieces) << id;
+    EXPECT_EQ(got.result->generated_text, expected.result->generated_text) << id;
+    EXPECT_EQ(got.result->generated_tokens, expected.result->generated_tokens) << id;
+    EXPECT_EQ(got.result->finish_reason, expected.result->finish_reason) << id;
+  }
+  EXPECT_NE(std::find(shard_.calls.begin(), shard_.calls.end(), "decode (pipelined)"),
+            shard_.calls.end());
+  EXPECT_TRUE(std::is_sorted(shard_.steps.begin(), shard_.steps.end()));
+  EXPECT_EQ(shard_.live(), 0u);
+  EXPECT_EQ(admission_.in_flight(), 0u);
+}
+
+// The shard fails with two calls in flight: everything fails once both are back, the caches are
+// cleared, every permit returns, and the engine serves new requests.
+TEST_F(EngineCoreTest, AsyncSchedulingAShardFailureWithTwoCallsInFlight) {
+  MakeCore(Scheduler(), /*async_scheduling=*/true);
+  Add(1, 3, 20);
+  Add(2, 3, 20);
+  core_->Step();  // the prefill's answer handled; a pipelined decode in flight
+  shard_.fail_next = true;
+  core_->Step();  // the next decode is sent (and fails); the one ahead of it is handled
+  core_->Step();  // the failure comes back
+  for (uint64_t id : {1, 2}) {
+    ASSERT_TRUE(outcomes_.at(id).error) << id;
+    EXPECT_NE(outcomes_.at(id).message.find("socket closed"), std::string::npos);
+  }
+  EXPECT_FALSE(core_->healthy());
+  EXPECT_FALSE(core_->has_work());
+  EXPECT_EQ(shard_.calls.back(), "clear");
+  EXPECT_EQ(admission_.in_flight(), 0u);
+  Add(3, 3, 2);
+  RunToIdle();
+  EXPECT_TRUE(outcomes_.at(3).result);
+}
+
+// Cancelled while a pipelined call steps it: it leaves with the next call, the others go on.
+TEST_F(EngineCoreTest, AsyncSchedulingCancelledWhileRunningLeaves) {
+  MakeCore(Scheduler(), /*async_scheduling=*/true);
+  auto first = Add(1, 3, 50);
+  Add(2, 3, 6);
+  core_->Step();
+  core_->Step();
+  first->Cancel();
+  core_->Step();
+  EXPECT_EQ(shard_.cached.back(), (std::vector<uint64_t>{2}));
+  RunToIdle();
+  EXPECT_FALSE(outcomes_.at(1).finished()) << "a cancelled request gets no callback";
+  ASSERT_TRUE(outcomes_.at(2).result);
+  EXPECT_EQ(outcomes_.at(2).result->generated_tokens, 6u);
+  EXPECT_EQ(metrics_.Value("tgi_request_cancelled"), 1.0);
+  EXPECT_EQ(shard_.live(), 0u);
+  EXPECT_EQ(admission_.in_flight(), 0u);
 }
 
 }  // namespace

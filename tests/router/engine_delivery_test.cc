@@ -15,6 +15,7 @@
 #include "router/api/validation.h"
 #include "router/engine/engine.h"
 #include "router/metrics/metrics.h"
+#include "tests/router/answered_step.h"
 
 namespace tg::engine {
 namespace {
@@ -50,7 +51,16 @@ class CountingShard : public client::ShardClient {
   std::thread::id engine_thread;
   std::chrono::milliseconds step_time{0};  // how long each call takes
 
-  client::StepResult Prefill(const client::PrefillCall& call) override {
+  std::unique_ptr<client::PendingStep> StartPrefill(const client::PrefillCall& call) override {
+    return client::AnsweredStep::Of([&] { return Prefill(call); });
+  }
+  std::unique_ptr<client::PendingStep> StartDecode(const client::DecodeCall& call) override {
+    return client::AnsweredStep::Of([&] { return Decode(call); });
+  }
+  void ClearCache(std::optional<uint64_t>) override {}
+
+ private:
+  client::StepResult Prefill(const client::PrefillCall& call) {
     engine_thread = std::this_thread::get_id();
     std::vector<uint64_t> ids = Ids(call.cached);
     for (const client::ShardRequest& r : call.requests) {
@@ -59,16 +69,18 @@ class CountingShard : public client::ShardClient {
     }
     return Step(ids, call.batch_id);
   }
-  client::StepResult Decode(const client::DecodeCall& call) override {
+  client::StepResult Decode(const client::DecodeCall& call) {
     engine_thread = std::this_thread::get_id();
     return Step(Ids(call.batches), call.batches.at(0).id);
   }
-  void ClearCache(std::optional<uint64_t>) override {}
-
- private:
-  static std::vector<uint64_t> Ids(const std::vector<client::CachedBatch>& batches) {
+  // Names of requests that already finished (a pipelined call's) are skipped, as the shard does.
+  std::vector<uint64_t> Ids(const std::vector<client::CachedBatch>& batches) {
     std::vector<uint64_t> ids;
-    for (const auto& b : batches) ids.insert(ids.end(), b.request_ids.begin(), b.request_ids.end());
+    for (const auto& b : batches) {
+      for (uint64_t id : b.request_ids) {
+        if (generated_[id] < max_new_tokens_.at(id)) ids.push_back(id);
+      }
+    }
     return ids;
   }
   client::StepResult Step(const std::vector<uint64_t>& ids, uint64_t batch_id) {

@@ -3,11 +3,13 @@
 // hits, per-request errors, and clean shutdown.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
@@ -29,6 +31,10 @@ class ShardServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     shard_ = new ShardProcess(StoriesDir(), {"--dtype", "float32", "--threads", "2"});
+    WarmUp();
+  }
+  // The suite's pool (and, as after any Warmup, step numbering from 1).
+  static void WarmUp() {
     grpc::ClientContext context;
     pb::WarmupRequest request;
     request.set_max_input_tokens(256);
@@ -529,8 +535,8 @@ TEST_F(ShardServiceTest, WarmupSizesThePoolFromFreeMemory) {
 // out is gone for good.
 TEST_F(ShardServiceTest, AStepCallKeepsOnlyTheRequestsItNames) {
   const auto refs = LoadStoriesReference();
-  const pb::PrefillResponse prefill = Prefill(
-      7, {MakeRequest(1, refs[0].input_ids, 20), MakeRequest(2, refs[1].input_ids, 20)});
+  const pb::PrefillResponse prefill =
+      Prefill(7, {MakeRequest(1, refs[0].input_ids, 20), MakeRequest(2, refs[1].input_ids, 20)});
   ASSERT_EQ(prefill.batch().request_ids_size(), 2);
   pb::CachedBatch only_second = prefill.batch();
   only_second.clear_request_ids();
@@ -546,7 +552,51 @@ TEST_F(ShardServiceTest, AStepCallKeepsOnlyTheRequestsItNames) {
     only_second = decode.batch();
     if (step == 1) only_second.add_request_ids(1);
   }
-  EXPECT_EQ(second, std::vector<int32_t>(refs[1].greedy_ids.begin(), refs[1].greedy_ids.begin() + 4));
+  EXPECT_EQ(second,
+            std::vector<int32_t>(refs[1].greedy_ids.begin(), refs[1].greedy_ids.begin() + 4));
+}
+
+// The router's async scheduling: a decode sent before the answer of the step ahead of it runs
+// after that step, whatever order gRPC hands the two to the shard in, and skips the request and
+// the block grant that step finished with.
+TEST_F(ShardServiceTest, APipelinedDecodeRunsAfterTheStepAheadAndSkipsWhatItFinished) {
+  WarmUp();  // steps count from 1 again
+  const auto refs = LoadStoriesReference();
+  pb::PrefillRequest prefill;
+  prefill.mutable_batch()->set_id(7);
+  *prefill.mutable_batch()->add_requests() = MakeRequest(1, refs[0].input_ids, 1);  // ends here
+  *prefill.mutable_batch()->add_requests() = MakeRequest(2, refs[1].input_ids, 20);
+  prefill.set_step(1);
+  pb::DecodeRequest decode;
+  pb::CachedBatch* named = decode.add_batches();
+  named->set_id(7);
+  named->add_request_ids(1);
+  named->add_request_ids(2);
+  pb::BlockGrant* grant = decode.add_block_grants();
+  grant->set_request_id(1);
+  grant->add_blocks(500);
+  decode.set_step(2);
+  decode.set_pipelined(true);
+  pb::DecodeResponse decoded;
+  grpc::Status decode_status;
+  std::thread early([&] {
+    grpc::ClientContext context;
+    decode_status = shard_->stub().Decode(&context, decode, &decoded);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the decode reaches it first
+  grpc::ClientContext context;
+  pb::PrefillResponse prefilled;
+  const grpc::Status prefill_status = shard_->stub().Prefill(&context, prefill, &prefilled);
+  early.join();
+  ASSERT_TRUE(prefill_status.ok()) << prefill_status.error_message();
+  ASSERT_TRUE(decode_status.ok()) << decode_status.error_message();
+  ASSERT_EQ(prefilled.generations_size(), 2);
+  EXPECT_TRUE(prefilled.generations(0).has_generated_text()) << "request 1 ends in the prefill";
+  ASSERT_EQ(decoded.generations_size(), 1);
+  EXPECT_EQ(decoded.generations(0).request_id(), 2u);
+  EXPECT_EQ(decoded.generations(0).tokens().ids(0), static_cast<uint32_t>(refs[1].greedy_ids[1]));
+  ASSERT_EQ(decoded.batch().request_ids_size(), 1);
+  EXPECT_EQ(decoded.batch().request_ids(0), 2u);
 }
 
 TEST_F(ShardServiceTest, UnknownBatchIsAnInvalidArgument) {
