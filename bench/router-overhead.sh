@@ -16,7 +16,8 @@
 #        IN + OUT_LEN + BOS must fit stories260K's 512 positions), OUT_LEN (128), BUDGET (step
 #        token budget, default 3 * IN: three prompts a step, a few hundred steps in all, as in
 #        the GPU's serving-256), ROUTER_CPU (default the last core), OTHER_CPUS (the others),
-#        LOAD_CPUS (the load generator's, default OTHER_CPUS).
+#        LOAD_CPUS (the load generator's, default OTHER_CPUS), LAUNCHER_ARGS (more launcher
+#        flags, e.g. "--async-scheduling false" for an A/B).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=$(realpath -m "${1:-/tmp/tg-router-overhead}")
@@ -47,7 +48,7 @@ uptime | tee "$OUT/uptime-before.txt"
 taskset -c "$OTHER_CPUS" text-gen-launcher --model-id "$MODEL" --device cpu --dtype float32 \
   --threads 1 --port "$PORT" --hostname 127.0.0.1 --shard-uds-path "$OUT/.sock/server" \
   --master-port $((PORT + 1)) --max-input-tokens 448 --max-total-tokens 512 \
-  --max-batch-prefill-tokens "$BUDGET" --max-concurrent-requests $((N * 2)) \
+  --max-batch-prefill-tokens "$BUDGET" --max-concurrent-requests $((N * 2)) ${LAUNCHER_ARGS:-} \
   >"$OUT/logs/server.log" 2>&1 &
 SERVER_PID=$!
 trap 'kill -TERM $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT

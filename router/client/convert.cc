@@ -133,6 +133,7 @@ pb::PrefillRequest ToProto(const PrefillCall& call) {
   for (const CachedBatch& b : call.cached) ToProto(b, out.add_cached_batches());
   ToProto(call.grants, out.mutable_block_grants());
   out.set_step(call.step);
+  out.set_pipelined(call.pipelined);
   return out;
 }
 

@@ -101,13 +101,14 @@ struct PrefillCall {
   std::vector<CachedBatch> cached;
   std::vector<BlockGrant> grants;
   uint64_t step = 0;  // proto PrefillRequest.step: the shard runs step calls in this order
+  // Sent before the previous step call's answer (proto PrefillRequest.pipelined).
+  bool pipelined = false;
 };
 
 struct DecodeCall {
   std::vector<CachedBatch> batches;
   std::vector<BlockGrant> grants;
   uint64_t step = 0;
-  // Sent before the previous step call's answer (proto DecodeRequest.pipelined).
   bool pipelined = false;
 };
 

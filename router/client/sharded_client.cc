@@ -3,10 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <functional>
 #include <future>
-#include <mutex>
 #include <thread>
 
 #include "common/error.h"
@@ -42,11 +39,47 @@ void CheckStatus(const grpc::Status& status, const char* rpc, size_t rank) {
   }
 }
 
+// The step calls' completion queue. Only the engine thread sends step calls and waits for them,
+// so it pumps the queue itself: an answer wakes the thread that waits for it, with no hop
+// through a gRPC thread (as with the sync API), and a call's answer that arrives while the
+// thread waits for another call is recorded for it.
+class StepQueue {
+ public:
+  // What one rank's answer completes: `remaining` of the call it belongs to.
+  struct Tag {
+    size_t* remaining = nullptr;
+  };
+
+  ~StepQueue() {
+    queue_.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (queue_.Next(&tag, &ok)) {
+    }
+  }
+
+  grpc::CompletionQueue* queue() { return &queue_; }
+
+  // Takes answers off the queue until `remaining` is 0.
+  void WaitFor(const size_t& remaining) {
+    while (remaining > 0) {
+      void* tag = nullptr;
+      bool ok = false;
+      TG_CHECK(queue_.Next(&tag, &ok), kInternal, "the step completion queue shut down");
+      --*static_cast<Tag*>(tag)->remaining;
+    }
+  }
+
+ private:
+  grpc::CompletionQueue queue_;
+};
+
 }  // namespace
 
 struct ShardedClient::Impl {
   std::vector<std::string> urls;
   std::vector<std::unique_ptr<Stub>> stubs;
+  StepQueue step_queue;
 
   // Runs `call(rank, stub, context)` on every rank at once and returns the responses in rank
   // order; the first failure (in rank order) is rethrown after all calls have returned.
@@ -83,54 +116,49 @@ static void KeepSlowestTimings(std::vector<Response>& responses) {
 
 namespace {
 
-// One step call to every rank at once through gRPC's callback API: no thread of ours blocks
-// until Wait(), so the engine thread plans the next step meanwhile (and no thread is started
-// per rank and call).
+// One step call to every rank at once. No thread of ours blocks until Wait(), so the engine
+// thread plans the next step meanwhile (and no thread is started per rank and call).
 template <typename Request, typename Response>
 class PendingCall final : public PendingStep {
  public:
-  // Starts the RPC on one stub: stub.async()->Method(context, request, response, on_done).
-  using Start = void (*)(Stub&, grpc::ClientContext*, const Request*, Response*,
-                         std::function<void(grpc::Status)>);
+  // Prepares the RPC on one stub: stub.PrepareAsyncMethod(context, request, queue).
+  using Prepare = std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> (*)(
+      Stub&, grpc::ClientContext*, const Request&, grpc::CompletionQueue*);
 
   PendingCall(const char* rpc, Request request, const std::vector<std::unique_ptr<Stub>>& stubs,
-              Start start)
+              StepQueue& queue, Prepare prepare)
       : rpc_(rpc),
         request_(std::move(request)),
+        queue_(queue),
         contexts_(stubs.size()),
         responses_(stubs.size()),
         statuses_(stubs.size()),
+        tags_(stubs.size(), StepQueue::Tag{&remaining_}),
         remaining_(stubs.size()) {
     for (size_t r = 0; r < stubs.size(); ++r) {
-      start(*stubs[r], &contexts_[r], &request_, &responses_[r], [this, r](grpc::Status status) {
-        std::lock_guard lock(mutex_);
-        statuses_[r] = std::move(status);
-        if (--remaining_ == 0) done_.notify_all();
-      });
+      readers_.push_back(prepare(*stubs[r], &contexts_[r], request_, queue_.queue()));
+      readers_.back()->StartCall();
+      readers_.back()->Finish(&responses_[r], &statuses_[r], &tags_[r]);
     }
   }
-  ~PendingCall() override { WaitForAll(); }
+  ~PendingCall() override { queue_.WaitFor(remaining_); }
 
   StepResult Wait() override {
-    WaitForAll();
+    queue_.WaitFor(remaining_);
     for (size_t r = 0; r < statuses_.size(); ++r) CheckStatus(statuses_[r], rpc_, r);
     KeepSlowestTimings(responses_);
     return FromProto(responses_[0]);
   }
 
  private:
-  void WaitForAll() {
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, [&] { return remaining_ == 0; });
-  }
-
   const char* rpc_;
   const Request request_;
+  StepQueue& queue_;
   std::vector<grpc::ClientContext> contexts_;
   std::vector<Response> responses_;
   std::vector<grpc::Status> statuses_;
-  std::mutex mutex_;
-  std::condition_variable done_;
+  std::vector<StepQueue::Tag> tags_;
+  std::vector<std::unique_ptr<grpc::ClientAsyncResponseReader<Response>>> readers_;
   size_t remaining_;
 };
 
@@ -199,19 +227,19 @@ pb::WarmupResponse ShardedClient::Warmup(const pb::WarmupRequest& request) {
 
 std::unique_ptr<PendingStep> ShardedClient::StartPrefill(const PrefillCall& call) {
   return std::make_unique<PendingCall<pb::PrefillRequest, pb::PrefillResponse>>(
-      "Prefill", ToProto(call), impl_->stubs,
-      [](Stub& stub, grpc::ClientContext* context, const pb::PrefillRequest* request,
-         pb::PrefillResponse* response, std::function<void(grpc::Status)> on_done) {
-        stub.async()->Prefill(context, request, response, std::move(on_done));
+      "Prefill", ToProto(call), impl_->stubs, impl_->step_queue,
+      [](Stub& stub, grpc::ClientContext* context, const pb::PrefillRequest& request,
+         grpc::CompletionQueue* queue) {
+        return stub.PrepareAsyncPrefill(context, request, queue);
       });
 }
 
 std::unique_ptr<PendingStep> ShardedClient::StartDecode(const DecodeCall& call) {
   return std::make_unique<PendingCall<pb::DecodeRequest, pb::DecodeResponse>>(
-      "Decode", ToProto(call), impl_->stubs,
-      [](Stub& stub, grpc::ClientContext* context, const pb::DecodeRequest* request,
-         pb::DecodeResponse* response, std::function<void(grpc::Status)> on_done) {
-        stub.async()->Decode(context, request, response, std::move(on_done));
+      "Decode", ToProto(call), impl_->stubs, impl_->step_queue,
+      [](Stub& stub, grpc::ClientContext* context, const pb::DecodeRequest& request,
+         grpc::CompletionQueue* queue) {
+        return stub.PrepareAsyncDecode(context, request, queue);
       });
 }
 

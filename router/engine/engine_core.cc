@@ -94,11 +94,9 @@ bool EngineCore::Step() {
       if (CanPipeline()) {
         DropCancelled();
         const scheduler::StepPlan plan = state_.Schedule();
-        if (plan.preempted.empty() && plan.chunks.empty()) {
+        if (!NeedsTheAnswerAhead(plan)) {
           if (!plan.empty()) Send(plan, /*pipelined=*/true);
         } else {
-          // A preempted request is prefilled again with every token it generated, including
-          // the one the running call brings: wait for it.
           CompleteOldest();
           ApplyPreemption(plan);
           ReconcileWithShard();
@@ -118,8 +116,15 @@ bool EngineCore::Step() {
 }
 
 bool EngineCore::CanPipeline() const {
-  return config_.async_scheduling && in_flight_.size() == 1 && !running_.empty() &&
-         queued_.empty() && state_.DecodesOnly();
+  return config_.async_scheduling && in_flight_.size() == 1 && has_work();
+}
+
+bool EngineCore::NeedsTheAnswerAhead(const scheduler::StepPlan& plan) {
+  // A preempted request leaves the batch the call ahead will leave, and one prefilled again
+  // goes with every token it generated, including the one that call brings.
+  return !plan.preempted.empty() ||
+         std::any_of(plan.chunks.begin(), plan.chunks.end(),
+                     [](const scheduler::PrefillChunk& chunk) { return chunk.generated > 0; });
 }
 
 void EngineCore::StartShardCall(Clock::time_point now, bool pipelined) {
@@ -236,7 +241,8 @@ void EngineCore::Send(const scheduler::StepPlan& plan, bool pipelined) {
              next.request_ids.end();
     });
     next.size = static_cast<uint32_t>(next.request_ids.size());
-    cached.assign(1, std::move(next));
+    cached.clear();
+    if (!next.request_ids.empty()) cached.push_back(std::move(next));
   }
   InFlight call;
   if (!cached.empty()) call.expected.id = cached.front().id;
@@ -256,7 +262,8 @@ void EngineCore::Send(const scheduler::StepPlan& plan, bool pipelined) {
     client::PrefillCall prefill{.batch_id = next_batch_id_++,
                                 .cached = std::move(cached),
                                 .grants = std::move(grants),
-                                .step = step};
+                                .step = step,
+                                .pipelined = pipelined};
     for (const scheduler::PrefillChunk* chunk : chunks) {
       prefill.requests.push_back(ChunkRequest(*chunk));
       if (chunk->last) call.expected.request_ids.push_back(chunk->id);
@@ -295,6 +302,7 @@ void EngineCore::CompleteOldest() {
   // The step's K/V are written: full prompt blocks may now be shared.
   state_.CommitStep();
   HandleResult(result, call.prefill);
+  FailLost(call.expected);
   ReconcileWithShard();
 }
 
@@ -465,28 +473,22 @@ void EngineCore::Remove(uint64_t id) {
   running_.erase(it);
 }
 
-void EngineCore::ReconcileWithShard() {
-  // Most steps: the shard holds exactly the running requests (ids are unique in its batches),
-  // so nothing was lost and nothing needs filtering.
-  size_t held = 0;
-  bool all_running = true;
-  for (const client::CachedBatch& b : batches_) {
-    held += b.request_ids.size();
-    for (uint64_t id : b.request_ids) all_running = all_running && running_.contains(id);
-  }
-  if (all_running && held == running_.size()) return;
-  std::unordered_set<uint64_t> alive;
-  for (const client::CachedBatch& b : batches_) {
-    alive.insert(b.request_ids.begin(), b.request_ids.end());
-  }
-  std::vector<uint64_t> lost;
-  for (auto& [id, entry] : running_) {
-    if (!alive.contains(id)) lost.push_back(id);
-  }
-  for (uint64_t id : lost) {
-    Fail(*running_.at(id), ErrorKind::kUnavailable, "the shard dropped the request");
+void EngineCore::FailLost(const client::CachedBatch& expected) {
+  // Every request the call stepped is in the batch it left, unless it ended in the call (and
+  // left running_ while its answer was handled). Requests that joined with a later call still
+  // in flight are not in this one's list.
+  std::unordered_set<uint64_t> held;
+  for (const client::CachedBatch& b : batches_)
+    held.insert(b.request_ids.begin(), b.request_ids.end());
+  for (uint64_t id : expected.request_ids) {
+    auto it = running_.find(id);
+    if (it == running_.end() || held.contains(id)) continue;
+    Fail(*it->second, ErrorKind::kUnavailable, "the shard dropped the request");
     Remove(id);
   }
+}
+
+void EngineCore::ReconcileWithShard() {
   // Requests finished or cancelled here leave the shard's batches: with the next step call,
   // which names the requests to keep (proto CachedBatch), so that it costs no round trip of its
   // own. A batch left empty is cleared now, no later call might name it; unless a call is in

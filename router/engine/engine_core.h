@@ -9,13 +9,12 @@
 // oldest call in flight and detokenize, match stop strings, report tokens; leave finished
 // requests out of the next call, which the shard filters by (no FilterBatch round trip).
 //
-// Async scheduling (EngineConfig): when the next step can only be decodes, it is planned and
-// sent before the running call's answer is handled, so two calls are in flight. It names the
-// requests as they were: those the running call finishes (EOS, length, errors) are skipped by
-// the shard; one that the router finds finished only while handling the answer (a stop string)
-// computes one token more, which is dropped. A step with prompt chunks or preemptions waits
-// for the answer first. A shard failure fails everything in flight and clears the shards'
-// caches.
+// Async scheduling (EngineConfig): the next step is planned and sent before the running call's
+// answer is handled, so two calls are in flight. It names the requests as they were: those the
+// running call finishes (EOS, length, errors) are skipped by the shard; one that the router
+// finds finished only while handling the answer (a stop string) computes one token more, which
+// is dropped. A step that preempts, or prefills a preempted request again, waits for the answer
+// first. A shard failure fails everything in flight and clears the shards' caches.
 #pragma once
 
 #include <atomic>
@@ -45,9 +44,9 @@ namespace tg::engine {
 struct EngineConfig {
   scheduler::SchedulerConfig scheduler;
   uint32_t max_concurrent_requests = limits::kMaxConcurrentRequests;
-  // Plan and send a decode step while the step before it still runs (vLLM's async scheduling,
-  // SGLang's overlap scheduler): the shard finds its next call waiting, so the answer's trip
-  // back, the router's handling of it and the next call's trip out overlap the forward pass.
+  // Plan and send a step while the step before it still runs (vLLM's async scheduling, SGLang's
+  // overlap scheduler): the shard finds its next call waiting, so the answer's trip back, the
+  // router's handling of it and the next call's trip out overlap the forward pass.
   bool async_scheduling = true;
 };
 
@@ -115,6 +114,8 @@ class EngineCore {
   // Waits for the oldest call in flight and handles its answer.
   void CompleteOldest();
   bool CanPipeline() const;
+  // The plan cannot go before the answer of the call in flight is handled.
+  static bool NeedsTheAnswerAhead(const scheduler::StepPlan& plan);
   // Waits out whatever is in flight, ignoring the answers (after a failure, at shutdown).
   void DrainInFlight();
   client::ShardRequest ChunkRequest(const scheduler::PrefillChunk& chunk);
@@ -126,6 +127,9 @@ class EngineCore {
   std::vector<TokenInfo> TokenInfos(const client::ShardTokens& tokens) const;
   void Fail(Entry& entry, ErrorKind kind, const std::string& message);
   void Remove(uint64_t id);
+  // Fails the requests a call stepped that are missing from the batch it returned.
+  void FailLost(const client::CachedBatch& expected);
+  // Leaves ended requests out of batches_ (the next call's names).
   void ReconcileWithShard();
   void OnShardFailure(const std::string& message);
   void UpdateGauges();

@@ -179,11 +179,6 @@ void State::CommitStep() {
   last_step_.clear();
 }
 
-bool State::DecodesOnly() const {
-  return waiting_.empty() && std::all_of(running_.begin(), running_.end(),
-                                         [](const Sequence& s) { return s.prefilled; });
-}
-
 bool State::Release(uint64_t id) {
   auto running = std::find_if(running_.begin(), running_.end(),
                               [id](const Sequence& s) { return s.request.id == id; });

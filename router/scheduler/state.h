@@ -92,13 +92,9 @@ class State {
   // whose prefill completes, or that decode, count one more generated token.
   StepPlan Schedule();
   // The steps planned so far returned: blocks they filled join the prefix cache. (With async
-  // scheduling a decode-only step is planned before the step ahead of it returns; the shard runs
-  // steps in order, so a later step never reads blocks an earlier one has yet to write.)
+  // scheduling a step is planned before the step ahead of it returns; the shard runs steps in
+  // order, so a later step never reads blocks an earlier one has yet to write.)
   void CommitStep();
-  // The next plan can only hold decodes: nothing waits and every running request has its whole
-  // prompt computed. Such a plan needs nothing of the step before it but its K/V, so it may be
-  // sent while that step runs (EngineCore's async scheduling).
-  bool DecodesOnly() const;
   // Drops a request wherever it is (finished, failed, cancelled); its blocks go back (shared
   // ones stay cached). Returns false when it is unknown.
   bool Release(uint64_t id);

@@ -249,9 +249,12 @@ void Engine::AddDecodeRows(std::vector<RequestState>& requests, ForwardBatchBuil
 }
 
 StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
-                           const std::vector<uint64_t>& cached_batch_ids,
-                           const std::vector<BlockGrant>& grants) {
+                           const std::vector<uint64_t>& requested_cached_ids,
+                           const std::vector<BlockGrant>& requested_grants, bool pipelined) {
   const uint64_t start_ns = NowNs();
+  std::vector<uint64_t> cached_batch_ids = requested_cached_ids;
+  std::vector<BlockGrant> grants = requested_grants;
+  if (pipelined) SkipEnded(cached_batch_ids, grants);
   TG_CHECK(warmed_up(), kInvalidArgument, "Prefill before Warmup");
   TG_CHECK(!batches_.contains(batch_id) ||
                std::find(cached_batch_ids.begin(), cached_batch_ids.end(), batch_id) !=
@@ -391,20 +394,24 @@ StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
   return Finish(batch_id, std::move(survivors), std::move(output));
 }
 
+void Engine::SkipEnded(std::vector<uint64_t>& batch_ids, std::vector<BlockGrant>& grants) const {
+  std::erase_if(batch_ids, [&](uint64_t id) { return !batches_.contains(id); });
+  std::erase_if(grants, [&](const BlockGrant& grant) {
+    return std::none_of(batch_ids.begin(), batch_ids.end(), [&](uint64_t id) {
+      const Batch& batch = batches_.at(id);
+      return std::any_of(batch.begin(), batch.end(),
+                         [&](const RequestState& r) { return r.spec.id == grant.request_id; });
+    });
+  });
+}
+
 StepOutput Engine::Decode(const std::vector<uint64_t>& requested_ids,
                           const std::vector<BlockGrant>& requested_grants, bool pipelined) {
   const uint64_t start_ns = NowNs();
   std::vector<uint64_t> batch_ids = requested_ids;
   std::vector<BlockGrant> grants = requested_grants;
   if (pipelined) {
-    // What the previous step ended is gone: its batches and the blocks granted to its requests.
-    std::erase_if(batch_ids, [&](uint64_t id) { return !batches_.contains(id); });
-    std::erase_if(grants, [&](const BlockGrant& grant) {
-      return std::none_of(batch_ids.begin(), batch_ids.end(), [&](uint64_t id) {
-        return std::any_of(batches_.at(id).begin(), batches_.at(id).end(),
-                           [&](const RequestState& r) { return r.spec.id == grant.request_id; });
-      });
-    });
+    SkipEnded(batch_ids, grants);
     if (batch_ids.empty()) return {};
   }
   TG_CHECK(!batch_ids.empty(), kInvalidArgument, "Decode of no batch");

@@ -49,12 +49,12 @@ class Engine {
   // One forward pass over new requests (or prompt chunks, RequestSpec::chunk_len) and one decode
   // step of every request in `cached_batch_ids` (mixed batch); the survivors of both form batch
   // `batch_id`. `grants` extend the block tables of cached requests first.
+  // `pipelined`: the call was made before the previous step's answer was seen (proto
+  // PrefillRequest.pipelined), so cached batches and requests that step ended are skipped.
   StepOutput Prefill(uint64_t batch_id, std::vector<RequestSpec> requests,
                      const std::vector<uint64_t>& cached_batch_ids = {},
-                     const std::vector<BlockGrant>& grants = {});
+                     const std::vector<BlockGrant>& grants = {}, bool pipelined = false);
   // One step over the union of the given batches; the merged batch keeps the first id.
-  // `pipelined`: the call was made before the previous step's answer was seen (proto
-  // DecodeRequest.pipelined), so batches and requests that step ended are skipped, not errors.
   StepOutput Decode(const std::vector<uint64_t>& batch_ids,
                     const std::vector<BlockGrant>& grants = {}, bool pipelined = false);
   // Keeps only `keep` (ids no longer in the batch are ignored); nullopt when the batch is empty
@@ -86,6 +86,9 @@ class Engine {
   void CheckBlocks(const RequestState& request) const;
   // Removes the given batches (they must exist) and returns their requests in order, with
   // `grants` appended to their block tables.
+  // A pipelined call's names of what the step before it ended: drops those batches, and the
+  // grants to requests in none of the batches left.
+  void SkipEnded(std::vector<uint64_t>& batch_ids, std::vector<BlockGrant>& grants) const;
   std::vector<RequestState> TakeBatches(const std::vector<uint64_t>& batch_ids,
                                         const std::vector<BlockGrant>& grants);
   // Appends each request's newest token as a one-token sequence to `batch`; requests that cannot

@@ -134,7 +134,7 @@ grpc::Status ShardService::Prefill(grpc::ServerContext*, const textgen::v1::Pref
         }
         StepOutput step = engine_.Prefill(request->batch().id(), std::move(specs),
                                           KeepRequested(request->cached_batches()),
-                                          FromProto(request->block_grants()));
+                                          FromProto(request->block_grants()), request->pipelined());
         step.errors.insert(step.errors.end(), rejected.begin(), rejected.end());
         ToProto(step, response);
       },

@@ -33,8 +33,10 @@ TEST(RouterConvertTest, APrefillCallCarriesEveryField) {
                           .requests = {r},
                           .cached = {{.id = 2, .request_ids = {4, 5}, .size = 2}},
                           .grants = {{.request_id = 4, .blocks = {12}}},
-                          .step = 17});
+                          .step = 17,
+                          .pipelined = true});
   EXPECT_EQ(out.step(), 17u);
+  EXPECT_TRUE(out.pipelined());
   ASSERT_EQ(out.batch().requests_size(), 1);
   EXPECT_EQ(out.batch().id(), 3u);
   EXPECT_EQ(out.batch().size(), 1u);

@@ -58,13 +58,13 @@ class FakeShard : public client::ShardClient {
   bool fail_next = false;                             // the next call throws (a dead shard)
   std::set<uint64_t> drop;         // left out of the next returned batch (lost by the shard)
   std::set<uint64_t> error_for;    // get a per-request error in the next step
-  std::vector<std::string> calls;  // "prefill", "decode", "decode (pipelined)", "clear"
+  std::vector<std::string> calls;  // "prefill", "decode", "clear", "... (pipelined)"
   std::vector<uint64_t> steps;     // each step call's step number
   std::vector<std::vector<uint64_t>> cached;    // the running requests each step call named
   std::vector<client::ShardRequest> prefilled;  // every request (chunk) sent to Prefill
 
   std::unique_ptr<client::PendingStep> StartPrefill(const client::PrefillCall& call) override {
-    calls.push_back("prefill");
+    calls.push_back(call.pipelined ? "prefill (pipelined)" : "prefill");
     steps.push_back(call.step);
     return client::AnsweredStep::Of([&] { return Prefill(call); });
   }
@@ -408,24 +408,34 @@ TEST_F(EngineCoreTest, TheLastRunningRequestCancelledClearsItsBatch) {
 }
 
 // One request lost from the shard's batch, another with a per-request error: only they fail.
+// With async scheduling too, where the failures come back while the next call is in flight.
 TEST_F(EngineCoreTest, ARequestTheShardDropsOrFailsFailsAloneAndTheOthersGoOn) {
-  Add(1, 3, 6);
-  Add(2, 3, 6);
-  Add(3, 3, 6);
-  core_->Step();
-  shard_.drop = {1};
-  shard_.error_for = {2};
-  core_->Step();
-  ASSERT_TRUE(outcomes_.at(1).error);
-  EXPECT_EQ(*outcomes_.at(1).error, ErrorKind::kUnavailable);
-  EXPECT_EQ(outcomes_.at(1).message, "the shard dropped the request");
-  ASSERT_TRUE(outcomes_.at(2).error);
-  EXPECT_EQ(outcomes_.at(2).message, "CUDA out of memory");
-  EXPECT_EQ(*outcomes_.at(2).error, ErrorKind::kResourceExhausted) << "the shard's kind, intact";
-  RunToIdle();
-  EXPECT_TRUE(outcomes_.at(3).result);
-  EXPECT_TRUE(core_->healthy());
-  EXPECT_EQ(admission_.in_flight(), 0u);
+  for (const bool async : {false, true}) {
+    SCOPED_TRACE(async ? "async scheduling" : "step by step");
+    shard_ = FakeShard();
+    outcomes_.clear();
+    MakeCore(Scheduler(), async);
+    Add(1, 3, 6);
+    Add(2, 3, 6);
+    Add(3, 3, 6);
+    core_->Step();
+    shard_.drop = {1};
+    shard_.error_for = {2};
+    core_->Step();
+    core_->Step();
+    ASSERT_TRUE(outcomes_.at(1).error);
+    EXPECT_EQ(*outcomes_.at(1).error, ErrorKind::kUnavailable);
+    EXPECT_EQ(outcomes_.at(1).message, "the shard dropped the request");
+    ASSERT_TRUE(outcomes_.at(2).error);
+    EXPECT_EQ(outcomes_.at(2).message, "CUDA out of memory");
+    EXPECT_EQ(*outcomes_.at(2).error, ErrorKind::kResourceExhausted) << "the shard's kind, intact";
+    RunToIdle();
+    ASSERT_TRUE(outcomes_.at(3).result);
+    EXPECT_EQ(outcomes_.at(3).result->generated_tokens, 6u);
+    EXPECT_TRUE(core_->healthy());
+    EXPECT_EQ(shard_.live(), 0u);
+    EXPECT_EQ(admission_.in_flight(), 0u);
+  }
 }
 
 TEST_F(EngineCoreTest, AShardFailureFailsEverythingInFlightAndReturnsEveryPermit) {
@@ -604,8 +614,10 @@ TEST_F(EngineCoreTest, AsyncSchedulingGivesTheSameOutputsAsStepByStep) {
     EXPECT_EQ(got.result->generated_tokens, expected.result->generated_tokens) << id;
     EXPECT_EQ(got.result->finish_reason, expected.result->finish_reason) << id;
   }
-  EXPECT_NE(std::find(shard_.calls.begin(), shard_.calls.end(), "decode (pipelined)"),
-            shard_.calls.end());
+  for (const char* pipelined : {"prefill (pipelined)", "decode (pipelined)"}) {
+    EXPECT_NE(std::find(shard_.calls.begin(), shard_.calls.end(), pipelined), shard_.calls.end())
+        << pipelined;
+  }
   EXPECT_TRUE(std::is_sorted(shard_.steps.begin(), shard_.steps.end()));
   EXPECT_EQ(shard_.live(), 0u);
   EXPECT_EQ(admission_.in_flight(), 0u);
