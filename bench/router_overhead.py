@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """The router's time between shard calls, from /metrics read around text-gen-bench runs.
 
+The headline column is shard_busy: the shard engine's own time (tgi_batch_shard_duration) over
+the run's wall time; 1 - shard_busy is the time the shard (on a GPU host: the GPU) waited for
+calls, answers and the router. With async scheduling (two calls in flight) the other columns
+that add up call times still add up to the run: a call queued behind another counts from when
+that one returned.
+
 --dir: bench/router-overhead.sh's folder (runN.json, runN.metrics-{before,after}.txt); prints a
 markdown table and the median of each column over --runs runs, and writes summary.json.
 --result/--before/--after: one run, e.g. the GPU's serving-256 scenario:
@@ -61,6 +67,8 @@ def summarize(run: int, result_path: Path, before_path: Path, after_path: Path) 
         "host_us_per_step": host_s / max(gaps, 1) * 1e6,
         "host_us_per_token": host_s / tokens * 1e6,
         "output_tok_s": tokens / wall,
+        "shard_idle_s": wall - shard_s,
+        "shard_busy": shard_s / wall,
     }
 
 
@@ -77,6 +85,8 @@ COLUMNS = [
     ("host_us_per_step", "{:.0f}"),
     ("host_us_per_token", "{:.2f}"),
     ("output_tok_s", "{:.0f}"),
+    ("shard_idle_s", "{:.3f}"),
+    ("shard_busy", "{:.3f}"),
 ]
 
 
