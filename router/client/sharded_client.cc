@@ -79,6 +79,7 @@ class StepQueue {
 struct ShardedClient::Impl {
   std::vector<std::string> urls;
   std::vector<std::unique_ptr<Stub>> stubs;
+  std::chrono::seconds connect_timeout{0};
   StepQueue step_queue;
 
   // Runs `call(rank, stub, context)` on every rank at once and returns the responses in rank
@@ -177,6 +178,7 @@ std::unique_ptr<ShardedClient> ShardedClient::Connect(const std::string& master_
   CheckStatus(master->ServiceDiscovery(&context, pb::ServiceDiscoveryRequest(), &discovery),
               "ServiceDiscovery", 0);
   auto impl = std::make_unique<Impl>();
+  impl->connect_timeout = connect_timeout;
   for (const std::string& url : discovery.urls()) {
     impl->urls.push_back(url);
     impl->stubs.push_back(MakeStub(url));
@@ -192,8 +194,13 @@ size_t ShardedClient::world_size() const { return impl_->stubs.size(); }
 const std::vector<std::string>& ShardedClient::urls() const { return impl_->urls; }
 
 pb::InfoResponse ShardedClient::Info() {
+  // The first call to every rank: the master answered ServiceDiscovery once its group formed,
+  // but another node's rank may open its gRPC port a moment later, so each waits to connect.
+  const auto deadline = std::chrono::system_clock::now() + impl_->connect_timeout;
   auto responses = impl_->All<pb::InfoResponse>(
-      "Info", [](Stub& s, grpc::ClientContext* c, pb::InfoResponse* out) {
+      "Info", [&](Stub& s, grpc::ClientContext* c, pb::InfoResponse* out) {
+        c->set_wait_for_ready(true);
+        c->set_deadline(deadline);
         return s.Info(c, pb::InfoRequest(), out);
       });
   for (const auto& r : responses) {
