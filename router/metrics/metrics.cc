@@ -147,7 +147,9 @@ void DeclareRouterMetrics(Registry& r) {
   r.DeclareHistogram("tgi_request_generated_tokens", "Generated tokens", LengthBuckets());
   r.DeclareHistogram("tgi_batch_forward_duration", "Slowest rank's forward seconds per call",
                      LatencyBuckets());
-  r.DeclareHistogram("tgi_batch_inference_duration", "Seconds per shard call (router view)",
+  r.DeclareHistogram("tgi_batch_inference_duration",
+                     "Seconds per shard call (router view; a call sent while the one ahead of it "
+                     "ran counts from that one's return)",
                      LatencyBuckets());
   r.DeclareHistogram("tgi_batch_shard_duration",
                      "Slowest rank's seconds in the shard's engine per call (forward, sampling, "
@@ -156,7 +158,8 @@ void DeclareRouterMetrics(Registry& r) {
                      LatencyBuckets());
   r.DeclareHistogram("tgi_batch_host_duration",
                      "Seconds the engine thread spent between two shard calls while requests were "
-                     "waiting (scheduling, building requests, handling tokens): the shard idles",
+                     "waiting (scheduling, building requests, handling tokens): the shard idles; "
+                     "0 for a call sent before the answer ahead of it (async scheduling)",
                      HostBuckets());
 }
 

@@ -119,9 +119,12 @@ grpc::Status ShardService::Warmup(grpc::ServerContext*, const textgen::v1::Warmu
   });
 }
 
+// The answer is built after the engine lock is released: with the router's async scheduling
+// the next step call is already waiting for the lock, and its forward starts meanwhile.
 grpc::Status ShardService::Prefill(grpc::ServerContext*, const textgen::v1::PrefillRequest* request,
                                    textgen::v1::PrefillResponse* response) {
-  return Guarded(
+  StepOutput step;
+  const grpc::Status status = Guarded(
       [&] {
         std::vector<RequestSpec> specs;
         std::vector<RequestFailure> rejected;
@@ -132,24 +135,27 @@ grpc::Status ShardService::Prefill(grpc::ServerContext*, const textgen::v1::Pref
             rejected.push_back({e.request_id(), e.message(), e.kind()});
           }
         }
-        StepOutput step = engine_.Prefill(request->batch().id(), std::move(specs),
-                                          KeepRequested(request->cached_batches()),
-                                          FromProto(request->block_grants()), request->pipelined());
+        step = engine_.Prefill(request->batch().id(), std::move(specs),
+                               KeepRequested(request->cached_batches()),
+                               FromProto(request->block_grants()), request->pipelined());
         step.errors.insert(step.errors.end(), rejected.begin(), rejected.end());
-        ToProto(step, response);
       },
       request->step());
+  if (status.ok()) ToProto(step, response);
+  return status;
 }
 
 grpc::Status ShardService::Decode(grpc::ServerContext*, const textgen::v1::DecodeRequest* request,
                                   textgen::v1::DecodeResponse* response) {
-  return Guarded(
+  StepOutput step;
+  const grpc::Status status = Guarded(
       [&] {
-        ToProto(engine_.Decode(KeepRequested(request->batches()),
-                               FromProto(request->block_grants()), request->pipelined()),
-                response);
+        step = engine_.Decode(KeepRequested(request->batches()), FromProto(request->block_grants()),
+                              request->pipelined());
       },
       request->step());
+  if (status.ok()) ToProto(step, response);
+  return status;
 }
 
 std::vector<uint64_t> ShardService::KeepRequested(
