@@ -51,6 +51,22 @@ def assistant_texts(driver):
     return [e.text for e in driver.find_elements("css selector", ".message.assistant .content")]
 
 
+def record_streaming(driver):
+    """Has the page record, on every change, whether it was streaming and whether reply text
+    showed while it was (window.sawStreaming, window.sawTextWhileStreaming). A reply of a few
+    tokens streams in well under a second, so polling from here could miss that state."""
+    driver.execute_script("""
+        window.sawStreaming = false;
+        window.sawTextWhileStreaming = false;
+        new MutationObserver(() => {
+          if (document.body.dataset.state !== "streaming") return;
+          window.sawStreaming = true;
+          const texts = [...document.querySelectorAll(".message.assistant .content")];
+          if (texts.some((e) => e.textContent.trim())) window.sawTextWhileStreaming = true;
+        }).observe(document.body, {subtree: true, childList: true, characterData: true,
+                                   attributes: true, attributeFilter: ["data-state"]});""")
+
+
 def open_chat(driver, server):
     driver.get(server.url + "/chat")
     wait(driver, lambda d: by_id(d, "model-name").text not in ("", "…"))
@@ -75,11 +91,10 @@ def test_message_streams_a_reply_equal_to_the_apis_greedy_answer(server, browser
     set_value(browser, "temperature", 0)
     set_value(browser, "max-tokens", 40)
     set_value(browser, "prompt", "What is the capital of France?")
-    by_id(browser, "send").click()
-
     # Text appears while the request is still streaming, then the page returns to idle.
-    wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-state")
-         == "streaming" and any(assistant_texts(d)))
+    record_streaming(browser)
+    by_id(browser, "send").click()
+    wait(browser, lambda d: d.execute_script("return window.sawTextWhileStreaming"))
     wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-state") == "idle")
     assert not by_id(browser, "error").is_displayed(), by_id(browser, "error").text
     replies = assistant_texts(browser)
@@ -155,9 +170,9 @@ def test_stop_cancels_the_stream_and_regenerate_replaces_the_reply(server, brows
     wait(browser, lambda d: running_requests(server) == 0, timeout=10)
 
     set_value(browser, "max-tokens", 12)
+    record_streaming(browser)
     by_id(browser, "regenerate").click()
-    wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-state")
-         == "streaming")
+    wait(browser, lambda d: d.execute_script("return window.sawStreaming"))
     wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-state") == "idle")
     replies = assistant_texts(browser)
     assert len(replies) == 1 and replies[0].strip(), replies  # replaced, not appended
