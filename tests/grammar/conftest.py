@@ -48,6 +48,10 @@ class SmolStack:
         return reader
 
     def close(self):
+        # A child that died on its own: its log goes to the test report (captured output).
+        for proc, log in zip(self.procs, (self.shard_log, getattr(self, "router_log", None))):
+            if proc.poll() not in (None, 0) and log is not None:
+                print("%s exited with %s:\n%s" % (proc.args[0], proc.returncode, log.text()))
         stop_processes(self.procs)
         self.tmp.cleanup()
 
