@@ -97,9 +97,8 @@ bool EngineCore::Step() {
         if (!NeedsTheAnswerAhead(plan)) {
           if (!plan.empty()) Send(plan, /*pipelined=*/true);
         } else {
-          CompleteOldest();
+          CompleteOldest();  // reconciles batches_ with its answer
           ApplyPreemption(plan);
-          ReconcileWithShard();
           if (!plan.empty()) Send(plan, /*pipelined=*/false);
         }
       }

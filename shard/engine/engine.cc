@@ -249,11 +249,9 @@ void Engine::AddDecodeRows(std::vector<RequestState>& requests, ForwardBatchBuil
 }
 
 StepOutput Engine::Prefill(uint64_t batch_id, std::vector<RequestSpec> specs,
-                           const std::vector<uint64_t>& requested_cached_ids,
-                           const std::vector<BlockGrant>& requested_grants, bool pipelined) {
+                           std::vector<uint64_t> cached_batch_ids, std::vector<BlockGrant> grants,
+                           bool pipelined) {
   const uint64_t start_ns = NowNs();
-  std::vector<uint64_t> cached_batch_ids = requested_cached_ids;
-  std::vector<BlockGrant> grants = requested_grants;
   if (pipelined) SkipEnded(cached_batch_ids, grants);
   TG_CHECK(warmed_up(), kInvalidArgument, "Prefill before Warmup");
   TG_CHECK(!batches_.contains(batch_id) ||
@@ -405,11 +403,9 @@ void Engine::SkipEnded(std::vector<uint64_t>& batch_ids, std::vector<BlockGrant>
   });
 }
 
-StepOutput Engine::Decode(const std::vector<uint64_t>& requested_ids,
-                          const std::vector<BlockGrant>& requested_grants, bool pipelined) {
+StepOutput Engine::Decode(std::vector<uint64_t> batch_ids, std::vector<BlockGrant> grants,
+                          bool pipelined) {
   const uint64_t start_ns = NowNs();
-  std::vector<uint64_t> batch_ids = requested_ids;
-  std::vector<BlockGrant> grants = requested_grants;
   if (pipelined) {
     SkipEnded(batch_ids, grants);
     if (batch_ids.empty()) return {};

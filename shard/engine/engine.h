@@ -52,11 +52,11 @@ class Engine {
   // `pipelined`: the call was made before the previous step's answer was seen (proto
   // PrefillRequest.pipelined), so cached batches and requests that step ended are skipped.
   StepOutput Prefill(uint64_t batch_id, std::vector<RequestSpec> requests,
-                     const std::vector<uint64_t>& cached_batch_ids = {},
-                     const std::vector<BlockGrant>& grants = {}, bool pipelined = false);
+                     std::vector<uint64_t> cached_batch_ids = {},
+                     std::vector<BlockGrant> grants = {}, bool pipelined = false);
   // One step over the union of the given batches; the merged batch keeps the first id.
-  StepOutput Decode(const std::vector<uint64_t>& batch_ids,
-                    const std::vector<BlockGrant>& grants = {}, bool pipelined = false);
+  StepOutput Decode(std::vector<uint64_t> batch_ids, std::vector<BlockGrant> grants = {},
+                    bool pipelined = false);
   // Keeps only `keep` (ids no longer in the batch are ignored); nullopt when the batch is empty
   // or unknown.
   std::optional<CachedBatchInfo> Filter(uint64_t batch_id, const std::vector<uint64_t>& keep);
@@ -84,11 +84,11 @@ class Engine {
   void Validate(const RequestState& request, uint32_t first, uint32_t end) const;
   // Throws RequestError when one of the request's blocks is outside the pool.
   void CheckBlocks(const RequestState& request) const;
-  // Removes the given batches (they must exist) and returns their requests in order, with
-  // `grants` appended to their block tables.
   // A pipelined call's names of what the step before it ended: drops those batches, and the
   // grants to requests in none of the batches left.
   void SkipEnded(std::vector<uint64_t>& batch_ids, std::vector<BlockGrant>& grants) const;
+  // Removes the given batches (they must exist) and returns their requests in order, with
+  // `grants` appended to their block tables.
   std::vector<RequestState> TakeBatches(const std::vector<uint64_t>& batch_ids,
                                         const std::vector<BlockGrant>& grants);
   // Appends each request's newest token as a one-token sequence to `batch`; requests that cannot

@@ -1,5 +1,6 @@
 // The gRPC TextGenerationService of one shard rank. Calls are serialised on one mutex: the
-// engine runs one batch at a time and the router never overlaps forward calls anyway.
+// engine runs one batch at a time. The router may have two step calls in flight (its async
+// scheduling); they run in their `step` order (Guarded).
 #pragma once
 
 #include <chrono>
