@@ -101,8 +101,8 @@ class EngineCore {
     std::unique_ptr<client::PendingStep> call;
     bool prefill = false;
     Clock::time_point sent;
-    client::CachedBatch
-        expected;  // the requests it steps that may survive it, in the shard's order
+    // The requests it steps that may survive it, in the shard's order.
+    client::CachedBatch expected;
   };
 
   void DropCancelled();
